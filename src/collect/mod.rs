@@ -1,0 +1,344 @@
+//! One pass over the engine: the calls, their concurrency, and turning
+//! engine models into a [`Snapshot`]. Attribution rules live in
+//! [`aggregate`] and [`stack`], file-level measurements in [`host`].
+
+pub mod aggregate;
+pub mod host;
+pub mod stack;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use bollard::models::{
+    ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary,
+    MountPointType, Volume,
+};
+use futures_util::{StreamExt, stream};
+
+use crate::engine::Engine;
+use crate::engine::disk_usage::DiskUsage;
+use crate::progress::Progress;
+use crate::snapshot::{
+    ContainerSample, HostInfo, ImageSample, ObjectError, Snapshot, Stats, VolumeSample,
+};
+use crate::time::{now_unix, parse_rfc3339};
+
+pub struct Options {
+    pub concurrency: usize,
+    /// Ask the engine for volume and writable-layer sizes.
+    pub sizes: bool,
+    /// The managed label as (key, value).
+    pub managed: (String, String),
+}
+
+/// Takes one snapshot. Fails only when the engine cannot be listed at all;
+/// trouble with single objects is recorded in `Snapshot::errors`.
+pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> Result<Snapshot> {
+    let started = Instant::now();
+    let started_at = now_unix();
+    let info = engine.info().await?;
+    let listed = engine.containers().await?;
+    let docker_root = info.docker_root_dir.clone().filter(|r| !r.is_empty());
+    // Paths the engine reports are only ours to read when it runs here.
+    let local_root = docker_root.as_deref().filter(|_| engine.local);
+
+    let total = listed.len();
+    let details = stream::iter(listed)
+        .map(|summary| async move {
+            let d = container_details(engine, summary).await;
+            progress.tick(total, "containers");
+            d
+        })
+        .buffer_unordered(opts.concurrency)
+        .collect::<Vec<_>>();
+    let sizes = async {
+        if opts.sizes {
+            Some(engine.disk_usage().await)
+        } else {
+            None
+        }
+    };
+    let (details, disk, volumes, images) =
+        tokio::join!(details, sizes, engine.volumes(), engine.images());
+    progress.finish();
+
+    let mut errors = Vec::new();
+    let disk = match disk {
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => {
+            errors.push(ObjectError {
+                kind: "engine",
+                name: "system df".into(),
+                message: format!("{e:#}"),
+            });
+            None
+        }
+        None => None,
+    };
+    let volumes = volumes.unwrap_or_else(|e| {
+        errors.push(ObjectError {
+            kind: "engine",
+            name: "volumes".into(),
+            message: format!("{e:#}"),
+        });
+        Vec::new()
+    });
+    let images = images.unwrap_or_else(|e| {
+        errors.push(ObjectError {
+            kind: "engine",
+            name: "images".into(),
+            message: format!("{e:#}"),
+        });
+        Vec::new()
+    });
+
+    let mut containers = Vec::with_capacity(details.len());
+    for (pending, errs) in details {
+        errors.extend(errs);
+        let mut c = pending.sample;
+        if let Some(d) = &disk {
+            c.rw_bytes = d.containers_rw.get(&c.id).copied();
+        }
+        if let Some(driver) = c
+            .log_driver
+            .as_deref()
+            .filter(|d| engine.local || *d == "none")
+        {
+            c.log_bytes = host::log_bytes(driver, pending.log_path.as_deref(), local_root, &c.id);
+        }
+        containers.push(c);
+    }
+    containers.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut volumes: Vec<VolumeSample> = volumes
+        .into_iter()
+        .map(|v| volume_sample(v, disk.as_ref()))
+        .collect();
+    volumes.sort_by(|a, b| a.name.cmp(&b.name));
+    let managed = (opts.managed.0.as_str(), opts.managed.1.as_str());
+    let mut images: Vec<ImageSample> = images
+        .into_iter()
+        .map(|i| image_sample(i, managed))
+        .collect();
+    images.sort_by(|a, b| a.id.cmp(&b.id));
+    let stacks = aggregate::attribute(&containers, &mut volumes, &mut images);
+
+    let fs = local_root.and_then(|r| host::fs_usage(Path::new(r)));
+    Ok(Snapshot {
+        started_at,
+        duration_ms: started.elapsed().as_millis() as i64,
+        host: HostInfo {
+            engine_id: info
+                .id
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| engine.host.clone()),
+            hostname: info.name.clone().unwrap_or_else(|| "unknown".into()),
+            engine_version: engine.engine_version.clone(),
+            api_version: engine.api_version.clone(),
+            docker_root,
+            fs,
+        },
+        containers,
+        volumes,
+        images,
+        stacks,
+        errors,
+    })
+}
+
+/// A container sample plus what is needed to finish it after the
+/// concurrent phase (log sizes need the engine's root directory).
+struct Pending {
+    sample: ContainerSample,
+    log_path: Option<String>,
+}
+
+async fn container_details(
+    engine: &Engine,
+    summary: ContainerSummary,
+) -> (Pending, Vec<ObjectError>) {
+    let mut errors = Vec::new();
+    let mut sample = from_summary(&summary);
+    let mut log_path = None;
+    match engine.inspect(&sample.id).await {
+        Ok(Some(inspect)) => log_path = apply_inspect(&mut sample, &inspect),
+        // Removed since it was listed: keep what the list said.
+        Ok(None) => {}
+        Err(e) => errors.push(ObjectError {
+            kind: "container",
+            name: sample.name.clone(),
+            message: format!("{e:#}"),
+        }),
+    }
+    if sample.is_running() {
+        match engine.stats(&sample.id).await {
+            Ok(Some(s)) => sample.stats = Some(stats_from(&s)),
+            Ok(None) => {}
+            Err(e) => errors.push(ObjectError {
+                kind: "container",
+                name: sample.name.clone(),
+                message: format!("{e:#}"),
+            }),
+        }
+    }
+    (Pending { sample, log_path }, errors)
+}
+
+fn from_summary(s: &ContainerSummary) -> ContainerSample {
+    let id = s.id.clone().unwrap_or_default();
+    let name = s
+        .names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| stack::clean_name(n).to_string())
+        .unwrap_or_else(|| id.chars().take(12).collect());
+    let labels: BTreeMap<String, String> =
+        s.labels.clone().unwrap_or_default().into_iter().collect();
+    let (stack_key, service) = stack::identify(&name, &labels);
+    let mounts = s
+        .mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.typ.as_ref().is_some_and(|t| *t == MountPointType::VOLUME))
+        .filter_map(|m| m.name.clone())
+        .collect();
+    ContainerSample {
+        id,
+        name,
+        stack: Some(stack_key),
+        service,
+        created_at: s.created,
+        labels,
+        image: s.image.clone().unwrap_or_default(),
+        image_id: s.image_id.clone(),
+        state: s
+            .state
+            .map(|st| st.to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        mounts,
+        ..Default::default()
+    }
+}
+
+/// Fills what only inspect knows; returns the json-file log path.
+fn apply_inspect(c: &mut ContainerSample, i: &ContainerInspectResponse) -> Option<String> {
+    c.restart_count = i.restart_count;
+    if let Some(st) = &i.state {
+        if let Some(status) = st.status {
+            let s = status.to_string();
+            if !s.is_empty() {
+                c.state = s;
+            }
+        }
+        c.health = st
+            .health
+            .as_ref()
+            .and_then(|h| h.status)
+            .map(|h| h.to_string())
+            .filter(|h| !h.is_empty());
+        c.exit_code = st.exit_code;
+        c.oom_killed = st.oom_killed;
+        c.started_at = st.started_at.as_deref().and_then(parse_rfc3339);
+    }
+    c.log_driver = i
+        .host_config
+        .as_ref()
+        .and_then(|h| h.log_config.as_ref())
+        .and_then(|l| l.typ.clone())
+        .filter(|t| !t.is_empty());
+    i.log_path.clone()
+}
+
+fn stats_from(s: &ContainerStatsResponse) -> Stats {
+    let cpu_ns = s
+        .cpu_stats
+        .as_ref()
+        .and_then(|c| c.cpu_usage.as_ref())
+        .and_then(|u| u.total_usage);
+    let mem = s.memory_stats.as_ref();
+    // What `docker stats` shows: usage minus reclaimable page cache
+    // (cgroup v1 `total_inactive_file`, v2 `inactive_file`).
+    let mem_bytes = mem.and_then(|m| {
+        let usage = m.usage?;
+        let cache = m
+            .stats
+            .as_ref()
+            .and_then(|st| {
+                st.get("total_inactive_file")
+                    .or_else(|| st.get("inactive_file"))
+                    .copied()
+            })
+            .unwrap_or(0);
+        Some(usage.saturating_sub(cache))
+    });
+    let (mut rx, mut tx) = (None::<u64>, None::<u64>);
+    for n in s.networks.iter().flat_map(|m| m.values()) {
+        rx = Some(rx.unwrap_or(0) + n.rx_bytes.unwrap_or(0));
+        tx = Some(tx.unwrap_or(0) + n.tx_bytes.unwrap_or(0));
+    }
+    let (mut rd, mut wr) = (None::<u64>, None::<u64>);
+    if let Some(entries) = s
+        .blkio_stats
+        .as_ref()
+        .and_then(|b| b.io_service_bytes_recursive.as_ref())
+    {
+        rd = Some(0);
+        wr = Some(0);
+        for e in entries {
+            match e.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                Some("read") => rd = rd.map(|v| v + e.value.unwrap_or(0)),
+                Some("write") => wr = wr.map(|v| v + e.value.unwrap_or(0)),
+                _ => {}
+            }
+        }
+    }
+    let i = |v: Option<u64>| v.map(|x| x.min(i64::MAX as u64) as i64);
+    Stats {
+        cpu_ns: i(cpu_ns),
+        mem_bytes: i(mem_bytes),
+        mem_limit_bytes: i(mem.and_then(|m| m.limit)),
+        net_rx_bytes: i(rx),
+        net_tx_bytes: i(tx),
+        blkio_read_bytes: i(rd),
+        blkio_write_bytes: i(wr),
+        pids: i(s.pids_stats.as_ref().and_then(|p| p.current)),
+    }
+}
+
+fn volume_sample(v: Volume, disk: Option<&DiskUsage>) -> VolumeSample {
+    let size = disk.and_then(|d| d.volumes.get(&v.name).copied());
+    VolumeSample {
+        size_bytes: size,
+        size_method: size.map(|_| "engine"),
+        created_at: v
+            .created_at
+            .as_ref()
+            .and_then(|t| parse_rfc3339(&t.to_string())),
+        driver: v.driver,
+        labels: v.labels.into_iter().collect(),
+        name: v.name,
+        ..Default::default()
+    }
+}
+
+fn image_sample(i: ImageSummary, managed: (&str, &str)) -> ImageSample {
+    let labels: BTreeMap<String, String> = i.labels.into_iter().collect();
+    let is_managed = labels.get(managed.0).is_some_and(|v| v == managed.1);
+    ImageSample {
+        id: i.id,
+        created_at: Some(i.created),
+        tags: i
+            .repo_tags
+            .into_iter()
+            .filter(|t| t != "<none>:<none>")
+            .collect(),
+        size_bytes: (i.size >= 0).then_some(i.size),
+        containers: i.containers,
+        stacks: Vec::new(),
+        managed: is_managed,
+        labels,
+    }
+}

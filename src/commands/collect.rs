@@ -1,0 +1,140 @@
+//! `stackwatch collect`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::cli::{CollectArgs, Global};
+use crate::collect::{self, Options};
+use crate::config::Config;
+use crate::engine::{DEFAULT_HOST, Engine};
+use crate::progress::Progress;
+use crate::snapshot::Snapshot;
+use crate::store::{self, lock, queries};
+use crate::{inert, paths, units};
+
+pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
+    let config = Config::load(global.config.as_deref())?;
+    let db = paths::database(global.db.clone(), config.database.path.clone());
+    // Refuse a wrong --db before spending a pass on it.
+    store::check_file(&db)?;
+    let _lock = lock::acquire(&db, config.database.lock_wait)?;
+
+    let host = args
+        .docker_host
+        .clone()
+        .or(config.docker.host.clone())
+        .unwrap_or_else(|| DEFAULT_HOST.into());
+    let show = !global.quiet && (args.summary || std::io::stdout().is_terminal());
+    let progress = if show {
+        Progress::new(global.quiet)
+    } else {
+        Progress::hidden()
+    };
+    let opts = Options {
+        concurrency: config.docker.concurrency,
+        sizes: config.collect.sizes && !args.no_sizes,
+        managed: {
+            let (k, v) = config.labels.managed_pair();
+            (k.to_string(), v.to_string())
+        },
+    };
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let snap = runtime.block_on(async {
+        let engine = Engine::connect(&host, config.docker.timeout).await?;
+        collect::snapshot(&engine, &opts, &progress).await
+    })?;
+
+    // The engine answered; only now is the database opened (and created).
+    let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
+    let pass_id = queries::insert_pass(&mut st.conn, &snap)
+        .map_err(|e| store::sql_error(e, &db, "record a pass in"))?;
+
+    for e in &snap.errors {
+        // Partial trouble is worth a line even under cron.
+        eprintln!(
+            "stackwatch: warning: {} {}: {}",
+            e.kind,
+            inert::line(&e.name, 80),
+            inert::line(&e.message, 300)
+        );
+    }
+    if show {
+        let mut out = std::io::stdout().lock();
+        print_summary(&mut out, &snap, pass_id, &db)?;
+    }
+    Ok(())
+}
+
+fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) -> Result<()> {
+    let h = &s.host;
+    writeln!(
+        out,
+        "pass {pass_id}: {} (engine {}, API {}) in {:.2}s: {} stacks, {} containers, {} volumes, {} images",
+        inert::line(&h.hostname, 64),
+        inert::line(&h.engine_version, 32),
+        h.api_version,
+        s.duration_ms as f64 / 1000.0,
+        s.stacks.len(),
+        s.containers.len(),
+        s.volumes.len(),
+        s.images.len()
+    )?;
+    match (&h.docker_root, h.fs) {
+        (Some(root), Some(fs)) => {
+            let pct = 100.0 * fs.used_bytes as f64 / (fs.used_bytes + fs.free_bytes).max(1) as f64;
+            writeln!(
+                out,
+                "docker root {}: {pct:.0}% used, {} free",
+                inert::line(root, 120),
+                units::bytes(fs.free_bytes)
+            )?;
+        }
+        (Some(root), None) => writeln!(
+            out,
+            "docker root {} is not visible from here: disk usage unknown",
+            inert::line(root, 120)
+        )?,
+        _ => {}
+    }
+    let mut stacks: Vec<_> = s.stacks.iter().collect();
+    stacks.sort_by(|a, b| {
+        b.disk_bytes
+            .cmp(&a.disk_bytes)
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<32} {:<10} {:>10} {:>10} {:>10} {:>10}",
+        "STACK", "KIND", "CONTAINERS", "RUNNING", "DISK", "MEMORY"
+    )?;
+    for st in stacks {
+        let disk = match (st.disk_bytes, st.unknown_sizes) {
+            (d, 0) => units::maybe_bytes(d),
+            (Some(d), _) => format!("{}+?", units::bytes(d)),
+            (None, _) => "?".into(),
+        };
+        writeln!(
+            out,
+            "{:<32} {:<10} {:>10} {:>10} {:>10} {:>10}",
+            inert::line(&st.key.name, 32),
+            st.key.kind.as_str(),
+            st.containers,
+            st.running,
+            disk,
+            units::maybe_bytes(st.mem_bytes)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "recorded in {} (`?` = not measurable from here)",
+        db.display()
+    )?;
+    Ok(())
+}

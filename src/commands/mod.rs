@@ -1,0 +1,4 @@
+//! One module per subcommand: each wires config, engine and store together
+//! for its job and decides what to print.
+
+pub mod collect;

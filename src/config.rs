@@ -1,0 +1,260 @@
+//! The optional TOML config file. Every key has a default (see
+//! `stackwatch.example.toml` and the README); unknown keys are errors, because
+//! a typo that silently falls back to a default is worse than no config.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Deserializer};
+
+use crate::time::parse_duration;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub docker: DockerConfig,
+    pub collect: CollectConfig,
+    pub labels: LabelsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// History database; `--db` and `STACKWATCH_DB` take precedence.
+    pub path: Option<PathBuf>,
+    /// How long a write waits for a reader (or another writer) holding the
+    /// database before giving up.
+    #[serde(deserialize_with = "duration")]
+    pub busy_timeout: Duration,
+    /// How long `collect` waits for an overlapping `collect` to finish
+    /// before it skips its own pass.
+    #[serde(deserialize_with = "duration")]
+    pub lock_wait: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerConfig {
+    /// Engine address; `--docker-host` and `DOCKER_HOST` take precedence.
+    pub host: Option<String>,
+    /// Per-request timeout.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Bound on concurrent per-container calls (inspect + stats).
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectConfig {
+    /// Ask the engine for volume and writable-layer sizes (`system df`).
+    /// Off: those sizes are stored as unknown.
+    pub sizes: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelsConfig {
+    /// `key=value` marking the factory's own images and containers.
+    pub managed: String,
+    /// Label key naming a stack's owner.
+    pub owner: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: None,
+            busy_timeout: Duration::from_secs(30),
+            lock_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            host: None,
+            timeout: Duration::from_secs(60),
+            concurrency: 8,
+        }
+    }
+}
+
+impl Default for CollectConfig {
+    fn default() -> Self {
+        CollectConfig { sizes: true }
+    }
+}
+
+impl Default for LabelsConfig {
+    fn default() -> Self {
+        LabelsConfig {
+            managed: "com.disinto.managed=true".into(),
+            owner: "com.disinto.owner".into(),
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+impl LabelsConfig {
+    /// The managed label split into key and value (`key` alone means "true").
+    pub fn managed_pair(&self) -> (&str, &str) {
+        self.managed
+            .split_once('=')
+            .unwrap_or((self.managed.as_str(), "true"))
+    }
+}
+
+impl Config {
+    /// Reads `path`, or returns the defaults when no file was named.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!(describe(text, path, &e)))?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        if self.docker.concurrency == 0 || self.docker.concurrency > 256 {
+            bail!(
+                "config {}: [docker] concurrency must be between 1 and 256, got {}",
+                path.display(),
+                self.docker.concurrency
+            );
+        }
+        if self.docker.timeout.is_zero() {
+            bail!(
+                "config {}: [docker] timeout must be more than 0",
+                path.display()
+            );
+        }
+        if self.labels.managed.trim().is_empty() || self.labels.owner.trim().is_empty() {
+            bail!(
+                "config {}: [labels] managed and owner must not be empty",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One line: file, line number, the offending key, and what is wrong.
+fn describe(text: &str, path: &Path, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return format!("config {}: {}", path.display(), e.message());
+    };
+    let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    let key = line.split('=').next().unwrap_or("").trim();
+    let section = text[..span.start.min(text.len())]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .unwrap_or("");
+    let key_desc = if key.is_empty() || key.starts_with('[') {
+        String::new()
+    } else {
+        format!(
+            ", key `{}{key}`",
+            section.trim_matches(['[', ']']).to_string()
+                + if section.is_empty() { "" } else { "." }
+        )
+    };
+    format!(
+        "config {} line {line_no}{key_desc}: {}",
+        path.display(),
+        e.message().trim()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("/etc/stackwatch.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_every_default() {
+        let c = parse("").unwrap();
+        assert_eq!(c.database.busy_timeout, Duration::from_secs(30));
+        assert_eq!(c.docker.concurrency, 8);
+        assert!(c.collect.sizes);
+        assert_eq!(c.labels.managed_pair(), ("com.disinto.managed", "true"));
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = parse("[database]\nbusy_timeout = \"2m\"\n[docker]\nconcurrency = 3\nhost = \"unix:///x.sock\"\n").unwrap();
+        assert_eq!(c.database.busy_timeout, Duration::from_secs(120));
+        assert_eq!(c.docker.concurrency, 3);
+        assert_eq!(c.docker.host.as_deref(), Some("unix:///x.sock"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = parse("[database]\nbusy_timeout = \"2m\"\nbusy_timout = \"3m\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/etc/stackwatch.toml line 3"), "{err}");
+        assert!(err.contains("database.busy_timout"), "{err}");
+        assert!(err.contains("unknown field"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn bad_value_names_file_line_and_key() {
+        let err = parse("[docker]\n\ntimeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3, key `docker.timeout`"), "{err}");
+        assert!(err.contains("invalid duration"), "{err}");
+        let err = parse("[docker]\nconcurrency = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2, key `docker.concurrency`"), "{err}");
+        let err = parse("[docker]\nconcurrency = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("concurrency must be between 1 and 256"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_section_is_an_error() {
+        let err = parse("[reprot]\nwindow = \"24h\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1") && err.contains("reprot"), "{err}");
+    }
+
+    #[test]
+    fn broken_toml_is_one_line() {
+        let err = parse("[database\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("config /etc/stackwatch.toml line 1"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+    }
+}

@@ -1,0 +1,27 @@
+//! stackwatch: a per-stack history of a Docker host.
+//!
+//! Layout, one job per module: `engine` talks to Docker, `collect` turns
+//! what it says into a `snapshot`, `store` keeps snapshots in SQLite,
+//! `commands` wires them together per subcommand.
+
+pub mod cli;
+pub mod collect;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod inert;
+pub mod paths;
+pub mod progress;
+pub mod snapshot;
+pub mod store;
+pub mod time;
+pub mod units;
+
+use cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Collect(args) => commands::collect::run(&cli.global, args),
+    }
+}

@@ -1,0 +1,187 @@
+//! One pass over the engine, as plain data.
+//!
+//! The collector fills it, the store writes it in one transaction. Keeping
+//! it free of Docker and SQLite types lets both sides be tested alone.
+//! `Option` means "the collector could not see it"; it is stored as NULL and
+//! never folded into zero.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What groups containers into one stack, in the order the labels are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StackKind {
+    Compose,
+    Swarm,
+    Nomad,
+    Standalone,
+}
+
+impl StackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StackKind::Compose => "compose",
+            StackKind::Swarm => "swarm",
+            StackKind::Nomad => "nomad",
+            StackKind::Standalone => "standalone",
+        }
+    }
+}
+
+impl fmt::Display for StackKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StackKey {
+    pub kind: StackKind,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Unix seconds, UTC.
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub host: HostInfo,
+    pub containers: Vec<ContainerSample>,
+    pub volumes: Vec<VolumeSample>,
+    pub images: Vec<ImageSample>,
+    pub stacks: Vec<StackSample>,
+    pub errors: Vec<ObjectError>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostInfo {
+    pub engine_id: String,
+    pub hostname: String,
+    pub engine_version: String,
+    pub api_version: String,
+    pub docker_root: Option<String>,
+    pub fs: Option<FsUsage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsUsage {
+    pub total_bytes: i64,
+    pub used_bytes: i64,
+    /// Free for unprivileged writers (what `df` calls "Avail").
+    pub free_bytes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectError {
+    pub kind: &'static str,
+    pub name: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSample {
+    pub id: String,
+    pub name: String,
+    pub stack: Option<StackKey>,
+    pub service: Option<String>,
+    pub created_at: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+    pub image: String,
+    pub image_id: Option<String>,
+    pub state: String,
+    pub health: Option<String>,
+    pub restart_count: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub oom_killed: Option<bool>,
+    pub started_at: Option<i64>,
+    pub mounts: Vec<String>,
+    pub stats: Option<Stats>,
+    pub rw_bytes: Option<i64>,
+    pub log_bytes: Option<i64>,
+    pub log_driver: Option<String>,
+    pub working_dir: Option<String>,
+    pub config_files: Option<String>,
+}
+
+impl ContainerSample {
+    pub fn is_running(&self) -> bool {
+        self.state == "running"
+    }
+}
+
+/// Counters from one one-shot stats call. Every field is cumulative or
+/// instantaneous; rates are derived from deltas between passes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub cpu_ns: Option<i64>,
+    pub mem_bytes: Option<i64>,
+    pub mem_limit_bytes: Option<i64>,
+    pub net_rx_bytes: Option<i64>,
+    pub net_tx_bytes: Option<i64>,
+    pub blkio_read_bytes: Option<i64>,
+    pub blkio_write_bytes: Option<i64>,
+    pub pids: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Label,
+    Mount,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Label => "label",
+            Via::Mount => "mount",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VolumeSample {
+    pub name: String,
+    pub driver: String,
+    pub created_at: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+    pub stacks: Vec<(StackKey, Via)>,
+    pub mounted_by: Vec<String>,
+    pub size_bytes: Option<i64>,
+    pub size_method: Option<&'static str>,
+}
+
+impl VolumeSample {
+    pub fn in_use(&self) -> bool {
+        !self.mounted_by.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImageSample {
+    pub id: String,
+    pub created_at: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    pub size_bytes: Option<i64>,
+    pub containers: i64,
+    pub stacks: Vec<StackKey>,
+    pub managed: bool,
+}
+
+/// Totals per stack. `disk_bytes` is the sum of the parts that are known;
+/// `unknown_sizes` counts the parts that were not, so a reader can tell
+/// "0 bytes" from "could not measure".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackSample {
+    pub key: StackKey,
+    pub containers: i64,
+    pub running: i64,
+    pub rw_bytes: Option<i64>,
+    pub log_bytes: Option<i64>,
+    pub volume_bytes: Option<i64>,
+    pub disk_bytes: Option<i64>,
+    pub mem_bytes: Option<i64>,
+    pub unknown_sizes: i64,
+    pub working_dir: Option<String>,
+    pub config_files: Option<String>,
+}

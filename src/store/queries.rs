@@ -1,0 +1,235 @@
+//! Every SQL statement the program runs outside the migrations.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use crate::snapshot::{Snapshot, StackKey};
+
+pub const COUNT_TABLES: &str = "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view')";
+pub const HAS_MIGRATION_TABLE: &str =
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'";
+pub const MAX_MIGRATION: &str = "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history";
+
+const UPSERT_HOST: &str = "INSERT INTO hosts (engine_id, hostname) VALUES (?1, ?2)
+     ON CONFLICT (engine_id) DO UPDATE SET hostname = excluded.hostname RETURNING id";
+
+const INSERT_PASS: &str = "INSERT INTO passes (host_id, started_at, duration_ms, engine_version, api_version,
+        hostname, docker_root, fs_total_bytes, fs_used_bytes, fs_free_bytes, containers, volumes, images,
+        error_count, stackwatch_version)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+const INSERT_ERROR: &str =
+    "INSERT INTO pass_errors (pass_id, object_kind, object_name, message) VALUES (?1, ?2, ?3, ?4)";
+
+const UPSERT_STACK: &str = "INSERT INTO stacks (host_id, kind, name) VALUES (?1, ?2, ?3)
+     ON CONFLICT (host_id, kind, name) DO UPDATE SET name = excluded.name RETURNING id";
+
+const INSERT_STACK_SAMPLE: &str =
+    "INSERT INTO stack_samples (pass_id, stack_id, containers, running, rw_bytes,
+        log_bytes, volume_bytes, disk_bytes, mem_bytes, unknown_sizes, working_dir, config_files)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+const UPSERT_CONTAINER: &str =
+    "INSERT INTO containers (host_id, container_id, stack_id, service, created_at, labels)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (host_id, container_id) DO UPDATE SET stack_id = excluded.stack_id,
+        service = excluded.service, labels = excluded.labels RETURNING id";
+
+const INSERT_CONTAINER_SAMPLE: &str = "INSERT INTO container_samples (pass_id, container_ref, name, image, image_id,
+        state, health, restart_count, exit_code, oom_killed, started_at, cpu_ns, mem_bytes, mem_limit_bytes,
+        net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, rw_bytes, log_bytes, log_driver)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+
+const UPSERT_VOLUME: &str = "INSERT INTO volumes (host_id, name, driver, created_at, labels) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (host_id, name) DO UPDATE SET driver = excluded.driver, created_at = excluded.created_at,
+        labels = excluded.labels RETURNING id";
+
+const INSERT_VOLUME_SAMPLE: &str =
+    "INSERT INTO volume_samples (pass_id, volume_ref, size_bytes, size_method, in_use,
+        mounted_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+const INSERT_VOLUME_STACK: &str = "INSERT OR IGNORE INTO volume_stacks (pass_id, volume_ref, stack_id, via) VALUES (?1, ?2, ?3, ?4)";
+
+const UPSERT_IMAGE: &str =
+    "INSERT INTO images (host_id, image_id, created_at, labels) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (host_id, image_id) DO UPDATE SET labels = excluded.labels RETURNING id";
+
+const INSERT_IMAGE_SAMPLE: &str =
+    "INSERT INTO image_samples (pass_id, image_ref, tags, size_bytes, containers, managed)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+const INSERT_IMAGE_STACK: &str =
+    "INSERT OR IGNORE INTO image_stacks (pass_id, image_ref, stack_id) VALUES (?1, ?2, ?3)";
+
+/// Writes one pass in one IMMEDIATE transaction: it lands whole or not at
+/// all, and it takes the write lock up front so a busy database fails fast
+/// (after the busy timeout) rather than half-way through.
+pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i64> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let h = &snap.host;
+    let host_id: i64 = tx.query_row(UPSERT_HOST, params![h.engine_id, h.hostname], |r| r.get(0))?;
+    tx.execute(
+        INSERT_PASS,
+        params![
+            host_id,
+            snap.started_at,
+            snap.duration_ms,
+            h.engine_version,
+            h.api_version,
+            h.hostname,
+            h.docker_root,
+            h.fs.map(|f| f.total_bytes),
+            h.fs.map(|f| f.used_bytes),
+            h.fs.map(|f| f.free_bytes),
+            snap.containers.len() as i64,
+            snap.volumes.len() as i64,
+            snap.images.len() as i64,
+            snap.errors.len() as i64,
+            env!("CARGO_PKG_VERSION"),
+        ],
+    )?;
+    let pass_id = tx.last_insert_rowid();
+    {
+        let mut st = tx.prepare_cached(INSERT_ERROR)?;
+        for e in &snap.errors {
+            st.execute(params![pass_id, e.kind, e.name, e.message])?;
+        }
+    }
+
+    let mut stack_ids: HashMap<&StackKey, i64> = HashMap::new();
+    {
+        let mut upsert = tx.prepare_cached(UPSERT_STACK)?;
+        let mut sample = tx.prepare_cached(INSERT_STACK_SAMPLE)?;
+        for s in &snap.stacks {
+            let id: i64 = upsert
+                .query_row(params![host_id, s.key.kind.as_str(), s.key.name], |r| {
+                    r.get(0)
+                })?;
+            stack_ids.insert(&s.key, id);
+            sample.execute(params![
+                pass_id,
+                id,
+                s.containers,
+                s.running,
+                s.rw_bytes,
+                s.log_bytes,
+                s.volume_bytes,
+                s.disk_bytes,
+                s.mem_bytes,
+                s.unknown_sizes,
+                s.working_dir,
+                s.config_files
+            ])?;
+        }
+    }
+    let stack_id = |k: &StackKey| {
+        stack_ids.get(k).copied().ok_or_else(|| {
+            rusqlite::Error::ToSqlConversionFailure(
+                format!("stack {}/{} has no totals row", k.kind, k.name).into(),
+            )
+        })
+    };
+
+    {
+        let mut upsert = tx.prepare_cached(UPSERT_CONTAINER)?;
+        let mut sample = tx.prepare_cached(INSERT_CONTAINER_SAMPLE)?;
+        for c in &snap.containers {
+            let Some(key) = &c.stack else { continue };
+            let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
+            let id: i64 = upsert.query_row(
+                params![
+                    host_id,
+                    c.id,
+                    stack_id(key)?,
+                    c.service,
+                    c.created_at,
+                    labels
+                ],
+                |r| r.get(0),
+            )?;
+            let s = c.stats.unwrap_or_default();
+            sample.execute(params![
+                pass_id,
+                id,
+                c.name,
+                c.image,
+                c.image_id,
+                c.state,
+                c.health,
+                c.restart_count,
+                c.exit_code,
+                c.oom_killed,
+                c.started_at,
+                s.cpu_ns,
+                s.mem_bytes,
+                s.mem_limit_bytes,
+                s.net_rx_bytes,
+                s.net_tx_bytes,
+                s.blkio_read_bytes,
+                s.blkio_write_bytes,
+                s.pids,
+                c.rw_bytes,
+                c.log_bytes,
+                c.log_driver
+            ])?;
+        }
+    }
+
+    {
+        let mut upsert = tx.prepare_cached(UPSERT_VOLUME)?;
+        let mut sample = tx.prepare_cached(INSERT_VOLUME_SAMPLE)?;
+        let mut link = tx.prepare_cached(INSERT_VOLUME_STACK)?;
+        for v in &snap.volumes {
+            let labels = serde_json::to_string(&v.labels).unwrap_or_else(|_| "{}".into());
+            let id: i64 = upsert.query_row(
+                params![host_id, v.name, v.driver, v.created_at, labels],
+                |r| r.get(0),
+            )?;
+            let mounted = serde_json::to_string(&v.mounted_by).unwrap_or_else(|_| "[]".into());
+            sample.execute(params![
+                pass_id,
+                id,
+                v.size_bytes,
+                v.size_method,
+                v.in_use(),
+                mounted
+            ])?;
+            for (key, via) in &v.stacks {
+                link.execute(params![pass_id, id, stack_id(key)?, via.as_str()])?;
+            }
+        }
+    }
+
+    {
+        let mut upsert = tx.prepare_cached(UPSERT_IMAGE)?;
+        let mut sample = tx.prepare_cached(INSERT_IMAGE_SAMPLE)?;
+        let mut link = tx.prepare_cached(INSERT_IMAGE_STACK)?;
+        for i in &snap.images {
+            let labels = serde_json::to_string(&i.labels).unwrap_or_else(|_| "{}".into());
+            let id: i64 =
+                upsert.query_row(params![host_id, i.id, i.created_at, labels], |r| r.get(0))?;
+            let tags = serde_json::to_string(&i.tags).unwrap_or_else(|_| "[]".into());
+            sample.execute(params![
+                pass_id,
+                id,
+                tags,
+                i.size_bytes,
+                i.containers,
+                i.managed
+            ])?;
+            for key in &i.stacks {
+                link.execute(params![pass_id, id, stack_id(key)?])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(pass_id)
+}
+
+/// Number of passes recorded, for messages and tests.
+pub fn pass_count(conn: &Connection) -> Result<i64> {
+    conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0))
+        .context("cannot count passes")
+}

@@ -1,0 +1,208 @@
+//! Time stamps and durations as text.
+//!
+//! Small enough to own: the engine speaks RFC 3339, the views and reports
+//! speak ISO-8601 UTC, and config/CLI durations are `30s`, `6h`, `7d`.
+//! A date-time crate would be the biggest dependency for three functions.
+
+use std::time::Duration;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Parses the engine's RFC 3339 time stamps (`2026-11-25T12:00:00.123456789Z`,
+/// or with a `+01:00` offset) to Unix seconds. The engine's "never" value,
+/// `0001-01-01T00:00:00Z`, and anything unparsable give `None`.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if y <= 1 || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (rest[1..3].parse::<i64>().ok()? * 3600 + rest[4..6].parse::<i64>().ok()? * 60)
+        }
+        _ => return None,
+    };
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
+}
+
+/// `2026-11-25T12:00:00Z`, the form the views use.
+pub fn iso_utc(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Parses `500ms`, `30s`, `5m`, `6h`, `7d`, `2w`, or a sum such as `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err("empty duration; expected e.g. 30s, 5m, 24h or 7d".into());
+    }
+    let mut total: u128 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!(
+                "invalid duration `{s}`: expected a number at `{rest}` (e.g. 30s, 5m, 24h, 7d)"
+            ));
+        }
+        let n: u128 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("invalid duration `{s}`: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit_ms: u128 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "" => {
+                return Err(format!(
+                    "invalid duration `{s}`: missing unit after {n} (ms, s, m, h, d or w)"
+                ));
+            }
+            u => {
+                return Err(format!(
+                    "invalid duration `{s}`: unknown unit `{u}` (ms, s, m, h, d or w)"
+                ));
+            }
+        };
+        rest = &rest[unit_len..];
+        total = total
+            .checked_add(
+                n.checked_mul(unit_ms)
+                    .ok_or_else(|| format!("invalid duration `{s}`: too large"))?,
+            )
+            .ok_or_else(|| format!("invalid duration `{s}`: too large"))?;
+    }
+    let ms = u64::try_from(total).map_err(|_| format!("invalid duration `{s}`: too large"))?;
+    Ok(Duration::from_millis(ms))
+}
+
+/// Shortest exact form of a duration, the inverse of `parse_duration` for
+/// whole units (`86400s` prints as `1d`).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, size) in [
+        ("w", 604_800_000u128),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// Seconds since the epoch, now.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_through_iso() {
+        let t = parse_rfc3339("2026-11-25T12:00:00.123456789Z").unwrap();
+        assert_eq!(t, 1_795_608_000);
+        assert_eq!(iso_utc(t), "2026-11-25T12:00:00Z");
+        assert_eq!(parse_rfc3339("2026-11-25T13:30:00+01:30"), Some(t));
+        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z")
+                .map(iso_utc)
+                .as_deref(),
+            Some("2024-02-29T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn engine_never_and_garbage_are_none() {
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339(""), None);
+        assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2026-11-25T12:00:00"), None);
+        assert_eq!(parse_rfc3339("2026-11-25T12:00:00Zjunk"), None);
+    }
+
+    #[test]
+    fn iso_matches_sqlite_for_a_spread_of_days() {
+        // Cross-check against the civil algorithm both ways for 400 years.
+        for day in (-10_000..150_000).step_by(97) {
+            let t = day * 86_400 + 3_723;
+            assert_eq!(parse_rfc3339(&iso_utc(t)), Some(t), "day {day}");
+        }
+    }
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
+        assert_eq!(format_duration(Duration::from_secs(5_400)), "90m");
+        for bad in [
+            "",
+            "h",
+            "10",
+            "10x",
+            "-5s",
+            "1.5h",
+            "99999999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+}
