@@ -202,7 +202,7 @@ fn from_summary(s: &ContainerSummary) -> ContainerSample {
         .mounts
         .iter()
         .flatten()
-        .filter(|m| m.typ.as_ref().is_some_and(|t| *t == MountPointType::VOLUME))
+        .filter(|m| m.typ.as_ref().is_some_and(|t| t == "volume"))
         .filter_map(|m| m.name.clone())
         .collect();
     ContainerSample {
