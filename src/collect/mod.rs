@@ -12,8 +12,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use bollard::models::{
-    ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary,
-    MountPointType, Volume,
+    ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary, Volume,
 };
 use futures_util::{StreamExt, stream};
 
