@@ -258,3 +258,36 @@ mod tests {
         assert!(!err.contains('\n'), "{err}");
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    /// The shipped example documents every default; keep them equal.
+    #[test]
+    fn example_config_parses_to_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stackwatch.example.toml");
+        let parsed = Config::load(Some(&path)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = "))
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let with_optionals = Config::parse(&uncommented, &path).unwrap();
+        let d = Config::default();
+        assert_eq!(format!("{:?}", parsed), format!("{:?}", d));
+        assert_eq!(
+            with_optionals.docker.host.as_deref(),
+            Some(crate::engine::DEFAULT_HOST)
+        );
+        assert_eq!(
+            with_optionals.database.path,
+            Some(crate::paths::default_database_for_root())
+        );
+    }
+}

@@ -14,7 +14,7 @@ pub fn database(cli: Option<PathBuf>, config: Option<PathBuf>) -> PathBuf {
 pub fn default_database() -> PathBuf {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
-        return PathBuf::from("/var/lib/stackwatch/history.db");
+        return default_database_for_root();
     }
     let state = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
@@ -22,4 +22,8 @@ pub fn default_database() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(|| PathBuf::from("."));
     state.join("stackwatch/history.db")
+}
+
+pub fn default_database_for_root() -> PathBuf {
+    PathBuf::from("/var/lib/stackwatch/history.db")
 }

@@ -233,3 +233,187 @@ pub fn pass_count(conn: &Connection) -> Result<i64> {
     conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0))
         .context("cannot count passes")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::collect::aggregate;
+    use crate::snapshot::*;
+
+    fn snapshot(at: i64, volume_size: Option<i64>) -> Snapshot {
+        let harb = StackKey {
+            kind: StackKind::Compose,
+            name: "harb".into(),
+        };
+        let mut anvil = ContainerSample {
+            id: "c1".into(),
+            name: "harb-anvil-1".into(),
+            stack: Some(harb.clone()),
+            service: Some("anvil".into()),
+            image: "anvil:latest".into(),
+            image_id: Some("sha256:i1".into()),
+            state: "running".into(),
+            restart_count: Some(2),
+            rw_bytes: Some(40_000_000),
+            log_bytes: None,
+            mounts: vec!["harb_chain".into()],
+            ..Default::default()
+        };
+        anvil.stats = Some(Stats {
+            mem_bytes: Some(5_000),
+            cpu_ns: Some(7),
+            ..Default::default()
+        });
+        let containers = vec![anvil];
+        let mut volumes = vec![VolumeSample {
+            name: "harb_chain".into(),
+            driver: "local".into(),
+            labels: BTreeMap::from([("com.docker.compose.project".into(), "harb".into())]),
+            size_bytes: volume_size,
+            size_method: volume_size.map(|_| "engine"),
+            ..Default::default()
+        }];
+        let mut images = vec![ImageSample {
+            id: "sha256:i1".into(),
+            tags: vec!["anvil:latest".into()],
+            ..Default::default()
+        }];
+        let stacks = aggregate::attribute(&containers, &mut volumes, &mut images);
+        Snapshot {
+            started_at: at,
+            duration_ms: 12,
+            host: HostInfo {
+                engine_id: "E1".into(),
+                hostname: "box".into(),
+                engine_version: "28.0.0".into(),
+                api_version: "1.48".into(),
+                docker_root: Some("/var/lib/docker".into()),
+                fs: None,
+            },
+            containers,
+            volumes,
+            images,
+            stacks,
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn contract_views_have_their_columns_and_keep_unknown_as_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st =
+            crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
+        insert_pass(&mut st.conn, &snapshot(1_795_608_000, Some(1_000))).unwrap();
+        insert_pass(&mut st.conn, &snapshot(1_795_608_300, None)).unwrap();
+        let c = &st.conn;
+
+        let row: (String, String, String, String, String, String, Option<String>, i64, i64, i64, Option<i64>, String) = c
+            .query_row(
+                "SELECT host, stack, service, container, image, state, health, restart_count, mem_bytes, rw_bytes, log_bytes, sampled_at FROM latest_containers",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?)),
+            )
+            .unwrap();
+        assert_eq!(row.0, "box");
+        assert_eq!(
+            (row.1.as_str(), row.2.as_str(), row.3.as_str()),
+            ("harb", "anvil", "harb-anvil-1")
+        );
+        assert_eq!((row.7, row.8, row.9, row.10), (2, 5_000, 40_000_000, None));
+        assert_eq!(row.11, "2026-11-25T12:05:00Z");
+
+        let vol: (String, String, Option<i64>, bool, String) = c
+            .query_row("SELECT host, stack, size_bytes, in_use, sampled_at FROM latest_volumes WHERE volume = 'harb_chain'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap();
+        assert_eq!(
+            vol,
+            (
+                "box".into(),
+                "harb".into(),
+                None,
+                true,
+                "2026-11-25T12:05:00Z".into()
+            )
+        );
+
+        let stack: (String, String, String, i64, i64, Option<i64>, Option<i64>, String, i64) = c
+            .query_row(
+                "SELECT host, stack, kind, containers, running, disk_bytes, mem_bytes, sampled_at, unknown_sizes FROM latest_stacks",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)),
+            )
+            .unwrap();
+        assert_eq!(stack.2, "compose");
+        assert_eq!(
+            (stack.3, stack.4, stack.5, stack.6),
+            (1, 1, Some(40_000_000), Some(5_000))
+        );
+        assert_eq!(
+            stack.8, 2,
+            "log and volume sizes unknown in the latest pass"
+        );
+
+        let history: Vec<(String, String, String, Option<i64>)> = c
+            .prepare("SELECT host, stack, sampled_at, disk_bytes FROM stack_disk_history ORDER BY sampled_at")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            history,
+            vec![
+                (
+                    "box".into(),
+                    "harb".into(),
+                    "2026-11-25T12:00:00Z".into(),
+                    Some(40_001_000)
+                ),
+                (
+                    "box".into(),
+                    "harb".into(),
+                    "2026-11-25T12:05:00Z".into(),
+                    Some(40_000_000)
+                ),
+            ]
+        );
+        assert_eq!(pass_count(c).unwrap(), 2);
+        let (hosts, stacks, containers): (i64, i64, i64) = c
+            .query_row("SELECT (SELECT count(*) FROM hosts), (SELECT count(*) FROM stacks), (SELECT count(*) FROM containers)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(
+            (hosts, stacks, containers),
+            (1, 1, 1),
+            "identities are not duplicated across passes"
+        );
+    }
+
+    #[test]
+    fn a_failed_pass_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st =
+            crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
+        insert_pass(&mut st.conn, &snapshot(100, Some(1))).unwrap();
+        // A container whose stack has no totals row makes the insert fail
+        // half-way; the transaction must roll everything back.
+        let mut bad = snapshot(200, Some(1));
+        bad.containers[0].stack = Some(StackKey {
+            kind: StackKind::Swarm,
+            name: "ghost".into(),
+        });
+        assert!(insert_pass(&mut st.conn, &bad).is_err());
+        assert_eq!(pass_count(&st.conn).unwrap(), 1);
+        let samples: i64 = st
+            .conn
+            .query_row("SELECT count(*) FROM stack_samples", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(samples, 1);
+    }
+}

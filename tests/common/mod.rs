@@ -1,0 +1,183 @@
+//! Shared test bed for tests that drive a real Docker engine.
+//!
+//! Images are built `FROM scratch` with Debian's static busybox (nothing can
+//! be pulled here). Every name is unique per test run and every container,
+//! volume and compose project a test creates is removed by a guard, even
+//! when the test fails.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub const IMAGE: &str = "stackwatch-test-busybox:1";
+
+/// True when an engine answers. Without one, tests skip locally but fail
+/// under CI, where a missing engine means the test bed is broken.
+pub fn engine_available() -> bool {
+    static UP: OnceLock<bool> = OnceLock::new();
+    let up = *UP.get_or_init(|| {
+        Command::new("docker")
+            .args(["version", "--format", "{{.Server.APIVersion}}"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    if !up {
+        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
+            panic!("CI is set but no Docker engine answers (run .ci/start-dockerd)");
+        }
+        eprintln!("skipping: no Docker engine answers (set CI=true to make this a failure)");
+    }
+    up
+}
+
+/// Builds the busybox image once per test process.
+pub fn image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("static busybox not found (apt-get install busybox-static)");
+        std::fs::copy(busybox, dir.path().join("busybox")).unwrap();
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        )
+        .unwrap();
+        docker(&["build", "-q", "-t", IMAGE, dir.path().to_str().unwrap()]);
+    });
+    IMAGE
+}
+
+/// A name no other test (or earlier run) uses: lowercase, compose-safe.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "swt{prefix}{}x{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 100_000
+    )
+}
+
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Removes what a test created, in reverse order, on drop.
+#[derive(Default)]
+pub struct Cleanup {
+    containers: Vec<String>,
+    volumes: Vec<String>,
+    projects: Vec<(PathBuf, String)>,
+}
+
+impl Cleanup {
+    pub fn container(&mut self, name: &str) {
+        self.containers.push(name.to_string());
+    }
+    pub fn volume(&mut self, name: &str) {
+        self.volumes.push(name.to_string());
+    }
+    pub fn project(&mut self, dir: &Path, name: &str) {
+        self.projects.push((dir.to_path_buf(), name.to_string()));
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for (dir, name) in &self.projects {
+            let _ = Command::new("docker-compose")
+                .args(["-p", name, "down", "-v", "-t", "0"])
+                .current_dir(dir)
+                .output();
+        }
+        for c in &self.containers {
+            let _ = Command::new("docker").args(["rm", "-f", "-v", c]).output();
+        }
+        for v in &self.volumes {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f", v])
+                .output();
+        }
+    }
+}
+
+/// A compose project from `yaml`, brought up with Debian's docker-compose.
+pub fn compose_up(clean: &mut Cleanup, dir: &Path, project: &str, yaml: &str) {
+    std::fs::write(dir.join("docker-compose.yml"), yaml).unwrap();
+    clean.project(dir, project);
+    let out = Command::new("docker-compose")
+        .args(["-p", project, "up", "-d"])
+        .current_dir(dir)
+        .output()
+        .expect("run docker-compose");
+    assert!(
+        out.status.success(),
+        "compose up failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stackwatch"))
+}
+
+/// Runs `stackwatch collect` against `db`; panics with its output on failure.
+pub fn collect(db: &Path) -> Output {
+    let out = bin()
+        .args(["collect", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "collect failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn open(db: &Path) -> Connection {
+    Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+}
+
+/// Polls `check` until it returns Some or `limit` passes.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn inspect(name: &str, format: &str) -> String {
+    docker(&["inspect", "-f", format, name])
+}

@@ -1,0 +1,95 @@
+//! The README's example queries run as written in the `sqlite3` shell,
+//! against a history collected from the real engine.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn sql_blocks(readme: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in readme.lines() {
+        match (&mut current, line.trim()) {
+            (None, "```sql") => current = Some(String::new()),
+            (Some(_), "```") => blocks.push(current.take().unwrap()),
+            (Some(b), _) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            _ => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn readme_example_queries_run_in_the_sqlite3_shell() {
+    if !engine_available() {
+        return;
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks = sql_blocks(&readme);
+    assert!(
+        blocks.len() >= 5,
+        "README lost its example queries: {}",
+        blocks.len()
+    );
+
+    let mut clean = Cleanup::default();
+    let solo = unique("readme");
+    clean.container(&solo);
+    docker(&["run", "-d", "--name", &solo, image(), "sleep", "3600"]);
+    // Something for the "restarting" query to find.
+    let looper = unique("readmeloop");
+    clean.container(&looper);
+    docker(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--name",
+        &looper,
+        image(),
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    wait_for("a restart", std::time::Duration::from_secs(30), || {
+        (inspect(&looper, "{{.RestartCount}}") != "0").then_some(())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    collect(&db);
+    collect(&db);
+
+    for block in &blocks {
+        let mut child = Command::new("sqlite3")
+            .args(["-bail", "-header", db.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sqlite3 shell (apt-get install sqlite3)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(block.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "query failed:\n{block}\n{stderr}"
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.lines().count() >= 2,
+            "query returned no rows:\n{block}\n{stdout}"
+        );
+    }
+}
