@@ -301,6 +301,21 @@ mod tests {
         }
     }
 
+    type ContainerRow = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        i64,
+        i64,
+        i64,
+        Option<i64>,
+        String,
+    );
+
     #[test]
     fn contract_views_have_their_columns_and_keep_unknown_as_null() {
         let dir = tempfile::tempdir().unwrap();
@@ -310,7 +325,7 @@ mod tests {
         insert_pass(&mut st.conn, &snapshot(1_795_608_300, None)).unwrap();
         let c = &st.conn;
 
-        let row: (String, String, String, String, String, String, Option<String>, i64, i64, i64, Option<i64>, String) = c
+        let row: ContainerRow = c
             .query_row(
                 "SELECT host, stack, service, container, image, state, health, restart_count, mem_bytes, rw_bytes, log_bytes, sampled_at FROM latest_containers",
                 [],
