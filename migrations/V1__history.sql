@@ -173,6 +173,7 @@ CREATE TABLE image_stacks (
     stack_id  INTEGER NOT NULL REFERENCES stacks(id),
     PRIMARY KEY (pass_id, image_ref, stack_id)
 ) WITHOUT ROWID;
+CREATE INDEX image_stacks_by_image ON image_stacks(image_ref, stack_id);
 
 -- ---------------------------------------------------------------------------
 -- Public views. Names and columns are a contract (README "The history

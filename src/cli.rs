@@ -50,6 +50,66 @@ pub enum Command {
     /// in a pass lands in one transaction, and an overlapping collect waits
     /// ([database] lock_wait, default 10s) then skips with exit status 75.
     Collect(CollectArgs),
+
+    /// Report growth, symptoms and owners over a window of the history.
+    ///
+    /// Growth compares the samples at the window's edges (the newest pass at
+    /// or before its start, and the newest pass), at stack, container and
+    /// volume level. Prints a `## Sibling Stacks` markdown section (or JSON);
+    /// can update the knowledge file's generated block and write one vault
+    /// item per actionable finding on a stack the factory does not own.
+    /// Reads only the database, never the engine.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Window to report on: 30m, 6h, 24h, 7d, ... Default: [report] window (24h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    pub window: Option<(std::time::Duration, String)>,
+
+    /// markdown: the `## Sibling Stacks` section; json: the same findings
+    /// with exact integers (README "Report JSON").
+    #[arg(long, value_enum, default_value_t = Format::Markdown)]
+    pub format: Format,
+
+    /// Update this knowledge file in place: the block between
+    /// `<!-- stackwatch:begin -->` and `<!-- stackwatch:end -->` is replaced,
+    /// everything else kept byte for byte; without markers it is appended.
+    #[arg(long, value_name = "PATH")]
+    pub knowledge: Option<PathBuf>,
+
+    /// Write vault items here. Default: $OPS_VAULT_ROOT, else
+    /// $OPS_REPO_ROOT/vault/pending; with neither, no vault output.
+    #[arg(long, value_name = "DIR")]
+    pub vault: Option<PathBuf>,
+
+    /// Write no vault items even when the environment names a vault.
+    #[arg(long, conflicts_with = "vault")]
+    pub no_vault: bool,
+
+    /// Project TOMLs for ownership. Default: $FACTORY_ROOT/projects, else ./projects.
+    #[arg(long, value_name = "DIR")]
+    pub projects: Option<PathBuf>,
+
+    /// Use sibling-stacks.md.j2 / vault-item.md.j2 from this directory
+    /// instead of the embedded templates (each file that exists).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+fn parse_window(s: &str) -> Result<(std::time::Duration, String), String> {
+    let d = crate::time::parse_duration(s)?;
+    if d.as_secs() == 0 {
+        return Err("the window must be at least 1s".into());
+    }
+    Ok((d, s.trim().to_string()))
 }
 
 #[derive(Debug, Args)]

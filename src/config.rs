@@ -17,6 +17,28 @@ pub struct Config {
     pub docker: DockerConfig,
     pub collect: CollectConfig,
     pub labels: LabelsConfig,
+    pub report: ReportConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// Window when `--window` is not given.
+    #[serde(deserialize_with = "duration")]
+    pub window: Duration,
+    /// Rows per growth level in markdown (JSON always has all of them).
+    pub top: usize,
+    /// Docker root filesystem use, in percent, above which disk is P1.
+    pub disk_p1_percent: f64,
+    /// Growth fast enough to fill the disk within this long is P1 too.
+    #[serde(deserialize_with = "duration")]
+    pub fill_warning: Duration,
+    /// Volume bloat: a volume that grew by at least this many bytes...
+    pub bloat_min_bytes: i64,
+    /// ...and by at least this percentage of its size at the window start.
+    pub bloat_min_percent: f64,
+    /// Stacks that are the factory's own even without the managed label.
+    pub factory_stacks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,6 +83,20 @@ pub struct LabelsConfig {
     pub managed: String,
     /// Label key naming a stack's owner.
     pub owner: String,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            window: Duration::from_secs(86_400),
+            top: 10,
+            disk_p1_percent: 80.0,
+            fill_warning: Duration::from_secs(7 * 86_400),
+            bloat_min_bytes: 1_000_000_000,
+            bloat_min_percent: 20.0,
+            factory_stacks: Vec::new(),
+        }
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -141,6 +177,23 @@ impl Config {
         if self.docker.timeout.is_zero() {
             bail!(
                 "config {}: [docker] timeout must be more than 0",
+                path.display()
+            );
+        }
+        let r = &self.report;
+        if !(0.0..=100.0).contains(&r.disk_p1_percent)
+            || r.bloat_min_percent < 0.0
+            || r.bloat_min_bytes < 0
+            || r.top == 0
+        {
+            bail!(
+                "config {}: [report] disk_p1_percent must be 0-100, bloat_min_percent and bloat_min_bytes at least 0, top at least 1",
+                path.display()
+            );
+        }
+        if r.window.is_zero() {
+            bail!(
+                "config {}: [report] window must be more than 0",
                 path.display()
             );
         }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod inert;
 pub mod paths;
 pub mod progress;
+pub mod report;
 pub mod snapshot;
 pub mod store;
 pub mod time;
@@ -23,5 +24,6 @@ use cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Collect(args) => commands::collect::run(&cli.global, args),
+        Command::Report(args) => commands::report::run(&cli.global, args),
     }
 }

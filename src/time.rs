@@ -121,8 +121,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms))
 }
 
-/// Shortest exact form of a duration, the inverse of `parse_duration` for
-/// whole units (`86400s` prints as `1d`).
+/// A duration the way people write windows: `24h`, `7d`, `2w`, `90m`.
+/// Days and weeks are used from two of them on, so one day prints as `24h`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     for (unit, size) in [
@@ -132,7 +132,12 @@ pub fn format_duration(d: Duration) -> String {
         ("m", 60_000),
         ("s", 1_000),
     ] {
-        if ms >= size && ms.is_multiple_of(size) {
+        let least = if matches!(unit, "w" | "d") {
+            2 * size
+        } else {
+            size
+        };
+        if ms >= least && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
@@ -191,7 +196,9 @@ mod tests {
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "24h");
+        assert_eq!(format_duration(Duration::from_secs(7 * 86_400)), "7d");
+        assert_eq!(format_duration(Duration::from_secs(14 * 86_400)), "2w");
         assert_eq!(format_duration(Duration::from_secs(5_400)), "90m");
         for bad in [
             "",

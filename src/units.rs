@@ -12,11 +12,30 @@ pub fn bytes(n: i64) -> String {
     }
     let sign = if neg { "-" } else { "" };
     if i == 0 {
-        format!("{sign}{} B", n.unsigned_abs())
-    } else if v < 10.0 {
-        format!("{sign}{v:.1} {}", UNITS[i])
+        return format!("{sign}{} B", n.unsigned_abs());
+    }
+    // Three significant digits, trailing zeros dropped: 1.23 GB, 11.8 GB, 12 GB.
+    let text = if v < 10.0 {
+        format!("{v:.2}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
     } else {
-        format!("{sign}{v:.0} {}", UNITS[i])
+        format!("{v:.0}")
+    };
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{sign}{text} {}", UNITS[i])
+}
+
+/// A change in size with its sign: `+11.8 GB`, `-40 MB`, `0 B`.
+pub fn delta(n: i64) -> String {
+    if n > 0 {
+        format!("+{}", bytes(n))
+    } else {
+        bytes(n)
     }
 }
 
@@ -33,11 +52,16 @@ mod tests {
     fn decimal_units_with_sensible_precision() {
         assert_eq!(bytes(0), "0 B");
         assert_eq!(bytes(999), "999 B");
-        assert_eq!(bytes(1_000), "1.0 kB");
+        assert_eq!(bytes(1_000), "1 kB");
         assert_eq!(bytes(40_000_000), "40 MB");
         assert_eq!(bytes(12_000_000_000), "12 GB");
-        assert_eq!(bytes(1_234_567_890), "1.2 GB");
-        assert_eq!(bytes(-2_000_000_000), "-2.0 GB");
+        assert_eq!(bytes(11_800_000_000), "11.8 GB");
+        assert_eq!(bytes(1_234_567_890), "1.23 GB");
+        assert_eq!(bytes(999_999_999), "1000 MB");
+        assert_eq!(bytes(-2_000_000_000), "-2 GB");
+        assert_eq!(delta(200_000_000), "+200 MB");
+        assert_eq!(delta(-40_000_000), "-40 MB");
+        assert_eq!(delta(0), "0 B");
         assert_eq!(maybe_bytes(None), "?");
     }
 }

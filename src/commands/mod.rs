@@ -2,3 +2,4 @@
 //! for its job and decides what to print.
 
 pub mod collect;
+pub mod report;

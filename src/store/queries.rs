@@ -234,6 +234,278 @@ pub fn pass_count(conn: &Connection) -> Result<i64> {
         .context("cannot count passes")
 }
 
+// ---------------------------------------------------------------------------
+// Reading the history back (report). Every query is keyed by a pass id or an
+// object id, so each is an index range scan, never a table scan.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct HostRow {
+    pub host_id: i64,
+    pub hostname: String,
+    pub engine_id: String,
+    pub latest_pass: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PassRow {
+    pub id: i64,
+    pub started_at: i64,
+    pub fs_total: Option<i64>,
+    pub fs_used: Option<i64>,
+    pub fs_free: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StackRow {
+    pub kind: String,
+    pub name: String,
+    pub containers: i64,
+    pub running: i64,
+    pub rw: Option<i64>,
+    pub log: Option<i64>,
+    pub volumes: Option<i64>,
+    pub disk: Option<i64>,
+    pub unknown: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerRow {
+    pub container_ref: i64,
+    pub name: String,
+    pub stack_kind: String,
+    pub stack: String,
+    pub service: Option<String>,
+    pub image: String,
+    pub state: String,
+    pub health: Option<String>,
+    pub restart_count: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub oom_killed: Option<bool>,
+    pub started_at: Option<i64>,
+    pub rw: Option<i64>,
+    pub log: Option<i64>,
+    pub labels: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct VolumeRow {
+    pub volume_ref: i64,
+    pub name: String,
+    pub size: Option<i64>,
+    pub in_use: bool,
+    pub mounted_by: String,
+    pub labels: String,
+    /// (kind, name, via)
+    pub stacks: Vec<(String, String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageRow {
+    pub image_ref: i64,
+    pub image_id: String,
+    pub tags: String,
+    pub size: Option<i64>,
+    pub containers: i64,
+    pub managed: bool,
+    pub labels: String,
+}
+
+const HOSTS: &str =
+    "SELECT h.id, h.hostname, h.engine_id, MAX(p.id) FROM hosts h JOIN passes p ON p.host_id = h.id
+     GROUP BY h.id ORDER BY h.hostname, h.engine_id";
+const PASS_COLUMNS: &str =
+    "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes";
+
+pub fn hosts(conn: &Connection) -> rusqlite::Result<Vec<HostRow>> {
+    conn.prepare_cached(HOSTS)?
+        .query_map([], |r| {
+            Ok(HostRow {
+                host_id: r.get(0)?,
+                hostname: r.get(1)?,
+                engine_id: r.get(2)?,
+                latest_pass: r.get(3)?,
+            })
+        })?
+        .collect()
+}
+
+fn pass_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRow> {
+    Ok(PassRow {
+        id: r.get(0)?,
+        started_at: r.get(1)?,
+        fs_total: r.get(2)?,
+        fs_used: r.get(3)?,
+        fs_free: r.get(4)?,
+    })
+}
+
+pub fn pass(conn: &Connection, id: i64) -> rusqlite::Result<PassRow> {
+    conn.prepare_cached(&format!("{PASS_COLUMNS} WHERE id = ?1"))?
+        .query_row([id], pass_row)
+}
+
+/// The newest pass of a host at or before `at` (the window's start edge).
+pub fn pass_at_or_before(
+    conn: &Connection,
+    host_id: i64,
+    at: i64,
+) -> rusqlite::Result<Option<PassRow>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached(&format!(
+        "{PASS_COLUMNS} WHERE host_id = ?1 AND started_at <= ?2 ORDER BY started_at DESC, id DESC LIMIT 1"
+    ))?
+    .query_row(params![host_id, at], pass_row)
+    .optional()
+}
+
+/// A host's oldest pass, when the history is shorter than the window.
+pub fn first_pass(conn: &Connection, host_id: i64) -> rusqlite::Result<PassRow> {
+    conn.prepare_cached(&format!(
+        "{PASS_COLUMNS} WHERE host_id = ?1 ORDER BY started_at, id LIMIT 1"
+    ))?
+    .query_row([host_id], pass_row)
+}
+
+pub fn passes_between(
+    conn: &Connection,
+    host_id: i64,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM passes WHERE host_id = ?1 AND started_at BETWEEN ?2 AND ?3",
+    )?
+    .query_row(params![host_id, from, to], |r| r.get(0))
+}
+
+pub fn stacks_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<StackRow>> {
+    conn.prepare_cached(
+        "SELECT s.kind, s.name, ss.containers, ss.running, ss.rw_bytes, ss.log_bytes, ss.volume_bytes, ss.disk_bytes,
+                ss.unknown_sizes
+         FROM stack_samples ss JOIN stacks s ON s.id = ss.stack_id WHERE ss.pass_id = ?1",
+    )?
+    .query_map([pass_id], |r| {
+        Ok(StackRow {
+            kind: r.get(0)?,
+            name: r.get(1)?,
+            containers: r.get(2)?,
+            running: r.get(3)?,
+            rw: r.get(4)?,
+            log: r.get(5)?,
+            volumes: r.get(6)?,
+            disk: r.get(7)?,
+            unknown: r.get(8)?,
+        })
+    })?
+    .collect()
+}
+
+pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ContainerRow>> {
+    conn.prepare_cached(
+        "SELECT cs.container_ref, cs.name, s.kind, s.name, c.service, cs.image, cs.state, cs.health, cs.restart_count,
+                cs.exit_code, cs.oom_killed, cs.started_at, cs.rw_bytes, cs.log_bytes, c.labels
+         FROM container_samples cs JOIN containers c ON c.id = cs.container_ref JOIN stacks s ON s.id = c.stack_id
+         WHERE cs.pass_id = ?1",
+    )?
+    .query_map([pass_id], |r| {
+        Ok(ContainerRow {
+            container_ref: r.get(0)?,
+            name: r.get(1)?,
+            stack_kind: r.get(2)?,
+            stack: r.get(3)?,
+            service: r.get(4)?,
+            image: r.get(5)?,
+            state: r.get(6)?,
+            health: r.get(7)?,
+            restart_count: r.get(8)?,
+            exit_code: r.get(9)?,
+            oom_killed: r.get(10)?,
+            started_at: r.get(11)?,
+            rw: r.get(12)?,
+            log: r.get(13)?,
+            labels: r.get(14)?,
+        })
+    })?
+    .collect()
+}
+
+pub fn volumes_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<VolumeRow>> {
+    let mut links: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
+    for row in conn
+        .prepare_cached(
+            "SELECT vs.volume_ref, s.kind, s.name, vs.via FROM volume_stacks vs JOIN stacks s ON s.id = vs.stack_id
+             WHERE vs.pass_id = ?1",
+        )?
+        .query_map([pass_id], |r| Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?
+    {
+        let (id, link) = row?;
+        links.entry(id).or_default().push(link);
+    }
+    conn.prepare_cached(
+        "SELECT vs.volume_ref, v.name, vs.size_bytes, vs.in_use, vs.mounted_by, v.labels
+         FROM volume_samples vs JOIN volumes v ON v.id = vs.volume_ref WHERE vs.pass_id = ?1",
+    )?
+    .query_map([pass_id], |r| {
+        let id: i64 = r.get(0)?;
+        Ok(VolumeRow {
+            volume_ref: id,
+            name: r.get(1)?,
+            size: r.get(2)?,
+            in_use: r.get(3)?,
+            mounted_by: r.get(4)?,
+            labels: r.get(5)?,
+            stacks: links.get(&id).cloned().unwrap_or_default(),
+        })
+    })?
+    .collect()
+}
+
+pub fn images_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ImageRow>> {
+    conn.prepare_cached(
+        "SELECT ims.image_ref, i.image_id, ims.tags, ims.size_bytes, ims.containers, ims.managed, i.labels
+         FROM image_samples ims JOIN images i ON i.id = ims.image_ref WHERE ims.pass_id = ?1",
+    )?
+    .query_map([pass_id], |r| {
+        Ok(ImageRow {
+            image_ref: r.get(0)?,
+            image_id: r.get(1)?,
+            tags: r.get(2)?,
+            size: r.get(3)?,
+            containers: r.get(4)?,
+            managed: r.get(5)?,
+            labels: r.get(6)?,
+        })
+    })?
+    .collect()
+}
+
+/// Stacks whose containers ever ran an image: an unused image left over
+/// from an upgrade still belongs to the stack that ran it.
+pub fn image_past_stacks(
+    conn: &Connection,
+    image_ref: i64,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
+         WHERE ist.image_ref = ?1 ORDER BY s.name",
+    )?
+    .query_map([image_ref], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}
+
+/// When a container that is unhealthy now became so: the first unhealthy
+/// sample after its last sample that was not unhealthy.
+pub fn unhealthy_since(conn: &Connection, container_ref: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT MIN(p.started_at) FROM container_samples cs JOIN passes p ON p.id = cs.pass_id
+         WHERE cs.container_ref = ?1 AND cs.health = 'unhealthy'
+           AND cs.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_samples
+                                      WHERE container_ref = ?1 AND (health IS NULL OR health <> 'unhealthy')), 0)",
+    )?
+    .query_row([container_ref], |r| r.get(0))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -1,0 +1,44 @@
+//! The two samples a window compares: everything recorded in its start
+//! pass and in its end pass.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+
+use crate::store::queries::{self, ContainerRow, ImageRow, PassRow, StackRow, VolumeRow};
+
+pub struct Edge {
+    pub pass: PassRow,
+    pub stacks: Vec<StackRow>,
+    pub containers: Vec<ContainerRow>,
+    pub volumes: Vec<VolumeRow>,
+    pub images: Vec<ImageRow>,
+}
+
+impl Edge {
+    pub fn load(conn: &Connection, pass: PassRow) -> rusqlite::Result<Edge> {
+        Ok(Edge {
+            pass,
+            stacks: queries::stacks_in(conn, pass.id)?,
+            containers: queries::containers_in(conn, pass.id)?,
+            volumes: queries::volumes_in(conn, pass.id)?,
+            images: queries::images_in(conn, pass.id)?,
+        })
+    }
+
+    pub fn stack(&self, kind: &str, name: &str) -> Option<&StackRow> {
+        self.stacks
+            .iter()
+            .find(|s| s.kind == kind && s.name == name)
+    }
+}
+
+/// Labels are stored as a JSON object.
+pub fn labels(json: &str) -> BTreeMap<String, String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+/// Lists (tags, mounted_by) are stored as JSON arrays.
+pub fn list(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}

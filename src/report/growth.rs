@@ -1,0 +1,322 @@
+//! Growth between a window's two edges, at stack, container and volume
+//! level, ranked by bytes. Objects present at only one edge are "new in
+//! window" or "removed"; a size unknown at either edge makes the change
+//! unknown rather than a guess.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::edges::{Edge, list};
+use super::md::code;
+use super::model::{Growth, GrowthPart};
+use crate::store::queries::{ContainerRow, VolumeRow};
+use crate::units;
+
+/// (delta, start, end, change) for one object.
+fn compare(
+    start: Option<Option<i64>>,
+    end: Option<Option<i64>>,
+) -> (Option<i64>, Option<i64>, Option<i64>, &'static str) {
+    match (start, end) {
+        (Some(Some(a)), Some(Some(b))) => {
+            let d = b - a;
+            (
+                Some(d),
+                Some(a),
+                Some(b),
+                if d > 0 {
+                    "grew"
+                } else if d < 0 {
+                    "shrank"
+                } else {
+                    "unchanged"
+                },
+            )
+        }
+        (None, Some(Some(b))) => (Some(b), None, Some(b), "new"),
+        (Some(Some(a)), None) => (Some(-a), Some(a), None, "removed"),
+        (s, e) => (None, s.flatten(), e.flatten(), "unknown"),
+    }
+}
+
+fn part_delta(start: Option<Option<i64>>, end: Option<Option<i64>>) -> Option<i64> {
+    match (start, end) {
+        (Some(Some(a)), Some(Some(b))) => Some(b - a),
+        (None, Some(Some(b))) => Some(b),
+        (Some(Some(a)), None) => Some(-a),
+        _ => None,
+    }
+}
+
+fn parts_text(parts: &[GrowthPart]) -> String {
+    let shown: Vec<String> = parts
+        .iter()
+        .filter(|p| p.delta_bytes != 0)
+        .take(4)
+        .map(|p| match (&p.kind, &p.name) {
+            (&"volume", Some(n)) => format!("volume {} {}", code(n), units::delta(p.delta_bytes)),
+            (&"logs", _) => format!("logs {}", units::delta(p.delta_bytes)),
+            _ => format!("writable layer {}", units::delta(p.delta_bytes)),
+        })
+        .collect();
+    let hidden = parts
+        .iter()
+        .filter(|p| p.delta_bytes != 0)
+        .count()
+        .saturating_sub(shown.len());
+    match (shown.is_empty(), hidden) {
+        (true, _) => String::new(),
+        (false, 0) => format!(" ({})", shown.join(", ")),
+        (false, n) => format!(" ({}, and {n} more)", shown.join(", ")),
+    }
+}
+
+pub fn sentence(
+    name: &str,
+    change: &str,
+    delta: Option<i64>,
+    parts: &[GrowthPart],
+    span: &str,
+    partial: bool,
+) -> String {
+    let n = code(name);
+    let p = parts_text(parts);
+    let note = if partial {
+        "; some parts not measurable"
+    } else {
+        ""
+    };
+    match (change, delta) {
+        ("grew", Some(d)) => format!("{n} grew {} in {span}{p}{note}", units::bytes(d)),
+        ("shrank", Some(d)) => format!("{n} shrank {} in {span}{p}{note}", units::bytes(-d)),
+        ("new", Some(d)) => format!("{n} new in window: {}{p}{note}", units::bytes(d)),
+        ("removed", Some(d)) => format!("{n} removed: freed {}", units::bytes(-d)),
+        ("unchanged", _) => format!("{n} unchanged in {span}{note}"),
+        _ => format!("{n}: size not measurable from here, growth unknown"),
+    }
+}
+
+fn sort(mut v: Vec<Growth>) -> Vec<Growth> {
+    v.sort_by(|a, b| {
+        b.delta_bytes
+            .is_some()
+            .cmp(&a.delta_bytes.is_some())
+            .then(b.delta_bytes.cmp(&a.delta_bytes))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    v
+}
+
+/// Per-volume deltas of the volumes that belong to something at each edge.
+fn volume_parts(
+    start: &Edge,
+    end: &Edge,
+    in_start: impl Fn(&VolumeRow) -> bool,
+    in_end: impl Fn(&VolumeRow) -> bool,
+) -> Vec<GrowthPart> {
+    let s: BTreeMap<i64, Option<i64>> = start
+        .volumes
+        .iter()
+        .filter(|v| in_start(v))
+        .map(|v| (v.volume_ref, v.size))
+        .collect();
+    let e: BTreeMap<i64, Option<i64>> = end
+        .volumes
+        .iter()
+        .filter(|v| in_end(v))
+        .map(|v| (v.volume_ref, v.size))
+        .collect();
+    let names: BTreeMap<i64, &str> = start
+        .volumes
+        .iter()
+        .chain(end.volumes.iter())
+        .map(|v| (v.volume_ref, v.name.as_str()))
+        .collect();
+    let ids: BTreeSet<i64> = s.keys().chain(e.keys()).copied().collect();
+    ids.into_iter()
+        .filter_map(|id| {
+            let d = part_delta(s.get(&id).copied(), e.get(&id).copied())?;
+            Some(GrowthPart {
+                kind: "volume",
+                name: Some(names[&id].to_string()),
+                delta_bytes: d,
+            })
+        })
+        .collect()
+}
+
+fn finish_parts(mut parts: Vec<GrowthPart>) -> Vec<GrowthPart> {
+    parts.sort_by(|a, b| b.delta_bytes.abs().cmp(&a.delta_bytes.abs()));
+    parts
+}
+
+pub fn stacks(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
+    let keys: BTreeSet<(String, String)> = start
+        .stacks
+        .iter()
+        .chain(end.stacks.iter())
+        .map(|s| (s.kind.clone(), s.name.clone()))
+        .collect();
+    let out = keys
+        .into_iter()
+        .map(|(kind, name)| {
+            let s = start.stack(&kind, &name);
+            let e = end.stack(&kind, &name);
+            let (delta, a, b, change) = compare(s.map(|x| x.disk), e.map(|x| x.disk));
+            let owned = |v: &VolumeRow| v.stacks.iter().any(|(k, n, _)| *k == kind && *n == name);
+            let mut parts = volume_parts(start, end, owned, owned);
+            if let Some(d) = part_delta(s.map(|x| x.log), e.map(|x| x.log)) {
+                parts.push(GrowthPart {
+                    kind: "logs",
+                    name: None,
+                    delta_bytes: d,
+                });
+            }
+            if let Some(d) = part_delta(s.map(|x| x.rw), e.map(|x| x.rw)) {
+                parts.push(GrowthPart {
+                    kind: "writable_layer",
+                    name: None,
+                    delta_bytes: d,
+                });
+            }
+            let parts = finish_parts(parts);
+            let partial = s.is_some_and(|x| x.unknown > 0) || e.is_some_and(|x| x.unknown > 0);
+            Growth {
+                level: "stack",
+                sentence: sentence(&name, change, delta, &parts, span, partial),
+                stack: Some(name.clone()),
+                name,
+                change,
+                delta_bytes: delta,
+                start_bytes: a,
+                end_bytes: b,
+                parts,
+            }
+        })
+        .collect();
+    sort(out)
+}
+
+pub fn containers(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
+    let s: BTreeMap<i64, &ContainerRow> = start
+        .containers
+        .iter()
+        .map(|c| (c.container_ref, c))
+        .collect();
+    let e: BTreeMap<i64, &ContainerRow> = end
+        .containers
+        .iter()
+        .map(|c| (c.container_ref, c))
+        .collect();
+    // A container's share of volume growth is the growth of the volumes it
+    // mounts at the end of the window (a removed container frees none).
+    let vs: BTreeMap<i64, Option<i64>> = start
+        .volumes
+        .iter()
+        .map(|v| (v.volume_ref, v.size))
+        .collect();
+    let ids: BTreeSet<i64> = s.keys().chain(e.keys()).copied().collect();
+    let out = ids
+        .into_iter()
+        .map(|id| {
+            let (sc, ec) = (s.get(&id).copied(), e.get(&id).copied());
+            let latest = ec.or(sc).expect("id from one of the maps");
+            let mut parts: Vec<GrowthPart> = match ec {
+                Some(c) => end
+                    .volumes
+                    .iter()
+                    .filter(|v| list(&v.mounted_by).contains(&c.name))
+                    .filter_map(|v| {
+                        let d = part_delta(vs.get(&v.volume_ref).copied(), Some(v.size))?;
+                        Some(GrowthPart {
+                            kind: "volume",
+                            name: Some(v.name.clone()),
+                            delta_bytes: d,
+                        })
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            let log = part_delta(sc.map(|c| c.log), ec.map(|c| c.log));
+            let rw = part_delta(sc.map(|c| c.rw), ec.map(|c| c.rw));
+            if let Some(d) = log {
+                parts.push(GrowthPart {
+                    kind: "logs",
+                    name: None,
+                    delta_bytes: d,
+                });
+            }
+            if let Some(d) = rw {
+                parts.push(GrowthPart {
+                    kind: "writable_layer",
+                    name: None,
+                    delta_bytes: d,
+                });
+            }
+            let parts = finish_parts(parts);
+            let own = |c: &ContainerRow| match (c.rw, c.log) {
+                (None, None) => None,
+                (rw, log) => Some(rw.unwrap_or(0) + log.unwrap_or(0)),
+            };
+            let total =
+                (!parts.is_empty()).then(|| parts.iter().map(|p| p.delta_bytes).sum::<i64>());
+            let change = match (sc, ec, total) {
+                (_, _, None) => "unknown",
+                (None, Some(_), _) => "new",
+                (Some(_), None, _) => "removed",
+                (_, _, Some(d)) if d > 0 => "grew",
+                (_, _, Some(d)) if d < 0 => "shrank",
+                _ => "unchanged",
+            };
+            let partial = [sc, ec]
+                .iter()
+                .flatten()
+                .any(|c| c.rw.is_none() || c.log.is_none());
+            let name = latest.name.clone();
+            Growth {
+                level: "container",
+                sentence: sentence(
+                    &name,
+                    change,
+                    total,
+                    &parts,
+                    span,
+                    partial && change != "unknown",
+                ),
+                stack: Some(latest.stack.clone()),
+                name,
+                change,
+                delta_bytes: total,
+                start_bytes: sc.and_then(own),
+                end_bytes: ec.and_then(own),
+                parts,
+            }
+        })
+        .collect();
+    sort(out)
+}
+
+pub fn volumes(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
+    let s: BTreeMap<i64, &VolumeRow> = start.volumes.iter().map(|v| (v.volume_ref, v)).collect();
+    let e: BTreeMap<i64, &VolumeRow> = end.volumes.iter().map(|v| (v.volume_ref, v)).collect();
+    let ids: BTreeSet<i64> = s.keys().chain(e.keys()).copied().collect();
+    let out = ids
+        .into_iter()
+        .map(|id| {
+            let (sv, ev) = (s.get(&id).copied(), e.get(&id).copied());
+            let latest = ev.or(sv).expect("id from one of the maps");
+            let (delta, a, b, change) = compare(sv.map(|v| v.size), ev.map(|v| v.size));
+            Growth {
+                level: "volume",
+                sentence: sentence(&latest.name, change, delta, &[], span, false),
+                name: latest.name.clone(),
+                stack: latest.stacks.first().map(|(_, n, _)| n.clone()),
+                change,
+                delta_bytes: delta,
+                start_bytes: a,
+                end_bytes: b,
+                parts: Vec::new(),
+            }
+        })
+        .collect();
+    sort(out)
+}

@@ -1,0 +1,135 @@
+//! The report as data: what `--format json` prints and what the templates
+//! render. Field names are a documented interface (README "Report JSON").
+//! Sizes are exact integer bytes; `sentence`, `summary` and `evidence` are
+//! markdown in which every outside name is already an inert code span.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub generated_at: String,
+    pub window: String,
+    pub window_seconds: i64,
+    pub hosts: Vec<HostReport>,
+    /// Vault item files written this run, and stackwatch's earlier items
+    /// whose finding has cleared (left in place for humans).
+    pub vault: VaultStatus,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VaultStatus {
+    pub dir: Option<String>,
+    pub written: Vec<String>,
+    pub cleared: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    pub host: String,
+    pub engine_id: String,
+    /// Time of the newest pass: the window ends here.
+    pub as_of: String,
+    /// Time of the pass the window's growth is measured from.
+    pub from: String,
+    pub span_seconds: i64,
+    pub span: String,
+    /// False when the history is shorter than the window.
+    pub covers_window: bool,
+    pub passes: i64,
+    /// Seconds between the newest pass and the report.
+    pub age_seconds: i64,
+    /// One sentence about what the window covers.
+    pub coverage: String,
+    pub disk: Option<Disk>,
+    pub growth: GrowthLevels,
+    pub findings: Vec<Finding>,
+    pub stacks: Vec<StackSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Disk {
+    pub used_bytes: i64,
+    pub total_bytes: i64,
+    pub free_bytes: i64,
+    pub used_percent: f64,
+    /// Growth of the filesystem's used bytes over the span; None when the
+    /// start of the span has no disk figures.
+    pub growth_bytes: Option<i64>,
+    /// `filling`, `not filling`, or `unknown`.
+    pub fill: String,
+    pub fill_seconds: Option<i64>,
+    pub full_at: Option<String>,
+    pub over_threshold: bool,
+    pub sentence: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GrowthLevels {
+    pub stacks: Vec<Growth>,
+    pub containers: Vec<Growth>,
+    pub volumes: Vec<Growth>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Growth {
+    /// `stack`, `container` or `volume`.
+    pub level: &'static str,
+    pub name: String,
+    pub stack: Option<String>,
+    /// `grew`, `shrank`, `unchanged`, `new`, `removed` or `unknown`.
+    pub change: &'static str,
+    /// End minus start; for `new` the end size, for `removed` minus the start size.
+    pub delta_bytes: Option<i64>,
+    pub start_bytes: Option<i64>,
+    pub end_bytes: Option<i64>,
+    pub parts: Vec<GrowthPart>,
+    pub sentence: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GrowthPart {
+    /// `volume`, `logs` or `writable_layer`.
+    pub kind: &'static str,
+    pub name: Option<String>,
+    pub delta_bytes: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Stable identity: `<kind>:<stack kind>:<stack>` (or `disk_pressure:host`).
+    pub key: String,
+    pub kind: &'static str,
+    pub priority: &'static str,
+    pub stack: Option<String>,
+    pub stack_kind: Option<String>,
+    pub factory: bool,
+    pub owner: Option<String>,
+    pub owner_source: Option<String>,
+    pub summary: String,
+    pub evidence: Vec<String>,
+    pub since: Option<String>,
+    pub bytes: Option<i64>,
+    /// Actionable by a human only: a foreign stack's finding becomes a vault item.
+    pub vault_file: Option<String>,
+    /// Vault item title, one line.
+    pub title: String,
+    pub why: String,
+    pub unblocks: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StackSummary {
+    pub name: String,
+    pub kind: String,
+    pub factory: bool,
+    pub owner: String,
+    pub owner_source: String,
+    pub containers: i64,
+    pub running: i64,
+    pub disk_bytes: Option<i64>,
+    pub unknown_sizes: i64,
+    pub growth_bytes: Option<i64>,
+    /// Human-readable disk and change, for tables.
+    pub disk: String,
+    pub change: String,
+}

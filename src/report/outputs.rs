@@ -1,0 +1,156 @@
+//! Files the report writes: the knowledge file's generated block and the
+//! vault items. Every write is atomic (temporary file in the same
+//! directory, fsync, rename), so a reader never sees half a file and a
+//! crash leaves the old one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+pub const BEGIN: &str = "<!-- stackwatch:begin -->";
+pub const END: &str = "<!-- stackwatch:end -->";
+const BEGIN_PREFIX: &str = "<!-- stackwatch:begin";
+const VAULT_PREFIX: &str = "stackwatch-";
+
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            // Keep the permissions the file already had.
+            let _ = std::fs::set_permissions(&tmp, meta.permissions());
+        }
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
+}
+
+/// `existing` with the text between the markers replaced by `block`;
+/// everything outside the markers is kept byte for byte. Without markers the
+/// block is appended with a fresh pair.
+pub fn splice(existing: &str, block: &str) -> Result<String> {
+    let body = block.trim_end_matches('\n');
+    match existing.find(BEGIN_PREFIX) {
+        Some(b) => {
+            let after_begin = existing[b..]
+                .find('\n')
+                .map(|n| b + n + 1)
+                .unwrap_or(existing.len());
+            let Some(e) = existing[after_begin..].find(END).map(|e| after_begin + e) else {
+                bail!("it has a `{BEGIN}` marker but no `{END}` after it; fix the markers by hand");
+            };
+            Ok(format!(
+                "{}{body}\n{}",
+                &existing[..after_begin],
+                &existing[e..]
+            ))
+        }
+        None => {
+            let sep = if existing.is_empty() || existing.ends_with("\n\n") {
+                ""
+            } else if existing.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            };
+            Ok(format!("{existing}{sep}{BEGIN}\n{body}\n{END}\n"))
+        }
+    }
+}
+
+pub fn update_knowledge(path: &Path, block: &str) -> Result<()> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read knowledge file {}", path.display()));
+        }
+    };
+    let updated =
+        splice(&existing, block).with_context(|| format!("knowledge file {}", path.display()))?;
+    if updated != existing {
+        write_atomic(path, updated.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// stackwatch's own items already in the vault directory.
+pub fn existing_vault_items(dir: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read vault directory {}", dir.display()));
+        }
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(VAULT_PREFIX) && n.ends_with(".md"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+pub fn vault_path(dir: &Path, file: &str) -> PathBuf {
+    dir.join(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_keeps_everything_outside_the_markers_byte_for_byte() {
+        let before = "# Guide\r\nkeep  this\n\n<!-- stackwatch:begin (generated) -->\nold\nstuff\n<!-- stackwatch:end -->\ntrailer\tbytes\n";
+        let out = splice(before, "new block\n").unwrap();
+        assert_eq!(
+            out,
+            "# Guide\r\nkeep  this\n\n<!-- stackwatch:begin (generated) -->\nnew block\n<!-- stackwatch:end -->\ntrailer\tbytes\n"
+        );
+        assert_eq!(splice(&out, "new block").unwrap(), out, "idempotent");
+    }
+
+    #[test]
+    fn splice_appends_markers_when_missing_and_refuses_a_lone_begin() {
+        assert_eq!(
+            splice("notes", "b").unwrap(),
+            "notes\n\n<!-- stackwatch:begin -->\nb\n<!-- stackwatch:end -->\n"
+        );
+        assert_eq!(
+            splice("", "b").unwrap(),
+            "<!-- stackwatch:begin -->\nb\n<!-- stackwatch:end -->\n"
+        );
+        assert!(splice("<!-- stackwatch:begin -->\nno end", "b").is_err());
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.md");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(write_atomic(&dir.path().join("missing/k.md"), b"x").is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! Who owns a stack, and how we know.
+//!
+//! Resolution order (README "Ownership"): the project TOMLs first, because
+//! they are written by the people running the factory; then an owner label
+//! on the stack's containers or volumes, which the stack's authors chose;
+//! otherwise `unowned`. The answer always carries its source so a reader can
+//! judge it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// One `projects/<name>.toml`, reduced to what ownership needs.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub file: String,
+    pub name: String,
+    pub repo: Option<String>,
+    pub owner: Option<String>,
+    pub stacks: Vec<String>,
+    pub containers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ProjectFile {
+    name: Option<String>,
+    repo: Option<String>,
+    #[serde(default)]
+    services: Option<Services>,
+    #[serde(default)]
+    siblings: Option<Siblings>,
+    // Everything else in the file belongs to other tools.
+    #[serde(flatten)]
+    _rest: toml::Table,
+}
+
+#[derive(Deserialize)]
+struct Services {
+    #[serde(default)]
+    containers: Vec<String>,
+    #[serde(flatten)]
+    _rest: toml::Table,
+}
+
+/// The `[siblings]` section is ours, so typos in it are errors.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Siblings {
+    /// Stack names (compose project, swarm stack, Nomad job, or standalone
+    /// container name) this project owns; `*` matches any run of characters.
+    #[serde(default)]
+    stacks: Vec<String>,
+    /// Who to name as owner; default: the project's `name` and `repo`.
+    owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Projects {
+    pub list: Vec<Project>,
+}
+
+impl Projects {
+    /// Reads every `*.toml` in `dir`. A missing default directory is an
+    /// empty list; a missing directory the user named is an error.
+    pub fn load(dir: &Path, explicit: bool) -> Result<Projects> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(Projects::default());
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read projects directory {}", dir.display()));
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        let mut list = Vec::new();
+        for path in files {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read project file {}", path.display()))?;
+            list.push(parse_project(&text, &path)?);
+        }
+        Ok(Projects { list })
+    }
+}
+
+pub fn parse_project(text: &str, path: &Path) -> Result<Project> {
+    let f: ProjectFile = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        anyhow::anyhow!(
+            "project file {}{}: {}",
+            path.display(),
+            line.map(|l| format!(" line {l}")).unwrap_or_default(),
+            e.message().trim()
+        )
+    })?;
+    let file = format!(
+        "projects/{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    );
+    let name = f
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| path.file_stem().map(|s| s.to_string_lossy().to_string()))
+        .unwrap_or_default();
+    let (stacks, owner) = match f.siblings {
+        Some(s) => (s.stacks, s.owner),
+        None => (Vec::new(), None),
+    };
+    if stacks.iter().any(|s| s.trim().is_empty()) {
+        bail!(
+            "project file {}: [siblings] stacks has an empty name",
+            path.display()
+        );
+    }
+    Ok(Project {
+        file,
+        name,
+        repo: f.repo,
+        owner,
+        stacks,
+        containers: f.services.map(|s| s.containers).unwrap_or_default(),
+    })
+}
+
+/// `*` matches any run of characters; everything else literally.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else if let Some(pos) = rest.find(part) {
+            rest = &rest[pos + part.len()..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub owner: String,
+    pub source: String,
+}
+
+/// What ownership resolution looks at for one stack.
+pub struct StackFacts<'a> {
+    pub name: &'a str,
+    /// (container name, service, labels)
+    pub containers: Vec<(&'a str, Option<&'a str>, &'a BTreeMap<String, String>)>,
+    /// (volume name, labels)
+    pub volumes: Vec<(&'a str, &'a BTreeMap<String, String>)>,
+}
+
+pub fn resolve(stack: &StackFacts<'_>, projects: &Projects, owner_label: &str) -> Owner {
+    let project_owner = |p: &Project| {
+        p.owner.clone().unwrap_or_else(|| match &p.repo {
+            Some(r) => format!("{} ({r})", p.name),
+            None => p.name.clone(),
+        })
+    };
+    for p in &projects.list {
+        if let Some(pat) = p.stacks.iter().find(|pat| glob(pat, stack.name)) {
+            return Owner {
+                owner: project_owner(p),
+                source: format!("{} [siblings] stacks \"{pat}\"", p.file),
+            };
+        }
+    }
+    for p in &projects.list {
+        for (name, service, _) in &stack.containers {
+            if p.containers
+                .iter()
+                .any(|c| c == name || Some(c.as_str()) == *service)
+            {
+                return Owner {
+                    owner: project_owner(p),
+                    source: format!("{} [services] containers", p.file),
+                };
+            }
+        }
+    }
+    for (name, _, labels) in &stack.containers {
+        if let Some(o) = labels.get(owner_label).filter(|o| !o.trim().is_empty()) {
+            return Owner {
+                owner: o.clone(),
+                source: format!("label {owner_label} on container {name}"),
+            };
+        }
+    }
+    for (name, labels) in &stack.volumes {
+        if let Some(o) = labels.get(owner_label).filter(|o| !o.trim().is_empty()) {
+            return Owner {
+                owner: o.clone(),
+                source: format!("label {owner_label} on volume {name}"),
+            };
+        }
+    }
+    Owner {
+        owner: "unowned".into(),
+        source: "no project TOML or owner label claims it".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(text: &str) -> Project {
+        parse_project(text, Path::new("/factory/projects/harb.toml")).unwrap()
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("harb", "harb"));
+        assert!(!glob("harb", "harb-x"));
+        assert!(glob("harb-*", "harb-indexer"));
+        assert!(glob("*-db", "billing-db"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b*c", "axxc"));
+    }
+
+    #[test]
+    fn order_is_siblings_then_services_then_labels_then_unowned() {
+        let projects = Projects {
+            list: vec![
+                project(
+                    "name = \"harb\"\nrepo = \"johba/harb\"\n[services]\ncontainers = [\"ponder\"]\n[siblings]\nstacks = [\"harb-*\"]\n",
+                ),
+                parse_project(
+                    "name = \"kiln\"\n[siblings]\nstacks = [\"kiln\"]\nowner = \"ops-team\"\n",
+                    Path::new("/p/kiln.toml"),
+                )
+                .unwrap(),
+            ],
+        };
+        let labels = BTreeMap::from([("com.disinto.owner".to_string(), "alice".to_string())]);
+        let none = BTreeMap::new();
+        let facts = |name: &'static str,
+                     container: &'static str,
+                     l: &'static BTreeMap<String, String>| StackFacts {
+            name,
+            containers: vec![(container, None, l)],
+            volumes: vec![],
+        };
+        let labels: &'static BTreeMap<String, String> = Box::leak(Box::new(labels));
+        let none: &'static BTreeMap<String, String> = Box::leak(Box::new(none));
+
+        let o = resolve(
+            &facts("harb-indexer", "x", labels),
+            &projects,
+            "com.disinto.owner",
+        );
+        assert_eq!(o.owner, "harb (johba/harb)");
+        assert!(
+            o.source.contains("projects/harb.toml [siblings]"),
+            "{}",
+            o.source
+        );
+
+        let o = resolve(&facts("kiln", "k", none), &projects, "com.disinto.owner");
+        assert_eq!(o.owner, "ops-team");
+
+        let o = resolve(
+            &facts("other", "ponder", none),
+            &projects,
+            "com.disinto.owner",
+        );
+        assert!(o.source.contains("[services] containers"), "{}", o.source);
+
+        let o = resolve(&facts("other", "y", labels), &projects, "com.disinto.owner");
+        assert_eq!(
+            (o.owner.as_str(), o.source.as_str()),
+            ("alice", "label com.disinto.owner on container y")
+        );
+
+        let o = resolve(&facts("other", "y", none), &projects, "com.disinto.owner");
+        assert_eq!(o.owner, "unowned");
+    }
+
+    #[test]
+    fn unknown_keys_elsewhere_are_ignored_but_siblings_typos_are_errors() {
+        let p = project(
+            "name = \"harb\"\nprimary_branch = \"master\"\n[monitoring]\ncheck_prs = true\n[services]\ncontainers = [\"a\"]\nports = [1]\n",
+        );
+        assert_eq!(p.containers, vec!["a"]);
+        let err = parse_project(
+            "[siblings]\nstack = [\"harb\"]\n",
+            Path::new("/p/harb.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("/p/harb.toml line 2") && err.contains("unknown field `stack`"),
+            "{err}"
+        );
+        let err = parse_project("[siblings]\nstacks = \"harb\"\n", Path::new("/p/harb.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn missing_default_directory_is_empty_but_named_one_is_an_error() {
+        assert!(
+            Projects::load(Path::new("/nonexistent/projects"), false)
+                .unwrap()
+                .list
+                .is_empty()
+        );
+        assert!(Projects::load(Path::new("/nonexistent/projects"), true).is_err());
+    }
+}
