@@ -145,7 +145,7 @@ fn volume_parts(
 }
 
 fn finish_parts(mut parts: Vec<GrowthPart>) -> Vec<GrowthPart> {
-    parts.sort_by(|a, b| b.delta_bytes.abs().cmp(&a.delta_bytes.abs()));
+    parts.sort_by_key(|p| std::cmp::Reverse(p.delta_bytes.abs()));
     parts
 }
 

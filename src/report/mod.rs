@@ -381,7 +381,7 @@ fn disk_context(
             .collect();
         let contributors = if growers.is_empty() {
             let mut biggest: Vec<_> = end.stacks.iter().filter(|s| s.disk.is_some()).collect();
-            biggest.sort_by(|a, b| b.disk.cmp(&a.disk));
+            biggest.sort_by_key(|s| std::cmp::Reverse(s.disk));
             let list: Vec<String> = biggest
                 .iter()
                 .take(3)

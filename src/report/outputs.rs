@@ -82,7 +82,8 @@ pub fn update_knowledge(path: &Path, block: &str) -> Result<()> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot read knowledge file {}", path.display()));
+            return Err(e)
+                .with_context(|| format!("cannot read knowledge file {}", path.display()));
         }
     };
     let updated =
@@ -99,7 +100,8 @@ pub fn existing_vault_items(dir: &Path) -> Result<Vec<String>> {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot read vault directory {}", dir.display()));
+            return Err(e)
+                .with_context(|| format!("cannot read vault directory {}", dir.display()));
         }
     };
     let mut names: Vec<String> = entries

@@ -41,13 +41,10 @@ pub struct Inputs<'a> {
 }
 
 type Key = (String, String);
+/// (evidence line, since, bytes) per affected object.
+type Entries = Vec<(String, Option<i64>, Option<i64>)>;
 
-fn group(
-    drafts: &mut Vec<Draft>,
-    kind: &'static str,
-    items: BTreeMap<Key, Vec<(String, Option<i64>, Option<i64>)>>,
-    lead: &str,
-) {
+fn group(drafts: &mut Vec<Draft>, kind: &'static str, items: BTreeMap<Key, Entries>, lead: &str) {
     for ((stack_kind, stack), entries) in items {
         let since = entries.iter().filter_map(|e| e.1).min();
         let bytes = entries.iter().filter_map(|e| e.2).reduce(|a, b| a + b);
@@ -257,10 +254,8 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             .get(&img.image_ref)
             .cloned()
             .unwrap_or_default();
-        if owners.is_empty() {
-            if let Some(p) = labels(&img.labels).get(COMPOSE_PROJECT) {
-                owners.push(("compose".into(), p.clone()));
-            }
+        if let (true, Some(p)) = (owners.is_empty(), labels(&img.labels).get(COMPOSE_PROJECT)) {
+            owners.push(("compose".into(), p.clone()));
         }
         if owners.is_empty() {
             owners = stack_names
