@@ -101,21 +101,13 @@ impl Default for ReportConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig {
-            path: None,
-            busy_timeout: Duration::from_secs(30),
-            lock_wait: Duration::from_secs(10),
-        }
+        DatabaseConfig { path: None, busy_timeout: Duration::from_secs(30), lock_wait: Duration::from_secs(10) }
     }
 }
 
 impl Default for DockerConfig {
     fn default() -> Self {
-        DockerConfig {
-            host: None,
-            timeout: Duration::from_secs(60),
-            concurrency: 8,
-        }
+        DockerConfig { host: None, timeout: Duration::from_secs(60), concurrency: 8 }
     }
 }
 
@@ -127,10 +119,7 @@ impl Default for CollectConfig {
 
 impl Default for LabelsConfig {
     fn default() -> Self {
-        LabelsConfig {
-            managed: "com.disinto.managed=true".into(),
-            owner: "com.disinto.owner".into(),
-        }
+        LabelsConfig { managed: "com.disinto.managed=true".into(), owner: "com.disinto.owner".into() }
     }
 }
 
@@ -142,9 +131,7 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 impl LabelsConfig {
     /// The managed label split into key and value (`key` alone means "true").
     pub fn managed_pair(&self) -> (&str, &str) {
-        self.managed
-            .split_once('=')
-            .unwrap_or((self.managed.as_str(), "true"))
+        self.managed.split_once('=').unwrap_or((self.managed.as_str(), "true"))
     }
 }
 
@@ -154,14 +141,13 @@ impl Config {
         let Some(path) = path else {
             return Ok(Config::default());
         };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
         Config::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| anyhow::anyhow!(describe(text, path, &e)))?;
+        let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!(describe(text, path, &e)))?;
         config.validate(path)?;
         Ok(config)
     }
@@ -175,10 +161,7 @@ impl Config {
             );
         }
         if self.docker.timeout.is_zero() {
-            bail!(
-                "config {}: [docker] timeout must be more than 0",
-                path.display()
-            );
+            bail!("config {}: [docker] timeout must be more than 0", path.display());
         }
         let r = &self.report;
         if !(0.0..=100.0).contains(&r.disk_p1_percent)
@@ -192,16 +175,10 @@ impl Config {
             );
         }
         if r.window.is_zero() {
-            bail!(
-                "config {}: [report] window must be more than 0",
-                path.display()
-            );
+            bail!("config {}: [report] window must be more than 0", path.display());
         }
         if self.labels.managed.trim().is_empty() || self.labels.owner.trim().is_empty() {
-            bail!(
-                "config {}: [labels] managed and owner must not be empty",
-                path.display()
-            );
+            bail!("config {}: [labels] managed and owner must not be empty", path.display());
         }
         Ok(())
     }
@@ -215,26 +192,17 @@ fn describe(text: &str, path: &Path, e: &toml::de::Error) -> String {
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
     let key = line.split('=').next().unwrap_or("").trim();
-    let section = text[..span.start.min(text.len())]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .unwrap_or("");
+    let section =
+        text[..span.start.min(text.len())].lines().rev().map(str::trim).find(|l| l.starts_with('[')).unwrap_or("");
     let key_desc = if key.is_empty() || key.starts_with('[') {
         String::new()
     } else {
         format!(
             ", key `{}{key}`",
-            section.trim_matches(['[', ']']).to_string()
-                + if section.is_empty() { "" } else { "." }
+            section.trim_matches(['[', ']']).to_string() + if section.is_empty() { "" } else { "." }
         )
     };
-    format!(
-        "config {} line {line_no}{key_desc}: {}",
-        path.display(),
-        e.message().trim()
-    )
+    format!("config {} line {line_no}{key_desc}: {}", path.display(), e.message().trim())
 }
 
 #[cfg(test)]
@@ -256,7 +224,8 @@ mod tests {
 
     #[test]
     fn values_are_read() {
-        let c = parse("[database]\nbusy_timeout = \"2m\"\n[docker]\nconcurrency = 3\nhost = \"unix:///x.sock\"\n").unwrap();
+        let c =
+            parse("[database]\nbusy_timeout = \"2m\"\n[docker]\nconcurrency = 3\nhost = \"unix:///x.sock\"\n").unwrap();
         assert_eq!(c.database.busy_timeout, Duration::from_secs(120));
         assert_eq!(c.docker.concurrency, 3);
         assert_eq!(c.docker.host.as_deref(), Some("unix:///x.sock"));
@@ -264,9 +233,7 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
-        let err = parse("[database]\nbusy_timeout = \"2m\"\nbusy_timout = \"3m\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = parse("[database]\nbusy_timeout = \"2m\"\nbusy_timout = \"3m\"\n").unwrap_err().to_string();
         assert!(err.contains("/etc/stackwatch.toml line 3"), "{err}");
         assert!(err.contains("database.busy_timout"), "{err}");
         assert!(err.contains("unknown field"), "{err}");
@@ -275,39 +242,25 @@ mod tests {
 
     #[test]
     fn bad_value_names_file_line_and_key() {
-        let err = parse("[docker]\n\ntimeout = \"soon\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = parse("[docker]\n\ntimeout = \"soon\"\n").unwrap_err().to_string();
         assert!(err.contains("line 3, key `docker.timeout`"), "{err}");
         assert!(err.contains("invalid duration"), "{err}");
-        let err = parse("[docker]\nconcurrency = \"many\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = parse("[docker]\nconcurrency = \"many\"\n").unwrap_err().to_string();
         assert!(err.contains("line 2, key `docker.concurrency`"), "{err}");
-        let err = parse("[docker]\nconcurrency = 0\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("concurrency must be between 1 and 256"),
-            "{err}"
-        );
+        let err = parse("[docker]\nconcurrency = 0\n").unwrap_err().to_string();
+        assert!(err.contains("concurrency must be between 1 and 256"), "{err}");
     }
 
     #[test]
     fn unknown_section_is_an_error() {
-        let err = parse("[reprot]\nwindow = \"24h\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = parse("[reprot]\nwindow = \"24h\"\n").unwrap_err().to_string();
         assert!(err.contains("line 1") && err.contains("reprot"), "{err}");
     }
 
     #[test]
     fn broken_toml_is_one_line() {
         let err = parse("[database\n").unwrap_err().to_string();
-        assert!(
-            err.starts_with("config /etc/stackwatch.toml line 1"),
-            "{err}"
-        );
+        assert!(err.starts_with("config /etc/stackwatch.toml line 1"), "{err}");
         assert!(!err.contains('\n'), "{err}");
     }
 }
@@ -324,23 +277,13 @@ mod example_file {
         let text = std::fs::read_to_string(&path).unwrap();
         let uncommented: String = text
             .lines()
-            .map(|l| {
-                l.strip_prefix("# ")
-                    .filter(|r| r.contains(" = "))
-                    .unwrap_or(l)
-            })
+            .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")).unwrap_or(l))
             .collect::<Vec<_>>()
             .join("\n");
         let with_optionals = Config::parse(&uncommented, &path).unwrap();
         let d = Config::default();
         assert_eq!(format!("{:?}", parsed), format!("{:?}", d));
-        assert_eq!(
-            with_optionals.docker.host.as_deref(),
-            Some(crate::engine::DEFAULT_HOST)
-        );
-        assert_eq!(
-            with_optionals.database.path,
-            Some(crate::paths::default_database_for_root())
-        );
+        assert_eq!(with_optionals.docker.host.as_deref(), Some(crate::engine::DEFAULT_HOST));
+        assert_eq!(with_optionals.database.path, Some(crate::paths::default_database_for_root()));
     }
 }

@@ -12,11 +12,7 @@ pub fn line(s: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        out.push(if ch.is_control() || is_bidi(ch) {
-            '?'
-        } else {
-            ch
-        });
+        out.push(if ch.is_control() || is_bidi(ch) { '?' } else { ch });
     }
     out
 }

@@ -4,18 +4,8 @@ fn main() {
     let cli = stackwatch::cli::Cli::parse();
     if let Err(err) = stackwatch::run(cli) {
         // One line: what failed and how to fix it (contexts are joined by `: `).
-        eprintln!(
-            "stackwatch: error: {}",
-            stackwatch::inert::line(&format!("{err:#}"), 2000)
-        );
-        let code = if err
-            .downcast_ref::<stackwatch::store::lock::Busy>()
-            .is_some()
-        {
-            75
-        } else {
-            1
-        };
+        eprintln!("stackwatch: error: {}", stackwatch::inert::line(&format!("{err:#}"), 2000));
+        let code = if err.downcast_ref::<stackwatch::store::lock::Busy>().is_some() { 75 } else { 1 };
         std::process::exit(code);
     }
 }

@@ -11,17 +11,11 @@ pub struct Progress {
 impl Progress {
     /// Shown only when stderr is a terminal and the user did not ask for quiet.
     pub fn new(quiet: bool) -> Progress {
-        Progress {
-            enabled: !quiet && std::io::stderr().is_terminal(),
-            done: AtomicUsize::new(0),
-        }
+        Progress { enabled: !quiet && std::io::stderr().is_terminal(), done: AtomicUsize::new(0) }
     }
 
     pub fn hidden() -> Progress {
-        Progress {
-            enabled: false,
-            done: AtomicUsize::new(0),
-        }
+        Progress { enabled: false, done: AtomicUsize::new(0) }
     }
 
     pub fn tick(&self, total: usize, what: &str) {

@@ -63,12 +63,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 pub fn iso_utc(unix: i64) -> String {
     let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Parses `500ms`, `30s`, `5m`, `6h`, `7d`, `2w`, or a sum such as `1h30m`.
@@ -82,13 +77,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!(
-                "invalid duration `{s}`: expected a number at `{rest}` (e.g. 30s, 5m, 24h, 7d)"
-            ));
+            return Err(format!("invalid duration `{s}`: expected a number at `{rest}` (e.g. 30s, 5m, 24h, 7d)"));
         }
-        let n: u128 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("invalid duration `{s}`: number too large"))?;
+        let n: u128 = rest[..digits].parse().map_err(|_| format!("invalid duration `{s}`: number too large"))?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit_ms: u128 = match &rest[..unit_len] {
@@ -99,22 +90,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "d" => 86_400_000,
             "w" => 604_800_000,
             "" => {
-                return Err(format!(
-                    "invalid duration `{s}`: missing unit after {n} (ms, s, m, h, d or w)"
-                ));
+                return Err(format!("invalid duration `{s}`: missing unit after {n} (ms, s, m, h, d or w)"));
             }
             u => {
-                return Err(format!(
-                    "invalid duration `{s}`: unknown unit `{u}` (ms, s, m, h, d or w)"
-                ));
+                return Err(format!("invalid duration `{s}`: unknown unit `{u}` (ms, s, m, h, d or w)"));
             }
         };
         rest = &rest[unit_len..];
         total = total
-            .checked_add(
-                n.checked_mul(unit_ms)
-                    .ok_or_else(|| format!("invalid duration `{s}`: too large"))?,
-            )
+            .checked_add(n.checked_mul(unit_ms).ok_or_else(|| format!("invalid duration `{s}`: too large"))?)
             .ok_or_else(|| format!("invalid duration `{s}`: too large"))?;
     }
     let ms = u64::try_from(total).map_err(|_| format!("invalid duration `{s}`: too large"))?;
@@ -125,18 +109,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Days and weeks are used from two of them on, so one day prints as `24h`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    for (unit, size) in [
-        ("w", 604_800_000u128),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-    ] {
-        let least = if matches!(unit, "w" | "d") {
-            2 * size
-        } else {
-            size
-        };
+    for (unit, size) in [("w", 604_800_000u128), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        let least = if matches!(unit, "w" | "d") { 2 * size } else { size };
         if ms >= least && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
@@ -146,10 +120,7 @@ pub fn format_duration(d: Duration) -> String {
 
 /// Seconds since the epoch, now.
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -163,12 +134,7 @@ mod tests {
         assert_eq!(iso_utc(t), "2026-11-25T12:00:00Z");
         assert_eq!(parse_rfc3339("2026-11-25T13:30:00+01:30"), Some(t));
         assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            parse_rfc3339("2024-02-29T00:00:00Z")
-                .map(iso_utc)
-                .as_deref(),
-            Some("2024-02-29T00:00:00Z")
-        );
+        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z").map(iso_utc).as_deref(), Some("2024-02-29T00:00:00Z"));
     }
 
     #[test]
@@ -200,15 +166,7 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(7 * 86_400)), "7d");
         assert_eq!(format_duration(Duration::from_secs(14 * 86_400)), "2w");
         assert_eq!(format_duration(Duration::from_secs(5_400)), "90m");
-        for bad in [
-            "",
-            "h",
-            "10",
-            "10x",
-            "-5s",
-            "1.5h",
-            "99999999999999999999999d",
-        ] {
+        for bad in ["", "h", "10", "10x", "-5s", "1.5h", "99999999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
         }
     }

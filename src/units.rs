@@ -22,21 +22,13 @@ pub fn bytes(n: i64) -> String {
     } else {
         format!("{v:.0}")
     };
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &text
-    };
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
     format!("{sign}{text} {}", UNITS[i])
 }
 
 /// A change in size with its sign: `+11.8 GB`, `-40 MB`, `0 B`.
 pub fn delta(n: i64) -> String {
-    if n > 0 {
-        format!("+{}", bytes(n))
-    } else {
-        bytes(n)
-    }
+    if n > 0 { format!("+{}", bytes(n)) } else { bytes(n) }
 }
 
 /// `bytes`, or `?` where the size was not measured.

@@ -13,13 +13,7 @@ const KIB: i64 = 1024;
 const SLACK: i64 = 64 * KIB;
 
 fn volume_size(db: &std::path::Path, volume: &str) -> Option<i64> {
-    open(db)
-        .query_row(
-            "SELECT size_bytes FROM latest_volumes WHERE volume = ?1",
-            [volume],
-            |r| r.get(0),
-        )
-        .unwrap()
+    open(db).query_row("SELECT size_bytes FROM latest_volumes WHERE volume = ?1", [volume], |r| r.get(0)).unwrap()
 }
 
 #[test]
@@ -50,53 +44,26 @@ volumes:
     let container = format!("{project}_writer_1");
     let volume = format!("{project}_chain");
     wait_for("the first 2 MiB", Duration::from_secs(30), || {
-        docker(&[
-            "exec",
-            &container,
-            "sh",
-            "-c",
-            "test -f /data/done && echo y || echo n",
-        ])
-        .eq("y")
-        .then_some(())
+        docker(&["exec", &container, "sh", "-c", "test -f /data/done && echo y || echo n"]).eq("y").then_some(())
     });
     let db_dir = tempfile::tempdir().unwrap();
     let db = db_dir.path().join("history.db");
     collect(&db);
 
     let first = volume_size(&db, &volume).expect("volume size known");
-    assert!(
-        (2048 * KIB..=2048 * KIB + SLACK).contains(&first),
-        "first size {first}"
-    );
+    assert!((2048 * KIB..=2048 * KIB + SLACK).contains(&first), "first size {first}");
     let (stack, in_use, via): (String, bool, String) = open(&db)
-        .query_row(
-            "SELECT stack, in_use, stack_via FROM latest_volumes WHERE volume = ?1",
-            [&volume],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .query_row("SELECT stack, in_use, stack_via FROM latest_volumes WHERE volume = ?1", [&volume], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .unwrap();
-    assert_eq!(
-        (stack.as_str(), in_use, via.as_str()),
-        (project.as_str(), true, "label")
-    );
+    assert_eq!((stack.as_str(), in_use, via.as_str()), (project.as_str(), true, "label"));
 
-    docker(&[
-        "exec",
-        &container,
-        "dd",
-        "if=/dev/urandom",
-        "of=/data/second",
-        "bs=1024",
-        "count=1024",
-    ]);
+    docker(&["exec", &container, "dd", "if=/dev/urandom", "of=/data/second", "bs=1024", "count=1024"]);
     collect(&db);
     let second = volume_size(&db, &volume).expect("volume size known");
     let grown = second - first;
-    assert!(
-        (1024 * KIB..=1024 * KIB + SLACK).contains(&grown),
-        "grew by {grown}"
-    );
+    assert!((1024 * KIB..=1024 * KIB + SLACK).contains(&grown), "grew by {grown}");
 
     // The history keeps both samples, one per pass, and the stack's disk
     // total includes the volume.
@@ -112,25 +79,17 @@ volumes:
     assert!(history[0] >= first && history[1] >= second, "{history:?}");
     assert!(history[1] - history[0] >= 1024 * KIB, "{history:?}");
     let (kind, containers, running): (String, i64, i64) = conn
-        .query_row(
-            "SELECT kind, containers, running FROM latest_stacks WHERE stack = ?1",
-            [&project],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .query_row("SELECT kind, containers, running FROM latest_stacks WHERE stack = ?1", [&project], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .unwrap();
     assert_eq!((kind.as_str(), containers, running), ("compose", 1, 1));
     let (service, name): (String, String) = conn
-        .query_row(
-            "SELECT service, container FROM latest_containers WHERE stack = ?1",
-            [&project],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT service, container FROM latest_containers WHERE stack = ?1", [&project], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
-    assert_eq!(
-        (service.as_str(), name.as_str()),
-        ("writer", container.as_str()),
-        "compose v1 naming"
-    );
+    assert_eq!((service.as_str(), name.as_str()), ("writer", container.as_str()), "compose v1 naming");
 }
 
 #[test]
@@ -174,44 +133,26 @@ services:
     collect(&db);
     let restarts = |db: &std::path::Path| -> i64 {
         open(db)
-            .query_row(
-                "SELECT restart_count FROM latest_containers WHERE container = ?1",
-                [&looper],
-                |r| r.get(0),
-            )
+            .query_row("SELECT restart_count FROM latest_containers WHERE container = ?1", [&looper], |r| r.get(0))
             .unwrap()
     };
     let first = restarts(&db);
-    wait_for(
-        "the looper to restart again",
-        Duration::from_secs(60),
-        || {
-            (inspect(&looper, "{{.RestartCount}}")
-                .parse::<i64>()
-                .unwrap()
-                > first)
-                .then_some(())
-        },
-    );
+    wait_for("the looper to restart again", Duration::from_secs(60), || {
+        (inspect(&looper, "{{.RestartCount}}").parse::<i64>().unwrap() > first).then_some(())
+    });
     collect(&db);
     let second = restarts(&db);
     assert!(second > first, "restart count {first} -> {second}");
 
     let (health, state): (Option<String>, String) = open(&db)
-        .query_row(
-            "SELECT health, state FROM latest_containers WHERE container = ?1",
-            [&sick],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT health, state FROM latest_containers WHERE container = ?1", [&sick], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!(health.as_deref(), Some("unhealthy"));
     assert_eq!(state, "running");
     let looper_health: Option<String> = open(&db)
-        .query_row(
-            "SELECT health FROM latest_containers WHERE container = ?1",
-            [&looper],
-            |r| r.get(0),
-        )
+        .query_row("SELECT health FROM latest_containers WHERE container = ?1", [&looper], |r| r.get(0))
         .unwrap();
     assert_eq!(looper_health, None, "no healthcheck is NULL, not a status");
 }
@@ -225,16 +166,7 @@ fn standalone_and_v2_named_containers_map_to_the_right_stacks_with_their_counter
     let mut clean = Cleanup::default();
     let solo = unique("solo");
     clean.container(&solo);
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &solo,
-        img,
-        "sh",
-        "-c",
-        "echo hello-from-solo; sleep 3600",
-    ]);
+    docker(&["run", "-d", "--name", &solo, img, "sh", "-c", "echo hello-from-solo; sleep 3600"]);
     let project = unique("vtwo");
     let v2 = format!("{project}-web-1");
     clean.container(&v2);
@@ -258,15 +190,11 @@ fn standalone_and_v2_named_containers_map_to_the_right_stacks_with_their_counter
     let dead = unique("dead");
     clean.container(&dead);
     docker(&["run", "-d", "--name", &dead, img, "sh", "-c", "exit 7"]);
-    wait_for(
-        "the dead container to exit",
-        Duration::from_secs(20),
-        || (inspect(&dead, "{{.State.Status}}") == "exited").then_some(()),
-    );
+    wait_for("the dead container to exit", Duration::from_secs(20), || {
+        (inspect(&dead, "{{.State.Status}}") == "exited").then_some(())
+    });
     wait_for("solo to log", Duration::from_secs(20), || {
-        docker(&["logs", &solo])
-            .contains("hello-from-solo")
-            .then_some(())
+        docker(&["logs", &solo]).contains("hello-from-solo").then_some(())
     });
 
     let db_dir = tempfile::tempdir().unwrap();
@@ -275,32 +203,19 @@ fn standalone_and_v2_named_containers_map_to_the_right_stacks_with_their_counter
     let conn = open(&db);
 
     let (kind, containers, running, disk): (String, i64, i64, Option<i64>) = conn
-        .query_row(
-            "SELECT kind, containers, running, disk_bytes FROM latest_stacks WHERE stack = ?1",
-            [&solo],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .query_row("SELECT kind, containers, running, disk_bytes FROM latest_stacks WHERE stack = ?1", [&solo], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .unwrap();
     assert_eq!((kind.as_str(), containers, running), ("standalone", 1, 1));
-    assert!(
-        disk.is_some_and(|d| d > 0),
-        "log bytes count towards disk: {disk:?}"
-    );
+    assert!(disk.is_some_and(|d| d > 0), "log bytes count towards disk: {disk:?}");
     let (log, mem, cpu): (Option<i64>, Option<i64>, Option<i64>) = conn
-        .query_row(
-            "SELECT log_bytes, mem_bytes, cpu_ns FROM latest_containers WHERE container = ?1",
-            [&solo],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .query_row("SELECT log_bytes, mem_bytes, cpu_ns FROM latest_containers WHERE container = ?1", [&solo], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .unwrap();
-    assert!(
-        log.is_some_and(|b| b > 0),
-        "json-file log measured: {log:?}"
-    );
-    assert!(
-        mem.is_some_and(|b| b > 0),
-        "memory of a running container: {mem:?}"
-    );
+    assert!(log.is_some_and(|b| b > 0), "json-file log measured: {log:?}");
+    assert!(mem.is_some_and(|b| b > 0), "memory of a running container: {mem:?}");
     assert!(cpu.is_some(), "cumulative CPU counter recorded");
 
     let (stack, kind, service, limit): (String, String, String, Option<i64>) = conn
@@ -310,10 +225,7 @@ fn standalone_and_v2_named_containers_map_to_the_right_stacks_with_their_counter
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .unwrap();
-    assert_eq!(
-        (stack.as_str(), kind.as_str(), service.as_str()),
-        (project.as_str(), "compose", "web")
-    );
+    assert_eq!((stack.as_str(), kind.as_str(), service.as_str()), (project.as_str(), "compose", "web"));
     assert_eq!(limit, Some(64 * 1024 * 1024));
 
     let (state, exit_code, mem, started): (String, i64, Option<i64>, Option<String>) = conn
@@ -325,38 +237,23 @@ fn standalone_and_v2_named_containers_map_to_the_right_stacks_with_their_counter
         .unwrap();
     assert_eq!((state.as_str(), exit_code), ("exited", 7));
     assert_eq!(mem, None, "a stopped container's stats are unknown, not 0");
-    assert!(
-        started.is_some_and(|s| s.ends_with('Z') && s.len() == 20),
-        "ISO-8601 UTC start time"
-    );
+    assert!(started.is_some_and(|s| s.ends_with('Z') && s.len() == 20), "ISO-8601 UTC start time");
 
     // The image the containers run is recorded with the stacks using it.
     let stacks: String = conn
-        .query_row(
-            "SELECT stacks FROM latest_images WHERE tags LIKE ?1",
-            [format!("%{IMAGE}%")],
-            |r| r.get(0),
-        )
+        .query_row("SELECT stacks FROM latest_images WHERE tags LIKE ?1", [format!("%{IMAGE}%")], |r| r.get(0))
         .unwrap();
-    assert!(
-        stacks.contains(&solo) && stacks.contains(&project),
-        "{stacks}"
-    );
+    assert!(stacks.contains(&solo) && stacks.contains(&project), "{stacks}");
 
     // The pass itself: engine identity, versions, and the Docker root's filesystem.
     let (engine_id, api, fs_total, errors): (String, String, Option<i64>, i64) = conn
-        .query_row(
-            "SELECT engine_id, api_version, fs_total_bytes, error_count FROM pass_log",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .query_row("SELECT engine_id, api_version, fs_total_bytes, error_count FROM pass_log", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .unwrap();
     assert!(!engine_id.is_empty());
     assert!(api.starts_with("1."), "{api}");
-    assert!(
-        fs_total.is_some_and(|t| t > 0),
-        "docker root visible as root: {fs_total:?}"
-    );
+    assert!(fs_total.is_some_and(|t| t > 0), "docker root visible as root: {fs_total:?}");
     assert_eq!(errors, 0);
 }
 
@@ -373,11 +270,9 @@ fn a_volume_nobody_mounts_is_unused_and_unattributed() {
     let db = db_dir.path().join("history.db");
     collect(&db);
     let row: Option<(Option<String>, bool, Option<i64>)> = open(&db)
-        .query_row(
-            "SELECT stack, in_use, size_bytes FROM latest_volumes WHERE volume = ?1",
-            [&vol],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .query_row("SELECT stack, in_use, size_bytes FROM latest_volumes WHERE volume = ?1", [&vol], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()
         .unwrap();
     assert_eq!(row, Some((None, false, Some(0))));
@@ -396,47 +291,23 @@ fn overlapping_collects_never_double_a_pass_or_corrupt_the_history() {
     let cfg = db_dir.path().join("stackwatch.toml");
     std::fs::write(&cfg, "[database]\nlock_wait = \"1s\"\n").unwrap();
     let holder = stackwatch::store::lock::acquire(&db, Duration::ZERO).unwrap();
-    let out = bin()
-        .args([
-            "collect",
-            "--db",
-            db.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out =
+        bin().args(["collect", "--db", db.to_str().unwrap(), "--config", cfg.to_str().unwrap()]).output().unwrap();
     drop(holder);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(75), "{stderr}");
-    assert!(
-        stderr.contains("this pass was skipped") && stderr.trim().lines().count() == 1,
-        "{stderr}"
-    );
+    assert!(stderr.contains("this pass was skipped") && stderr.trim().lines().count() == 1, "{stderr}");
 
     // Two at once with the default wait: both land, one after the other.
-    let spawn = || {
-        bin()
-            .args(["collect", "--db", db.to_str().unwrap()])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn =
+        || bin().args(["collect", "--db", db.to_str().unwrap()]).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let (a, b) = (spawn(), spawn());
     for run in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     }
     let conn = open(&db);
-    let passes: i64 = conn
-        .query_row("SELECT count(*) FROM passes", [], |r| r.get(0))
-        .unwrap();
+    let passes: i64 = conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).unwrap();
     assert_eq!(passes, 3);
-    let ok: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
+    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
 }

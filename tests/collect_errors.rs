@@ -13,26 +13,14 @@ fn unreachable_engine_names_the_socket_and_leaves_no_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
     let out = bin()
-        .args([
-            "collect",
-            "--db",
-            db.to_str().unwrap(),
-            "--docker-host",
-            "unix:///nonexistent/docker.sock",
-        ])
+        .args(["collect", "--db", db.to_str().unwrap(), "--docker-host", "unix:///nonexistent/docker.sock"])
         .output()
         .unwrap();
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("/nonexistent/docker.sock") && err.contains("is dockerd running"),
-        "{err}"
-    );
-    assert!(
-        !db.exists(),
-        "the database must not be created when the engine is unreachable"
-    );
+    assert!(err.contains("/nonexistent/docker.sock") && err.contains("is dockerd running"), "{err}");
+    assert!(!db.exists(), "the database must not be created when the engine is unreachable");
 }
 
 #[test]
@@ -40,22 +28,11 @@ fn refused_tcp_engine_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
     // Port 1 on loopback: nothing listens there.
-    let out = bin()
-        .args([
-            "collect",
-            "--db",
-            db.to_str().unwrap(),
-            "--docker-host",
-            "tcp://127.0.0.1:1",
-        ])
-        .output()
-        .unwrap();
+    let out =
+        bin().args(["collect", "--db", db.to_str().unwrap(), "--docker-host", "tcp://127.0.0.1:1"]).output().unwrap();
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("tcp://127.0.0.1:1") && err.contains("connection refused"),
-        "{err}"
-    );
+    assert!(err.contains("tcp://127.0.0.1:1") && err.contains("connection refused"), "{err}");
     assert!(!db.exists());
 }
 
@@ -72,34 +49,16 @@ fn denied_socket_explains_the_docker_group() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let db = dir.path().join("history.db");
     let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_stackwatch"),
-        ])
-        .args([
-            "collect",
-            "--db",
-            db.to_str().unwrap(),
-            "--docker-host",
-            "unix:///var/run/docker.sock",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_stackwatch")])
+        .args(["collect", "--db", db.to_str().unwrap(), "--docker-host", "unix:///var/run/docker.sock"])
         .output()
         .unwrap();
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("permission denied") && err.contains("docker` group"),
-        "{err}"
-    );
+    assert!(err.contains("permission denied") && err.contains("docker` group"), "{err}");
     assert!(err.contains("/var/run/docker.sock"), "{err}");
     assert!(!db.exists());
 }
@@ -111,21 +70,12 @@ fn a_file_that_is_not_a_database_is_refused_byte_for_byte_untouched() {
     let text = b"my precious notes\n".repeat(500);
     std::fs::write(&db, &text).unwrap();
     let out = bin()
-        .args([
-            "collect",
-            "--db",
-            db.to_str().unwrap(),
-            "--docker-host",
-            "unix:///nonexistent.sock",
-        ])
+        .args(["collect", "--db", db.to_str().unwrap(), "--docker-host", "unix:///nonexistent.sock"])
         .output()
         .unwrap();
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        err.contains("is not a SQLite database"),
-        "refused before the engine is asked: {err}"
-    );
+    assert!(err.contains("is not a SQLite database"), "refused before the engine is asked: {err}");
     assert_eq!(std::fs::read(&db).unwrap(), text);
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -144,14 +94,10 @@ fn a_foreign_sqlite_database_is_refused_untouched() {
     let db = dir.path().join("app.db");
     {
         let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch("CREATE TABLE users(name); INSERT INTO users VALUES ('ada');")
-            .unwrap();
+        c.execute_batch("CREATE TABLE users(name); INSERT INTO users VALUES ('ada');").unwrap();
     }
     let before = std::fs::read(&db).unwrap();
-    let out = bin()
-        .args(["collect", "--db", db.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = bin().args(["collect", "--db", db.to_str().unwrap()]).output().unwrap();
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("stackwatch did not create"), "{err}");
@@ -167,21 +113,12 @@ fn an_unwritable_database_directory_is_a_clear_error() {
         std::fs::write(&file, "x").unwrap();
         let db = file.join("history.db");
         let out = bin()
-            .args([
-                "collect",
-                "--db",
-                db.to_str().unwrap(),
-                "--docker-host",
-                "unix:///nonexistent.sock",
-            ])
+            .args(["collect", "--db", db.to_str().unwrap(), "--docker-host", "unix:///nonexistent.sock"])
             .output()
             .unwrap();
         let err = stderr_of(&out);
         assert_eq!(out.status.code(), Some(1));
-        assert!(
-            err.contains("cannot") && err.contains("plain-file"),
-            "{err}"
-        );
+        assert!(err.contains("cannot") && err.contains("plain-file"), "{err}");
         assert_eq!(std::fs::read(&file).unwrap(), b"x");
     }
 }
@@ -192,21 +129,12 @@ fn bad_config_names_file_line_and_key() {
     let cfg = dir.path().join("stackwatch.toml");
     std::fs::write(&cfg, "[docker]\nconcurrency = 4\ntimout = \"5s\"\n").unwrap();
     let out = bin()
-        .args([
-            "collect",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--db",
-            dir.path().join("h.db").to_str().unwrap(),
-        ])
+        .args(["collect", "--config", cfg.to_str().unwrap(), "--db", dir.path().join("h.db").to_str().unwrap()])
         .output()
         .unwrap();
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("stackwatch.toml line 3") && err.contains("docker.timout"),
-        "{err}"
-    );
+    assert!(err.contains("stackwatch.toml line 3") && err.contains("docker.timout"), "{err}");
     assert!(!dir.path().join("h.db").exists());
 }

@@ -30,14 +30,9 @@ fn readme_example_queries_run_in_the_sqlite3_shell() {
     if !engine_available() {
         return;
     }
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let blocks = sql_blocks(&readme);
-    assert!(
-        blocks.len() >= 5,
-        "README lost its example queries: {}",
-        blocks.len()
-    );
+    assert!(blocks.len() >= 5, "README lost its example queries: {}", blocks.len());
 
     let mut clean = Cleanup::default();
     let solo = unique("readme");
@@ -46,18 +41,7 @@ fn readme_example_queries_run_in_the_sqlite3_shell() {
     // Something for the "restarting" query to find.
     let looper = unique("readmeloop");
     clean.container(&looper);
-    docker(&[
-        "run",
-        "-d",
-        "--restart",
-        "always",
-        "--name",
-        &looper,
-        image(),
-        "sh",
-        "-c",
-        "exit 1",
-    ]);
+    docker(&["run", "-d", "--restart", "always", "--name", &looper, image(), "sh", "-c", "exit 1"]);
     wait_for("a restart", std::time::Duration::from_secs(30), || {
         (inspect(&looper, "{{.RestartCount}}") != "0").then_some(())
     });
@@ -74,22 +58,11 @@ fn readme_example_queries_run_in_the_sqlite3_shell() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("sqlite3 shell (apt-get install sqlite3)");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(block.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(block.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && stderr.is_empty(),
-            "query failed:\n{block}\n{stderr}"
-        );
+        assert!(out.status.success() && stderr.is_empty(), "query failed:\n{block}\n{stderr}");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            stdout.lines().count() >= 2,
-            "query returned no rows:\n{block}\n{stdout}"
-        );
+        assert!(stdout.lines().count() >= 2, "query returned no rows:\n{block}\n{stdout}");
     }
 }

@@ -5,9 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::stack::{COMPOSE_CONFIG_FILES, COMPOSE_PROJECT, COMPOSE_WORKING_DIR};
-use crate::snapshot::{
-    ContainerSample, ImageSample, StackKey, StackKind, StackSample, Via, VolumeSample,
-};
+use crate::snapshot::{ContainerSample, ImageSample, StackKey, StackKind, StackSample, Via, VolumeSample};
 
 /// Fills `volume.mounted_by`/`stacks` and `image.stacks`, then returns the
 /// per-stack totals, sorted by stack.
@@ -23,10 +21,7 @@ pub fn attribute(
         }
     }
     for v in volumes.iter_mut() {
-        let users = mounts
-            .get(v.name.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let users = mounts.get(v.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
         let mut names: Vec<String> = users.iter().map(|c| c.name.clone()).collect();
         names.sort();
         names.dedup();
@@ -41,24 +36,14 @@ pub fn attribute(
             .collect();
         img.stacks = set.into_iter().collect();
         // The image list reports -1 ("not computed") on most engines.
-        img.containers = containers
-            .iter()
-            .filter(|c| c.image_id.as_deref() == Some(img.id.as_str()))
-            .count() as i64;
+        img.containers = containers.iter().filter(|c| c.image_id.as_deref() == Some(img.id.as_str())).count() as i64;
     }
     stack_totals(containers, volumes)
 }
 
 fn volume_stacks(v: &VolumeSample, users: &[&ContainerSample]) -> Vec<(StackKey, Via)> {
-    if let Some(project) = v
-        .labels
-        .get(COMPOSE_PROJECT)
-        .filter(|p| !p.trim().is_empty())
-    {
-        let key = StackKey {
-            kind: StackKind::Compose,
-            name: project.trim().to_string(),
-        };
+    if let Some(project) = v.labels.get(COMPOSE_PROJECT).filter(|p| !p.trim().is_empty()) {
+        let key = StackKey { kind: StackKind::Compose, name: project.trim().to_string() };
         return vec![(key, Via::Label)];
     }
     let set: BTreeSet<StackKey> = users.iter().filter_map(|c| c.stack.clone()).collect();
@@ -158,10 +143,7 @@ mod tests {
     use crate::snapshot::Stats;
 
     fn stack(kind: StackKind, name: &str) -> StackKey {
-        StackKey {
-            kind,
-            name: name.into(),
-        }
+        StackKey { kind, name: name.into() }
     }
 
     fn container(name: &str, stack_key: StackKey, running: bool) -> ContainerSample {
@@ -180,13 +162,7 @@ mod tests {
         if let Some(p) = project {
             labels.insert(COMPOSE_PROJECT.to_string(), p.to_string());
         }
-        VolumeSample {
-            name: name.into(),
-            driver: "local".into(),
-            labels,
-            size_bytes: size,
-            ..Default::default()
-        }
+        VolumeSample { name: name.into(), driver: "local".into(), labels, size_bytes: size, ..Default::default() }
     }
 
     #[test]
@@ -204,10 +180,7 @@ mod tests {
         ];
         attribute(&[a, b], &mut vols, &mut []);
         assert_eq!(vols[0].stacks, vec![(harb.clone(), Via::Label)]);
-        assert_eq!(
-            vols[0].mounted_by,
-            vec!["harb-anvil-1".to_string(), "solo".to_string()]
-        );
+        assert_eq!(vols[0].mounted_by, vec!["harb-anvil-1".to_string(), "solo".to_string()]);
         assert_eq!(vols[1].stacks, vec![(harb, Via::Mount), (solo, Via::Mount)]);
         assert!(vols[2].stacks.is_empty());
         assert!(!vols[2].in_use());
@@ -220,10 +193,7 @@ mod tests {
         a.rw_bytes = Some(10);
         a.log_bytes = None;
         a.mounts = vec!["chain".into()];
-        a.stats = Some(Stats {
-            mem_bytes: Some(1000),
-            ..Default::default()
-        });
+        a.stats = Some(Stats { mem_bytes: Some(1000), ..Default::default() });
         let mut b = container("harb-b-1", harb.clone(), false);
         b.rw_bytes = Some(5);
         b.log_bytes = Some(2);
@@ -238,11 +208,7 @@ mod tests {
         assert_eq!(t.volume_bytes, Some(100));
         assert_eq!(t.disk_bytes, Some(117));
         assert_eq!(t.unknown_sizes, 1);
-        assert_eq!(
-            t.mem_bytes,
-            Some(1000),
-            "a stopped container uses no memory and is not unknown"
-        );
+        assert_eq!(t.mem_bytes, Some(1000), "a stopped container uses no memory and is not unknown");
     }
 
     #[test]
@@ -252,11 +218,7 @@ mod tests {
         let totals = attribute(&[c], &mut [], &mut []);
         assert_eq!(totals[0].disk_bytes, None);
         assert_eq!(totals[0].mem_bytes, None);
-        assert_eq!(
-            totals[0].volume_bytes,
-            Some(0),
-            "no volumes is a known zero"
-        );
+        assert_eq!(totals[0].volume_bytes, Some(0), "no volumes is a known zero");
         assert_eq!(totals[0].unknown_sizes, 2);
     }
 
@@ -274,14 +236,8 @@ mod tests {
         let a = container("a", stack(StackKind::Compose, "p"), true);
         let b = container("b", stack(StackKind::Standalone, "b"), true);
         let mut imgs = vec![
-            ImageSample {
-                id: "sha256:img".into(),
-                ..Default::default()
-            },
-            ImageSample {
-                id: "sha256:other".into(),
-                ..Default::default()
-            },
+            ImageSample { id: "sha256:img".into(), ..Default::default() },
+            ImageSample { id: "sha256:other".into(), ..Default::default() },
         ];
         attribute(&[a, b], &mut [], &mut imgs);
         assert_eq!(imgs[0].stacks.len(), 2);

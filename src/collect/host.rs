@@ -21,11 +21,7 @@ pub fn fs_usage(path: &Path) -> Option<FsUsage> {
     let frsize = st.f_frsize as i64;
     let total = st.f_blocks as i64 * frsize;
     let free_all = st.f_bfree as i64 * frsize;
-    Some(FsUsage {
-        total_bytes: total,
-        used_bytes: total - free_all,
-        free_bytes: st.f_bavail as i64 * frsize,
-    })
+    Some(FsUsage { total_bytes: total, used_bytes: total - free_all, free_bytes: st.f_bavail as i64 * frsize })
 }
 
 /// Bytes on disk (allocated blocks) of a container's logs.
@@ -33,12 +29,7 @@ pub fn fs_usage(path: &Path) -> Option<FsUsage> {
 /// json-file keeps `<id>-json.log` plus rotated `<id>-json.log.1`, `.2.gz`,
 /// ...; the local driver keeps `local-logs/` under the container directory;
 /// `none` keeps nothing. Other drivers ship logs elsewhere: unknown.
-pub fn log_bytes(
-    driver: &str,
-    log_path: Option<&str>,
-    docker_root: Option<&str>,
-    id: &str,
-) -> Option<i64> {
+pub fn log_bytes(driver: &str, log_path: Option<&str>, docker_root: Option<&str>, id: &str) -> Option<i64> {
     match driver {
         "none" => Some(0),
         "json-file" => {
@@ -60,10 +51,7 @@ pub fn log_bytes(
             found.then_some(total).or(Some(0))
         }
         "local" => {
-            let dir = Path::new(docker_root?)
-                .join("containers")
-                .join(id)
-                .join("local-logs");
+            let dir = Path::new(docker_root?).join("containers").join(id).join("local-logs");
             let mut total = 0i64;
             for entry in std::fs::read_dir(&dir).ok()?.flatten() {
                 if let Ok(m) = entry.metadata() {
@@ -97,14 +85,8 @@ mod tests {
 
     #[test]
     fn invisible_logs_are_unknown_but_driver_none_is_zero() {
-        assert_eq!(
-            log_bytes("json-file", Some("/nonexistent/dir/x-json.log"), None, "x"),
-            None
-        );
-        assert_eq!(
-            log_bytes("journald", None, Some("/var/lib/docker"), "x"),
-            None
-        );
+        assert_eq!(log_bytes("json-file", Some("/nonexistent/dir/x-json.log"), None, "x"), None);
+        assert_eq!(log_bytes("journald", None, Some("/var/lib/docker"), "x"), None);
         assert_eq!(log_bytes("none", None, None, "x"), Some(0));
         assert_eq!(log_bytes("local", None, Some("/nonexistent"), "x"), None);
     }
@@ -112,9 +94,7 @@ mod tests {
     #[test]
     fn fs_usage_of_a_real_directory_is_consistent() {
         let f = fs_usage(Path::new("/")).unwrap();
-        assert!(
-            f.total_bytes > 0 && f.used_bytes <= f.total_bytes && f.free_bytes <= f.total_bytes
-        );
+        assert!(f.total_bytes > 0 && f.used_bytes <= f.total_bytes && f.free_bytes <= f.total_bytes);
         assert_eq!(fs_usage(Path::new("/nonexistent/path")), None);
     }
 }

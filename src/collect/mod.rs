@@ -11,17 +11,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use bollard::models::{
-    ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary, Volume,
-};
+use bollard::models::{ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary, Volume};
 use futures_util::{StreamExt, stream};
 
 use crate::engine::Engine;
 use crate::engine::disk_usage::DiskUsage;
 use crate::progress::Progress;
-use crate::snapshot::{
-    ContainerSample, HostInfo, ImageSample, ObjectError, Snapshot, Stats, VolumeSample,
-};
+use crate::snapshot::{ContainerSample, HostInfo, ImageSample, ObjectError, Snapshot, Stats, VolumeSample};
 use crate::time::{now_unix, parse_rfc3339};
 
 pub struct Options {
@@ -52,44 +48,25 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
         })
         .buffer_unordered(opts.concurrency)
         .collect::<Vec<_>>();
-    let sizes = async {
-        if opts.sizes {
-            Some(engine.disk_usage().await)
-        } else {
-            None
-        }
-    };
-    let (details, disk, volumes, images) =
-        tokio::join!(details, sizes, engine.volumes(), engine.images());
+    let sizes = async { if opts.sizes { Some(engine.disk_usage().await) } else { None } };
+    let (details, disk, volumes, images) = tokio::join!(details, sizes, engine.volumes(), engine.images());
     progress.finish();
 
     let mut errors = Vec::new();
     let disk = match disk {
         Some(Ok(d)) => Some(d),
         Some(Err(e)) => {
-            errors.push(ObjectError {
-                kind: "engine",
-                name: "system df".into(),
-                message: format!("{e:#}"),
-            });
+            errors.push(ObjectError { kind: "engine", name: "system df".into(), message: format!("{e:#}") });
             None
         }
         None => None,
     };
     let volumes = volumes.unwrap_or_else(|e| {
-        errors.push(ObjectError {
-            kind: "engine",
-            name: "volumes".into(),
-            message: format!("{e:#}"),
-        });
+        errors.push(ObjectError { kind: "engine", name: "volumes".into(), message: format!("{e:#}") });
         Vec::new()
     });
     let images = images.unwrap_or_else(|e| {
-        errors.push(ObjectError {
-            kind: "engine",
-            name: "images".into(),
-            message: format!("{e:#}"),
-        });
+        errors.push(ObjectError { kind: "engine", name: "images".into(), message: format!("{e:#}") });
         Vec::new()
     });
 
@@ -100,27 +77,17 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
         if let Some(d) = &disk {
             c.rw_bytes = d.containers_rw.get(&c.id).copied();
         }
-        if let Some(driver) = c
-            .log_driver
-            .as_deref()
-            .filter(|d| engine.local || *d == "none")
-        {
+        if let Some(driver) = c.log_driver.as_deref().filter(|d| engine.local || *d == "none") {
             c.log_bytes = host::log_bytes(driver, pending.log_path.as_deref(), local_root, &c.id);
         }
         containers.push(c);
     }
     containers.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let mut volumes: Vec<VolumeSample> = volumes
-        .into_iter()
-        .map(|v| volume_sample(v, disk.as_ref()))
-        .collect();
+    let mut volumes: Vec<VolumeSample> = volumes.into_iter().map(|v| volume_sample(v, disk.as_ref())).collect();
     volumes.sort_by(|a, b| a.name.cmp(&b.name));
     let managed = (opts.managed.0.as_str(), opts.managed.1.as_str());
-    let mut images: Vec<ImageSample> = images
-        .into_iter()
-        .map(|i| image_sample(i, managed))
-        .collect();
+    let mut images: Vec<ImageSample> = images.into_iter().map(|i| image_sample(i, managed)).collect();
     images.sort_by(|a, b| a.id.cmp(&b.id));
     let stacks = aggregate::attribute(&containers, &mut volumes, &mut images);
 
@@ -129,11 +96,7 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
         started_at,
         duration_ms: started.elapsed().as_millis() as i64,
         host: HostInfo {
-            engine_id: info
-                .id
-                .clone()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| engine.host.clone()),
+            engine_id: info.id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| engine.host.clone()),
             hostname: info.name.clone().unwrap_or_else(|| "unknown".into()),
             engine_version: engine.engine_version.clone(),
             api_version: engine.api_version.clone(),
@@ -155,10 +118,7 @@ struct Pending {
     log_path: Option<String>,
 }
 
-async fn container_details(
-    engine: &Engine,
-    summary: ContainerSummary,
-) -> (Pending, Vec<ObjectError>) {
+async fn container_details(engine: &Engine, summary: ContainerSummary) -> (Pending, Vec<ObjectError>) {
     let mut errors = Vec::new();
     let mut sample = from_summary(&summary);
     let mut log_path = None;
@@ -166,21 +126,15 @@ async fn container_details(
         Ok(Some(inspect)) => log_path = apply_inspect(&mut sample, &inspect),
         // Removed since it was listed: keep what the list said.
         Ok(None) => {}
-        Err(e) => errors.push(ObjectError {
-            kind: "container",
-            name: sample.name.clone(),
-            message: format!("{e:#}"),
-        }),
+        Err(e) => errors.push(ObjectError { kind: "container", name: sample.name.clone(), message: format!("{e:#}") }),
     }
     if sample.is_running() {
         match engine.stats(&sample.id).await {
             Ok(Some(s)) => sample.stats = Some(stats_from(&s)),
             Ok(None) => {}
-            Err(e) => errors.push(ObjectError {
-                kind: "container",
-                name: sample.name.clone(),
-                message: format!("{e:#}"),
-            }),
+            Err(e) => {
+                errors.push(ObjectError { kind: "container", name: sample.name.clone(), message: format!("{e:#}") })
+            }
         }
     }
     (Pending { sample, log_path }, errors)
@@ -194,8 +148,7 @@ fn from_summary(s: &ContainerSummary) -> ContainerSample {
         .and_then(|n| n.first())
         .map(|n| stack::clean_name(n).to_string())
         .unwrap_or_else(|| id.chars().take(12).collect());
-    let labels: BTreeMap<String, String> =
-        s.labels.clone().unwrap_or_default().into_iter().collect();
+    let labels: BTreeMap<String, String> = s.labels.clone().unwrap_or_default().into_iter().collect();
     let (stack_key, service) = stack::identify(&name, &labels);
     let mounts = s
         .mounts
@@ -213,10 +166,7 @@ fn from_summary(s: &ContainerSummary) -> ContainerSample {
         labels,
         image: s.image.clone().unwrap_or_default(),
         image_id: s.image_id.clone(),
-        state: s
-            .state
-            .map(|st| st.to_string())
-            .unwrap_or_else(|| "unknown".into()),
+        state: s.state.map(|st| st.to_string()).unwrap_or_else(|| "unknown".into()),
         mounts,
         ..Default::default()
     }
@@ -232,12 +182,7 @@ fn apply_inspect(c: &mut ContainerSample, i: &ContainerInspectResponse) -> Optio
                 c.state = s;
             }
         }
-        c.health = st
-            .health
-            .as_ref()
-            .and_then(|h| h.status)
-            .map(|h| h.to_string())
-            .filter(|h| !h.is_empty());
+        c.health = st.health.as_ref().and_then(|h| h.status).map(|h| h.to_string()).filter(|h| !h.is_empty());
         c.exit_code = st.exit_code;
         c.oom_killed = st.oom_killed;
         c.started_at = st.started_at.as_deref().and_then(parse_rfc3339);
@@ -252,11 +197,7 @@ fn apply_inspect(c: &mut ContainerSample, i: &ContainerInspectResponse) -> Optio
 }
 
 fn stats_from(s: &ContainerStatsResponse) -> Stats {
-    let cpu_ns = s
-        .cpu_stats
-        .as_ref()
-        .and_then(|c| c.cpu_usage.as_ref())
-        .and_then(|u| u.total_usage);
+    let cpu_ns = s.cpu_stats.as_ref().and_then(|c| c.cpu_usage.as_ref()).and_then(|u| u.total_usage);
     let mem = s.memory_stats.as_ref();
     // What `docker stats` shows: usage minus reclaimable page cache
     // (cgroup v1 `total_inactive_file`, v2 `inactive_file`).
@@ -265,11 +206,7 @@ fn stats_from(s: &ContainerStatsResponse) -> Stats {
         let cache = m
             .stats
             .as_ref()
-            .and_then(|st| {
-                st.get("total_inactive_file")
-                    .or_else(|| st.get("inactive_file"))
-                    .copied()
-            })
+            .and_then(|st| st.get("total_inactive_file").or_else(|| st.get("inactive_file")).copied())
             .unwrap_or(0);
         Some(usage.saturating_sub(cache))
     });
@@ -279,11 +216,7 @@ fn stats_from(s: &ContainerStatsResponse) -> Stats {
         tx = Some(tx.unwrap_or(0) + n.tx_bytes.unwrap_or(0));
     }
     let (mut rd, mut wr) = (None::<u64>, None::<u64>);
-    if let Some(entries) = s
-        .blkio_stats
-        .as_ref()
-        .and_then(|b| b.io_service_bytes_recursive.as_ref())
-    {
+    if let Some(entries) = s.blkio_stats.as_ref().and_then(|b| b.io_service_bytes_recursive.as_ref()) {
         rd = Some(0);
         wr = Some(0);
         for e in entries {
@@ -312,10 +245,7 @@ fn volume_sample(v: Volume, disk: Option<&DiskUsage>) -> VolumeSample {
     VolumeSample {
         size_bytes: size,
         size_method: size.map(|_| "engine"),
-        created_at: v
-            .created_at
-            .as_ref()
-            .and_then(|t| parse_rfc3339(&t.to_string())),
+        created_at: v.created_at.as_ref().and_then(|t| parse_rfc3339(&t.to_string())),
         driver: v.driver,
         labels: v.labels.into_iter().collect(),
         name: v.name,
@@ -329,11 +259,7 @@ fn image_sample(i: ImageSummary, managed: (&str, &str)) -> ImageSample {
     ImageSample {
         id: i.id,
         created_at: Some(i.created),
-        tags: i
-            .repo_tags
-            .into_iter()
-            .filter(|t| t != "<none>:<none>")
-            .collect(),
+        tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
         size_bytes: (i.size >= 0).then_some(i.size),
         containers: i.containers,
         stacks: Vec::new(),

@@ -22,40 +22,29 @@ pub const NOMAD_TASK: &str = "com.hashicorp.nomad.task_name";
 pub fn identify(name: &str, labels: &BTreeMap<String, String>) -> (StackKey, Option<String>) {
     let label = |k: &str| labels.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     if let Some(project) = label(COMPOSE_PROJECT) {
-        let service = label(COMPOSE_SERVICE)
-            .map(str::to_string)
-            .or_else(|| service_from_name(project, name));
+        let service = label(COMPOSE_SERVICE).map(str::to_string).or_else(|| service_from_name(project, name));
         return (key(StackKind::Compose, project), service);
     }
     if let Some(ns) = label(SWARM_NAMESPACE) {
         // Swarm names the service "<stack>_<service>".
-        let service = label(SWARM_SERVICE)
-            .map(|s| s.strip_prefix(&format!("{ns}_")).unwrap_or(s).to_string());
+        let service = label(SWARM_SERVICE).map(|s| s.strip_prefix(&format!("{ns}_")).unwrap_or(s).to_string());
         return (key(StackKind::Swarm, ns), service);
     }
     if let Some(job) = label(NOMAD_JOB) {
-        return (
-            key(StackKind::Nomad, job),
-            label(NOMAD_TASK).map(str::to_string),
-        );
+        return (key(StackKind::Nomad, job), label(NOMAD_TASK).map(str::to_string));
     }
     (key(StackKind::Standalone, name), None)
 }
 
 fn key(kind: StackKind, name: &str) -> StackKey {
-    StackKey {
-        kind,
-        name: name.to_string(),
-    }
+    StackKey { kind, name: name.to_string() }
 }
 
 /// The service part of a compose container name, for containers whose
 /// service label is missing: v1 names them `<project>_<service>_<n>`, v2
 /// `<project>-<service>-<n>`.
 pub fn service_from_name(project: &str, name: &str) -> Option<String> {
-    let rest = name
-        .strip_prefix(project)
-        .and_then(|r| r.strip_prefix('_').or_else(|| r.strip_prefix('-')))?;
+    let rest = name.strip_prefix(project).and_then(|r| r.strip_prefix('_').or_else(|| r.strip_prefix('-')))?;
     let (service, number) = rest.rsplit_once(['_', '-'])?;
     if service.is_empty() || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -74,10 +63,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -93,10 +79,7 @@ mod tests {
         let l = labels(&[(COMPOSE_PROJECT, "harb")]);
         assert_eq!(identify("harb_anvil_1", &l).1.as_deref(), Some("anvil"));
         assert_eq!(identify("harb-anvil-1", &l).1.as_deref(), Some("anvil"));
-        assert_eq!(
-            identify("harb-ponder-db-12", &l).1.as_deref(),
-            Some("ponder-db")
-        );
+        assert_eq!(identify("harb-ponder-db-12", &l).1.as_deref(), Some("ponder-db"));
         assert_eq!(identify("harb-anvil", &l).1, None);
         assert_eq!(identify("other_anvil_1", &l).1, None);
     }
@@ -112,10 +95,7 @@ mod tests {
     #[test]
     fn nomad_job_is_the_stack_and_task_the_service() {
         let l = labels(&[(NOMAD_JOB, "billing"), (NOMAD_TASK, "api")]);
-        assert_eq!(
-            identify("api-1234", &l),
-            (key(StackKind::Nomad, "billing"), Some("api".into()))
-        );
+        assert_eq!(identify("api-1234", &l), (key(StackKind::Nomad, "billing"), Some("api".into())));
     }
 
     #[test]

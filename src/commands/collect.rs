@@ -21,17 +21,9 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     store::check_file(&db)?;
     let _lock = lock::acquire(&db, config.database.lock_wait)?;
 
-    let host = args
-        .docker_host
-        .clone()
-        .or(config.docker.host.clone())
-        .unwrap_or_else(|| DEFAULT_HOST.into());
+    let host = args.docker_host.clone().or(config.docker.host.clone()).unwrap_or_else(|| DEFAULT_HOST.into());
     let show = !global.quiet && (args.summary || std::io::stdout().is_terminal());
-    let progress = if show {
-        Progress::new(global.quiet)
-    } else {
-        Progress::hidden()
-    };
+    let progress = if show { Progress::new(global.quiet) } else { Progress::hidden() };
     let opts = Options {
         concurrency: config.docker.concurrency,
         sizes: config.collect.sizes && !args.no_sizes,
@@ -41,9 +33,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
         },
     };
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let snap = runtime.block_on(async {
         let engine = Engine::connect(&host, config.docker.timeout).await?;
         collect::snapshot(&engine, &opts, &progress).await
@@ -51,17 +41,12 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
 
     // The engine answered; only now is the database opened (and created).
     let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
-    let pass_id = queries::insert_pass(&mut st.conn, &snap)
-        .map_err(|e| store::sql_error(e, &db, "record a pass in"))?;
+    let pass_id =
+        queries::insert_pass(&mut st.conn, &snap).map_err(|e| store::sql_error(e, &db, "record a pass in"))?;
 
     for e in &snap.errors {
         // Partial trouble is worth a line even under cron.
-        eprintln!(
-            "stackwatch: warning: {} {}: {}",
-            e.kind,
-            inert::line(&e.name, 80),
-            inert::line(&e.message, 300)
-        );
+        eprintln!("stackwatch: warning: {} {}: {}", e.kind, inert::line(&e.name, 80), inert::line(&e.message, 300));
     }
     if show {
         let mut out = std::io::stdout().lock();
@@ -94,19 +79,13 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) ->
                 units::bytes(fs.free_bytes)
             )?;
         }
-        (Some(root), None) => writeln!(
-            out,
-            "docker root {} is not visible from here: disk usage unknown",
-            inert::line(root, 120)
-        )?,
+        (Some(root), None) => {
+            writeln!(out, "docker root {} is not visible from here: disk usage unknown", inert::line(root, 120))?
+        }
         _ => {}
     }
     let mut stacks: Vec<_> = s.stacks.iter().collect();
-    stacks.sort_by(|a, b| {
-        b.disk_bytes
-            .cmp(&a.disk_bytes)
-            .then_with(|| a.key.cmp(&b.key))
-    });
+    stacks.sort_by(|a, b| b.disk_bytes.cmp(&a.disk_bytes).then_with(|| a.key.cmp(&b.key)));
     writeln!(out)?;
     writeln!(
         out,
@@ -131,10 +110,6 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) ->
         )?;
     }
     writeln!(out)?;
-    writeln!(
-        out,
-        "recorded in {} (`?` = not measurable from here)",
-        db.display()
-    )?;
+    writeln!(out, "recorded in {} (`?` = not measurable from here)", db.display())?;
     Ok(())
 }

@@ -19,15 +19,9 @@ fn vault_dir(args: &ReportArgs) -> Option<PathBuf> {
     }
     args.vault
         .clone()
+        .or_else(|| std::env::var_os("OPS_VAULT_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from))
         .or_else(|| {
-            std::env::var_os("OPS_VAULT_ROOT")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
-        .or_else(|| {
-            std::env::var_os("OPS_REPO_ROOT")
-                .filter(|v| !v.is_empty())
-                .map(|r| PathBuf::from(r).join("vault/pending"))
+            std::env::var_os("OPS_REPO_ROOT").filter(|v| !v.is_empty()).map(|r| PathBuf::from(r).join("vault/pending"))
         })
 }
 
@@ -68,21 +62,14 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
 
     if let Some(dir) = &vault {
         let existing = outputs::existing_vault_items(dir)?;
-        let mut written: Vec<String> = rep
-            .hosts
-            .iter()
-            .flat_map(|h| h.findings.iter().filter_map(|f| f.vault_file.clone()))
-            .collect();
+        let mut written: Vec<String> =
+            rep.hosts.iter().flat_map(|h| h.findings.iter().filter_map(|f| f.vault_file.clone())).collect();
         written.sort();
         written.dedup();
         rep.vault.dir = Some(dir.display().to_string());
-        rep.vault.cleared = existing
-            .into_iter()
-            .filter(|e| !written.contains(e))
-            .collect();
+        rep.vault.cleared = existing.into_iter().filter(|e| !written.contains(e)).collect();
         rep.vault.written = written;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create vault directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create vault directory {}", dir.display()))?;
         for h in &rep.hosts {
             for f in &h.findings {
                 if let Some(file) = &f.vault_file {

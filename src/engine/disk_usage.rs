@@ -65,27 +65,13 @@ struct RawContainer {
 
 pub fn parse(body: &[u8]) -> Result<DiskUsage> {
     let raw: Raw = serde_json::from_slice(body).context("unexpected /system/df response")?;
-    let vols = raw
-        .volumes
-        .into_iter()
-        .flatten()
-        .chain(raw.volume_usage.into_iter().flat_map(|u| u.items));
-    let ctrs = raw
-        .containers
-        .into_iter()
-        .flatten()
-        .chain(raw.container_usage.into_iter().flat_map(|u| u.items));
+    let vols = raw.volumes.into_iter().flatten().chain(raw.volume_usage.into_iter().flat_map(|u| u.items));
+    let ctrs = raw.containers.into_iter().flatten().chain(raw.container_usage.into_iter().flat_map(|u| u.items));
     Ok(DiskUsage {
-        volumes: vols
-            .filter_map(|v| v.usage.map(|u| (v.name, u.size)).filter(|(_, s)| *s >= 0))
-            .collect(),
+        volumes: vols.filter_map(|v| v.usage.map(|u| (v.name, u.size)).filter(|(_, s)| *s >= 0)).collect(),
         // The engine omits `SizeRw` when it is 0 (Go's omitempty).
         containers_rw: ctrs
-            .filter_map(|c| {
-                Some(c.size_rw.unwrap_or(0))
-                    .filter(|s| *s >= 0)
-                    .map(|s| (c.id, s))
-            })
+            .filter_map(|c| Some(c.size_rw.unwrap_or(0)).filter(|s| *s >= 0).map(|s| (c.id, s)))
             .collect(),
     })
 }
@@ -94,14 +80,10 @@ pub fn parse(body: &[u8]) -> Result<DiskUsage> {
 pub async fn get(host: &str, path: &str, timeout: Duration) -> Result<Vec<u8>> {
     let fut = async {
         if let Some(sock) = host.strip_prefix("unix://") {
-            let stream = tokio::net::UnixStream::connect(sock)
-                .await
-                .with_context(|| format!("cannot connect to {sock}"))?;
+            let stream =
+                tokio::net::UnixStream::connect(sock).await.with_context(|| format!("cannot connect to {sock}"))?;
             request(TokioIo::new(stream), path).await
-        } else if let Some(addr) = host
-            .strip_prefix("tcp://")
-            .or_else(|| host.strip_prefix("http://"))
-        {
+        } else if let Some(addr) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
             let stream = tokio::net::TcpStream::connect(addr.trim_end_matches('/'))
                 .await
                 .with_context(|| format!("cannot connect to {addr}"))?;
@@ -110,9 +92,7 @@ pub async fn get(host: &str, path: &str, timeout: Duration) -> Result<Vec<u8>> {
             bail!("unsupported Docker host `{host}`")
         }
     };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .map_err(|_| anyhow!("no answer within {}s", timeout.as_secs()))?
+    tokio::time::timeout(timeout, fut).await.map_err(|_| anyhow!("no answer within {}s", timeout.as_secs()))?
 }
 
 async fn request<T>(io: TokioIo<T>, path: &str) -> Result<Vec<u8>>
@@ -121,9 +101,7 @@ where
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
     let driver = tokio::spawn(conn);
-    let req = hyper::Request::get(path)
-        .header(hyper::header::HOST, "docker")
-        .body(Empty::<Bytes>::new())?;
+    let req = hyper::Request::get(path).header(hyper::header::HOST, "docker").body(Empty::<Bytes>::new())?;
     let res = sender.send_request(req).await?;
     let status = res.status();
     let body = res.into_body().collect().await?.to_bytes();

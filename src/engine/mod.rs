@@ -9,12 +9,10 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary, SystemInfo,
-    Volume,
+    ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary, SystemInfo, Volume,
 };
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptions, ListImagesOptions, ListVolumesOptions,
-    StatsOptions,
+    InspectContainerOptions, ListContainersOptions, ListImagesOptions, ListVolumesOptions, StatsOptions,
 };
 use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use futures_util::StreamExt;
@@ -25,10 +23,7 @@ pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 /// The oldest API we speak. Engines from 1.13 (2017) accept it, and every
 /// field we read exists in it or is optional.
-const FLOOR: ClientVersion = ClientVersion {
-    major_version: 1,
-    minor_version: 24,
-};
+const FLOOR: ClientVersion = ClientVersion { major_version: 1, minor_version: 24 };
 
 pub struct Engine {
     docker: Docker,
@@ -44,10 +39,7 @@ pub struct Engine {
 
 fn parse_version(s: &str) -> Option<ClientVersion> {
     let (maj, min) = s.trim().split_once('.')?;
-    Some(ClientVersion {
-        major_version: maj.parse().ok()?,
-        minor_version: min.parse().ok()?,
-    })
+    Some(ClientVersion { major_version: maj.parse().ok()?, minor_version: min.parse().ok()? })
 }
 
 fn connect_at(host: &str, timeout: Duration, version: &ClientVersion) -> Result<Docker> {
@@ -63,16 +55,13 @@ fn connect_at(host: &str, timeout: Duration, version: &ClientVersion) -> Result<
     } else if host.starts_with("tcp://") || host.starts_with("http://") {
         Docker::connect_with_http(host, secs, version)
     } else {
-        return Err(anyhow!(
-            "unsupported Docker host `{host}`; use unix:///path/to/docker.sock or tcp://host:port"
-        ));
+        return Err(anyhow!("unsupported Docker host `{host}`; use unix:///path/to/docker.sock or tcp://host:port"));
     };
     docker.map_err(|e| explain(e, host, "connect to"))
 }
 
 fn unix_path(host: &str) -> Option<&str> {
-    host.strip_prefix("unix://")
-        .or_else(|| host.starts_with('/').then_some(host))
+    host.strip_prefix("unix://").or_else(|| host.starts_with('/').then_some(host))
 }
 
 impl Engine {
@@ -84,38 +73,21 @@ impl Engine {
     /// min(engine, bollard). Engines that dropped the floor get bollard's
     /// default and its negotiation.
     pub async fn connect(host: &str, timeout: Duration) -> Result<Engine> {
-        let host = if host.starts_with('/') {
-            format!("unix://{host}")
-        } else {
-            host.to_string()
-        };
+        let host = if host.starts_with('/') { format!("unix://{host}") } else { host.to_string() };
         let probe = connect_at(&host, timeout, &FLOOR)?;
         let version = match probe.version().await {
             Ok(v) => v,
-            Err(BollardError::DockerResponseServerError { message, .. })
-                if message.contains("too old") =>
-            {
+            Err(BollardError::DockerResponseServerError { message, .. }) if message.contains("too old") => {
                 let docker = connect_at(&host, timeout, API_DEFAULT_VERSION)?
                     .negotiate_version()
                     .await
                     .map_err(|e| explain(e, &host, "negotiate the API version with"))?;
-                docker
-                    .version()
-                    .await
-                    .map_err(|e| explain(e, &host, "query"))?
+                docker.version().await.map_err(|e| explain(e, &host, "query"))?
             }
             Err(e) => return Err(explain(e, &host, "reach")),
         };
-        let server = version
-            .api_version
-            .as_deref()
-            .and_then(parse_version)
-            .unwrap_or(FLOOR);
-        let chosen = if server < *API_DEFAULT_VERSION {
-            server
-        } else {
-            *API_DEFAULT_VERSION
-        };
+        let server = version.api_version.as_deref().and_then(parse_version).unwrap_or(FLOOR);
+        let chosen = if server < *API_DEFAULT_VERSION { server } else { *API_DEFAULT_VERSION };
         let docker = connect_at(&host, timeout, &chosen)?;
         Ok(Engine {
             docker,
@@ -128,33 +100,19 @@ impl Engine {
     }
 
     pub async fn info(&self) -> Result<SystemInfo> {
-        self.docker
-            .info()
-            .await
-            .map_err(|e| explain(e, &self.host, "query"))
+        self.docker.info().await.map_err(|e| explain(e, &self.host, "query"))
     }
 
     /// Every container, running or not, without sizes (sizes come from
     /// `disk_usage`, once, instead of per list).
     pub async fn containers(&self) -> Result<Vec<ContainerSummary>> {
-        let opts = ListContainersOptions {
-            all: true,
-            size: false,
-            ..Default::default()
-        };
-        self.docker
-            .list_containers(Some(opts))
-            .await
-            .map_err(|e| explain(e, &self.host, "list containers on"))
+        let opts = ListContainersOptions { all: true, size: false, ..Default::default() };
+        self.docker.list_containers(Some(opts)).await.map_err(|e| explain(e, &self.host, "list containers on"))
     }
 
     /// `None` when the container vanished since it was listed.
     pub async fn inspect(&self, id: &str) -> Result<Option<ContainerInspectResponse>> {
-        match self
-            .docker
-            .inspect_container(id, None::<InspectContainerOptions>)
-            .await
-        {
+        match self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
             Ok(c) => Ok(Some(c)),
             Err(e) if is_gone(&e) => Ok(None),
             Err(e) => Err(explain(e, &self.host, "inspect a container on")),
@@ -165,10 +123,7 @@ impl Engine {
     /// one-second wait for a second CPU sample (`one-shot`). `None` when the
     /// container stopped or vanished meanwhile.
     pub async fn stats(&self, id: &str) -> Result<Option<ContainerStatsResponse>> {
-        let opts = StatsOptions {
-            stream: false,
-            one_shot: true,
-        };
+        let opts = StatsOptions { stream: false, one_shot: true };
         let mut stream = self.docker.stats(id, Some(opts));
         match stream.next().await {
             Some(Ok(s)) => Ok(Some(s)),
@@ -184,12 +139,7 @@ impl Engine {
         let path = format!("/v{}/system/df", self.api_version);
         let body = disk_usage::get(&self.host, &path, self.timeout)
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot read disk usage from the Docker engine at {}: {e:#}",
-                    self.host
-                )
-            })?;
+            .map_err(|e| anyhow!("cannot read disk usage from the Docker engine at {}: {e:#}", self.host))?;
         disk_usage::parse(&body)
     }
 
@@ -203,27 +153,15 @@ impl Engine {
     }
 
     pub async fn images(&self) -> Result<Vec<ImageSummary>> {
-        let opts = ListImagesOptions {
-            all: false,
-            ..Default::default()
-        };
-        self.docker
-            .list_images(Some(opts))
-            .await
-            .map_err(|e| explain(e, &self.host, "list images on"))
+        let opts = ListImagesOptions { all: false, ..Default::default() };
+        self.docker.list_images(Some(opts)).await.map_err(|e| explain(e, &self.host, "list images on"))
     }
 }
 
 /// 404 (no such container) and 409 (not running) mean the object moved on
 /// while we looked: normal on a live engine, not an error.
 fn is_gone(e: &BollardError) -> bool {
-    matches!(
-        e,
-        BollardError::DockerResponseServerError {
-            status_code: 404 | 409,
-            ..
-        }
-    )
+    matches!(e, BollardError::DockerResponseServerError { status_code: 404 | 409, .. })
 }
 
 /// One line: which engine, what we were doing, and the likely fix.
@@ -238,9 +176,7 @@ pub fn explain(e: BollardError, host: &str, doing: &str) -> anyhow::Error {
             "permission denied on the socket; run as root or add this user to the `docker` group \
              (then log in again)",
         ),
-        Some(std::io::ErrorKind::ConnectionRefused) => {
-            Some("connection refused; is dockerd running?")
-        }
+        Some(std::io::ErrorKind::ConnectionRefused) => Some("connection refused; is dockerd running?"),
         Some(std::io::ErrorKind::NotFound) => Some("socket not found; is dockerd running?"),
         _ if matches!(e, BollardError::RequestTimeoutError) => {
             Some("the engine did not answer in time; it may be overloaded (raise [docker] timeout)")
@@ -249,13 +185,7 @@ pub fn explain(e: BollardError, host: &str, doing: &str) -> anyhow::Error {
     };
     match (hint, &e) {
         (Some(h), _) => anyhow!("cannot {doing} the Docker engine at {host}: {h}"),
-        (
-            None,
-            BollardError::DockerResponseServerError {
-                status_code,
-                message,
-            },
-        ) => {
+        (None, BollardError::DockerResponseServerError { status_code, message }) => {
             anyhow!(
                 "the Docker engine at {host} refused to {doing_short}: {status_code} {message}",
                 doing_short = doing
@@ -286,33 +216,16 @@ mod tests {
 
     #[test]
     fn versions_parse() {
-        assert_eq!(
-            parse_version("1.41"),
-            Some(ClientVersion {
-                major_version: 1,
-                minor_version: 41
-            })
-        );
+        assert_eq!(parse_version("1.41"), Some(ClientVersion { major_version: 1, minor_version: 41 }));
         assert_eq!(parse_version("junk"), None);
     }
 
     #[test]
     fn missing_socket_names_it_and_the_fix() {
-        let err = connect_at(
-            "unix:///nonexistent/docker.sock",
-            Duration::from_secs(1),
-            &FLOOR,
-        )
-        .err()
-        .unwrap();
+        let err = connect_at("unix:///nonexistent/docker.sock", Duration::from_secs(1), &FLOOR).err().unwrap();
         let msg = err.to_string();
-        assert!(
-            msg.contains("/nonexistent/docker.sock") && msg.contains("is dockerd running"),
-            "{msg}"
-        );
-        let err = connect_at("ftp://x", Duration::from_secs(1), &FLOOR)
-            .err()
-            .unwrap();
+        assert!(msg.contains("/nonexistent/docker.sock") && msg.contains("is dockerd running"), "{msg}");
+        let err = connect_at("ftp://x", Duration::from_secs(1), &FLOOR).err().unwrap();
         assert!(err.to_string().contains("unsupported Docker host"));
     }
 

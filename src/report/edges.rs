@@ -27,9 +27,7 @@ impl Edge {
     }
 
     pub fn stack(&self, kind: &str, name: &str) -> Option<&StackRow> {
-        self.stacks
-            .iter()
-            .find(|s| s.kind == kind && s.name == name)
+        self.stacks.iter().find(|s| s.kind == kind && s.name == name)
     }
 }
 

@@ -58,11 +58,7 @@ fn parts_text(parts: &[GrowthPart]) -> String {
             _ => format!("writable layer {}", units::delta(p.delta_bytes)),
         })
         .collect();
-    let hidden = parts
-        .iter()
-        .filter(|p| p.delta_bytes != 0)
-        .count()
-        .saturating_sub(shown.len());
+    let hidden = parts.iter().filter(|p| p.delta_bytes != 0).count().saturating_sub(shown.len());
     match (shown.is_empty(), hidden) {
         (true, _) => String::new(),
         (false, 0) => format!(" ({})", shown.join(", ")),
@@ -80,15 +76,12 @@ pub fn sentence(
 ) -> String {
     let n = code(name);
     let p = parts_text(parts);
-    let note = if partial {
-        "; some parts not measurable"
-    } else {
-        ""
-    };
+    let note = if partial { "; some parts not measurable" } else { "" };
     match (change, delta) {
         ("grew", Some(d)) => format!("{n} grew {} in {span}{p}{note}", units::bytes(d)),
         ("shrank", Some(d)) => format!("{n} shrank {} in {span}{p}{note}", units::bytes(-d)),
         ("new", Some(d)) => format!("{n} new in window: {}{p}{note}", units::bytes(d)),
+        ("removed", Some(0)) => format!("{n} removed"),
         ("removed", Some(d)) => format!("{n} removed: freed {}", units::bytes(-d)),
         ("unchanged", _) => format!("{n} unchanged in {span}{note}"),
         _ => format!("{n}: size not measurable from here, growth unknown"),
@@ -113,33 +106,17 @@ fn volume_parts(
     in_start: impl Fn(&VolumeRow) -> bool,
     in_end: impl Fn(&VolumeRow) -> bool,
 ) -> Vec<GrowthPart> {
-    let s: BTreeMap<i64, Option<i64>> = start
-        .volumes
-        .iter()
-        .filter(|v| in_start(v))
-        .map(|v| (v.volume_ref, v.size))
-        .collect();
-    let e: BTreeMap<i64, Option<i64>> = end
-        .volumes
-        .iter()
-        .filter(|v| in_end(v))
-        .map(|v| (v.volume_ref, v.size))
-        .collect();
-    let names: BTreeMap<i64, &str> = start
-        .volumes
-        .iter()
-        .chain(end.volumes.iter())
-        .map(|v| (v.volume_ref, v.name.as_str()))
-        .collect();
+    let s: BTreeMap<i64, Option<i64>> =
+        start.volumes.iter().filter(|v| in_start(v)).map(|v| (v.volume_ref, v.size)).collect();
+    let e: BTreeMap<i64, Option<i64>> =
+        end.volumes.iter().filter(|v| in_end(v)).map(|v| (v.volume_ref, v.size)).collect();
+    let names: BTreeMap<i64, &str> =
+        start.volumes.iter().chain(end.volumes.iter()).map(|v| (v.volume_ref, v.name.as_str())).collect();
     let ids: BTreeSet<i64> = s.keys().chain(e.keys()).copied().collect();
     ids.into_iter()
         .filter_map(|id| {
             let d = part_delta(s.get(&id).copied(), e.get(&id).copied())?;
-            Some(GrowthPart {
-                kind: "volume",
-                name: Some(names[&id].to_string()),
-                delta_bytes: d,
-            })
+            Some(GrowthPart { kind: "volume", name: Some(names[&id].to_string()), delta_bytes: d })
         })
         .collect()
 }
@@ -150,12 +127,8 @@ fn finish_parts(mut parts: Vec<GrowthPart>) -> Vec<GrowthPart> {
 }
 
 pub fn stacks(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
-    let keys: BTreeSet<(String, String)> = start
-        .stacks
-        .iter()
-        .chain(end.stacks.iter())
-        .map(|s| (s.kind.clone(), s.name.clone()))
-        .collect();
+    let keys: BTreeSet<(String, String)> =
+        start.stacks.iter().chain(end.stacks.iter()).map(|s| (s.kind.clone(), s.name.clone())).collect();
     let out = keys
         .into_iter()
         .map(|(kind, name)| {
@@ -165,18 +138,10 @@ pub fn stacks(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
             let owned = |v: &VolumeRow| v.stacks.iter().any(|(k, n, _)| *k == kind && *n == name);
             let mut parts = volume_parts(start, end, owned, owned);
             if let Some(d) = part_delta(s.map(|x| x.log), e.map(|x| x.log)) {
-                parts.push(GrowthPart {
-                    kind: "logs",
-                    name: None,
-                    delta_bytes: d,
-                });
+                parts.push(GrowthPart { kind: "logs", name: None, delta_bytes: d });
             }
             if let Some(d) = part_delta(s.map(|x| x.rw), e.map(|x| x.rw)) {
-                parts.push(GrowthPart {
-                    kind: "writable_layer",
-                    name: None,
-                    delta_bytes: d,
-                });
+                parts.push(GrowthPart { kind: "writable_layer", name: None, delta_bytes: d });
             }
             let parts = finish_parts(parts);
             let partial = s.is_some_and(|x| x.unknown > 0) || e.is_some_and(|x| x.unknown > 0);
@@ -197,23 +162,11 @@ pub fn stacks(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
 }
 
 pub fn containers(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
-    let s: BTreeMap<i64, &ContainerRow> = start
-        .containers
-        .iter()
-        .map(|c| (c.container_ref, c))
-        .collect();
-    let e: BTreeMap<i64, &ContainerRow> = end
-        .containers
-        .iter()
-        .map(|c| (c.container_ref, c))
-        .collect();
+    let s: BTreeMap<i64, &ContainerRow> = start.containers.iter().map(|c| (c.container_ref, c)).collect();
+    let e: BTreeMap<i64, &ContainerRow> = end.containers.iter().map(|c| (c.container_ref, c)).collect();
     // A container's share of volume growth is the growth of the volumes it
     // mounts at the end of the window (a removed container frees none).
-    let vs: BTreeMap<i64, Option<i64>> = start
-        .volumes
-        .iter()
-        .map(|v| (v.volume_ref, v.size))
-        .collect();
+    let vs: BTreeMap<i64, Option<i64>> = start.volumes.iter().map(|v| (v.volume_ref, v.size)).collect();
     let ids: BTreeSet<i64> = s.keys().chain(e.keys()).copied().collect();
     let out = ids
         .into_iter()
@@ -227,11 +180,7 @@ pub fn containers(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
                     .filter(|v| list(&v.mounted_by).contains(&c.name))
                     .filter_map(|v| {
                         let d = part_delta(vs.get(&v.volume_ref).copied(), Some(v.size))?;
-                        Some(GrowthPart {
-                            kind: "volume",
-                            name: Some(v.name.clone()),
-                            delta_bytes: d,
-                        })
+                        Some(GrowthPart { kind: "volume", name: Some(v.name.clone()), delta_bytes: d })
                     })
                     .collect(),
                 None => Vec::new(),
@@ -239,26 +188,17 @@ pub fn containers(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
             let log = part_delta(sc.map(|c| c.log), ec.map(|c| c.log));
             let rw = part_delta(sc.map(|c| c.rw), ec.map(|c| c.rw));
             if let Some(d) = log {
-                parts.push(GrowthPart {
-                    kind: "logs",
-                    name: None,
-                    delta_bytes: d,
-                });
+                parts.push(GrowthPart { kind: "logs", name: None, delta_bytes: d });
             }
             if let Some(d) = rw {
-                parts.push(GrowthPart {
-                    kind: "writable_layer",
-                    name: None,
-                    delta_bytes: d,
-                });
+                parts.push(GrowthPart { kind: "writable_layer", name: None, delta_bytes: d });
             }
             let parts = finish_parts(parts);
             let own = |c: &ContainerRow| match (c.rw, c.log) {
                 (None, None) => None,
                 (rw, log) => Some(rw.unwrap_or(0) + log.unwrap_or(0)),
             };
-            let total =
-                (!parts.is_empty()).then(|| parts.iter().map(|p| p.delta_bytes).sum::<i64>());
+            let total = (!parts.is_empty()).then(|| parts.iter().map(|p| p.delta_bytes).sum::<i64>());
             let change = match (sc, ec, total) {
                 (_, _, None) => "unknown",
                 (None, Some(_), _) => "new",
@@ -267,21 +207,11 @@ pub fn containers(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
                 (_, _, Some(d)) if d < 0 => "shrank",
                 _ => "unchanged",
             };
-            let partial = [sc, ec]
-                .iter()
-                .flatten()
-                .any(|c| c.rw.is_none() || c.log.is_none());
+            let partial = [sc, ec].iter().flatten().any(|c| c.rw.is_none() || c.log.is_none());
             let name = latest.name.clone();
             Growth {
                 level: "container",
-                sentence: sentence(
-                    &name,
-                    change,
-                    total,
-                    &parts,
-                    span,
-                    partial && change != "unknown",
-                ),
+                sentence: sentence(&name, change, total, &parts, span, partial && change != "unknown"),
                 stack: Some(latest.stack.clone()),
                 name,
                 change,

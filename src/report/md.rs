@@ -25,11 +25,7 @@ pub fn code(value: &str) -> String {
             c => c,
         })
         .collect();
-    if safe.trim().is_empty() {
-        "`(blank)`".to_string()
-    } else {
-        format!("`{safe}`")
-    }
+    if safe.trim().is_empty() { "`(blank)`".to_string() } else { format!("`{safe}`") }
 }
 
 /// A file-name-safe, stable slug: lowercase ASCII letters, digits and `-`,
@@ -52,12 +48,7 @@ pub fn slug(value: &str) -> String {
     if trimmed == value && !trimmed.is_empty() {
         trimmed
     } else {
-        format!(
-            "{}{}{:08x}",
-            trimmed,
-            if trimmed.is_empty() { "" } else { "-" },
-            fnv1a(value)
-        )
+        format!("{}{}{:08x}", trimmed, if trimmed.is_empty() { "" } else { "-" }, fnv1a(value))
     }
 }
 
@@ -91,10 +82,7 @@ mod tests {
             assert!(c.starts_with('`') && c.ends_with('`'), "{c}");
             let inner = &c[1..c.len() - 1];
             assert!(!inner.contains('`'), "{c}");
-            assert!(
-                !c.contains('\n') && !c.contains('|') && !c.contains('<') && !c.contains('>'),
-                "{c}"
-            );
+            assert!(!c.contains('\n') && !c.contains('|') && !c.contains('<') && !c.contains('>'), "{c}");
         }
         assert_eq!(code("harb-anvil-1"), "`harb-anvil-1`");
         assert_eq!(code(""), "`(blank)`");
@@ -107,16 +95,10 @@ mod tests {
         assert_eq!(slug("harb-anvil-1"), "harb-anvil-1");
         let a = slug("Harb");
         let b = slug("harb!");
-        assert!(
-            a.starts_with("harb-") && b.starts_with("harb-") && a != b,
-            "{a} {b}"
-        );
+        assert!(a.starts_with("harb-") && b.starts_with("harb-") && a != b, "{a} {b}");
         assert_eq!(slug("Harb"), a, "stable");
         let evil = slug("../../etc/passwd\n# x");
-        assert!(
-            evil.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
-            "{evil}"
-        );
+        assert!(evil.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{evil}");
         assert!(!slug("////").is_empty());
     }
 }

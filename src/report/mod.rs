@@ -49,8 +49,7 @@ pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
     let mut out = Vec::new();
     for h in hosts {
         out.push(
-            host_report(conn, &h, req)
-                .with_context(|| format!("cannot build the report for host {}", h.hostname))?,
+            host_report(conn, &h, req).with_context(|| format!("cannot build the report for host {}", h.hostname))?,
         );
     }
     Ok(Report {
@@ -79,21 +78,13 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
     } else {
         human_span(span_seconds)
     };
-    let passes =
-        queries::passes_between(conn, h.host_id, start_pass.started_at, end_pass.started_at)?;
+    let passes = queries::passes_between(conn, h.host_id, start_pass.started_at, end_pass.started_at)?;
     let end = Edge::load(conn, end_pass)?;
-    let start = if has_span {
-        Edge::load(conn, start_pass)?
-    } else {
-        Edge::load(conn, end_pass)?
-    };
+    let start = if has_span { Edge::load(conn, start_pass)? } else { Edge::load(conn, end_pass)? };
 
     let age = req.now - end_pass.started_at;
     let mut coverage = if !has_span {
-        format!(
-            "Only one pass so far ({}); growth needs two, so none is claimed.",
-            iso_utc(end_pass.started_at)
-        )
+        format!("Only one pass so far ({}); growth needs two, so none is claimed.", iso_utc(end_pass.started_at))
     } else if covers_window {
         format!(
             "Window {}: from {} to {}, {passes} passes.",
@@ -110,10 +101,8 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
         )
     };
     if age > 3600 {
-        coverage.push_str(&format!(
-            " The newest pass is {} old: is `stackwatch collect` still running?",
-            human_span(age)
-        ));
+        coverage
+            .push_str(&format!(" The newest pass is {} old: is `stackwatch collect` still running?", human_span(age)));
     }
 
     let growth = if has_span {
@@ -132,18 +121,10 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
     for s in start.stacks.iter().chain(end.stacks.iter()) {
         stack_keys.insert((s.kind.clone(), s.name.clone()));
     }
-    let container_labels: BTreeMap<i64, BTreeMap<String, String>> = start
-        .containers
-        .iter()
-        .chain(end.containers.iter())
-        .map(|c| (c.container_ref, labels(&c.labels)))
-        .collect();
-    let volume_labels: BTreeMap<i64, BTreeMap<String, String>> = start
-        .volumes
-        .iter()
-        .chain(end.volumes.iter())
-        .map(|v| (v.volume_ref, labels(&v.labels)))
-        .collect();
+    let container_labels: BTreeMap<i64, BTreeMap<String, String>> =
+        start.containers.iter().chain(end.containers.iter()).map(|c| (c.container_ref, labels(&c.labels))).collect();
+    let volume_labels: BTreeMap<i64, BTreeMap<String, String>> =
+        start.volumes.iter().chain(end.volumes.iter()).map(|v| (v.volume_ref, labels(&v.labels))).collect();
     let mut owner_of: BTreeMap<(String, String), (Owner, bool)> = BTreeMap::new();
     for (kind, name) in &stack_keys {
         let containers: Vec<_> = end
@@ -151,13 +132,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
             .iter()
             .chain(start.containers.iter())
             .filter(|c| c.stack_kind == *kind && c.stack == *name)
-            .map(|c| {
-                (
-                    c.name.as_str(),
-                    c.service.as_deref(),
-                    &container_labels[&c.container_ref],
-                )
-            })
+            .map(|c| (c.name.as_str(), c.service.as_deref(), &container_labels[&c.container_ref]))
             .collect();
         let volumes: Vec<_> = end
             .volumes
@@ -166,44 +141,35 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
             .filter(|v| v.stacks.iter().any(|(k, n, _)| k == kind && n == name))
             .map(|v| (v.name.as_str(), &volume_labels[&v.volume_ref]))
             .collect();
-        let facts = StackFacts {
-            name,
-            containers,
-            volumes,
+        let by_config = cfg.factory_stacks.iter().find(|f| owners::glob(f, name));
+        let by_label = containers.iter().find(|(_, _, l)| l.get(managed_key).is_some_and(|v| v == managed_value));
+        let factory = match (by_config, by_label) {
+            (Some(pat), _) => Some(format!("config `[report]` factory_stacks {}", code(pat))),
+            (None, Some((cname, _, _))) => {
+                Some(format!("label {} on container {}", code(&req.config.labels.managed), code(cname)))
+            }
+            _ => None,
         };
+        let facts = StackFacts { name, containers, volumes, factory };
         let owner = owners::resolve(&facts, req.projects, &req.config.labels.owner);
-        let factory = cfg.factory_stacks.iter().any(|f| owners::glob(f, name))
-            || facts
-                .containers
-                .iter()
-                .any(|(_, _, l)| l.get(managed_key).is_some_and(|v| v == managed_value));
-        owner_of.insert((kind.clone(), name.clone()), (owner, factory));
+        owner_of.insert((kind.clone(), name.clone()), (owner, facts.factory.is_some()));
     }
 
     let disk = disk_context(&start, &end, has_span, &span, &growth, req);
-    let urgent = disk.as_ref().is_some_and(|d| {
-        d.over_threshold
-            || d.fill_seconds
-                .is_some_and(|s| s <= cfg.fill_warning.as_secs() as i64)
-    });
+    let urgent = disk
+        .as_ref()
+        .is_some_and(|d| d.over_threshold || d.fill_seconds.is_some_and(|s| s <= cfg.fill_warning.as_secs() as i64));
 
     // Symptoms.
     let mut unhealthy_since = BTreeMap::new();
-    for c in end
-        .containers
-        .iter()
-        .filter(|c| c.health.as_deref() == Some("unhealthy"))
-    {
+    for c in end.containers.iter().filter(|c| c.health.as_deref() == Some("unhealthy")) {
         if let Some(t) = queries::unhealthy_since(conn, c.container_ref)? {
             unhealthy_since.insert(c.container_ref, t);
         }
     }
     let mut image_stacks = BTreeMap::new();
     for img in end.images.iter().filter(|i| i.containers == 0) {
-        image_stacks.insert(
-            img.image_ref,
-            queries::image_past_stacks(conn, img.image_ref)?,
-        );
+        image_stacks.insert(img.image_ref, queries::image_past_stacks(conn, img.image_ref)?);
     }
     let drafts = symptoms::find(&symptoms::Inputs {
         start: &start,
@@ -238,29 +204,14 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
         });
     }
     for d in drafts {
-        let (owner, factory) = owner_of
-            .get(&(d.stack_kind.clone(), d.stack.clone()))
-            .cloned()
-            .unwrap_or_else(|| {
-                (
-                    Owner {
-                        owner: "unowned".into(),
-                        source: "stack not seen at the window edges".into(),
-                    },
-                    false,
-                )
-            });
+        let (owner, factory) = owner_of.get(&(d.stack_kind.clone(), d.stack.clone())).cloned().unwrap_or_else(|| {
+            (Owner { owner: "unowned".into(), source: "stack not seen at the window edges".into() }, false)
+        });
         findings.push(finding(d, owner, factory, urgent, req.vault, &h.hostname));
     }
-    findings.sort_by(|a, b| {
-        a.priority
-            .cmp(b.priority)
-            .then(b.bytes.cmp(&a.bytes))
-            .then(a.key.cmp(&b.key))
-    });
+    findings.sort_by(|a, b| a.priority.cmp(b.priority).then(b.bytes.cmp(&a.bytes)).then(a.key.cmp(&b.key)));
 
-    let growth_of: BTreeMap<&str, &model::Growth> =
-        growth.stacks.iter().map(|g| (g.name.as_str(), g)).collect();
+    let growth_of: BTreeMap<&str, &model::Growth> = growth.stacks.iter().map(|g| (g.name.as_str(), g)).collect();
     let mut stacks: Vec<StackSummary> = end
         .stacks
         .iter()
@@ -291,11 +242,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
             }
         })
         .collect();
-    stacks.sort_by(|a, b| {
-        b.disk_bytes
-            .cmp(&a.disk_bytes)
-            .then_with(|| a.name.cmp(&b.name))
-    });
+    stacks.sort_by(|a, b| b.disk_bytes.cmp(&a.disk_bytes).then_with(|| a.name.cmp(&b.name)));
 
     Ok(HostReport {
         host: h.hostname.clone(),
@@ -326,19 +273,12 @@ fn disk_context(
     let cfg = &req.config.report;
     let (total, used, free) = (end.pass.fs_total?, end.pass.fs_used?, end.pass.fs_free?);
     let used_percent = 100.0 * used as f64 / (used + free).max(1) as f64;
-    let growth_bytes = if has_span {
-        start.pass.fs_used.map(|s| used - s)
-    } else {
-        None
-    };
+    let growth_bytes = if has_span { start.pass.fs_used.map(|s| used - s) } else { None };
     let span_seconds = end.pass.started_at - start.pass.started_at;
     // A projection from a few minutes of noise would be a guess.
     let (fill, fill_seconds) = match growth_bytes {
         _ if span_seconds < MIN_PROJECTION_SPAN => ("unknown", None),
-        Some(g) if g > 0 => (
-            "filling",
-            Some((free as f64 / (g as f64 / span_seconds as f64)) as i64),
-        ),
+        Some(g) if g > 0 => ("filling", Some((free as f64 / (g as f64 / span_seconds as f64)) as i64)),
         Some(_) => ("not filling", None),
         None => ("unknown", None),
     };
@@ -356,13 +296,10 @@ fn disk_context(
             human_span(s),
             iso_utc(end.pass.started_at + s)
         )),
-        (Some(g), None) if span_seconds < MIN_PROJECTION_SPAN => sentence.push_str(&format!(
-            "; {} in {span}, too short a history to project when it fills",
-            units::delta(g)
-        )),
-        (Some(g), None) => {
-            sentence.push_str(&format!("; {} in {span}; not filling", units::delta(g)))
+        (Some(g), None) if span_seconds < MIN_PROJECTION_SPAN => {
+            sentence.push_str(&format!("; {} in {span}, too short a history to project when it fills", units::delta(g)))
         }
+        (Some(g), None) => sentence.push_str(&format!("; {} in {span}; not filling", units::delta(g))),
         _ => sentence.push_str("; growth unknown until there are two passes"),
     }
     if over_threshold {
@@ -371,37 +308,18 @@ fn disk_context(
             .iter()
             .filter(|g| g.delta_bytes.is_some_and(|d| d > 0))
             .take(3)
-            .map(|g| {
-                format!(
-                    "{} {}",
-                    code(&g.name),
-                    units::delta(g.delta_bytes.unwrap_or(0))
-                )
-            })
+            .map(|g| format!("{} {}", code(&g.name), units::delta(g.delta_bytes.unwrap_or(0))))
             .collect();
         let contributors = if growers.is_empty() {
             let mut biggest: Vec<_> = end.stacks.iter().filter(|s| s.disk.is_some()).collect();
             biggest.sort_by_key(|s| std::cmp::Reverse(s.disk));
-            let list: Vec<String> = biggest
-                .iter()
-                .take(3)
-                .map(|s| format!("{} {}", code(&s.name), units::maybe_bytes(s.disk)))
-                .collect();
-            format!(
-                "largest stacks: {}",
-                if list.is_empty() {
-                    "none measured".into()
-                } else {
-                    list.join(", ")
-                }
-            )
+            let list: Vec<String> =
+                biggest.iter().take(3).map(|s| format!("{} {}", code(&s.name), units::maybe_bytes(s.disk))).collect();
+            format!("largest stacks: {}", if list.is_empty() { "none measured".into() } else { list.join(", ") })
         } else {
             format!("top contributors in {span}: {}", growers.join(", "))
         };
-        sentence = format!(
-            "P1 disk pressure (over {:.0}%): {sentence}; {contributors}",
-            cfg.disk_p1_percent
-        );
+        sentence = format!("P1 disk pressure (over {:.0}%): {sentence}; {contributors}", cfg.disk_p1_percent);
     }
     sentence.push('.');
     Some(Disk {
@@ -447,60 +365,39 @@ pub fn priority(kind: &str, factory: bool, disk_urgent: bool) -> &'static str {
     }
 }
 
-fn finding(
-    d: Draft,
-    owner: Owner,
-    factory: bool,
-    urgent: bool,
-    vault: bool,
-    host: &str,
-) -> Finding {
+fn finding(d: Draft, owner: Owner, factory: bool, urgent: bool, vault: bool, host: &str) -> Finding {
     let priority = priority(d.kind, factory, urgent);
     let (what, unblocks) = match d.kind {
-        "restarting" => (
-            "is in a restart loop",
-            "A stable service, and an end to the churn of restarts on the shared box.",
-        ),
-        "unhealthy" => (
-            "reports unhealthy containers",
-            "A healthy service, or a healthcheck that says what is really wrong.",
-        ),
-        "oom_killed" => (
-            "had containers killed for lack of memory",
-            "Memory limits that fit, and no more surprise kills.",
-        ),
+        "restarting" => {
+            ("is in a restart loop", "A stable service, and an end to the churn of restarts on the shared box.")
+        }
+        "unhealthy" => {
+            ("reports unhealthy containers", "A healthy service, or a healthcheck that says what is really wrong.")
+        }
+        "oom_killed" => {
+            ("had containers killed for lack of memory", "Memory limits that fit, and no more surprise kills.")
+        }
         "exited_nonzero" => (
             "has containers that exited with an error",
             "Either a running service again, or removal of containers nobody needs.",
         ),
-        "volume_bloat" => (
-            "has volumes growing fast",
-            "Disk headroom for every stack on the box, before the disk fills.",
-        ),
+        "volume_bloat" => {
+            ("has volumes growing fast", "Disk headroom for every stack on the box, before the disk fills.")
+        }
         "orphaned_volume" => (
             "keeps volumes with no containers left",
             "The space those volumes hold, once the owner confirms they can go.",
         ),
-        _ => (
-            "keeps images no container uses",
-            "The space those images hold, once the owner confirms they can go.",
-        ),
+        _ => ("keeps images no container uses", "The space those images hold, once the owner confirms they can go."),
     };
     let why = match priority {
-        "P1" => {
-            "P1: the disk is under pressure or filling within the warning horizon, and this holds or adds space."
-        }
+        "P1" => "P1: the disk is under pressure or filling within the warning horizon, and this holds or adds space.",
         "P2" => "P2: a factory service is not running or not healthy.",
         "P3" => "P3: a neighbouring stack is degraded on the shared box.",
         _ => "P4: housekeeping.",
     };
-    let vault_file = (vault && !factory).then(|| {
-        format!(
-            "stackwatch-{}-{}.md",
-            md::slug(&d.stack),
-            d.kind.replace('_', "-")
-        )
-    });
+    let vault_file =
+        (vault && !factory).then(|| format!("stackwatch-{}-{}.md", md::slug(&d.stack), d.kind.replace('_', "-")));
     Finding {
         key: format!("{}:{}:{}", d.kind, d.stack_kind, d.stack),
         kind: d.kind,

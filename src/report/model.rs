@@ -104,6 +104,7 @@ pub struct Finding {
     pub stack_kind: Option<String>,
     pub factory: bool,
     pub owner: Option<String>,
+    /// How the owner was found (markdown).
     pub owner_source: Option<String>,
     pub summary: String,
     pub evidence: Vec<String>,

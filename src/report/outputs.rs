@@ -14,14 +14,8 @@ const BEGIN_PREFIX: &str = "<!-- stackwatch:begin";
 const VAULT_PREFIX: &str = "stackwatch-";
 
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
@@ -51,18 +45,11 @@ pub fn splice(existing: &str, block: &str) -> Result<String> {
     let body = block.trim_end_matches('\n');
     match existing.find(BEGIN_PREFIX) {
         Some(b) => {
-            let after_begin = existing[b..]
-                .find('\n')
-                .map(|n| b + n + 1)
-                .unwrap_or(existing.len());
+            let after_begin = existing[b..].find('\n').map(|n| b + n + 1).unwrap_or(existing.len());
             let Some(e) = existing[after_begin..].find(END).map(|e| after_begin + e) else {
                 bail!("it has a `{BEGIN}` marker but no `{END}` after it; fix the markers by hand");
             };
-            Ok(format!(
-                "{}{body}\n{}",
-                &existing[..after_begin],
-                &existing[e..]
-            ))
+            Ok(format!("{}{body}\n{}", &existing[..after_begin], &existing[e..]))
         }
         None => {
             let sep = if existing.is_empty() || existing.ends_with("\n\n") {
@@ -82,12 +69,10 @@ pub fn update_knowledge(path: &Path, block: &str) -> Result<()> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot read knowledge file {}", path.display()));
+            return Err(e).with_context(|| format!("cannot read knowledge file {}", path.display()));
         }
     };
-    let updated =
-        splice(&existing, block).with_context(|| format!("knowledge file {}", path.display()))?;
+    let updated = splice(&existing, block).with_context(|| format!("knowledge file {}", path.display()))?;
     if updated != existing {
         write_atomic(path, updated.as_bytes())?;
     }
@@ -100,8 +85,7 @@ pub fn existing_vault_items(dir: &Path) -> Result<Vec<String>> {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot read vault directory {}", dir.display()));
+            return Err(e).with_context(|| format!("cannot read vault directory {}", dir.display()));
         }
     };
     let mut names: Vec<String> = entries
@@ -134,14 +118,8 @@ mod tests {
 
     #[test]
     fn splice_appends_markers_when_missing_and_refuses_a_lone_begin() {
-        assert_eq!(
-            splice("notes", "b").unwrap(),
-            "notes\n\n<!-- stackwatch:begin -->\nb\n<!-- stackwatch:end -->\n"
-        );
-        assert_eq!(
-            splice("", "b").unwrap(),
-            "<!-- stackwatch:begin -->\nb\n<!-- stackwatch:end -->\n"
-        );
+        assert_eq!(splice("notes", "b").unwrap(), "notes\n\n<!-- stackwatch:begin -->\nb\n<!-- stackwatch:end -->\n");
+        assert_eq!(splice("", "b").unwrap(), "<!-- stackwatch:begin -->\nb\n<!-- stackwatch:end -->\n");
         assert!(splice("<!-- stackwatch:begin -->\nno end", "b").is_err());
     }
 

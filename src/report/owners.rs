@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use super::md::code;
+
 /// One `projects/<name>.toml`, reduced to what ownership needs.
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -71,15 +73,11 @@ impl Projects {
                 return Ok(Projects::default());
             }
             Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read projects directory {}", dir.display()));
+                return Err(e).with_context(|| format!("cannot read projects directory {}", dir.display()));
             }
         };
-        let mut files: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
+        let mut files: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
         files.sort();
         let mut list = Vec::new();
         for path in files {
@@ -93,9 +91,7 @@ impl Projects {
 
 pub fn parse_project(text: &str, path: &Path) -> Result<Project> {
     let f: ProjectFile = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         anyhow::anyhow!(
             "project file {}{}: {}",
             path.display(),
@@ -103,12 +99,7 @@ pub fn parse_project(text: &str, path: &Path) -> Result<Project> {
             e.message().trim()
         )
     })?;
-    let file = format!(
-        "projects/{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default()
-    );
+    let file = format!("projects/{}", path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
     let name = f
         .name
         .filter(|n| !n.trim().is_empty())
@@ -119,10 +110,7 @@ pub fn parse_project(text: &str, path: &Path) -> Result<Project> {
         None => (Vec::new(), None),
     };
     if stacks.iter().any(|s| s.trim().is_empty()) {
-        bail!(
-            "project file {}: [siblings] stacks has an empty name",
-            path.display()
-        );
+        bail!("project file {}: [siblings] stacks has an empty name", path.display());
     }
     Ok(Project {
         file,
@@ -161,6 +149,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub owner: String,
+    /// How the owner was found, as markdown (names are inert code spans).
     pub source: String,
 }
 
@@ -171,6 +160,8 @@ pub struct StackFacts<'a> {
     pub containers: Vec<(&'a str, Option<&'a str>, &'a BTreeMap<String, String>)>,
     /// (volume name, labels)
     pub volumes: Vec<(&'a str, &'a BTreeMap<String, String>)>,
+    /// How the stack is known to be the factory's own, if it is.
+    pub factory: Option<String>,
 }
 
 pub fn resolve(stack: &StackFacts<'_>, projects: &Projects, owner_label: &str) -> Owner {
@@ -182,45 +173,34 @@ pub fn resolve(stack: &StackFacts<'_>, projects: &Projects, owner_label: &str) -
     };
     for p in &projects.list {
         if let Some(pat) = p.stacks.iter().find(|pat| glob(pat, stack.name)) {
-            return Owner {
-                owner: project_owner(p),
-                source: format!("{} [siblings] stacks \"{pat}\"", p.file),
-            };
+            let source = format!("{} `[siblings]` stacks {}", code(&p.file), code(pat));
+            return Owner { owner: project_owner(p), source };
         }
     }
     for p in &projects.list {
         for (name, service, _) in &stack.containers {
-            if p.containers
-                .iter()
-                .any(|c| c == name || Some(c.as_str()) == *service)
-            {
-                return Owner {
-                    owner: project_owner(p),
-                    source: format!("{} [services] containers", p.file),
-                };
+            if p.containers.iter().any(|c| c == name || Some(c.as_str()) == *service) {
+                let source = format!("{} `[services]` containers lists {}", code(&p.file), code(name));
+                return Owner { owner: project_owner(p), source };
             }
         }
     }
     for (name, _, labels) in &stack.containers {
         if let Some(o) = labels.get(owner_label).filter(|o| !o.trim().is_empty()) {
-            return Owner {
-                owner: o.clone(),
-                source: format!("label {owner_label} on container {name}"),
-            };
+            let source = format!("label {} on container {}", code(owner_label), code(name));
+            return Owner { owner: o.clone(), source };
         }
     }
     for (name, labels) in &stack.volumes {
         if let Some(o) = labels.get(owner_label).filter(|o| !o.trim().is_empty()) {
-            return Owner {
-                owner: o.clone(),
-                source: format!("label {owner_label} on volume {name}"),
-            };
+            let source = format!("label {} on volume {}", code(owner_label), code(name));
+            return Owner { owner: o.clone(), source };
         }
     }
-    Owner {
-        owner: "unowned".into(),
-        source: "no project TOML or owner label claims it".into(),
+    if let Some(how) = &stack.factory {
+        return Owner { owner: "the factory".into(), source: how.clone() };
     }
+    Owner { owner: "unowned".into(), source: "no project TOML or owner label claims it".into() }
 }
 
 #[cfg(test)]
@@ -257,46 +237,35 @@ mod tests {
         };
         let labels = BTreeMap::from([("com.disinto.owner".to_string(), "alice".to_string())]);
         let none = BTreeMap::new();
-        let facts = |name: &'static str,
-                     container: &'static str,
-                     l: &'static BTreeMap<String, String>| StackFacts {
+        let facts = |name: &'static str, container: &'static str, l: &'static BTreeMap<String, String>| StackFacts {
             name,
             containers: vec![(container, None, l)],
             volumes: vec![],
+            factory: None,
         };
         let labels: &'static BTreeMap<String, String> = Box::leak(Box::new(labels));
         let none: &'static BTreeMap<String, String> = Box::leak(Box::new(none));
 
-        let o = resolve(
-            &facts("harb-indexer", "x", labels),
-            &projects,
-            "com.disinto.owner",
-        );
+        let o = resolve(&facts("harb-indexer", "x", labels), &projects, "com.disinto.owner");
         assert_eq!(o.owner, "harb (johba/harb)");
-        assert!(
-            o.source.contains("projects/harb.toml [siblings]"),
-            "{}",
-            o.source
-        );
+        assert_eq!(o.source, "`projects/harb.toml` `[siblings]` stacks `harb-*`");
 
         let o = resolve(&facts("kiln", "k", none), &projects, "com.disinto.owner");
         assert_eq!(o.owner, "ops-team");
 
-        let o = resolve(
-            &facts("other", "ponder", none),
-            &projects,
-            "com.disinto.owner",
-        );
-        assert!(o.source.contains("[services] containers"), "{}", o.source);
+        let o = resolve(&facts("other", "ponder", none), &projects, "com.disinto.owner");
+        assert_eq!(o.source, "`projects/harb.toml` `[services]` containers lists `ponder`");
 
         let o = resolve(&facts("other", "y", labels), &projects, "com.disinto.owner");
-        assert_eq!(
-            (o.owner.as_str(), o.source.as_str()),
-            ("alice", "label com.disinto.owner on container y")
-        );
+        assert_eq!((o.owner.as_str(), o.source.as_str()), ("alice", "label `com.disinto.owner` on container `y`"));
 
         let o = resolve(&facts("other", "y", none), &projects, "com.disinto.owner");
         assert_eq!(o.owner, "unowned");
+
+        let mut factory = facts("disinto", "agent", none);
+        factory.factory = Some("label `com.disinto.managed=true` on container `agent`".into());
+        let o = resolve(&factory, &projects, "com.disinto.owner");
+        assert_eq!(o.owner, "the factory");
     }
 
     #[test]
@@ -305,30 +274,15 @@ mod tests {
             "name = \"harb\"\nprimary_branch = \"master\"\n[monitoring]\ncheck_prs = true\n[services]\ncontainers = [\"a\"]\nports = [1]\n",
         );
         assert_eq!(p.containers, vec!["a"]);
-        let err = parse_project(
-            "[siblings]\nstack = [\"harb\"]\n",
-            Path::new("/p/harb.toml"),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("/p/harb.toml line 2") && err.contains("unknown field `stack`"),
-            "{err}"
-        );
-        let err = parse_project("[siblings]\nstacks = \"harb\"\n", Path::new("/p/harb.toml"))
-            .unwrap_err()
-            .to_string();
+        let err = parse_project("[siblings]\nstack = [\"harb\"]\n", Path::new("/p/harb.toml")).unwrap_err().to_string();
+        assert!(err.contains("/p/harb.toml line 2") && err.contains("unknown field `stack`"), "{err}");
+        let err = parse_project("[siblings]\nstacks = \"harb\"\n", Path::new("/p/harb.toml")).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 
     #[test]
     fn missing_default_directory_is_empty_but_named_one_is_an_error() {
-        assert!(
-            Projects::load(Path::new("/nonexistent/projects"), false)
-                .unwrap()
-                .list
-                .is_empty()
-        );
+        assert!(Projects::load(Path::new("/nonexistent/projects"), false).unwrap().list.is_empty());
         assert!(Projects::load(Path::new("/nonexistent/projects"), true).is_err());
     }
 }

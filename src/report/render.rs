@@ -18,10 +18,7 @@ pub const SECTION: &str = "sibling-stacks.md.j2";
 pub const VAULT_ITEM: &str = "vault-item.md.j2";
 
 const EMBEDDED: [(&str, &str); 2] = [
-    (
-        SECTION,
-        include_str!("../../templates/sibling-stacks.md.j2"),
-    ),
+    (SECTION, include_str!("../../templates/sibling-stacks.md.j2")),
     (VAULT_ITEM, include_str!("../../templates/vault-item.md.j2")),
 ];
 
@@ -48,9 +45,7 @@ impl Renderer {
                 // Lists and maps print their strings raw: make the whole inert.
                 md::code(&value.to_string())
             };
-            out.write_str(&text).map_err(|e| {
-                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
-            })
+            out.write_str(&text).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
         });
         for (name, embedded) in EMBEDDED {
             let source = match overrides.map(|d| d.join(name)) {
@@ -58,8 +53,7 @@ impl Renderer {
                     .with_context(|| format!("cannot read template {}", path.display()))?,
                 _ => embedded.to_string(),
             };
-            env.add_template_owned(name, source)
-                .map_err(|e| anyhow::anyhow!("template {name} does not parse: {e}"))?;
+            env.add_template_owned(name, source).map_err(|e| anyhow::anyhow!("template {name} does not parse: {e}"))?;
         }
         Ok(Renderer { env })
     }
@@ -72,12 +66,7 @@ impl Renderer {
         Ok(text.trim_end().to_string() + "\n")
     }
 
-    pub fn vault_item(
-        &self,
-        report: &Report,
-        host: &HostReport,
-        finding: &Finding,
-    ) -> Result<String> {
+    pub fn vault_item(&self, report: &Report, host: &HostReport, finding: &Finding) -> Result<String> {
         let t = self.env.get_template(VAULT_ITEM)?;
         t.render(context! {
             report => Value::from(Serde(report)),

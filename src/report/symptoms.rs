@@ -50,26 +50,13 @@ fn group(drafts: &mut Vec<Draft>, kind: &'static str, items: BTreeMap<Key, Entri
         let bytes = entries.iter().filter_map(|e| e.2).reduce(|a, b| a + b);
         let evidence: Vec<String> = entries.into_iter().map(|e| e.0).collect();
         let summary = format!("{} {lead}: {}", code(&stack), evidence.join("; "));
-        drafts.push(Draft {
-            kind,
-            stack_kind,
-            stack,
-            summary,
-            evidence,
-            since,
-            bytes,
-        });
+        drafts.push(Draft { kind, stack_kind, stack, summary, evidence, since, bytes });
     }
 }
 
 pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
     let mut drafts = Vec::new();
-    let start_by_ref: BTreeMap<i64, &ContainerRow> = i
-        .start
-        .containers
-        .iter()
-        .map(|c| (c.container_ref, c))
-        .collect();
+    let start_by_ref: BTreeMap<i64, &ContainerRow> = i.start.containers.iter().map(|c| (c.container_ref, c)).collect();
     let key = |c: &ContainerRow| (c.stack_kind.clone(), c.stack.clone());
 
     let mut restarting: BTreeMap<Key, Vec<_>> = BTreeMap::new();
@@ -77,15 +64,9 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
     let mut oom: BTreeMap<Key, Vec<_>> = BTreeMap::new();
     let mut exited: BTreeMap<Key, Vec<_>> = BTreeMap::new();
     for c in &i.end.containers {
-        let before = start_by_ref
-            .get(&c.container_ref)
-            .and_then(|s| s.restart_count);
+        let before = start_by_ref.get(&c.container_ref).and_then(|s| s.restart_count);
         // A container created inside the window started from 0 restarts.
-        let base = if start_by_ref.contains_key(&c.container_ref) {
-            before
-        } else {
-            Some(0)
-        };
+        let base = if start_by_ref.contains_key(&c.container_ref) { before } else { Some(0) };
         let rose = match (i.has_span, base, c.restart_count) {
             (true, Some(a), Some(b)) if b > a => Some((a, b)),
             _ => None,
@@ -93,83 +74,43 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
         if c.state == "restarting" || rose.is_some() {
             let text = match rose {
                 Some((a, b)) => format!("{} restart count {a} → {b} in {}", code(&c.name), i.span),
-                None => format!(
-                    "{} is restarting (restart count {})",
-                    code(&c.name),
-                    c.restart_count.unwrap_or(0)
-                ),
+                None => format!("{} is restarting (restart count {})", code(&c.name), c.restart_count.unwrap_or(0)),
             };
             let text = match c.exit_code {
                 Some(code_) if code_ != 0 => format!("{text}, last exit code {code_}"),
                 _ => text,
             };
-            restarting
-                .entry(key(c))
-                .or_default()
-                .push((text, None, None));
+            restarting.entry(key(c)).or_default().push((text, None, None));
         }
         if c.health.as_deref() == Some("unhealthy") {
             let since = i.unhealthy_since.get(&c.container_ref).copied();
             let text = match since {
-                Some(t) => format!(
-                    "{} unhealthy since {} ({})",
-                    code(&c.name),
-                    iso_utc(t),
-                    human_span(i.now - t)
-                ),
+                Some(t) => format!("{} unhealthy since {} ({})", code(&c.name), iso_utc(t), human_span(i.now - t)),
                 None => format!("{} unhealthy", code(&c.name)),
             };
-            unhealthy
-                .entry(key(c))
-                .or_default()
-                .push((text, since, None));
+            unhealthy.entry(key(c)).or_default().push((text, since, None));
         }
         if c.oom_killed == Some(true) {
             oom.entry(key(c)).or_default().push((
-                format!(
-                    "{} was killed for running out of memory (OOM)",
-                    code(&c.name)
-                ),
+                format!("{} was killed for running out of memory (OOM)", code(&c.name)),
                 None,
                 None,
             ));
         } else if c.state == "exited" && c.exit_code.is_some_and(|e| e != 0) {
-            let text = format!(
-                "{} exited with code {}",
-                code(&c.name),
-                c.exit_code.unwrap_or_default()
-            );
+            let text = format!("{} exited with code {}", code(&c.name), c.exit_code.unwrap_or_default());
             exited.entry(key(c)).or_default().push((text, None, None));
         }
     }
-    group(
-        &mut drafts,
-        "restarting",
-        restarting,
-        "has containers restarting",
-    );
-    group(
-        &mut drafts,
-        "unhealthy",
-        unhealthy,
-        "has unhealthy containers",
-    );
+    group(&mut drafts, "restarting", restarting, "has containers restarting");
+    group(&mut drafts, "unhealthy", unhealthy, "has unhealthy containers");
     group(&mut drafts, "oom_killed", oom, "had containers OOM-killed");
-    group(
-        &mut drafts,
-        "exited_nonzero",
-        exited,
-        "has containers that exited with an error",
-    );
+    group(&mut drafts, "exited_nonzero", exited, "has containers that exited with an error");
 
     // Volume bloat: large in absolute terms and relative to where it started.
     let mut bloat: BTreeMap<Key, Vec<_>> = BTreeMap::new();
     if i.has_span {
         for g in i.volume_growth {
-            let Some(d) = g
-                .delta_bytes
-                .filter(|d| *d >= i.config.bloat_min_bytes && *d > 0)
-            else {
+            let Some(d) = g.delta_bytes.filter(|d| *d >= i.config.bloat_min_bytes && *d > 0) else {
                 continue;
             };
             if !matches!(g.change, "grew" | "new") {
@@ -185,11 +126,7 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             let Some(v) = i.end.volumes.iter().find(|v| v.name == g.name) else {
                 continue;
             };
-            let pct = if relative.is_finite() {
-                format!(", +{relative:.0}%")
-            } else {
-                String::new()
-            };
+            let pct = if relative.is_finite() { format!(", +{relative:.0}%") } else { String::new() };
             let text = format!(
                 "volume {} grew {} in {} (from {} to {}{pct})",
                 code(&g.name),
@@ -199,19 +136,11 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
                 units::maybe_bytes(g.end_bytes)
             );
             for (kind, stack, _) in &v.stacks {
-                bloat
-                    .entry((kind.clone(), stack.clone()))
-                    .or_default()
-                    .push((text.clone(), None, Some(d)));
+                bloat.entry((kind.clone(), stack.clone())).or_default().push((text.clone(), None, Some(d)));
             }
         }
     }
-    group(
-        &mut drafts,
-        "volume_bloat",
-        bloat,
-        "has volumes growing fast",
-    );
+    group(&mut drafts, "volume_bloat", bloat, "has volumes growing fast");
 
     // Orphaned volumes: their stack (by compose label) has no containers left.
     let mut orphaned: BTreeMap<Key, Vec<_>> = BTreeMap::new();
@@ -219,41 +148,21 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
         for (kind, stack, via) in &v.stacks {
             let empty = i.end.stack(kind, stack).is_some_and(|s| s.containers == 0);
             if via == "label" && empty && list(&v.mounted_by).is_empty() {
-                let text = format!(
-                    "volume {} holds {} and nothing mounts it",
-                    code(&v.name),
-                    units::maybe_bytes(v.size)
-                );
-                orphaned
-                    .entry((kind.clone(), stack.clone()))
-                    .or_default()
-                    .push((text, None, v.size));
+                let text =
+                    format!("volume {} holds {} and nothing mounts it", code(&v.name), units::maybe_bytes(v.size));
+                orphaned.entry((kind.clone(), stack.clone())).or_default().push((text, None, v.size));
             }
         }
     }
-    group(
-        &mut drafts,
-        "orphaned_volume",
-        orphaned,
-        "has no containers left but keeps volumes",
-    );
+    group(&mut drafts, "orphaned_volume", orphaned, "has no containers left but keeps volumes");
 
     // Unused images, attributed to the stacks that ran them, else by the
     // compose label on the image, else by a compose-style tag prefix.
-    let stack_names: Vec<(String, String)> = i
-        .end
-        .stacks
-        .iter()
-        .map(|s| (s.kind.clone(), s.name.clone()))
-        .collect();
+    let stack_names: Vec<(String, String)> = i.end.stacks.iter().map(|s| (s.kind.clone(), s.name.clone())).collect();
     let mut unused: BTreeMap<Key, Vec<_>> = BTreeMap::new();
     for img in i.end.images.iter().filter(|img| img.containers == 0) {
         let tags = list(&img.tags);
-        let mut owners: Vec<(String, String)> = i
-            .image_stacks
-            .get(&img.image_ref)
-            .cloned()
-            .unwrap_or_default();
+        let mut owners: Vec<(String, String)> = i.image_stacks.get(&img.image_ref).cloned().unwrap_or_default();
         if let (true, Some(p)) = (owners.is_empty(), labels(&img.labels).get(COMPOSE_PROJECT)) {
             owners.push(("compose".into(), p.clone()));
         }
@@ -263,26 +172,19 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
                 .filter(|(k, n)| {
                     k == "compose"
                         && tags.iter().any(|t| {
-                            t.strip_prefix(n.as_str())
-                                .is_some_and(|r| r.starts_with('_') || r.starts_with('-'))
+                            t.strip_prefix(n.as_str()).is_some_and(|r| r.starts_with('_') || r.starts_with('-'))
                         })
                 })
                 .cloned()
                 .collect();
         }
-        let label = tags.first().cloned().unwrap_or_else(|| {
-            img.image_id
-                .trim_start_matches("sha256:")
-                .chars()
-                .take(12)
-                .collect()
-        });
+        let label = tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| img.image_id.trim_start_matches("sha256:").chars().take(12).collect());
         for o in owners {
             let text = format!("{} ({})", code(&label), units::maybe_bytes(img.size));
-            unused
-                .entry(o)
-                .or_default()
-                .push((text, None::<i64>, img.size));
+            unused.entry(o).or_default().push((text, None::<i64>, img.size));
         }
     }
     for ((stack_kind, stack), entries) in unused {
@@ -296,15 +198,7 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             units::maybe_bytes(bytes),
             evidence.join(", ")
         );
-        drafts.push(Draft {
-            kind: "unused_images",
-            stack_kind,
-            stack,
-            summary,
-            evidence,
-            since: None,
-            bytes,
-        });
+        drafts.push(Draft { kind: "unused_images", stack_kind, stack, summary, evidence, since: None, bytes });
     }
     drafts
 }
@@ -324,11 +218,7 @@ pub fn human_span(secs: i64) -> String {
             break;
         }
     }
-    if out.is_empty() {
-        "0s".into()
-    } else {
-        out.join(" ")
-    }
+    if out.is_empty() { "0s".into() } else { out.join(" ") }
 }
 
 #[cfg(test)]

@@ -41,8 +41,7 @@ pub fn lock_path(db: &Path) -> PathBuf {
 pub fn acquire(db: &Path, wait: Duration) -> Result<PassLock> {
     let path = lock_path(db);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create database directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create database directory {}", dir.display()))?;
     }
     let mut file = OpenOptions::new()
         .read(true)
@@ -50,12 +49,7 @@ pub fn acquire(db: &Path, wait: Duration) -> Result<PassLock> {
         .create(true)
         .truncate(false)
         .open(&path)
-        .with_context(|| {
-            format!(
-                "cannot open lock file {} (is the directory writable?)",
-                path.display()
-            )
-        })?;
+        .with_context(|| format!("cannot open lock file {} (is the directory writable?)", path.display()))?;
     let start = Instant::now();
     loop {
         // SAFETY: flock on a file descriptor we own; no memory is shared.
@@ -71,11 +65,7 @@ pub fn acquire(db: &Path, wait: Duration) -> Result<PassLock> {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
-            let who = if holder.is_empty() {
-                String::new()
-            } else {
-                format!(" (pid {holder})")
-            };
+            let who = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
             return Err(Busy(format!(
                 "another stackwatch collect{who} still holds {} after {}s; this pass was skipped. \
                  If passes overlap often, collect less often or raise [database] lock_wait",
@@ -103,15 +93,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("h.db");
         let first = acquire(&db, Duration::ZERO).unwrap();
-        let err = acquire(&db, Duration::from_millis(300))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = acquire(&db, Duration::from_millis(300)).err().unwrap().to_string();
         assert!(err.contains("still holds"), "{err}");
-        assert!(
-            err.contains(&format!("pid {}", std::process::id())),
-            "{err}"
-        );
+        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
         drop(first);
         acquire(&db, Duration::ZERO).unwrap();
     }

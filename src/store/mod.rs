@@ -29,12 +29,7 @@ pub struct Store {
 
 /// Newest schema version this build knows.
 pub fn schema_version() -> i64 {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(|m| i64::from(m.version()))
-        .max()
-        .unwrap_or(0)
+    embedded::migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0)
 }
 
 /// Refuses paths that hold something other than a (possibly empty)
@@ -48,19 +43,14 @@ pub fn check_file(path: &Path) -> Result<()> {
         }
     };
     if meta.is_dir() {
-        bail!(
-            "database path {} is a directory; give a file path with --db",
-            path.display()
-        );
+        bail!("database path {} is a directory; give a file path with --db", path.display());
     }
     if meta.len() == 0 {
         return Ok(());
     }
     let mut head = [0u8; 100];
-    let mut f = std::fs::File::open(path)
-        .with_context(|| format!("cannot open database {}", path.display()))?;
-    let n = read_up_to(&mut f, &mut head)
-        .with_context(|| format!("cannot read database {}", path.display()))?;
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open database {}", path.display()))?;
+    let n = read_up_to(&mut f, &mut head).with_context(|| format!("cannot read database {}", path.display()))?;
     if n < 100 || &head[..16] != b"SQLite format 3\0" {
         bail!(
             "{} is not a SQLite database (is --db pointing at the wrong file?); it was left untouched",
@@ -85,71 +75,44 @@ fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 pub fn open_for_write(path: &Path, busy_timeout: Duration) -> Result<Store> {
     check_file(path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create database directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create database directory {}", dir.display()))?;
     }
     let mut conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| sql_error(e, path, "open"))?;
-    conn.busy_timeout(busy_timeout)
-        .map_err(|e| sql_error(e, path, "configure"))?;
+    conn.busy_timeout(busy_timeout).map_err(|e| sql_error(e, path, "configure"))?;
     verify_identity(&conn, path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(|e| sql_error(e, path, "enable WAL on"))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(|e| sql_error(e, path, "configure"))?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql_error(e, path, "enable WAL on"))?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql_error(e, path, "configure"))?;
     embedded::migrations::runner()
         .set_grouped(true)
         .run(&mut conn)
-        .map_err(|e| {
-            anyhow!(
-                "cannot migrate database {} to schema {}: {e}",
-                path.display(),
-                schema_version()
-            )
-        })?;
-    Ok(Store {
-        conn,
-        path: path.to_path_buf(),
-    })
+        .map_err(|e| anyhow!("cannot migrate database {} to schema {}: {e}", path.display(), schema_version()))?;
+    Ok(Store { conn, path: path.to_path_buf() })
 }
 
 /// Opens an existing database without ever writing to it.
 pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
     if !path.exists() {
-        bail!(
-            "no history database at {}; run `stackwatch collect` first (or pass --db)",
-            path.display()
-        );
+        bail!("no history database at {}; run `stackwatch collect` first (or pass --db)", path.display());
     }
     check_file(path)?;
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| sql_error(e, path, "open"))?;
-    conn.busy_timeout(busy_timeout)
-        .map_err(|e| sql_error(e, path, "configure"))?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| sql_error(e, path, "open"))?;
+    conn.busy_timeout(busy_timeout).map_err(|e| sql_error(e, path, "configure"))?;
     verify_identity(&conn, path)?;
-    Ok(Store {
-        conn,
-        path: path.to_path_buf(),
-    })
+    Ok(Store { conn, path: path.to_path_buf() })
 }
 
 /// A database is ours when it carries our application id, or when it is
 /// brand new (no tables). Anything else, or a newer schema, is refused.
 fn verify_identity(conn: &Connection, path: &Path) -> Result<()> {
-    let app_id: i32 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(|e| sql_error(e, path, "read"))?;
-    let tables: i64 = conn
-        .query_row(queries::COUNT_TABLES, [], |r| r.get(0))
-        .map_err(|e| sql_error(e, path, "read"))?;
+    let app_id: i32 =
+        conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
+    let tables: i64 =
+        conn.query_row(queries::COUNT_TABLES, [], |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
     if tables == 0 && app_id == 0 {
         return Ok(());
     }
@@ -159,13 +122,11 @@ fn verify_identity(conn: &Connection, path: &Path) -> Result<()> {
             path.display()
         );
     }
-    let has_history: i64 = conn
-        .query_row(queries::HAS_MIGRATION_TABLE, [], |r| r.get(0))
-        .map_err(|e| sql_error(e, path, "read"))?;
+    let has_history: i64 =
+        conn.query_row(queries::HAS_MIGRATION_TABLE, [], |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
     if has_history == 1 {
-        let found: i64 = conn
-            .query_row(queries::MAX_MIGRATION, [], |r| r.get(0))
-            .map_err(|e| sql_error(e, path, "read"))?;
+        let found: i64 =
+            conn.query_row(queries::MAX_MIGRATION, [], |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
         if found > schema_version() {
             bail!(
                 "{} has schema version {found}, newer than this stackwatch knows ({}); upgrade stackwatch, the database was left untouched",
@@ -183,9 +144,9 @@ pub fn sql_error(e: rusqlite::Error, path: &Path, doing: &str) -> anyhow::Error 
     let p = path.display();
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         let hint = match f.code {
-            C::DatabaseBusy | C::DatabaseLocked => Some(format!(
-                "database {p} stayed locked by another process; retry, or raise [database] busy_timeout"
-            )),
+            C::DatabaseBusy | C::DatabaseLocked => {
+                Some(format!("database {p} stayed locked by another process; retry, or raise [database] busy_timeout"))
+            }
             C::DiskFull => Some(format!(
                 "disk full while writing {p}; free space on that filesystem (this pass was not recorded, earlier history is intact)"
             )),
@@ -213,15 +174,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/dir/history.db");
         let store = open_for_write(&path, Duration::from_secs(1)).unwrap();
-        let id: i32 = store
-            .conn
-            .pragma_query_value(None, "application_id", |r| r.get(0))
-            .unwrap();
+        let id: i32 = store.conn.pragma_query_value(None, "application_id", |r| r.get(0)).unwrap();
         assert_eq!(id, APPLICATION_ID);
-        let mode: String = store
-            .conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
-            .unwrap();
+        let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
         drop(store);
         // Opening again is a no-op migration.
@@ -235,10 +190,7 @@ mod tests {
         let path = dir.path().join("h.db");
         let junk: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(&path, &junk).unwrap();
-        let err = open_for_write(&path, Duration::from_secs(1))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = open_for_write(&path, Duration::from_secs(1)).err().unwrap().to_string();
         assert!(err.contains("is not a SQLite database"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), junk);
         assert!(!dir.path().join("h.db-wal").exists());
@@ -250,14 +202,10 @@ mod tests {
         let path = dir.path().join("other.db");
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch("CREATE TABLE notes(x); INSERT INTO notes VALUES (1);")
-                .unwrap();
+            c.execute_batch("CREATE TABLE notes(x); INSERT INTO notes VALUES (1);").unwrap();
         }
         let before = std::fs::read(&path).unwrap();
-        let err = open_for_write(&path, Duration::from_secs(1))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = open_for_write(&path, Duration::from_secs(1)).err().unwrap().to_string();
         assert!(err.contains("stackwatch did not create"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
@@ -287,25 +235,16 @@ mod tests {
             )
             .unwrap();
         }
-        let err = open_for_write(&path, Duration::from_secs(1))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = open_for_write(&path, Duration::from_secs(1)).err().unwrap().to_string();
         assert!(err.contains("schema version 999"), "{err}");
     }
 
     #[test]
     fn directory_and_missing_file_errors_say_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
-        let err = open_for_write(dir.path(), Duration::from_secs(1))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = open_for_write(dir.path(), Duration::from_secs(1)).err().unwrap().to_string();
         assert!(err.contains("is a directory"), "{err}");
-        let err = open_read_only(&dir.path().join("none.db"), Duration::from_secs(1))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = open_read_only(&dir.path().join("none.db"), Duration::from_secs(1)).err().unwrap().to_string();
         assert!(err.contains("run `stackwatch collect` first"), "{err}");
     }
 }

@@ -26,13 +26,11 @@ const INSERT_ERROR: &str =
 const UPSERT_STACK: &str = "INSERT INTO stacks (host_id, kind, name) VALUES (?1, ?2, ?3)
      ON CONFLICT (host_id, kind, name) DO UPDATE SET name = excluded.name RETURNING id";
 
-const INSERT_STACK_SAMPLE: &str =
-    "INSERT INTO stack_samples (pass_id, stack_id, containers, running, rw_bytes,
+const INSERT_STACK_SAMPLE: &str = "INSERT INTO stack_samples (pass_id, stack_id, containers, running, rw_bytes,
         log_bytes, volume_bytes, disk_bytes, mem_bytes, unknown_sizes, working_dir, config_files)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
-const UPSERT_CONTAINER: &str =
-    "INSERT INTO containers (host_id, container_id, stack_id, service, created_at, labels)
+const UPSERT_CONTAINER: &str = "INSERT INTO containers (host_id, container_id, stack_id, service, created_at, labels)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
      ON CONFLICT (host_id, container_id) DO UPDATE SET stack_id = excluded.stack_id,
         service = excluded.service, labels = excluded.labels RETURNING id";
@@ -42,18 +40,18 @@ const INSERT_CONTAINER_SAMPLE: &str = "INSERT INTO container_samples (pass_id, c
         net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, rw_bytes, log_bytes, log_driver)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
 
-const UPSERT_VOLUME: &str = "INSERT INTO volumes (host_id, name, driver, created_at, labels) VALUES (?1, ?2, ?3, ?4, ?5)
+const UPSERT_VOLUME: &str =
+    "INSERT INTO volumes (host_id, name, driver, created_at, labels) VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT (host_id, name) DO UPDATE SET driver = excluded.driver, created_at = excluded.created_at,
         labels = excluded.labels RETURNING id";
 
-const INSERT_VOLUME_SAMPLE: &str =
-    "INSERT INTO volume_samples (pass_id, volume_ref, size_bytes, size_method, in_use,
+const INSERT_VOLUME_SAMPLE: &str = "INSERT INTO volume_samples (pass_id, volume_ref, size_bytes, size_method, in_use,
         mounted_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
-const INSERT_VOLUME_STACK: &str = "INSERT OR IGNORE INTO volume_stacks (pass_id, volume_ref, stack_id, via) VALUES (?1, ?2, ?3, ?4)";
+const INSERT_VOLUME_STACK: &str =
+    "INSERT OR IGNORE INTO volume_stacks (pass_id, volume_ref, stack_id, via) VALUES (?1, ?2, ?3, ?4)";
 
-const UPSERT_IMAGE: &str =
-    "INSERT INTO images (host_id, image_id, created_at, labels) VALUES (?1, ?2, ?3, ?4)
+const UPSERT_IMAGE: &str = "INSERT INTO images (host_id, image_id, created_at, labels) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (host_id, image_id) DO UPDATE SET labels = excluded.labels RETURNING id";
 
 const INSERT_IMAGE_SAMPLE: &str =
@@ -103,10 +101,7 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         let mut upsert = tx.prepare_cached(UPSERT_STACK)?;
         let mut sample = tx.prepare_cached(INSERT_STACK_SAMPLE)?;
         for s in &snap.stacks {
-            let id: i64 = upsert
-                .query_row(params![host_id, s.key.kind.as_str(), s.key.name], |r| {
-                    r.get(0)
-                })?;
+            let id: i64 = upsert.query_row(params![host_id, s.key.kind.as_str(), s.key.name], |r| r.get(0))?;
             stack_ids.insert(&s.key, id);
             sample.execute(params![
                 pass_id,
@@ -126,9 +121,7 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
     }
     let stack_id = |k: &StackKey| {
         stack_ids.get(k).copied().ok_or_else(|| {
-            rusqlite::Error::ToSqlConversionFailure(
-                format!("stack {}/{} has no totals row", k.kind, k.name).into(),
-            )
+            rusqlite::Error::ToSqlConversionFailure(format!("stack {}/{} has no totals row", k.kind, k.name).into())
         })
     };
 
@@ -138,17 +131,8 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         for c in &snap.containers {
             let Some(key) = &c.stack else { continue };
             let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
-            let id: i64 = upsert.query_row(
-                params![
-                    host_id,
-                    c.id,
-                    stack_id(key)?,
-                    c.service,
-                    c.created_at,
-                    labels
-                ],
-                |r| r.get(0),
-            )?;
+            let id: i64 = upsert
+                .query_row(params![host_id, c.id, stack_id(key)?, c.service, c.created_at, labels], |r| r.get(0))?;
             let s = c.stats.unwrap_or_default();
             sample.execute(params![
                 pass_id,
@@ -183,19 +167,9 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         let mut link = tx.prepare_cached(INSERT_VOLUME_STACK)?;
         for v in &snap.volumes {
             let labels = serde_json::to_string(&v.labels).unwrap_or_else(|_| "{}".into());
-            let id: i64 = upsert.query_row(
-                params![host_id, v.name, v.driver, v.created_at, labels],
-                |r| r.get(0),
-            )?;
+            let id: i64 = upsert.query_row(params![host_id, v.name, v.driver, v.created_at, labels], |r| r.get(0))?;
             let mounted = serde_json::to_string(&v.mounted_by).unwrap_or_else(|_| "[]".into());
-            sample.execute(params![
-                pass_id,
-                id,
-                v.size_bytes,
-                v.size_method,
-                v.in_use(),
-                mounted
-            ])?;
+            sample.execute(params![pass_id, id, v.size_bytes, v.size_method, v.in_use(), mounted])?;
             for (key, via) in &v.stacks {
                 link.execute(params![pass_id, id, stack_id(key)?, via.as_str()])?;
             }
@@ -208,17 +182,9 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         let mut link = tx.prepare_cached(INSERT_IMAGE_STACK)?;
         for i in &snap.images {
             let labels = serde_json::to_string(&i.labels).unwrap_or_else(|_| "{}".into());
-            let id: i64 =
-                upsert.query_row(params![host_id, i.id, i.created_at, labels], |r| r.get(0))?;
+            let id: i64 = upsert.query_row(params![host_id, i.id, i.created_at, labels], |r| r.get(0))?;
             let tags = serde_json::to_string(&i.tags).unwrap_or_else(|_| "[]".into());
-            sample.execute(params![
-                pass_id,
-                id,
-                tags,
-                i.size_bytes,
-                i.containers,
-                i.managed
-            ])?;
+            sample.execute(params![pass_id, id, tags, i.size_bytes, i.containers, i.managed])?;
             for key in &i.stacks {
                 link.execute(params![pass_id, id, stack_id(key)?])?;
             }
@@ -230,8 +196,7 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
 
 /// Number of passes recorded, for messages and tests.
 pub fn pass_count(conn: &Connection) -> Result<i64> {
-    conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0))
-        .context("cannot count passes")
+    conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).context("cannot count passes")
 }
 
 // ---------------------------------------------------------------------------
@@ -311,46 +276,28 @@ pub struct ImageRow {
     pub labels: String,
 }
 
-const HOSTS: &str =
-    "SELECT h.id, h.hostname, h.engine_id, MAX(p.id) FROM hosts h JOIN passes p ON p.host_id = h.id
+const HOSTS: &str = "SELECT h.id, h.hostname, h.engine_id, MAX(p.id) FROM hosts h JOIN passes p ON p.host_id = h.id
      GROUP BY h.id ORDER BY h.hostname, h.engine_id";
-const PASS_COLUMNS: &str =
-    "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes";
+const PASS_COLUMNS: &str = "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes";
 
 pub fn hosts(conn: &Connection) -> rusqlite::Result<Vec<HostRow>> {
     conn.prepare_cached(HOSTS)?
         .query_map([], |r| {
-            Ok(HostRow {
-                host_id: r.get(0)?,
-                hostname: r.get(1)?,
-                engine_id: r.get(2)?,
-                latest_pass: r.get(3)?,
-            })
+            Ok(HostRow { host_id: r.get(0)?, hostname: r.get(1)?, engine_id: r.get(2)?, latest_pass: r.get(3)? })
         })?
         .collect()
 }
 
 fn pass_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRow> {
-    Ok(PassRow {
-        id: r.get(0)?,
-        started_at: r.get(1)?,
-        fs_total: r.get(2)?,
-        fs_used: r.get(3)?,
-        fs_free: r.get(4)?,
-    })
+    Ok(PassRow { id: r.get(0)?, started_at: r.get(1)?, fs_total: r.get(2)?, fs_used: r.get(3)?, fs_free: r.get(4)? })
 }
 
 pub fn pass(conn: &Connection, id: i64) -> rusqlite::Result<PassRow> {
-    conn.prepare_cached(&format!("{PASS_COLUMNS} WHERE id = ?1"))?
-        .query_row([id], pass_row)
+    conn.prepare_cached(&format!("{PASS_COLUMNS} WHERE id = ?1"))?.query_row([id], pass_row)
 }
 
 /// The newest pass of a host at or before `at` (the window's start edge).
-pub fn pass_at_or_before(
-    conn: &Connection,
-    host_id: i64,
-    at: i64,
-) -> rusqlite::Result<Option<PassRow>> {
+pub fn pass_at_or_before(conn: &Connection, host_id: i64, at: i64) -> rusqlite::Result<Option<PassRow>> {
     use rusqlite::OptionalExtension;
     conn.prepare_cached(&format!(
         "{PASS_COLUMNS} WHERE host_id = ?1 AND started_at <= ?2 ORDER BY started_at DESC, id DESC LIMIT 1"
@@ -361,22 +308,13 @@ pub fn pass_at_or_before(
 
 /// A host's oldest pass, when the history is shorter than the window.
 pub fn first_pass(conn: &Connection, host_id: i64) -> rusqlite::Result<PassRow> {
-    conn.prepare_cached(&format!(
-        "{PASS_COLUMNS} WHERE host_id = ?1 ORDER BY started_at, id LIMIT 1"
-    ))?
-    .query_row([host_id], pass_row)
+    conn.prepare_cached(&format!("{PASS_COLUMNS} WHERE host_id = ?1 ORDER BY started_at, id LIMIT 1"))?
+        .query_row([host_id], pass_row)
 }
 
-pub fn passes_between(
-    conn: &Connection,
-    host_id: i64,
-    from: i64,
-    to: i64,
-) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "SELECT count(*) FROM passes WHERE host_id = ?1 AND started_at BETWEEN ?2 AND ?3",
-    )?
-    .query_row(params![host_id, from, to], |r| r.get(0))
+pub fn passes_between(conn: &Connection, host_id: i64, from: i64, to: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT count(*) FROM passes WHERE host_id = ?1 AND started_at BETWEEN ?2 AND ?3")?
+        .query_row(params![host_id, from, to], |r| r.get(0))
 }
 
 pub fn stacks_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<StackRow>> {
@@ -482,10 +420,7 @@ pub fn images_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ImageR
 
 /// Stacks whose containers ever ran an image: an unused image left over
 /// from an upgrade still belongs to the stack that ran it.
-pub fn image_past_stacks(
-    conn: &Connection,
-    image_ref: i64,
-) -> rusqlite::Result<Vec<(String, String)>> {
+pub fn image_past_stacks(conn: &Connection, image_ref: i64) -> rusqlite::Result<Vec<(String, String)>> {
     conn.prepare_cached(
         "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
          WHERE ist.image_ref = ?1 ORDER BY s.name",
@@ -516,10 +451,7 @@ mod tests {
     use crate::snapshot::*;
 
     fn snapshot(at: i64, volume_size: Option<i64>) -> Snapshot {
-        let harb = StackKey {
-            kind: StackKind::Compose,
-            name: "harb".into(),
-        };
+        let harb = StackKey { kind: StackKind::Compose, name: "harb".into() };
         let mut anvil = ContainerSample {
             id: "c1".into(),
             name: "harb-anvil-1".into(),
@@ -534,11 +466,7 @@ mod tests {
             mounts: vec!["harb_chain".into()],
             ..Default::default()
         };
-        anvil.stats = Some(Stats {
-            mem_bytes: Some(5_000),
-            cpu_ns: Some(7),
-            ..Default::default()
-        });
+        anvil.stats = Some(Stats { mem_bytes: Some(5_000), cpu_ns: Some(7), ..Default::default() });
         let containers = vec![anvil];
         let mut volumes = vec![VolumeSample {
             name: "harb_chain".into(),
@@ -548,11 +476,8 @@ mod tests {
             size_method: volume_size.map(|_| "engine"),
             ..Default::default()
         }];
-        let mut images = vec![ImageSample {
-            id: "sha256:i1".into(),
-            tags: vec!["anvil:latest".into()],
-            ..Default::default()
-        }];
+        let mut images =
+            vec![ImageSample { id: "sha256:i1".into(), tags: vec!["anvil:latest".into()], ..Default::default() }];
         let stacks = aggregate::attribute(&containers, &mut volumes, &mut images);
         Snapshot {
             started_at: at,
@@ -573,26 +498,13 @@ mod tests {
         }
     }
 
-    type ContainerRow = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        i64,
-        i64,
-        i64,
-        Option<i64>,
-        String,
-    );
+    type ContainerRow =
+        (String, String, String, String, String, String, Option<String>, i64, i64, i64, Option<i64>, String);
 
     #[test]
     fn contract_views_have_their_columns_and_keep_unknown_as_null() {
         let dir = tempfile::tempdir().unwrap();
-        let mut st =
-            crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
+        let mut st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
         insert_pass(&mut st.conn, &snapshot(1_795_608_000, Some(1_000))).unwrap();
         insert_pass(&mut st.conn, &snapshot(1_795_608_300, None)).unwrap();
         let c = &st.conn;
@@ -605,28 +517,18 @@ mod tests {
             )
             .unwrap();
         assert_eq!(row.0, "box");
-        assert_eq!(
-            (row.1.as_str(), row.2.as_str(), row.3.as_str()),
-            ("harb", "anvil", "harb-anvil-1")
-        );
+        assert_eq!((row.1.as_str(), row.2.as_str(), row.3.as_str()), ("harb", "anvil", "harb-anvil-1"));
         assert_eq!((row.7, row.8, row.9, row.10), (2, 5_000, 40_000_000, None));
         assert_eq!(row.11, "2026-11-25T12:05:00Z");
 
         let vol: (String, String, Option<i64>, bool, String) = c
-            .query_row("SELECT host, stack, size_bytes, in_use, sampled_at FROM latest_volumes WHERE volume = 'harb_chain'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .unwrap();
-        assert_eq!(
-            vol,
-            (
-                "box".into(),
-                "harb".into(),
-                None,
-                true,
-                "2026-11-25T12:05:00Z".into()
+            .query_row(
+                "SELECT host, stack, size_bytes, in_use, sampled_at FROM latest_volumes WHERE volume = 'harb_chain'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
-        );
+            .unwrap();
+        assert_eq!(vol, ("box".into(), "harb".into(), None, true, "2026-11-25T12:05:00Z".into()));
 
         let stack: (String, String, String, i64, i64, Option<i64>, Option<i64>, String, i64) = c
             .query_row(
@@ -636,14 +538,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!(stack.2, "compose");
-        assert_eq!(
-            (stack.3, stack.4, stack.5, stack.6),
-            (1, 1, Some(40_000_000), Some(5_000))
-        );
-        assert_eq!(
-            stack.8, 2,
-            "log and volume sizes unknown in the latest pass"
-        );
+        assert_eq!((stack.3, stack.4, stack.5, stack.6), (1, 1, Some(40_000_000), Some(5_000)));
+        assert_eq!(stack.8, 2, "log and volume sizes unknown in the latest pass");
 
         let history: Vec<(String, String, String, Option<i64>)> = c
             .prepare("SELECT host, stack, sampled_at, disk_bytes FROM stack_disk_history ORDER BY sampled_at")
@@ -655,52 +551,33 @@ mod tests {
         assert_eq!(
             history,
             vec![
-                (
-                    "box".into(),
-                    "harb".into(),
-                    "2026-11-25T12:00:00Z".into(),
-                    Some(40_001_000)
-                ),
-                (
-                    "box".into(),
-                    "harb".into(),
-                    "2026-11-25T12:05:00Z".into(),
-                    Some(40_000_000)
-                ),
+                ("box".into(), "harb".into(), "2026-11-25T12:00:00Z".into(), Some(40_001_000)),
+                ("box".into(), "harb".into(), "2026-11-25T12:05:00Z".into(), Some(40_000_000)),
             ]
         );
         assert_eq!(pass_count(c).unwrap(), 2);
         let (hosts, stacks, containers): (i64, i64, i64) = c
-            .query_row("SELECT (SELECT count(*) FROM hosts), (SELECT count(*) FROM stacks), (SELECT count(*) FROM containers)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT (SELECT count(*) FROM hosts), (SELECT count(*) FROM stacks), (SELECT count(*) FROM containers)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap();
-        assert_eq!(
-            (hosts, stacks, containers),
-            (1, 1, 1),
-            "identities are not duplicated across passes"
-        );
+        assert_eq!((hosts, stacks, containers), (1, 1, 1), "identities are not duplicated across passes");
     }
 
     #[test]
     fn a_failed_pass_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
-        let mut st =
-            crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
+        let mut st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
         insert_pass(&mut st.conn, &snapshot(100, Some(1))).unwrap();
         // A container whose stack has no totals row makes the insert fail
         // half-way; the transaction must roll everything back.
         let mut bad = snapshot(200, Some(1));
-        bad.containers[0].stack = Some(StackKey {
-            kind: StackKind::Swarm,
-            name: "ghost".into(),
-        });
+        bad.containers[0].stack = Some(StackKey { kind: StackKind::Swarm, name: "ghost".into() });
         assert!(insert_pass(&mut st.conn, &bad).is_err());
         assert_eq!(pass_count(&st.conn).unwrap(), 1);
-        let samples: i64 = st
-            .conn
-            .query_row("SELECT count(*) FROM stack_samples", [], |r| r.get(0))
-            .unwrap();
+        let samples: i64 = st.conn.query_row("SELECT count(*) FROM stack_samples", [], |r| r.get(0)).unwrap();
         assert_eq!(samples, 1);
     }
 }

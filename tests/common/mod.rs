@@ -60,28 +60,13 @@ pub fn image() -> &'static str {
 /// A name no other test (or earlier run) uses: lowercase, compose-safe.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "swt{prefix}{}x{}x{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos % 100_000
-    )
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("swt{prefix}{}x{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nanos % 100_000)
 }
 
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("docker").args(args).output().expect("run docker");
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -108,18 +93,14 @@ impl Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for (dir, name) in &self.projects {
-            let _ = Command::new("docker-compose")
-                .args(["-p", name, "down", "-v", "-t", "0"])
-                .current_dir(dir)
-                .output();
+            let _ =
+                Command::new("docker-compose").args(["-p", name, "down", "-v", "-t", "0"]).current_dir(dir).output();
         }
         for c in &self.containers {
             let _ = Command::new("docker").args(["rm", "-f", "-v", c]).output();
         }
         for v in &self.volumes {
-            let _ = Command::new("docker")
-                .args(["volume", "rm", "-f", v])
-                .output();
+            let _ = Command::new("docker").args(["volume", "rm", "-f", v]).output();
         }
     }
 }
@@ -133,11 +114,7 @@ pub fn compose_up(clean: &mut Cleanup, dir: &Path, project: &str, yaml: &str) {
         .current_dir(dir)
         .output()
         .expect("run docker-compose");
-    assert!(
-        out.status.success(),
-        "compose up failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "compose up failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 pub fn bin() -> Command {
@@ -146,10 +123,7 @@ pub fn bin() -> Command {
 
 /// Runs `stackwatch collect` against `db`; panics with its output on failure.
 pub fn collect(db: &Path) -> Output {
-    let out = bin()
-        .args(["collect", "--db", db.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = bin().args(["collect", "--db", db.to_str().unwrap()]).output().unwrap();
     assert!(
         out.status.success(),
         "collect failed: {}{}",
@@ -170,10 +144,7 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
         if let Some(v) = check() {
             return v;
         }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -1,0 +1,408 @@
+//! Window arithmetic, edges, creation and removal inside the window, and
+//! the fill projection, on a history database the test builds itself
+//! (no engine needed: the passes are synthetic but go through the real
+//! store and the real report code).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use stackwatch::collect::aggregate;
+use stackwatch::config::Config;
+use stackwatch::report::model::{Growth, HostReport, Report};
+use stackwatch::report::owners::{Projects, parse_project};
+use stackwatch::report::render::Renderer;
+use stackwatch::report::{self, Request};
+use stackwatch::snapshot::*;
+use stackwatch::store::{self, queries};
+
+const GB: i64 = 1_000_000_000;
+const H: i64 = 3600;
+/// 2026-11-25T00:00:00Z
+const T0: i64 = 1_795_564_800;
+
+#[derive(Clone)]
+struct C {
+    name: &'static str,
+    project: Option<&'static str>,
+    rw: Option<i64>,
+    log: Option<i64>,
+    restarts: i64,
+    state: &'static str,
+    health: Option<&'static str>,
+    labels: Vec<(&'static str, &'static str)>,
+    mounts: Vec<&'static str>,
+    image: &'static str,
+}
+
+fn c(name: &'static str, project: Option<&'static str>) -> C {
+    C {
+        name,
+        project,
+        rw: Some(0),
+        log: Some(0),
+        restarts: 0,
+        state: "running",
+        health: None,
+        labels: vec![],
+        mounts: vec![],
+        image: "sha256:app",
+    }
+}
+
+struct V {
+    name: &'static str,
+    project: Option<&'static str>,
+    size: Option<i64>,
+}
+
+fn v(name: &'static str, project: Option<&'static str>, size: i64) -> V {
+    V { name, project, size: Some(size) }
+}
+
+struct World {
+    fs_used: Option<i64>,
+    containers: Vec<C>,
+    volumes: Vec<V>,
+    images: Vec<(&'static str, &'static str, i64)>,
+}
+
+fn snapshot(at: i64, w: &World) -> Snapshot {
+    let containers: Vec<ContainerSample> = w
+        .containers
+        .iter()
+        .map(|c| {
+            let mut labels: BTreeMap<String, String> =
+                c.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            if let Some(p) = c.project {
+                labels.insert("com.docker.compose.project".into(), p.into());
+            }
+            let (stack, service) = stackwatch::collect::stack::identify(c.name, &labels);
+            ContainerSample {
+                id: format!("id-{}", c.name),
+                name: c.name.into(),
+                stack: Some(stack),
+                service,
+                labels,
+                image: "app:latest".into(),
+                image_id: Some(c.image.into()),
+                state: c.state.into(),
+                health: c.health.map(str::to_string),
+                restart_count: Some(c.restarts),
+                exit_code: Some(if c.state == "exited" { 3 } else { 0 }),
+                oom_killed: Some(false),
+                rw_bytes: c.rw,
+                log_bytes: c.log,
+                mounts: c.mounts.iter().map(|m| m.to_string()).collect(),
+                stats: (c.state == "running").then_some(Stats { mem_bytes: Some(1_000_000), ..Default::default() }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut volumes: Vec<VolumeSample> = w
+        .volumes
+        .iter()
+        .map(|v| VolumeSample {
+            name: v.name.into(),
+            driver: "local".into(),
+            labels: v
+                .project
+                .map(|p| BTreeMap::from([("com.docker.compose.project".to_string(), p.to_string())]))
+                .unwrap_or_default(),
+            size_bytes: v.size,
+            size_method: Some("engine"),
+            ..Default::default()
+        })
+        .collect();
+    let mut images: Vec<ImageSample> = w
+        .images
+        .iter()
+        .map(|(id, tag, size)| ImageSample {
+            id: id.to_string(),
+            tags: vec![tag.to_string()],
+            size_bytes: Some(*size),
+            ..Default::default()
+        })
+        .collect();
+    let stacks = aggregate::attribute(&containers, &mut volumes, &mut images);
+    Snapshot {
+        started_at: at,
+        duration_ms: 100,
+        host: HostInfo {
+            engine_id: "ENGINE-1".into(),
+            hostname: "harb-dev-box".into(),
+            engine_version: "27.0.3".into(),
+            api_version: "1.46".into(),
+            docker_root: Some("/var/lib/docker".into()),
+            fs: w.fs_used.map(|u| FsUsage { total_bytes: 100 * GB, used_bytes: u, free_bytes: 100 * GB - u }),
+        },
+        containers,
+        volumes,
+        images,
+        stacks,
+        errors: vec![],
+    }
+}
+
+struct History {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+fn history(passes: &[(i64, World)]) -> History {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
+    for (at, w) in passes {
+        queries::insert_pass(&mut st.conn, &snapshot(*at, w)).unwrap();
+    }
+    History { _dir: dir, path }
+}
+
+fn run(h: &History, window: &str, now: i64, projects: &Projects, vault: bool) -> Report {
+    let st = store::open_read_only(&h.path, Duration::from_secs(5)).unwrap();
+    let d = stackwatch::time::parse_duration(window).unwrap();
+    let config = Config::default();
+    report::build(
+        &st.conn,
+        &Request {
+            window_seconds: d.as_secs() as i64,
+            window_text: window.into(),
+            now,
+            config: &config,
+            projects,
+            vault,
+        },
+    )
+    .unwrap()
+}
+
+fn host(r: &Report) -> &HostReport {
+    assert_eq!(r.hosts.len(), 1);
+    &r.hosts[0]
+}
+
+fn growth<'a>(list: &'a [Growth], name: &str) -> &'a Growth {
+    list.iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no growth row for {name}: {list:#?}"))
+}
+
+fn chain_world(chain: i64, fs_used: i64) -> World {
+    let mut anvil = c("harb-anvil-1", Some("harb"));
+    anvil.mounts = vec!["harb_chain"];
+    anvil.log = Some(chain / 100);
+    anvil.rw = Some(40_000_000);
+    World {
+        fs_used: Some(fs_used),
+        containers: vec![anvil],
+        volumes: vec![v("harb_chain", Some("harb"), chain)],
+        images: vec![],
+    }
+}
+
+#[test]
+fn growth_compares_the_newest_pass_at_or_before_the_window_start_with_the_newest_pass() {
+    // Hourly passes for 30 hours; the chain volume grows 1 GB an hour.
+    let passes: Vec<(i64, World)> = (0..=30).map(|i| (T0 + i * H, chain_world(i * GB, 20 * GB + i * GB))).collect();
+    let h = history(&passes);
+    let r = run(&h, "24h", T0 + 30 * H + 60, &Projects::default(), false);
+    let hr = host(&r);
+    assert!(hr.covers_window);
+    assert_eq!(hr.span_seconds, 24 * H);
+    assert_eq!(hr.from, "2026-11-25T06:00:00Z");
+    assert_eq!(hr.passes, 25);
+    let stack = growth(&hr.growth.stacks, "harb");
+    assert_eq!(stack.change, "grew");
+    // Volume +24 GB and logs +0.24 GB; the writable layer did not change.
+    assert_eq!(stack.delta_bytes, Some(24 * GB + 24 * GB / 100));
+    assert_eq!(stack.sentence, "`harb` grew 24.2 GB in 24h (volume `harb_chain` +24 GB, logs +240 MB)");
+    let container = growth(&hr.growth.containers, "harb-anvil-1");
+    assert_eq!(container.delta_bytes, stack.delta_bytes, "its volume and logs are the stack's growth");
+    assert_eq!(growth(&hr.growth.volumes, "harb_chain").delta_bytes, Some(24 * GB));
+
+    // A window between passes takes the newest pass at or before its start.
+    let r = run(&h, "90m", T0 + 30 * H, &Projects::default(), false);
+    let hr = host(&r);
+    assert_eq!(hr.from, "2026-11-26T04:00:00Z", "28h30m rounds down to the 28h pass");
+    assert_eq!(growth(&hr.growth.volumes, "harb_chain").delta_bytes, Some(2 * GB));
+    assert_eq!(hr.span, "2h");
+}
+
+#[test]
+fn a_history_shorter_than_the_window_says_what_it_covers() {
+    let h = history(&[(T0, chain_world(GB, 20 * GB)), (T0 + 3 * H + 600, chain_world(3 * GB, 22 * GB))]);
+    let r = run(&h, "24h", T0 + 3 * H + 700, &Projects::default(), false);
+    let hr = host(&r);
+    assert!(!hr.covers_window);
+    assert_eq!(hr.span, "3h 10m");
+    assert!(hr.coverage.starts_with("History covers only 3h 10m of the 24h window"), "{}", hr.coverage);
+    let vol = growth(&hr.growth.volumes, "harb_chain");
+    assert_eq!(vol.sentence, "`harb_chain` grew 2 GB in 3h 10m");
+}
+
+#[test]
+fn a_single_pass_claims_no_growth() {
+    let h = history(&[(T0, chain_world(5 * GB, 20 * GB))]);
+    let r = run(&h, "24h", T0 + 60, &Projects::default(), false);
+    let hr = host(&r);
+    assert!(hr.coverage.starts_with("Only one pass so far"), "{}", hr.coverage);
+    assert!(hr.growth.stacks.is_empty() && hr.growth.volumes.is_empty() && hr.growth.containers.is_empty());
+    let d = hr.disk.as_ref().unwrap();
+    assert_eq!((d.growth_bytes, d.fill.as_str()), (None, "unknown"));
+    let md = Renderer::new(None).unwrap().section(&r, 10).unwrap();
+    assert!(md.contains("no stack changed size (needs two passes)"), "{md}");
+}
+
+#[test]
+fn objects_created_removed_or_shrinking_inside_the_window() {
+    let start = World {
+        fs_used: Some(30 * GB),
+        containers: vec![c("gone-web-1", Some("gone")), c("keep-db-1", Some("keep"))],
+        volumes: vec![v("gone_data", Some("gone"), 2 * GB), v("keep_cache", Some("keep"), 5 * GB)],
+        images: vec![],
+    };
+    let end = World {
+        fs_used: Some(31 * GB),
+        containers: vec![c("keep-db-1", Some("keep")), c("fresh-app-1", Some("fresh"))],
+        volumes: vec![v("keep_cache", Some("keep"), 4 * GB), v("fresh_data", Some("fresh"), 3_100_000_000)],
+        images: vec![],
+    };
+    let h = history(&[(T0, start), (T0 + 24 * H, end)]);
+    let hr_report = run(&h, "24h", T0 + 24 * H, &Projects::default(), false);
+    let hr = host(&hr_report);
+    assert_eq!(growth(&hr.growth.volumes, "fresh_data").sentence, "`fresh_data` new in window: 3.1 GB");
+    assert_eq!(growth(&hr.growth.volumes, "gone_data").sentence, "`gone_data` removed: freed 2 GB");
+    assert_eq!(growth(&hr.growth.volumes, "keep_cache").sentence, "`keep_cache` shrank 1 GB in 24h");
+    assert_eq!(growth(&hr.growth.stacks, "gone").change, "removed");
+    assert_eq!(growth(&hr.growth.stacks, "fresh").change, "new");
+    assert_eq!(growth(&hr.growth.containers, "gone-web-1").change, "removed");
+    // Ranked by bytes: new 3.1 GB first, the removal last.
+    let order: Vec<&str> = hr.growth.volumes.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(order, vec!["fresh_data", "keep_cache", "gone_data"]);
+}
+
+#[test]
+fn fill_projection_and_disk_pressure_name_the_top_contributors() {
+    // 100 GB disk, used 80 -> 90 GB over 10 hours: 1 GB/h, 10 GB free: full in 10h.
+    let h = history(&[(T0, chain_world(10 * GB, 80 * GB)), (T0 + 10 * H, chain_world(20 * GB, 90 * GB))]);
+    let r = run(&h, "10h", T0 + 10 * H, &Projects::default(), false);
+    let hr = host(&r);
+    let d = hr.disk.as_ref().unwrap();
+    assert_eq!((d.used_percent, d.growth_bytes, d.fill_seconds), (90.0, Some(10 * GB), Some(10 * H)));
+    assert_eq!(d.full_at.as_deref(), Some("2026-11-25T20:00:00Z"));
+    assert!(d.over_threshold);
+    assert!(d.sentence.starts_with("P1 disk pressure (over 80%)"), "{}", d.sentence);
+    assert!(d.sentence.contains("at this rate full in 10h"), "{}", d.sentence);
+    assert!(d.sentence.contains("top contributors in 10h: `harb` +10.1 GB"), "{}", d.sentence);
+    assert_eq!(hr.findings[0].kind, "disk_pressure");
+    assert_eq!(hr.findings[0].priority, "P1");
+
+    // Shrinking use is "not filling"; a 5-minute span is too short to project.
+    let h = history(&[(T0, chain_world(10 * GB, 50 * GB)), (T0 + H, chain_world(10 * GB, 49 * GB))]);
+    assert_eq!(host(&run(&h, "1h", T0 + H, &Projects::default(), false)).disk.as_ref().unwrap().fill, "not filling");
+    let h = history(&[(T0, chain_world(10 * GB, 50 * GB)), (T0 + 300, chain_world(10 * GB, 51 * GB))]);
+    assert_eq!(host(&run(&h, "1h", T0 + 300, &Projects::default(), false)).disk.as_ref().unwrap().fill, "unknown");
+}
+
+fn symptom_worlds() -> (World, World) {
+    let mut looper = c("billing-worker-1", Some("billing"));
+    looper.restarts = 3;
+    let mut sick = c("billing-api-1", Some("billing"));
+    sick.health = Some("healthy");
+    let mut factory = c("disinto-agent-1", Some("disinto"));
+    factory.labels = vec![("com.disinto.managed", "true")];
+    factory.restarts = 0;
+    let mut old = c("legacy-app-1", Some("legacy"));
+    old.image = "sha256:old";
+    let start = World {
+        fs_used: Some(40 * GB),
+        containers: vec![looper.clone(), sick.clone(), factory.clone(), old],
+        volumes: vec![v("legacy_data", Some("legacy"), GB), v("billing_db", Some("billing"), 2 * GB)],
+        images: vec![("sha256:app", "app:latest", 100_000_000), ("sha256:old", "legacy_app:v1", 700_000_000)],
+    };
+    looper.restarts = 17;
+    looper.state = "restarting";
+    sick.health = Some("unhealthy");
+    factory.restarts = 4;
+    let end = World {
+        fs_used: Some(45 * GB),
+        containers: vec![looper, sick, factory],
+        volumes: vec![v("legacy_data", Some("legacy"), GB), v("billing_db", Some("billing"), 5 * GB)],
+        images: vec![("sha256:app", "app:latest", 100_000_000), ("sha256:old", "legacy_app:v1", 700_000_000)],
+    };
+    (start, end)
+}
+
+#[test]
+fn symptoms_across_stacks_with_owners_priorities_and_vault_names() {
+    let (start, end) = symptom_worlds();
+    let mid = symptom_worlds().1;
+    let h = history(&[(T0, start), (T0 + 12 * H, mid), (T0 + 24 * H, end)]);
+    let projects = Projects {
+        list: vec![parse_project(
+            "name = \"billing\"\nrepo = \"acme/billing\"\n[siblings]\nstacks = [\"billing\"]\nowner = \"team-billing\"\n",
+            Path::new("/f/projects/billing.toml"),
+        )
+        .unwrap()],
+    };
+    let r = run(&h, "24h", T0 + 24 * H, &projects, true);
+    let hr = host(&r);
+    let by_key: BTreeMap<&str, &stackwatch::report::model::Finding> =
+        hr.findings.iter().map(|f| (f.key.as_str(), f)).collect();
+
+    let restarting = by_key["restarting:compose:billing"];
+    assert_eq!(restarting.priority, "P3", "foreign stack degraded");
+    assert!(restarting.summary.contains("`billing-worker-1` restart count 3 → 17 in 24h"), "{}", restarting.summary);
+    assert_eq!(restarting.owner.as_deref(), Some("team-billing"));
+    assert_eq!(restarting.owner_source.as_deref(), Some("`projects/billing.toml` `[siblings]` stacks `billing`"));
+    assert_eq!(restarting.vault_file.as_deref(), Some("stackwatch-billing-restarting.md"));
+
+    let unhealthy = by_key["unhealthy:compose:billing"];
+    assert_eq!(unhealthy.since.as_deref(), Some("2026-11-25T12:00:00Z"), "first unhealthy sample");
+    assert!(unhealthy.summary.contains("unhealthy since 2026-11-25T12:00:00Z (12h)"), "{}", unhealthy.summary);
+
+    let factory = by_key["restarting:compose:disinto"];
+    assert!(factory.factory);
+    assert_eq!(factory.priority, "P2", "factory service churning");
+    assert_eq!(factory.vault_file, None, "the factory's own findings are not vault items");
+
+    let bloat = by_key["volume_bloat:compose:billing"];
+    assert!(
+        bloat.summary.contains("volume `billing_db` grew 3 GB in 24h (from 2 GB to 5 GB, +150%)"),
+        "{}",
+        bloat.summary
+    );
+    assert_eq!(bloat.priority, "P4", "disk is at 45%, not filling within 7d");
+
+    let orphan = by_key["orphaned_volume:compose:legacy"];
+    assert!(orphan.summary.contains("`legacy_data` holds 1 GB"), "{}", orphan.summary);
+    assert_eq!(orphan.owner.as_deref(), Some("unowned"));
+
+    let images = by_key["unused_images:compose:legacy"];
+    assert!(images.summary.contains("1 unused image holding 700 MB: `legacy_app:v1` (700 MB)"), "{}", images.summary);
+
+    // Sorted by priority.
+    let prios: Vec<&str> = hr.findings.iter().map(|f| f.priority).collect();
+    let mut sorted = prios.clone();
+    sorted.sort();
+    assert_eq!(prios, sorted);
+}
+
+#[test]
+fn rendered_markdown_matches_the_snapshot() {
+    let (start, end) = symptom_worlds();
+    let h = history(&[(T0, start), (T0 + 24 * H, end)]);
+    let r = run(&h, "24h", T0 + 24 * H + 120, &Projects::default(), true);
+    let renderer = Renderer::new(None).unwrap();
+    let mut text = renderer.section(&r, 10).unwrap();
+    let hr = host(&r);
+    let f = hr.findings.iter().find(|f| f.kind == "restarting" && !f.factory).unwrap();
+    text.push_str("\n----- vault item -----\n");
+    text.push_str(&renderer.vault_item(&r, hr, f).unwrap());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/report.md");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).expect("snapshot missing: run with UPDATE_SNAPSHOTS=1 and review it");
+    assert_eq!(text, expected, "rendered markdown changed; review and run with UPDATE_SNAPSHOTS=1");
+}
