@@ -37,7 +37,9 @@ fn readme_example_queries_run_in_the_sqlite3_shell() {
     let mut clean = Cleanup::default();
     let solo = unique("readme");
     clean.container(&solo);
-    docker(&["run", "-d", "--name", &solo, image(), "sleep", "3600"]);
+    let vol = unique("readmevol");
+    clean.volume(&vol);
+    docker(&["run", "-d", "--name", &solo, "-v", &format!("{vol}:/data"), image(), "sleep", "3600"]);
     // Something for the "restarting" query to find.
     let looper = unique("readmeloop");
     clean.container(&looper);

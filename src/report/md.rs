@@ -40,7 +40,7 @@ pub fn slug(value: &str) -> String {
         } else if !out.ends_with('-') {
             out.push('-');
         }
-        if out.len() >= 48 {
+        if out.len() >= 40 {
             break;
         }
     }

@@ -28,7 +28,7 @@ use symptoms::{Draft, human_span};
 use crate::config::Config;
 use crate::store::queries::{self, HostRow};
 use crate::time::iso_utc;
-use crate::units;
+use crate::{inert, units};
 
 /// Shortest span the fill projection extrapolates from (10 minutes).
 pub const MIN_PROJECTION_SPAN: i64 = 600;
@@ -48,9 +48,10 @@ pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
     let hosts = queries::hosts(conn).context("cannot read hosts from the history")?;
     let mut out = Vec::new();
     for h in hosts {
-        out.push(
-            host_report(conn, &h, req).with_context(|| format!("cannot build the report for host {}", h.hostname))?,
-        );
+        let mut hr =
+            host_report(conn, &h, req).with_context(|| format!("cannot build the report for host {}", h.hostname))?;
+        make_names_inert(&mut hr);
+        out.push(hr);
     }
     Ok(Report {
         generated_at: iso_utc(req.now),
@@ -59,6 +60,27 @@ pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
         hosts: out,
         vault: VaultStatus::default(),
     })
+}
+
+/// Raw names reach JSON readers too: one line each, bounded, no control
+/// characters. (Markdown fields were built from inert code spans already.)
+fn make_names_inert(h: &mut HostReport) {
+    let fix = |s: &mut String| *s = inert::line(s, 200);
+    fix(&mut h.host);
+    fix(&mut h.engine_id);
+    for g in h.growth.stacks.iter_mut().chain(h.growth.containers.iter_mut()).chain(h.growth.volumes.iter_mut()) {
+        fix(&mut g.name);
+        g.stack.iter_mut().for_each(fix);
+        g.parts.iter_mut().flat_map(|p| p.name.iter_mut()).for_each(fix);
+    }
+    for f in &mut h.findings {
+        fix(&mut f.key);
+        f.stack.iter_mut().chain(f.owner.iter_mut()).for_each(fix);
+    }
+    for s in &mut h.stacks {
+        fix(&mut s.name);
+        fix(&mut s.owner);
+    }
 }
 
 fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<HostReport> {

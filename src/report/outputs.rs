@@ -134,3 +134,20 @@ mod tests {
         assert!(write_atomic(&dir.path().join("missing/k.md"), b"x").is_err());
     }
 }
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    /// The repo's knowledge file carries guidance and one empty block.
+    #[test]
+    fn shipped_knowledge_file_has_one_empty_block() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge/sibling-stacks.md")).unwrap();
+        assert_eq!(text.matches(BEGIN_PREFIX).count(), 1);
+        assert_eq!(text.matches(END).count(), 1);
+        assert!(text.contains(&format!("{BEGIN}\n{END}\n")));
+        let filled = splice(&text, "## Sibling Stacks\n").unwrap();
+        assert_eq!(filled, text.replace(&format!("{BEGIN}\n{END}"), &format!("{BEGIN}\n## Sibling Stacks\n{END}")));
+    }
+}
