@@ -55,6 +55,7 @@ CREATE TABLE stacks (
     name     TEXT NOT NULL,
     UNIQUE (host_id, kind, name)
 );
+CREATE INDEX stacks_by_name ON stacks(name);
 
 -- Per-stack totals are computed once at collect time (collect::aggregate) so
 -- that a year of stack_disk_history is a plain range scan, not a join over
@@ -124,6 +125,7 @@ CREATE TABLE volumes (
     labels     TEXT NOT NULL,
     UNIQUE (host_id, name)
 );
+CREATE INDEX volumes_by_name ON volumes(name);
 
 CREATE TABLE volume_samples (
     pass_id     INTEGER NOT NULL REFERENCES passes(id),
@@ -195,12 +197,13 @@ SELECT p.id AS pass_id,
        p.containers,
        p.volumes,
        p.images,
-       p.error_count
+       p.error_count,
+       p.started_at AS sampled_unix
 FROM passes p JOIN hosts h ON h.id = p.host_id;
 
 CREATE VIEW latest_passes AS
 SELECT p.* FROM passes p
-WHERE p.id = (SELECT MAX(p2.id) FROM passes p2 WHERE p2.host_id = p.host_id);
+JOIN (SELECT host_id, MAX(id) AS id FROM passes GROUP BY host_id) newest ON newest.id = p.id;
 
 CREATE VIEW latest_containers AS
 SELECT h.hostname AS host,
@@ -298,7 +301,9 @@ SELECT h.hostname AS host,
        ss.log_bytes,
        ss.volume_bytes,
        ss.mem_bytes,
-       p.id AS pass_id
+       p.id AS pass_id,
+       ss.unknown_sizes,
+       p.started_at AS sampled_unix
 FROM stack_samples ss
 JOIN passes p ON p.id = ss.pass_id
 JOIN stacks s ON s.id = ss.stack_id
@@ -318,7 +323,8 @@ SELECT h.hostname AS host,
        cs.rw_bytes,
        cs.log_bytes,
        p.id AS pass_id,
-       c.container_id
+       c.container_id,
+       p.started_at AS sampled_unix
 FROM container_samples cs
 JOIN passes p ON p.id = cs.pass_id
 JOIN containers c ON c.id = cs.container_ref
@@ -331,7 +337,8 @@ SELECT h.hostname AS host,
        strftime('%Y-%m-%dT%H:%M:%SZ', p.started_at, 'unixepoch') AS sampled_at,
        vs.size_bytes,
        vs.in_use,
-       p.id AS pass_id
+       p.id AS pass_id,
+       p.started_at AS sampled_unix
 FROM volume_samples vs
 JOIN passes p ON p.id = vs.pass_id
 JOIN volumes v ON v.id = vs.volume_ref

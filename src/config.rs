@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Deserializer};
 
 use crate::time::parse_duration;
@@ -24,18 +24,22 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
     /// Window when `--window` is not given.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "positive_duration")]
     pub window: Duration,
     /// Rows per growth level in markdown (JSON always has all of them).
+    #[serde(deserialize_with = "at_least_one")]
     pub top: usize,
     /// Docker root filesystem use, in percent, above which disk is P1.
+    #[serde(deserialize_with = "percent")]
     pub disk_p1_percent: f64,
     /// Growth fast enough to fill the disk within this long is P1 too.
     #[serde(deserialize_with = "duration")]
     pub fill_warning: Duration,
     /// Volume bloat: a volume that grew by at least this many bytes...
+    #[serde(deserialize_with = "non_negative")]
     pub bloat_min_bytes: i64,
     /// ...and by at least this percentage of its size at the window start.
+    #[serde(deserialize_with = "non_negative_f64")]
     pub bloat_min_percent: f64,
     /// Stacks that are the factory's own even without the managed label.
     pub factory_stacks: Vec<String>,
@@ -62,9 +66,10 @@ pub struct DockerConfig {
     /// Engine address; `--docker-host` and `DOCKER_HOST` take precedence.
     pub host: Option<String>,
     /// Per-request timeout.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "positive_duration")]
     pub timeout: Duration,
     /// Bound on concurrent per-container calls (inspect + stats).
+    #[serde(deserialize_with = "concurrency")]
     pub concurrency: usize,
 }
 
@@ -80,8 +85,10 @@ pub struct CollectConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LabelsConfig {
     /// `key=value` marking the factory's own images and containers.
+    #[serde(deserialize_with = "managed_label")]
     pub managed: String,
     /// Label key naming a stack's owner.
+    #[serde(deserialize_with = "nonempty")]
     pub owner: String,
 }
 
@@ -123,9 +130,60 @@ impl Default for LabelsConfig {
     }
 }
 
+// Validation happens while deserializing, so that every error carries the
+// span of the offending value and the message can name its line and key.
+use serde::de::Error as _;
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
+    parse_duration(&s).map_err(D::Error::custom)
+}
+
+fn positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let v = duration(d)?;
+    if v.is_zero() { Err(D::Error::custom("must be more than 0")) } else { Ok(v) }
+}
+
+fn concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = usize::deserialize(d)?;
+    if (1..=256).contains(&v) { Ok(v) } else { Err(D::Error::custom(format!("must be between 1 and 256, got {v}"))) }
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = usize::deserialize(d)?;
+    if v >= 1 { Ok(v) } else { Err(D::Error::custom("must be at least 1")) }
+}
+
+fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if (0.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(D::Error::custom(format!("must be a percentage 0-100, got {v}")))
+    }
+}
+
+fn non_negative<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = i64::deserialize(d)?;
+    if v >= 0 { Ok(v) } else { Err(D::Error::custom(format!("must not be negative, got {v}"))) }
+}
+
+fn non_negative_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v >= 0.0 && v.is_finite() { Ok(v) } else { Err(D::Error::custom(format!("must not be negative, got {v}"))) }
+}
+
+fn nonempty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = String::deserialize(d)?;
+    if v.trim().is_empty() { Err(D::Error::custom("must not be empty")) } else { Ok(v) }
+}
+
+fn managed_label<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = nonempty(d)?;
+    if v.split('=').next().unwrap_or("").trim().is_empty() {
+        return Err(D::Error::custom("must be `key=value` or `key` with a non-empty key"));
+    }
+    Ok(v)
 }
 
 impl LabelsConfig {
@@ -147,40 +205,7 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!(describe(text, path, &e)))?;
-        config.validate(path)?;
-        Ok(config)
-    }
-
-    fn validate(&self, path: &Path) -> Result<()> {
-        if self.docker.concurrency == 0 || self.docker.concurrency > 256 {
-            bail!(
-                "config {}: [docker] concurrency must be between 1 and 256, got {}",
-                path.display(),
-                self.docker.concurrency
-            );
-        }
-        if self.docker.timeout.is_zero() {
-            bail!("config {}: [docker] timeout must be more than 0", path.display());
-        }
-        let r = &self.report;
-        if !(0.0..=100.0).contains(&r.disk_p1_percent)
-            || r.bloat_min_percent < 0.0
-            || r.bloat_min_bytes < 0
-            || r.top == 0
-        {
-            bail!(
-                "config {}: [report] disk_p1_percent must be 0-100, bloat_min_percent and bloat_min_bytes at least 0, top at least 1",
-                path.display()
-            );
-        }
-        if r.window.is_zero() {
-            bail!("config {}: [report] window must be more than 0", path.display());
-        }
-        if self.labels.managed.trim().is_empty() || self.labels.owner.trim().is_empty() {
-            bail!("config {}: [labels] managed and owner must not be empty", path.display());
-        }
-        Ok(())
+        toml::from_str(text).map_err(|e| anyhow::anyhow!(describe(text, path, &e)))
     }
 }
 
@@ -248,7 +273,13 @@ mod tests {
         let err = parse("[docker]\nconcurrency = \"many\"\n").unwrap_err().to_string();
         assert!(err.contains("line 2, key `docker.concurrency`"), "{err}");
         let err = parse("[docker]\nconcurrency = 0\n").unwrap_err().to_string();
-        assert!(err.contains("concurrency must be between 1 and 256"), "{err}");
+        assert!(err.contains("line 2, key `docker.concurrency`") && err.contains("between 1 and 256"), "{err}");
+        let err = parse("[docker]\ntimeout = \"0s\"\n").unwrap_err().to_string();
+        assert!(err.contains("line 2, key `docker.timeout`: must be more than 0"), "{err}");
+        let err = parse("[labels]\nmanaged = \"=x\"\n").unwrap_err().to_string();
+        assert!(err.contains("line 2, key `labels.managed`"), "{err}");
+        let err = parse("[report]\n\ndisk_p1_percent = 180.0\n").unwrap_err().to_string();
+        assert!(err.contains("line 3, key `report.disk_p1_percent`"), "{err}");
     }
 
     #[test]

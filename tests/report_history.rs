@@ -406,3 +406,31 @@ fn rendered_markdown_matches_the_snapshot() {
     let expected = std::fs::read_to_string(&path).expect("snapshot missing: run with UPDATE_SNAPSHOTS=1 and review it");
     assert_eq!(text, expected, "rendered markdown changed; review and run with UPDATE_SNAPSHOTS=1");
 }
+
+#[test]
+fn a_size_unmeasured_in_one_pass_is_not_growth_or_shrinkage() {
+    // The engine's size accounting failed in the second pass: volume and
+    // log sizes are unknown there, which must not read as "shrank 5 GB".
+    let mut blind = chain_world(5 * GB, 20 * GB);
+    blind.volumes[0].size = None;
+    blind.containers[0].log = None;
+    let h = history(&[(T0, chain_world(5 * GB, 20 * GB)), (T0 + H, blind)]);
+    let r = run(&h, "1h", T0 + H, &Projects::default(), false);
+    let g = growth(&host(&r).growth.stacks, "harb");
+    assert_eq!(g.delta_bytes, Some(0), "only the writable layer was comparable, and it did not change");
+    assert!(g.sentence.contains("some parts not measurable"), "{}", g.sentence);
+    assert_eq!(growth(&host(&r).growth.volumes, "harb_chain").change, "unknown");
+
+    // Measured again later: growth across the blind pass is real growth.
+    let h = history(&[
+        (T0, chain_world(5 * GB, 20 * GB)),
+        (T0 + H, {
+            let mut b = chain_world(5 * GB, 20 * GB);
+            b.volumes[0].size = None;
+            b
+        }),
+        (T0 + 2 * H, chain_world(6 * GB, 21 * GB)),
+    ]);
+    let r = run(&h, "2h", T0 + 2 * H, &Projects::default(), false);
+    assert_eq!(growth(&host(&r).growth.stacks, "harb").delta_bytes, Some(GB + GB / 100));
+}

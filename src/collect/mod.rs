@@ -37,7 +37,7 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     let listed = engine.containers().await?;
     let docker_root = info.docker_root_dir.clone().filter(|r| !r.is_empty());
     // Paths the engine reports are only ours to read when it runs here.
-    let local_root = docker_root.as_deref().filter(|_| engine.local);
+    let local_root = docker_root.as_deref().filter(|r| engine.local && root_is_the_engines(Path::new(r), &listed));
 
     let total = listed.len();
     let details = stream::iter(listed)
@@ -61,14 +61,10 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
         }
         None => None,
     };
-    let volumes = volumes.unwrap_or_else(|e| {
-        errors.push(ObjectError { kind: "engine", name: "volumes".into(), message: format!("{e:#}") });
-        Vec::new()
-    });
-    let images = images.unwrap_or_else(|e| {
-        errors.push(ObjectError { kind: "engine", name: "images".into(), message: format!("{e:#}") });
-        Vec::new()
-    });
+    // Without the volume or image list every stack's totals would silently
+    // drop; such a pass is not recorded at all.
+    let volumes = volumes?;
+    let images = images?;
 
     let mut containers = Vec::with_capacity(details.len());
     for (pending, errs) in details {
@@ -111,6 +107,17 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     })
 }
 
+/// A root directory path that exists here is not enough: in a container
+/// with only the socket mounted, `/var/lib/docker` may exist but be the
+/// container's own. The engine's root holds a directory per container.
+fn root_is_the_engines(root: &Path, listed: &[ContainerSummary]) -> bool {
+    let containers = root.join("containers");
+    match listed.iter().find_map(|c| c.id.as_deref()) {
+        Some(id) => containers.join(id).is_dir(),
+        None => containers.is_dir() && root.join("volumes").is_dir(),
+    }
+}
+
 /// A container sample plus what is needed to finish it after the
 /// concurrent phase (log sizes need the engine's root directory).
 struct Pending {
@@ -130,7 +137,7 @@ async fn container_details(engine: &Engine, summary: ContainerSummary) -> (Pendi
     }
     if sample.is_running() {
         match engine.stats(&sample.id).await {
-            Ok(Some(s)) => sample.stats = Some(stats_from(&s)),
+            Ok(Some(s)) => sample.stats = live_stats(&s),
             Ok(None) => {}
             Err(e) => {
                 errors.push(ObjectError { kind: "container", name: sample.name.clone(), message: format!("{e:#}") })
@@ -175,6 +182,14 @@ fn from_summary(s: &ContainerSummary) -> ContainerSample {
 /// Fills what only inspect knows; returns the json-file log path.
 fn apply_inspect(c: &mut ContainerSample, i: &ContainerInspectResponse) -> Option<String> {
     c.restart_count = i.restart_count;
+    // The list's first name can be a legacy link alias (`/web/db`); inspect
+    // gives the container's own.
+    if let Some(name) = i.name.as_deref().map(stack::clean_name).filter(|n| !n.is_empty() && *n != c.name) {
+        c.name = name.to_string();
+        let (key, service) = stack::identify(&c.name, &c.labels);
+        c.stack = Some(key);
+        c.service = service;
+    }
     if let Some(st) = &i.state {
         if let Some(status) = st.status {
             let s = status.to_string();
@@ -194,6 +209,12 @@ fn apply_inspect(c: &mut ContainerSample, i: &ContainerInspectResponse) -> Optio
         .and_then(|l| l.typ.clone())
         .filter(|t| !t.is_empty());
     i.log_path.clone()
+}
+
+/// A container that stopped after inspect answers with a zeroed body
+/// ("read" is the zero time): that is no stats, not counters at 0.
+fn live_stats(s: &ContainerStatsResponse) -> Option<Stats> {
+    s.read.as_deref().and_then(parse_rfc3339).map(|_| stats_from(s))
 }
 
 fn stats_from(s: &ContainerStatsResponse) -> Stats {
@@ -265,5 +286,44 @@ fn image_sample(i: ImageSummary, managed: (&str, &str)) -> ImageSample {
         stacks: Vec::new(),
         managed: is_managed,
         labels,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(json: &str) -> ContainerStatsResponse {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_zeroed_stats_body_is_no_stats() {
+        let zeroed =
+            stats(r#"{"read":"0001-01-01T00:00:00Z","cpu_stats":{"cpu_usage":{"total_usage":0}},"memory_stats":{}}"#);
+        assert_eq!(live_stats(&zeroed), None);
+    }
+
+    #[test]
+    fn counters_are_read_from_a_live_body() {
+        let live = stats(
+            r#"{"read":"2026-11-25T12:00:00.5Z",
+                "cpu_stats":{"cpu_usage":{"total_usage":123456789}},
+                "memory_stats":{"usage":10000000,"limit":64000000,"stats":{"total_inactive_file":2000000}},
+                "networks":{"eth0":{"rx_bytes":10,"tx_bytes":20},"eth1":{"rx_bytes":1,"tx_bytes":2}},
+                "blkio_stats":{"io_service_bytes_recursive":[{"major":8,"minor":0,"op":"Read","value":4096},
+                    {"major":8,"minor":0,"op":"Write","value":8192},{"major":8,"minor":0,"op":"Total","value":12288}]},
+                "pids_stats":{"current":3}}"#,
+        );
+        let s = live_stats(&live).unwrap();
+        assert_eq!(s.cpu_ns, Some(123_456_789));
+        assert_eq!(s.mem_bytes, Some(8_000_000), "page cache is not usage");
+        assert_eq!(s.mem_limit_bytes, Some(64_000_000));
+        assert_eq!((s.net_rx_bytes, s.net_tx_bytes), (Some(11), Some(22)));
+        assert_eq!((s.blkio_read_bytes, s.blkio_write_bytes), (Some(4096), Some(8192)));
+        assert_eq!(s.pids, Some(3));
+        let no_net = stats(r#"{"read":"2026-11-25T12:00:00Z","memory_stats":{}}"#);
+        let s = live_stats(&no_net).unwrap();
+        assert_eq!((s.net_rx_bytes, s.mem_bytes, s.blkio_read_bytes), (None, None, None), "unknown, not 0");
     }
 }

@@ -19,6 +19,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     let db = paths::database(global.db.clone(), config.database.path.clone());
     // Refuse a wrong --db before spending a pass on it.
     store::check_file(&db)?;
+    store::check_writable(&db)?;
     let _lock = lock::acquire(&db, config.database.lock_wait)?;
 
     let host = args.docker_host.clone().or(config.docker.host.clone()).unwrap_or_else(|| DEFAULT_HOST.into());

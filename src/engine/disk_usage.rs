@@ -1,18 +1,13 @@
-//! `GET /system/df`, read by hand.
+//! `GET /system/df`, parsed by hand.
 //!
 //! bollard models only the API 1.52 shape of this response (`VolumeUsage`,
 //! `ContainerUsage`), so against engines 20-28 its typed call returns
-//! nothing. We send the request over our own HTTP/1.1 connection and accept
-//! both shapes: the legacy top-level `Volumes`/`Containers` arrays and the
-//! newer `*Usage.Items`.
+//! nothing. We fetch it with [`super::raw`] and accept both shapes: the
+//! legacy top-level `Volumes`/`Containers` arrays and the newer `*Usage.Items`.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use anyhow::{Context, Result};
 use serde::Deserialize;
 
 /// Sizes the engine reports, keyed by volume name and container id.
@@ -74,42 +69,6 @@ pub fn parse(body: &[u8]) -> Result<DiskUsage> {
             .filter_map(|c| Some(c.size_rw.unwrap_or(0)).filter(|s| *s >= 0).map(|s| (c.id, s)))
             .collect(),
     })
-}
-
-/// GET `path` (already versioned, e.g. `/v1.41/system/df`) from the engine.
-pub async fn get(host: &str, path: &str, timeout: Duration) -> Result<Vec<u8>> {
-    let fut = async {
-        if let Some(sock) = host.strip_prefix("unix://") {
-            let stream =
-                tokio::net::UnixStream::connect(sock).await.with_context(|| format!("cannot connect to {sock}"))?;
-            request(TokioIo::new(stream), path).await
-        } else if let Some(addr) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
-            let stream = tokio::net::TcpStream::connect(addr.trim_end_matches('/'))
-                .await
-                .with_context(|| format!("cannot connect to {addr}"))?;
-            request(TokioIo::new(stream), path).await
-        } else {
-            bail!("unsupported Docker host `{host}`")
-        }
-    };
-    tokio::time::timeout(timeout, fut).await.map_err(|_| anyhow!("no answer within {}s", timeout.as_secs()))?
-}
-
-async fn request<T>(io: TokioIo<T>, path: &str) -> Result<Vec<u8>>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
-    let driver = tokio::spawn(conn);
-    let req = hyper::Request::get(path).header(hyper::header::HOST, "docker").body(Empty::<Bytes>::new())?;
-    let res = sender.send_request(req).await?;
-    let status = res.status();
-    let body = res.into_body().collect().await?.to_bytes();
-    driver.abort();
-    if !status.is_success() {
-        bail!("{status}: {}", String::from_utf8_lossy(&body).trim());
-    }
-    Ok(body.to_vec())
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary, SystemInfo, Volume,
+    ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary, SystemInfo, SystemVersion, Volume,
 };
 use bollard::query_parameters::{
     InspectContainerOptions, ListContainersOptions, ListImagesOptions, ListVolumesOptions, StatsOptions,
@@ -18,12 +18,9 @@ use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use futures_util::StreamExt;
 
 pub mod disk_usage;
+mod raw;
 
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
-
-/// The oldest API we speak. Engines from 1.13 (2017) accept it, and every
-/// field we read exists in it or is optional.
-const FLOOR: ClientVersion = ClientVersion { major_version: 1, minor_version: 24 };
 
 pub struct Engine {
     docker: Docker,
@@ -44,18 +41,10 @@ fn parse_version(s: &str) -> Option<ClientVersion> {
 
 fn connect_at(host: &str, timeout: Duration, version: &ClientVersion) -> Result<Docker> {
     let secs = timeout.as_secs().max(1);
-    let docker = if let Some(path) = unix_path(host) {
-        if !std::path::Path::new(path).exists() {
-            return Err(anyhow!(
-                "cannot reach the Docker engine: socket {path} does not exist; is dockerd running? \
-                 (set DOCKER_HOST or --docker-host to another engine)"
-            ));
-        }
+    let docker = if unix_path(host).is_some() {
         Docker::connect_with_unix(host, secs, version)
-    } else if host.starts_with("tcp://") || host.starts_with("http://") {
-        Docker::connect_with_http(host, secs, version)
     } else {
-        return Err(anyhow!("unsupported Docker host `{host}`; use unix:///path/to/docker.sock or tcp://host:port"));
+        Docker::connect_with_http(host, secs, version)
     };
     docker.map_err(|e| explain(e, host, "connect to"))
 }
@@ -64,29 +53,65 @@ fn unix_path(host: &str) -> Option<&str> {
     host.strip_prefix("unix://").or_else(|| host.starts_with('/').then_some(host))
 }
 
+/// The socket file itself, checked first so the message names the real
+/// problem (absent, or not ours to open) instead of a generic I/O error.
+fn check_socket(path: &str) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(anyhow!(
+            "cannot reach the Docker engine: socket {path} does not exist; is dockerd running? \
+             (set DOCKER_HOST or --docker-host to another engine)"
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(anyhow!(
+            "cannot reach the Docker engine at unix://{path}: {}",
+            hint(std::io::ErrorKind::PermissionDenied).unwrap_or_default()
+        )),
+        Err(e) => Err(anyhow!("cannot reach the Docker engine: socket {path}: {e}")),
+    }
+}
+
+fn hint(kind: std::io::ErrorKind) -> Option<&'static str> {
+    match kind {
+        std::io::ErrorKind::PermissionDenied => Some(
+            "permission denied on the socket; run as root or add this user to the `docker` group \
+             (then log in again)",
+        ),
+        std::io::ErrorKind::ConnectionRefused => Some("connection refused; is dockerd running?"),
+        std::io::ErrorKind::NotFound => Some("socket not found; is dockerd running?"),
+        _ => None,
+    }
+}
+
 impl Engine {
     /// Connects and negotiates the API version with the engine.
     ///
-    /// bollard's own negotiation asks `/version` at bollard's newest API,
-    /// which engines older than that refuse outright ("client version 1.53
-    /// is too new"). So we ask at a floor every engine accepts, then speak
-    /// min(engine, bollard). Engines that dropped the floor get bollard's
-    /// default and its negotiation.
+    /// bollard's own negotiation asks `/vX.Y/version` at bollard's newest
+    /// API, which older engines refuse outright ("client version 1.53 is
+    /// too new"), and a fixed floor fails on engines that raised their
+    /// minimum (Docker 29 refuses anything below 1.44). The unversioned
+    /// `/version` is answered by every engine, so we ask that and speak
+    /// min(engine, bollard).
     pub async fn connect(host: &str, timeout: Duration) -> Result<Engine> {
         let host = if host.starts_with('/') { format!("unix://{host}") } else { host.to_string() };
-        let probe = connect_at(&host, timeout, &FLOOR)?;
-        let version = match probe.version().await {
-            Ok(v) => v,
-            Err(BollardError::DockerResponseServerError { message, .. }) if message.contains("too old") => {
-                let docker = connect_at(&host, timeout, API_DEFAULT_VERSION)?
-                    .negotiate_version()
-                    .await
-                    .map_err(|e| explain(e, &host, "negotiate the API version with"))?;
-                docker.version().await.map_err(|e| explain(e, &host, "query"))?
+        if let Some(path) = unix_path(&host) {
+            check_socket(path)?;
+        } else if !(host.starts_with("tcp://") || host.starts_with("http://")) {
+            bail!("unsupported Docker host `{host}`; use unix:///path/to/docker.sock or tcp://host:port");
+        }
+        let body = raw::get(&host, "/version", timeout).await.map_err(|e| {
+            let kind = e.chain().find_map(|c| c.downcast_ref::<std::io::Error>()).map(|io| io.kind());
+            match kind.and_then(hint) {
+                Some(h) => anyhow!("cannot reach the Docker engine at {host}: {h}"),
+                None => anyhow!("cannot reach the Docker engine at {host}: {e:#}"),
             }
-            Err(e) => return Err(explain(e, &host, "reach")),
-        };
-        let server = version.api_version.as_deref().and_then(parse_version).unwrap_or(FLOOR);
+        })?;
+        let version: SystemVersion = serde_json::from_slice(&body)
+            .with_context(|| format!("the Docker engine at {host} sent an unreadable /version answer"))?;
+        let server = version
+            .api_version
+            .as_deref()
+            .and_then(parse_version)
+            .ok_or_else(|| anyhow!("the Docker engine at {host} did not say which API version it speaks"))?;
         let chosen = if server < *API_DEFAULT_VERSION { server } else { *API_DEFAULT_VERSION };
         let docker = connect_at(&host, timeout, &chosen)?;
         Ok(Engine {
@@ -97,6 +122,10 @@ impl Engine {
             timeout,
             host,
         })
+    }
+
+    fn api_at_least(&self, major: usize, minor: usize) -> bool {
+        parse_version(&self.api_version).is_some_and(|v| (v.major_version, v.minor_version) >= (major, minor))
     }
 
     pub async fn info(&self) -> Result<SystemInfo> {
@@ -136,8 +165,11 @@ impl Engine {
     /// The engine's own size accounting: volumes, writable layers, images.
     /// Costly on big hosts (it walks every volume), so called once a pass.
     pub async fn disk_usage(&self) -> Result<disk_usage::DiskUsage> {
-        let path = format!("/v{}/system/df", self.api_version);
-        let body = disk_usage::get(&self.host, &path, self.timeout)
+        // API 1.42 added `type`, which spares the engine the image and
+        // build-cache walks we do not use.
+        let filter = if self.api_at_least(1, 42) { "?type=container&type=volume" } else { "" };
+        let path = format!("/v{}/system/df{filter}", self.api_version);
+        let body = raw::get(&self.host, &path, self.timeout)
             .await
             .map_err(|e| anyhow!("cannot read disk usage from the Docker engine at {}: {e:#}", self.host))?;
         disk_usage::parse(&body)
@@ -171,17 +203,12 @@ pub fn explain(e: BollardError, host: &str, doing: &str) -> anyhow::Error {
         other => io_kind_in(other),
     };
     let text = e.to_string();
-    let hint = match io_kind {
-        Some(std::io::ErrorKind::PermissionDenied) => Some(
-            "permission denied on the socket; run as root or add this user to the `docker` group \
-             (then log in again)",
-        ),
-        Some(std::io::ErrorKind::ConnectionRefused) => Some("connection refused; is dockerd running?"),
-        Some(std::io::ErrorKind::NotFound) => Some("socket not found; is dockerd running?"),
-        _ if matches!(e, BollardError::RequestTimeoutError) => {
+    let hint = match io_kind.and_then(hint) {
+        Some(h) => Some(h),
+        None if matches!(e, BollardError::RequestTimeoutError) => {
             Some("the engine did not answer in time; it may be overloaded (raise [docker] timeout)")
         }
-        _ => None,
+        None => None,
     };
     match (hint, &e) {
         (Some(h), _) => anyhow!("cannot {doing} the Docker engine at {host}: {h}"),
@@ -222,11 +249,15 @@ mod tests {
 
     #[test]
     fn missing_socket_names_it_and_the_fix() {
-        let err = connect_at("unix:///nonexistent/docker.sock", Duration::from_secs(1), &FLOOR).err().unwrap();
-        let msg = err.to_string();
+        let msg = check_socket("/nonexistent/docker.sock").err().unwrap().to_string();
         assert!(msg.contains("/nonexistent/docker.sock") && msg.contains("is dockerd running"), "{msg}");
-        let err = connect_at("ftp://x", Duration::from_secs(1), &FLOOR).err().unwrap();
-        assert!(err.to_string().contains("unsupported Docker host"));
+    }
+
+    #[test]
+    fn unsupported_host_scheme_is_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let err = rt.block_on(Engine::connect("ftp://x", Duration::from_secs(1))).err().unwrap();
+        assert!(err.to_string().contains("unsupported Docker host"), "{err}");
     }
 
     #[test]

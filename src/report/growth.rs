@@ -134,16 +134,52 @@ pub fn stacks(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
         .map(|(kind, name)| {
             let s = start.stack(&kind, &name);
             let e = end.stack(&kind, &name);
-            let (delta, a, b, change) = compare(s.map(|x| x.disk), e.map(|x| x.disk));
             let owned = |v: &VolumeRow| v.stacks.iter().any(|(k, n, _)| *k == kind && *n == name);
             let mut parts = volume_parts(start, end, owned, owned);
-            if let Some(d) = part_delta(s.map(|x| x.log), e.map(|x| x.log)) {
+            // Logs and layers per container, each compared only where it was
+            // measured at both edges: a part that could not be measured in
+            // one pass must not look like growth or shrinkage.
+            let mine = |edge: &'_ Edge| -> BTreeMap<i64, (Option<i64>, Option<i64>)> {
+                edge.containers
+                    .iter()
+                    .filter(|c| c.stack_kind == kind && c.stack == name)
+                    .map(|c| (c.container_ref, (c.log, c.rw)))
+                    .collect()
+            };
+            let (sc, ec) = (mine(start), mine(end));
+            let (mut logs, mut rw) = (None::<i64>, None::<i64>);
+            for id in sc.keys().chain(ec.keys()).collect::<BTreeSet<_>>() {
+                let (a, b) = (sc.get(id), ec.get(id));
+                if let Some(d) = part_delta(a.map(|x| x.0), b.map(|x| x.0)) {
+                    logs = Some(logs.unwrap_or(0) + d);
+                }
+                if let Some(d) = part_delta(a.map(|x| x.1), b.map(|x| x.1)) {
+                    rw = Some(rw.unwrap_or(0) + d);
+                }
+            }
+            if let Some(d) = logs {
                 parts.push(GrowthPart { kind: "logs", name: None, delta_bytes: d });
             }
-            if let Some(d) = part_delta(s.map(|x| x.rw), e.map(|x| x.rw)) {
+            if let Some(d) = rw {
                 parts.push(GrowthPart { kind: "writable_layer", name: None, delta_bytes: d });
             }
             let parts = finish_parts(parts);
+            let total = (!parts.is_empty()).then(|| parts.iter().map(|p| p.delta_bytes).sum::<i64>());
+            let (delta, a, b, change) = match (s, e, total) {
+                (Some(_), Some(_), Some(d)) => (
+                    Some(d),
+                    s.and_then(|x| x.disk),
+                    e.and_then(|x| x.disk),
+                    if d > 0 {
+                        "grew"
+                    } else if d < 0 {
+                        "shrank"
+                    } else {
+                        "unchanged"
+                    },
+                ),
+                _ => compare(s.map(|x| x.disk), e.map(|x| x.disk)),
+            };
             let partial = s.is_some_and(|x| x.unknown > 0) || e.is_some_and(|x| x.unknown > 0);
             Growth {
                 level: "stack",

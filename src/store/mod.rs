@@ -71,6 +71,35 @@ fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// Fails early, before an engine pass is spent, when the database (or the
+/// directory it would be created in) is not writable by this user.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let target = if path.exists() {
+        path.to_path_buf()
+    } else {
+        // The nearest existing ancestor is where the directories get created.
+        let mut dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        while !dir.exists() {
+            match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
+                _ => break,
+            }
+        }
+        dir
+    };
+    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()))
+        .map_err(|_| anyhow!("database path {} contains a NUL byte", path.display()))?;
+    // SAFETY: `c` is a valid NUL-terminated path.
+    if target.exists() && unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        bail!(
+            "cannot write the database at {}: {} is not writable by this user (use --db for another path)",
+            path.display(),
+            target.display()
+        );
+    }
+    Ok(())
+}
+
 /// Opens (creating when absent) and migrates the database for writing.
 pub fn open_for_write(path: &Path, busy_timeout: Duration) -> Result<Store> {
     check_file(path)?;
@@ -86,10 +115,14 @@ pub fn open_for_write(path: &Path, busy_timeout: Duration) -> Result<Store> {
     verify_identity(&conn, path)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql_error(e, path, "enable WAL on"))?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql_error(e, path, "configure"))?;
-    embedded::migrations::runner()
-        .set_grouped(true)
-        .run(&mut conn)
-        .map_err(|e| anyhow!("cannot migrate database {} to schema {}: {e}", path.display(), schema_version()))?;
+    embedded::migrations::runner().set_grouped(true).run(&mut conn).map_err(|e| {
+        let hint = if std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly()) {
+            "; the file is read-only, make it writable by this user"
+        } else {
+            ""
+        };
+        anyhow!("cannot migrate database {} to schema {}: {e}{hint}", path.display(), schema_version())
+    })?;
     Ok(Store { conn, path: path.to_path_buf() })
 }
 

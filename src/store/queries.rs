@@ -12,8 +12,13 @@ pub const HAS_MIGRATION_TABLE: &str =
     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'";
 pub const MAX_MIGRATION: &str = "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history";
 
+// Identity rows change rarely. Each upsert writes only when a value really
+// changed (an unconditional one dirties a page per object per pass), and the
+// id is then looked up through the unique index.
 const UPSERT_HOST: &str = "INSERT INTO hosts (engine_id, hostname) VALUES (?1, ?2)
-     ON CONFLICT (engine_id) DO UPDATE SET hostname = excluded.hostname RETURNING id";
+     ON CONFLICT (engine_id) DO UPDATE SET hostname = excluded.hostname
+     WHERE hosts.hostname IS NOT excluded.hostname";
+const HOST_ID: &str = "SELECT id FROM hosts WHERE engine_id = ?1";
 
 const INSERT_PASS: &str = "INSERT INTO passes (host_id, started_at, duration_ms, engine_version, api_version,
         hostname, docker_root, fs_total_bytes, fs_used_bytes, fs_free_bytes, containers, volumes, images,
@@ -23,8 +28,9 @@ const INSERT_PASS: &str = "INSERT INTO passes (host_id, started_at, duration_ms,
 const INSERT_ERROR: &str =
     "INSERT INTO pass_errors (pass_id, object_kind, object_name, message) VALUES (?1, ?2, ?3, ?4)";
 
-const UPSERT_STACK: &str = "INSERT INTO stacks (host_id, kind, name) VALUES (?1, ?2, ?3)
-     ON CONFLICT (host_id, kind, name) DO UPDATE SET name = excluded.name RETURNING id";
+const UPSERT_STACK: &str =
+    "INSERT INTO stacks (host_id, kind, name) VALUES (?1, ?2, ?3) ON CONFLICT (host_id, kind, name) DO NOTHING";
+const STACK_ID: &str = "SELECT id FROM stacks WHERE host_id = ?1 AND kind = ?2 AND name = ?3";
 
 const INSERT_STACK_SAMPLE: &str = "INSERT INTO stack_samples (pass_id, stack_id, containers, running, rw_bytes,
         log_bytes, volume_bytes, disk_bytes, mem_bytes, unknown_sizes, working_dir, config_files)
@@ -33,7 +39,10 @@ const INSERT_STACK_SAMPLE: &str = "INSERT INTO stack_samples (pass_id, stack_id,
 const UPSERT_CONTAINER: &str = "INSERT INTO containers (host_id, container_id, stack_id, service, created_at, labels)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
      ON CONFLICT (host_id, container_id) DO UPDATE SET stack_id = excluded.stack_id,
-        service = excluded.service, labels = excluded.labels RETURNING id";
+        service = excluded.service, labels = excluded.labels
+     WHERE containers.stack_id IS NOT excluded.stack_id OR containers.service IS NOT excluded.service
+        OR containers.labels IS NOT excluded.labels";
+const CONTAINER_ID: &str = "SELECT id FROM containers WHERE host_id = ?1 AND container_id = ?2";
 
 const INSERT_CONTAINER_SAMPLE: &str = "INSERT INTO container_samples (pass_id, container_ref, name, image, image_id,
         state, health, restart_count, exit_code, oom_killed, started_at, cpu_ns, mem_bytes, mem_limit_bytes,
@@ -43,7 +52,10 @@ const INSERT_CONTAINER_SAMPLE: &str = "INSERT INTO container_samples (pass_id, c
 const UPSERT_VOLUME: &str =
     "INSERT INTO volumes (host_id, name, driver, created_at, labels) VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT (host_id, name) DO UPDATE SET driver = excluded.driver, created_at = excluded.created_at,
-        labels = excluded.labels RETURNING id";
+        labels = excluded.labels
+     WHERE volumes.driver IS NOT excluded.driver OR volumes.created_at IS NOT excluded.created_at
+        OR volumes.labels IS NOT excluded.labels";
+const VOLUME_ID: &str = "SELECT id FROM volumes WHERE host_id = ?1 AND name = ?2";
 
 const INSERT_VOLUME_SAMPLE: &str = "INSERT INTO volume_samples (pass_id, volume_ref, size_bytes, size_method, in_use,
         mounted_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -52,7 +64,9 @@ const INSERT_VOLUME_STACK: &str =
     "INSERT OR IGNORE INTO volume_stacks (pass_id, volume_ref, stack_id, via) VALUES (?1, ?2, ?3, ?4)";
 
 const UPSERT_IMAGE: &str = "INSERT INTO images (host_id, image_id, created_at, labels) VALUES (?1, ?2, ?3, ?4)
-     ON CONFLICT (host_id, image_id) DO UPDATE SET labels = excluded.labels RETURNING id";
+     ON CONFLICT (host_id, image_id) DO UPDATE SET labels = excluded.labels
+     WHERE images.labels IS NOT excluded.labels";
+const IMAGE_ID: &str = "SELECT id FROM images WHERE host_id = ?1 AND image_id = ?2";
 
 const INSERT_IMAGE_SAMPLE: &str =
     "INSERT INTO image_samples (pass_id, image_ref, tags, size_bytes, containers, managed)
@@ -67,7 +81,8 @@ const INSERT_IMAGE_STACK: &str =
 pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let h = &snap.host;
-    let host_id: i64 = tx.query_row(UPSERT_HOST, params![h.engine_id, h.hostname], |r| r.get(0))?;
+    tx.execute(UPSERT_HOST, params![h.engine_id, h.hostname])?;
+    let host_id: i64 = tx.query_row(HOST_ID, [&h.engine_id], |r| r.get(0))?;
     tx.execute(
         INSERT_PASS,
         params![
@@ -101,7 +116,9 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         let mut upsert = tx.prepare_cached(UPSERT_STACK)?;
         let mut sample = tx.prepare_cached(INSERT_STACK_SAMPLE)?;
         for s in &snap.stacks {
-            let id: i64 = upsert.query_row(params![host_id, s.key.kind.as_str(), s.key.name], |r| r.get(0))?;
+            let key = params![host_id, s.key.kind.as_str(), s.key.name];
+            upsert.execute(key)?;
+            let id: i64 = tx.prepare_cached(STACK_ID)?.query_row(key, |r| r.get(0))?;
             stack_ids.insert(&s.key, id);
             sample.execute(params![
                 pass_id,
@@ -131,8 +148,8 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         for c in &snap.containers {
             let Some(key) = &c.stack else { continue };
             let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
-            let id: i64 = upsert
-                .query_row(params![host_id, c.id, stack_id(key)?, c.service, c.created_at, labels], |r| r.get(0))?;
+            upsert.execute(params![host_id, c.id, stack_id(key)?, c.service, c.created_at, labels])?;
+            let id: i64 = tx.prepare_cached(CONTAINER_ID)?.query_row(params![host_id, c.id], |r| r.get(0))?;
             let s = c.stats.unwrap_or_default();
             sample.execute(params![
                 pass_id,
@@ -167,7 +184,8 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         let mut link = tx.prepare_cached(INSERT_VOLUME_STACK)?;
         for v in &snap.volumes {
             let labels = serde_json::to_string(&v.labels).unwrap_or_else(|_| "{}".into());
-            let id: i64 = upsert.query_row(params![host_id, v.name, v.driver, v.created_at, labels], |r| r.get(0))?;
+            upsert.execute(params![host_id, v.name, v.driver, v.created_at, labels])?;
+            let id: i64 = tx.prepare_cached(VOLUME_ID)?.query_row(params![host_id, v.name], |r| r.get(0))?;
             let mounted = serde_json::to_string(&v.mounted_by).unwrap_or_else(|_| "[]".into());
             sample.execute(params![pass_id, id, v.size_bytes, v.size_method, v.in_use(), mounted])?;
             for (key, via) in &v.stacks {
@@ -182,7 +200,8 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         let mut link = tx.prepare_cached(INSERT_IMAGE_STACK)?;
         for i in &snap.images {
             let labels = serde_json::to_string(&i.labels).unwrap_or_else(|_| "{}".into());
-            let id: i64 = upsert.query_row(params![host_id, i.id, i.created_at, labels], |r| r.get(0))?;
+            upsert.execute(params![host_id, i.id, i.created_at, labels])?;
+            let id: i64 = tx.prepare_cached(IMAGE_ID)?.query_row(params![host_id, i.id], |r| r.get(0))?;
             let tags = serde_json::to_string(&i.tags).unwrap_or_else(|_| "[]".into());
             sample.execute(params![pass_id, id, tags, i.size_bytes, i.containers, i.managed])?;
             for key in &i.stacks {
@@ -564,6 +583,50 @@ mod tests {
             )
             .unwrap();
         assert_eq!((hosts, stacks, containers), (1, 1, 1), "identities are not duplicated across passes");
+    }
+
+    /// The README's contract: these views start with exactly these columns,
+    /// in this order (new columns are only ever appended).
+    #[test]
+    fn contract_views_start_with_the_documented_columns_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
+        let contract: [(&str, &[&str]); 4] = [
+            (
+                "latest_containers",
+                &[
+                    "host",
+                    "stack",
+                    "service",
+                    "container",
+                    "image",
+                    "state",
+                    "health",
+                    "restart_count",
+                    "mem_bytes",
+                    "rw_bytes",
+                    "log_bytes",
+                    "sampled_at",
+                ],
+            ),
+            ("latest_volumes", &["host", "stack", "volume", "size_bytes", "in_use", "sampled_at"]),
+            (
+                "latest_stacks",
+                &["host", "stack", "kind", "containers", "running", "disk_bytes", "mem_bytes", "sampled_at"],
+            ),
+            ("stack_disk_history", &["host", "stack", "sampled_at", "disk_bytes"]),
+        ];
+        for (view, columns) in contract {
+            let names: Vec<String> = st
+                .conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{view}')"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(&names[..columns.len()], columns, "{view}");
+        }
     }
 
     #[test]
