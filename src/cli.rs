@@ -60,6 +60,22 @@ pub enum Command {
     /// item per actionable finding on a stack the factory does not own.
     /// Reads only the database, never the engine.
     Report(ReportArgs),
+
+    /// Apply retention now: thin passes older than [collect] keep_raw (14d)
+    /// to one per hour and older than keep_hourly (90d) to one per day.
+    ///
+    /// `collect` does this by itself at most once an hour; run `compact` after
+    /// changing the retention settings, or with --vacuum to give the freed
+    /// pages back to the filesystem.
+    Compact(CompactArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Also VACUUM the database file (rewrites it; needs as much free space
+    /// as the database's size).
+    #[arg(long)]
+    pub vacuum: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -123,8 +139,13 @@ pub struct CollectArgs {
     #[arg(long, conflicts_with = "quiet")]
     pub summary: bool,
 
-    /// Skip the engine's size accounting (`system df`) this pass; volume and
-    /// writable-layer sizes are recorded as unknown.
+    /// Measure every volume and writable layer now, whether due or not
+    /// (still within [collect] size_budget).
+    #[arg(long, conflicts_with = "no_sizes")]
+    pub sizes: bool,
+
+    /// Measure no sizes this pass; the last measurements are carried forward
+    /// with their age.
     #[arg(long)]
     pub no_sizes: bool,
 }

@@ -76,9 +76,21 @@ pub struct DockerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectConfig {
-    /// Ask the engine for volume and writable-layer sizes (`system df`).
-    /// Off: those sizes are stored as unknown.
+    /// Measure volume and writable-layer sizes at all. Off: they are
+    /// recorded as unknown (or carried forward from earlier measurements).
     pub sizes: bool,
+    /// How often each volume and writable layer is re-measured.
+    #[serde(deserialize_with = "positive_duration")]
+    pub size_interval: Duration,
+    /// Time a pass may spend measuring sizes; what is left waits for the next pass.
+    #[serde(deserialize_with = "positive_duration")]
+    pub size_budget: Duration,
+    /// After how long raw passes are thinned to one per hour.
+    #[serde(deserialize_with = "positive_duration")]
+    pub keep_raw: Duration,
+    /// After how long hourly passes are thinned to one per day (kept forever).
+    #[serde(deserialize_with = "positive_duration")]
+    pub keep_hourly: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,7 +132,13 @@ impl Default for DockerConfig {
 
 impl Default for CollectConfig {
     fn default() -> Self {
-        CollectConfig { sizes: true }
+        CollectConfig {
+            sizes: true,
+            size_interval: Duration::from_secs(30 * 60),
+            size_budget: Duration::from_secs(20),
+            keep_raw: Duration::from_secs(14 * 86_400),
+            keep_hourly: Duration::from_secs(90 * 86_400),
+        }
     }
 }
 

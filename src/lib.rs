@@ -17,6 +17,7 @@ pub mod snapshot;
 pub mod store;
 pub mod time;
 pub mod units;
+pub mod walk;
 
 use cli::{Cli, Command};
 
@@ -25,5 +26,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Collect(args) => commands::collect::run(&cli.global, args),
         Command::Report(args) => commands::report::run(&cli.global, args),
+        Command::Compact(args) => commands::compact::run(&cli.global, args),
     }
 }

@@ -51,6 +51,20 @@ pub struct Snapshot {
     pub images: Vec<ImageSample>,
     pub stacks: Vec<StackSample>,
     pub errors: Vec<ObjectError>,
+    /// Sizes measured in this pass, to remember for the next ones.
+    pub size_updates: Vec<SizeUpdate>,
+}
+
+/// One measurement (or attempt) of a volume or writable layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeUpdate {
+    /// `volume` (object = volume name) or `writable_layer` (object = container id).
+    pub kind: &'static str,
+    pub object: String,
+    pub bytes: Option<i64>,
+    pub method: Option<&'static str>,
+    pub measured_at: Option<i64>,
+    pub attempted_at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +75,9 @@ pub struct HostInfo {
     pub api_version: String,
     pub docker_root: Option<String>,
     pub fs: Option<FsUsage>,
+    /// The engine's root directory is this machine's and readable here, so
+    /// sizes can be measured by walking it (not stored; decides the method).
+    pub root_visible: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +114,11 @@ pub struct ContainerSample {
     pub mounts: Vec<String>,
     pub stats: Option<Stats>,
     pub rw_bytes: Option<i64>,
+    /// `walk` or `engine`: how `rw_bytes` was measured.
+    pub rw_method: Option<&'static str>,
+    pub rw_measured_at: Option<i64>,
+    /// The writable layer's directory (overlay2 `UpperDir`), when known.
+    pub rw_path: Option<String>,
     pub log_bytes: Option<i64>,
     pub log_driver: Option<String>,
     pub working_dir: Option<String>,
@@ -148,6 +170,8 @@ pub struct VolumeSample {
     pub mounted_by: Vec<String>,
     pub size_bytes: Option<i64>,
     pub size_method: Option<&'static str>,
+    pub size_measured_at: Option<i64>,
+    pub mountpoint: String,
 }
 
 impl VolumeSample {

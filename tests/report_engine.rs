@@ -109,7 +109,7 @@ volumes:
         let evil_more = inspect(&evil, "{{.RestartCount}}").parse::<i64>().unwrap() > 0;
         (more && evil_more && inspect(&sick, "{{.State.Health.Status}}") == "unhealthy").then_some(())
     });
-    collect(&db);
+    collect_with(&db, &["--sizes"]);
 
     // Ownership from a project TOML's [siblings] section.
     let projects = work.path().join("projects");

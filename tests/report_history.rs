@@ -135,12 +135,14 @@ fn snapshot(at: i64, w: &World) -> Snapshot {
             api_version: "1.46".into(),
             docker_root: Some("/var/lib/docker".into()),
             fs: w.fs_used.map(|u| FsUsage { total_bytes: 100 * GB, used_bytes: u, free_bytes: 100 * GB - u }),
+            root_visible: false,
         },
         containers,
         volumes,
         images,
         stacks,
         errors: vec![],
+        size_updates: vec![],
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod host;
+pub mod sizes;
 pub mod stack;
 
 use std::collections::BTreeMap;
@@ -15,21 +16,21 @@ use bollard::models::{ContainerInspectResponse, ContainerStatsResponse, Containe
 use futures_util::{StreamExt, stream};
 
 use crate::engine::Engine;
-use crate::engine::disk_usage::DiskUsage;
 use crate::progress::Progress;
 use crate::snapshot::{ContainerSample, HostInfo, ImageSample, ObjectError, Snapshot, Stats, VolumeSample};
 use crate::time::{now_unix, parse_rfc3339};
 
 pub struct Options {
     pub concurrency: usize,
-    /// Ask the engine for volume and writable-layer sizes.
-    pub sizes: bool,
     /// The managed label as (key, value).
     pub managed: (String, String),
 }
 
-/// Takes one snapshot. Fails only when the engine cannot be listed at all;
-/// trouble with single objects is recorded in `Snapshot::errors`.
+/// Takes one snapshot of state and counters: everything but volume and
+/// writable-layer sizes, which [`sizes::measure`] adds at its own cadence,
+/// and the per-stack totals, which [`finish`] computes once sizes are in.
+/// Fails only when the engine cannot be listed; trouble with single objects
+/// is recorded in `Snapshot::errors`.
 pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> Result<Snapshot> {
     let started = Instant::now();
     let started_at = now_unix();
@@ -48,31 +49,19 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
         })
         .buffer_unordered(opts.concurrency)
         .collect::<Vec<_>>();
-    let sizes = async { if opts.sizes { Some(engine.disk_usage().await) } else { None } };
-    let (details, disk, volumes, images) = tokio::join!(details, sizes, engine.volumes(), engine.images());
+    let (details, volumes, images) = tokio::join!(details, engine.volumes(), engine.images());
     progress.finish();
 
-    let mut errors = Vec::new();
-    let disk = match disk {
-        Some(Ok(d)) => Some(d),
-        Some(Err(e)) => {
-            errors.push(ObjectError { kind: "engine", name: "system df".into(), message: format!("{e:#}") });
-            None
-        }
-        None => None,
-    };
     // Without the volume or image list every stack's totals would silently
     // drop; such a pass is not recorded at all.
     let volumes = volumes?;
     let images = images?;
 
+    let mut errors = Vec::new();
     let mut containers = Vec::with_capacity(details.len());
     for (pending, errs) in details {
         errors.extend(errs);
         let mut c = pending.sample;
-        if let Some(d) = &disk {
-            c.rw_bytes = d.containers_rw.get(&c.id).copied();
-        }
         if let Some(driver) = c.log_driver.as_deref().filter(|d| engine.local || *d == "none") {
             c.log_bytes = host::log_bytes(driver, pending.log_path.as_deref(), local_root, &c.id);
         }
@@ -80,14 +69,14 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     }
     containers.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let mut volumes: Vec<VolumeSample> = volumes.into_iter().map(|v| volume_sample(v, disk.as_ref())).collect();
+    let mut volumes: Vec<VolumeSample> = volumes.into_iter().map(volume_sample).collect();
     volumes.sort_by(|a, b| a.name.cmp(&b.name));
     let managed = (opts.managed.0.as_str(), opts.managed.1.as_str());
     let mut images: Vec<ImageSample> = images.into_iter().map(|i| image_sample(i, managed)).collect();
     images.sort_by(|a, b| a.id.cmp(&b.id));
-    let stacks = aggregate::attribute(&containers, &mut volumes, &mut images);
 
     let fs = local_root.and_then(|r| host::fs_usage(Path::new(r)));
+    let root_visible = local_root.is_some();
     Ok(Snapshot {
         started_at,
         duration_ms: started.elapsed().as_millis() as i64,
@@ -98,13 +87,22 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
             api_version: engine.api_version.clone(),
             docker_root,
             fs,
+            root_visible,
         },
         containers,
         volumes,
         images,
-        stacks,
+        stacks: Vec::new(),
         errors,
+        size_updates: Vec::new(),
     })
+}
+
+/// Attribution and per-stack totals, once every size is known; the pass's
+/// duration then covers sizing too.
+pub fn finish(snap: &mut Snapshot, started: Instant) {
+    snap.stacks = aggregate::attribute(&snap.containers, &mut snap.volumes, &mut snap.images);
+    snap.duration_ms = started.elapsed().as_millis() as i64;
 }
 
 /// A root directory path that exists here is not enough: in a container
@@ -202,6 +200,7 @@ fn apply_inspect(c: &mut ContainerSample, i: &ContainerInspectResponse) -> Optio
         c.oom_killed = st.oom_killed;
         c.started_at = st.started_at.as_deref().and_then(parse_rfc3339);
     }
+    c.rw_path = i.graph_driver.as_ref().and_then(|g| g.data.get("UpperDir")).filter(|p| !p.is_empty()).cloned();
     c.log_driver = i
         .host_config
         .as_ref()
@@ -261,11 +260,9 @@ fn stats_from(s: &ContainerStatsResponse) -> Stats {
     }
 }
 
-fn volume_sample(v: Volume, disk: Option<&DiskUsage>) -> VolumeSample {
-    let size = disk.and_then(|d| d.volumes.get(&v.name).copied());
+fn volume_sample(v: Volume) -> VolumeSample {
     VolumeSample {
-        size_bytes: size,
-        size_method: size.map(|_| "engine"),
+        mountpoint: v.mountpoint,
         created_at: v.created_at.as_ref().and_then(|t| parse_rfc3339(&t.to_string())),
         driver: v.driver,
         labels: v.labels.into_iter().collect(),

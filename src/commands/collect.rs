@@ -6,12 +6,16 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::{CollectArgs, Global};
-use crate::collect::{self, Options};
+use std::time::Instant;
+
+use crate::collect::{self, Options, sizes};
 use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
 use crate::progress::Progress;
 use crate::snapshot::Snapshot;
+use crate::store::retention;
 use crate::store::{self, lock, queries};
+use crate::time::now_unix;
 use crate::{inert, paths, units};
 
 pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
@@ -27,23 +31,41 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     let progress = if show { Progress::new(global.quiet) } else { Progress::hidden() };
     let opts = Options {
         concurrency: config.docker.concurrency,
-        sizes: config.collect.sizes && !args.no_sizes,
         managed: {
             let (k, v) = config.labels.managed_pair();
             (k.to_string(), v.to_string())
         },
     };
+    let c = &config.collect;
+    let plan = sizes::Plan {
+        interval: c.size_interval,
+        budget: c.size_budget,
+        force: args.sizes,
+        skip: args.no_sizes || !c.sizes,
+        threads: crate::walk::default_threads(),
+    };
 
+    let started = Instant::now();
+    // One thread: the pass is I/O-bound and waits on the engine; the walker
+    // brings its own threads.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let snap = runtime.block_on(async {
+    let (snap, mut st) = runtime.block_on(async {
         let engine = Engine::connect(&host, config.docker.timeout).await?;
-        collect::snapshot(&engine, &opts, &progress).await
+        let mut snap = collect::snapshot(&engine, &opts, &progress).await?;
+        // The engine answered; only now is the database opened (and created).
+        let st = store::open_for_write(&db, config.database.busy_timeout)?;
+        let state = queries::size_state(&st.conn, &snap.host.engine_id)
+            .map_err(|e| store::sql_error(e, &db, "read size state from"))?;
+        sizes::measure(&engine, &mut snap, &state, &plan, now_unix()).await;
+        collect::finish(&mut snap, started);
+        anyhow::Ok((snap, st))
     })?;
 
-    // The engine answered; only now is the database opened (and created).
-    let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
     let pass_id =
         queries::insert_pass(&mut st.conn, &snap).map_err(|e| store::sql_error(e, &db, "record a pass in"))?;
+    // Retention runs at most once an hour, after the pass has landed.
+    retention::maybe_compact(&mut st.conn, now_unix(), c.keep_raw, c.keep_hourly, false)
+        .map_err(|e| store::sql_error(e, &db, "compact"))?;
 
     for e in &snap.errors {
         // Partial trouble is worth a line even under cron.

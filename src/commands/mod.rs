@@ -2,4 +2,5 @@
 //! for its job and decides what to print.
 
 pub mod collect;
+pub mod compact;
 pub mod report;

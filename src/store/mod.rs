@@ -7,6 +7,7 @@
 
 pub mod lock;
 pub mod queries;
+pub mod retention;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

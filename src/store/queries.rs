@@ -46,8 +46,10 @@ const CONTAINER_ID: &str = "SELECT id FROM containers WHERE host_id = ?1 AND con
 
 const INSERT_CONTAINER_SAMPLE: &str = "INSERT INTO container_samples (pass_id, container_ref, name, image, image_id,
         state, health, restart_count, exit_code, oom_killed, started_at, cpu_ns, mem_bytes, mem_limit_bytes,
-        net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, rw_bytes, log_bytes, log_driver)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+        net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, rw_bytes, log_bytes, log_driver,
+        rw_method, rw_measured_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+        ?23, ?24)";
 
 const UPSERT_VOLUME: &str =
     "INSERT INTO volumes (host_id, name, driver, created_at, labels) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -58,7 +60,18 @@ const UPSERT_VOLUME: &str =
 const VOLUME_ID: &str = "SELECT id FROM volumes WHERE host_id = ?1 AND name = ?2";
 
 const INSERT_VOLUME_SAMPLE: &str = "INSERT INTO volume_samples (pass_id, volume_ref, size_bytes, size_method, in_use,
-        mounted_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        mounted_by, size_measured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+const UPSERT_SIZE_STATE: &str = "INSERT INTO size_state (host_id, kind, object, size_bytes, method, measured_at,
+        attempted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (host_id, kind, object) DO UPDATE SET size_bytes = excluded.size_bytes, method = excluded.method,
+        measured_at = excluded.measured_at, attempted_at = excluded.attempted_at";
+
+/// Objects gone from the engine are forgotten after a week.
+const FORGET_SIZE_STATE: &str = "DELETE FROM size_state WHERE host_id = ?1 AND attempted_at < ?2";
+
+const SIZE_STATE: &str = "SELECT ss.kind, ss.object, ss.size_bytes, ss.method, ss.measured_at, ss.attempted_at
+     FROM size_state ss JOIN hosts h ON h.id = ss.host_id WHERE h.engine_id = ?1";
 
 const INSERT_VOLUME_STACK: &str =
     "INSERT OR IGNORE INTO volume_stacks (pass_id, volume_ref, stack_id, via) VALUES (?1, ?2, ?3, ?4)";
@@ -173,7 +186,9 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
                 s.pids,
                 c.rw_bytes,
                 c.log_bytes,
-                c.log_driver
+                c.log_driver,
+                c.rw_method,
+                c.rw_measured_at
             ])?;
         }
     }
@@ -187,7 +202,15 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
             upsert.execute(params![host_id, v.name, v.driver, v.created_at, labels])?;
             let id: i64 = tx.prepare_cached(VOLUME_ID)?.query_row(params![host_id, v.name], |r| r.get(0))?;
             let mounted = serde_json::to_string(&v.mounted_by).unwrap_or_else(|_| "[]".into());
-            sample.execute(params![pass_id, id, v.size_bytes, v.size_method, v.in_use(), mounted])?;
+            sample.execute(params![
+                pass_id,
+                id,
+                v.size_bytes,
+                v.size_method,
+                v.in_use(),
+                mounted,
+                v.size_measured_at
+            ])?;
             for (key, via) in &v.stacks {
                 link.execute(params![pass_id, id, stack_id(key)?, via.as_str()])?;
             }
@@ -209,8 +232,32 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
             }
         }
     }
+    {
+        let mut up = tx.prepare_cached(UPSERT_SIZE_STATE)?;
+        for u in &snap.size_updates {
+            up.execute(params![host_id, u.kind, u.object, u.bytes, u.method, u.measured_at, u.attempted_at])?;
+        }
+        tx.execute(FORGET_SIZE_STATE, params![host_id, snap.started_at - 7 * 86_400])?;
+    }
     tx.commit()?;
     Ok(pass_id)
+}
+
+/// What was last measured of each volume and writable layer on an engine.
+pub fn size_state(conn: &Connection, engine_id: &str) -> rusqlite::Result<crate::collect::sizes::State> {
+    conn.prepare_cached(SIZE_STATE)?
+        .query_map([engine_id], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                crate::collect::sizes::Known {
+                    bytes: r.get(2)?,
+                    method: r.get(3)?,
+                    measured_at: r.get(4)?,
+                    attempted_at: r.get(5)?,
+                },
+            ))
+        })?
+        .collect()
 }
 
 /// Number of passes recorded, for messages and tests.
@@ -297,7 +344,55 @@ pub struct ImageRow {
 
 const HOSTS: &str = "SELECT h.id, h.hostname, h.engine_id, MAX(p.id) FROM hosts h JOIN passes p ON p.host_id = h.id
      GROUP BY h.id ORDER BY h.hostname, h.engine_id";
-const PASS_COLUMNS: &str = "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes";
+const PASS_BY_ID: &str =
+    "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes WHERE id = ?1";
+const PASS_AT_OR_BEFORE: &str = "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes
+     WHERE host_id = ?1 AND started_at <= ?2 ORDER BY started_at DESC, id DESC LIMIT 1";
+const FIRST_PASS: &str = "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes
+     WHERE host_id = ?1 ORDER BY started_at, id LIMIT 1";
+const PASSES_BETWEEN: &str = "SELECT count(*) FROM passes WHERE host_id = ?1 AND started_at BETWEEN ?2 AND ?3";
+
+const STACKS_IN: &str =
+    "SELECT s.kind, s.name, ss.containers, ss.running, ss.rw_bytes, ss.log_bytes, ss.volume_bytes, ss.disk_bytes,
+                ss.unknown_sizes
+         FROM stack_samples ss JOIN stacks s ON s.id = ss.stack_id WHERE ss.pass_id = ?1";
+const CONTAINERS_IN: &str =
+    "SELECT cs.container_ref, cs.name, s.kind, s.name, c.service, cs.image, cs.state, cs.health, cs.restart_count,
+                cs.exit_code, cs.oom_killed, cs.started_at, cs.rw_bytes, cs.log_bytes, c.labels
+         FROM container_samples cs JOIN containers c ON c.id = cs.container_ref JOIN stacks s ON s.id = c.stack_id
+         WHERE cs.pass_id = ?1";
+const VOLUME_LINKS_IN: &str =
+    "SELECT vs.volume_ref, s.kind, s.name, vs.via FROM volume_stacks vs JOIN stacks s ON s.id = vs.stack_id
+             WHERE vs.pass_id = ?1";
+const VOLUMES_IN: &str = "SELECT vs.volume_ref, v.name, vs.size_bytes, vs.in_use, vs.mounted_by, v.labels
+         FROM volume_samples vs JOIN volumes v ON v.id = vs.volume_ref WHERE vs.pass_id = ?1";
+const IMAGES_IN: &str =
+    "SELECT ims.image_ref, i.image_id, ims.tags, ims.size_bytes, ims.containers, ims.managed, i.labels
+         FROM image_samples ims JOIN images i ON i.id = ims.image_ref WHERE ims.pass_id = ?1";
+const IMAGE_PAST_STACKS: &str =
+    "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
+         WHERE ist.image_ref = ?1 ORDER BY s.name";
+const UNHEALTHY_SINCE: &str = "SELECT MIN(p.started_at) FROM container_samples cs JOIN passes p ON p.id = cs.pass_id
+         WHERE cs.container_ref = ?1 AND cs.health = 'unhealthy'
+           AND cs.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_samples
+                                      WHERE container_ref = ?1 AND (health IS NULL OR health <> 'unhealthy')), 0)";
+
+/// Every query a report runs over the history, for the EXPLAIN QUERY PLAN
+/// test that keeps them index range scans.
+pub const WINDOW_QUERIES: [(&str, &str); 12] = [
+    ("hosts", HOSTS),
+    ("pass by id", PASS_BY_ID),
+    ("pass at or before", PASS_AT_OR_BEFORE),
+    ("first pass", FIRST_PASS),
+    ("passes between", PASSES_BETWEEN),
+    ("stacks in pass", STACKS_IN),
+    ("containers in pass", CONTAINERS_IN),
+    ("volume links in pass", VOLUME_LINKS_IN),
+    ("volumes in pass", VOLUMES_IN),
+    ("images in pass", IMAGES_IN),
+    ("image past stacks", IMAGE_PAST_STACKS),
+    ("unhealthy since", UNHEALTHY_SINCE),
+];
 
 pub fn hosts(conn: &Connection) -> rusqlite::Result<Vec<HostRow>> {
     conn.prepare_cached(HOSTS)?
@@ -312,152 +407,117 @@ fn pass_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRow> {
 }
 
 pub fn pass(conn: &Connection, id: i64) -> rusqlite::Result<PassRow> {
-    conn.prepare_cached(&format!("{PASS_COLUMNS} WHERE id = ?1"))?.query_row([id], pass_row)
+    conn.prepare_cached(PASS_BY_ID)?.query_row([id], pass_row)
 }
 
 /// The newest pass of a host at or before `at` (the window's start edge).
 pub fn pass_at_or_before(conn: &Connection, host_id: i64, at: i64) -> rusqlite::Result<Option<PassRow>> {
     use rusqlite::OptionalExtension;
-    conn.prepare_cached(&format!(
-        "{PASS_COLUMNS} WHERE host_id = ?1 AND started_at <= ?2 ORDER BY started_at DESC, id DESC LIMIT 1"
-    ))?
-    .query_row(params![host_id, at], pass_row)
-    .optional()
+    conn.prepare_cached(PASS_AT_OR_BEFORE)?.query_row(params![host_id, at], pass_row).optional()
 }
 
 /// A host's oldest pass, when the history is shorter than the window.
 pub fn first_pass(conn: &Connection, host_id: i64) -> rusqlite::Result<PassRow> {
-    conn.prepare_cached(&format!("{PASS_COLUMNS} WHERE host_id = ?1 ORDER BY started_at, id LIMIT 1"))?
-        .query_row([host_id], pass_row)
+    conn.prepare_cached(FIRST_PASS)?.query_row([host_id], pass_row)
 }
 
 pub fn passes_between(conn: &Connection, host_id: i64, from: i64, to: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached("SELECT count(*) FROM passes WHERE host_id = ?1 AND started_at BETWEEN ?2 AND ?3")?
-        .query_row(params![host_id, from, to], |r| r.get(0))
+    conn.prepare_cached(PASSES_BETWEEN)?.query_row(params![host_id, from, to], |r| r.get(0))
 }
 
 pub fn stacks_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<StackRow>> {
-    conn.prepare_cached(
-        "SELECT s.kind, s.name, ss.containers, ss.running, ss.rw_bytes, ss.log_bytes, ss.volume_bytes, ss.disk_bytes,
-                ss.unknown_sizes
-         FROM stack_samples ss JOIN stacks s ON s.id = ss.stack_id WHERE ss.pass_id = ?1",
-    )?
-    .query_map([pass_id], |r| {
-        Ok(StackRow {
-            kind: r.get(0)?,
-            name: r.get(1)?,
-            containers: r.get(2)?,
-            running: r.get(3)?,
-            rw: r.get(4)?,
-            log: r.get(5)?,
-            volumes: r.get(6)?,
-            disk: r.get(7)?,
-            unknown: r.get(8)?,
-        })
-    })?
-    .collect()
+    conn.prepare_cached(STACKS_IN)?
+        .query_map([pass_id], |r| {
+            Ok(StackRow {
+                kind: r.get(0)?,
+                name: r.get(1)?,
+                containers: r.get(2)?,
+                running: r.get(3)?,
+                rw: r.get(4)?,
+                log: r.get(5)?,
+                volumes: r.get(6)?,
+                disk: r.get(7)?,
+                unknown: r.get(8)?,
+            })
+        })?
+        .collect()
 }
 
 pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ContainerRow>> {
-    conn.prepare_cached(
-        "SELECT cs.container_ref, cs.name, s.kind, s.name, c.service, cs.image, cs.state, cs.health, cs.restart_count,
-                cs.exit_code, cs.oom_killed, cs.started_at, cs.rw_bytes, cs.log_bytes, c.labels
-         FROM container_samples cs JOIN containers c ON c.id = cs.container_ref JOIN stacks s ON s.id = c.stack_id
-         WHERE cs.pass_id = ?1",
-    )?
-    .query_map([pass_id], |r| {
-        Ok(ContainerRow {
-            container_ref: r.get(0)?,
-            name: r.get(1)?,
-            stack_kind: r.get(2)?,
-            stack: r.get(3)?,
-            service: r.get(4)?,
-            image: r.get(5)?,
-            state: r.get(6)?,
-            health: r.get(7)?,
-            restart_count: r.get(8)?,
-            exit_code: r.get(9)?,
-            oom_killed: r.get(10)?,
-            started_at: r.get(11)?,
-            rw: r.get(12)?,
-            log: r.get(13)?,
-            labels: r.get(14)?,
-        })
-    })?
-    .collect()
+    conn.prepare_cached(CONTAINERS_IN)?
+        .query_map([pass_id], |r| {
+            Ok(ContainerRow {
+                container_ref: r.get(0)?,
+                name: r.get(1)?,
+                stack_kind: r.get(2)?,
+                stack: r.get(3)?,
+                service: r.get(4)?,
+                image: r.get(5)?,
+                state: r.get(6)?,
+                health: r.get(7)?,
+                restart_count: r.get(8)?,
+                exit_code: r.get(9)?,
+                oom_killed: r.get(10)?,
+                started_at: r.get(11)?,
+                rw: r.get(12)?,
+                log: r.get(13)?,
+                labels: r.get(14)?,
+            })
+        })?
+        .collect()
 }
 
 pub fn volumes_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<VolumeRow>> {
     let mut links: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
     for row in conn
-        .prepare_cached(
-            "SELECT vs.volume_ref, s.kind, s.name, vs.via FROM volume_stacks vs JOIN stacks s ON s.id = vs.stack_id
-             WHERE vs.pass_id = ?1",
-        )?
+        .prepare_cached(VOLUME_LINKS_IN)?
         .query_map([pass_id], |r| Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?
     {
         let (id, link) = row?;
         links.entry(id).or_default().push(link);
     }
-    conn.prepare_cached(
-        "SELECT vs.volume_ref, v.name, vs.size_bytes, vs.in_use, vs.mounted_by, v.labels
-         FROM volume_samples vs JOIN volumes v ON v.id = vs.volume_ref WHERE vs.pass_id = ?1",
-    )?
-    .query_map([pass_id], |r| {
-        let id: i64 = r.get(0)?;
-        Ok(VolumeRow {
-            volume_ref: id,
-            name: r.get(1)?,
-            size: r.get(2)?,
-            in_use: r.get(3)?,
-            mounted_by: r.get(4)?,
-            labels: r.get(5)?,
-            stacks: links.get(&id).cloned().unwrap_or_default(),
-        })
-    })?
-    .collect()
+    conn.prepare_cached(VOLUMES_IN)?
+        .query_map([pass_id], |r| {
+            let id: i64 = r.get(0)?;
+            Ok(VolumeRow {
+                volume_ref: id,
+                name: r.get(1)?,
+                size: r.get(2)?,
+                in_use: r.get(3)?,
+                mounted_by: r.get(4)?,
+                labels: r.get(5)?,
+                stacks: links.get(&id).cloned().unwrap_or_default(),
+            })
+        })?
+        .collect()
 }
 
 pub fn images_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ImageRow>> {
-    conn.prepare_cached(
-        "SELECT ims.image_ref, i.image_id, ims.tags, ims.size_bytes, ims.containers, ims.managed, i.labels
-         FROM image_samples ims JOIN images i ON i.id = ims.image_ref WHERE ims.pass_id = ?1",
-    )?
-    .query_map([pass_id], |r| {
-        Ok(ImageRow {
-            image_ref: r.get(0)?,
-            image_id: r.get(1)?,
-            tags: r.get(2)?,
-            size: r.get(3)?,
-            containers: r.get(4)?,
-            managed: r.get(5)?,
-            labels: r.get(6)?,
-        })
-    })?
-    .collect()
+    conn.prepare_cached(IMAGES_IN)?
+        .query_map([pass_id], |r| {
+            Ok(ImageRow {
+                image_ref: r.get(0)?,
+                image_id: r.get(1)?,
+                tags: r.get(2)?,
+                size: r.get(3)?,
+                containers: r.get(4)?,
+                managed: r.get(5)?,
+                labels: r.get(6)?,
+            })
+        })?
+        .collect()
 }
 
 /// Stacks whose containers ever ran an image: an unused image left over
 /// from an upgrade still belongs to the stack that ran it.
 pub fn image_past_stacks(conn: &Connection, image_ref: i64) -> rusqlite::Result<Vec<(String, String)>> {
-    conn.prepare_cached(
-        "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
-         WHERE ist.image_ref = ?1 ORDER BY s.name",
-    )?
-    .query_map([image_ref], |r| Ok((r.get(0)?, r.get(1)?)))?
-    .collect()
+    conn.prepare_cached(IMAGE_PAST_STACKS)?.query_map([image_ref], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
 }
 
 /// When a container that is unhealthy now became so: the first unhealthy
 /// sample after its last sample that was not unhealthy.
 pub fn unhealthy_since(conn: &Connection, container_ref: i64) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached(
-        "SELECT MIN(p.started_at) FROM container_samples cs JOIN passes p ON p.id = cs.pass_id
-         WHERE cs.container_ref = ?1 AND cs.health = 'unhealthy'
-           AND cs.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_samples
-                                      WHERE container_ref = ?1 AND (health IS NULL OR health <> 'unhealthy')), 0)",
-    )?
-    .query_row([container_ref], |r| r.get(0))
+    conn.prepare_cached(UNHEALTHY_SINCE)?.query_row([container_ref], |r| r.get(0))
 }
 
 #[cfg(test)]
@@ -508,12 +568,14 @@ mod tests {
                 api_version: "1.48".into(),
                 docker_root: Some("/var/lib/docker".into()),
                 fs: None,
+                root_visible: false,
             },
             containers,
             volumes,
             images,
             stacks,
             errors: vec![],
+            size_updates: vec![],
         }
     }
 

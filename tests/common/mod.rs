@@ -123,7 +123,13 @@ pub fn bin() -> Command {
 
 /// Runs `stackwatch collect` against `db`; panics with its output on failure.
 pub fn collect(db: &Path) -> Output {
-    let out = bin().args(["collect", "--db", db.to_str().unwrap()]).output().unwrap();
+    collect_with(db, &[])
+}
+
+/// `collect` with extra arguments (`--sizes` to re-measure sizes now
+/// instead of at their 30-minute cadence).
+pub fn collect_with(db: &Path, args: &[&str]) -> Output {
+    let out = bin().args(["collect", "--db", db.to_str().unwrap()]).args(args).output().unwrap();
     assert!(
         out.status.success(),
         "collect failed: {}{}",

@@ -1,0 +1,42 @@
+//! `stackwatch compact`.
+
+use anyhow::Result;
+
+use crate::cli::{CompactArgs, Global};
+use crate::config::Config;
+use crate::store::{self, lock, retention};
+use crate::time::now_unix;
+use crate::{paths, units};
+
+pub fn run(global: &Global, args: &CompactArgs) -> Result<()> {
+    let config = Config::load(global.config.as_deref())?;
+    let db = paths::database(global.db.clone(), config.database.path.clone());
+    if !db.exists() {
+        anyhow::bail!("no history database at {}; nothing to compact", db.display());
+    }
+    store::check_file(&db)?;
+    // Not while a collect writes.
+    let _lock = lock::acquire(&db, config.database.lock_wait)?;
+    let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len() as i64).unwrap_or(0);
+    let before = size(&db);
+    let c = &config.collect;
+    let done = retention::compact(&mut st.conn, now_unix(), c.keep_raw, c.keep_hourly)
+        .map_err(|e| store::sql_error(e, &db, "compact"))?;
+    if args.vacuum {
+        st.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
+            .map_err(|e| store::sql_error(e, &db, "vacuum"))?;
+    }
+    if !global.quiet {
+        println!(
+            "removed {} passes and {} forgotten objects; {} is {} (was {})",
+            done.passes_removed,
+            done.identities_removed,
+            db.display(),
+            units::bytes(size(&db)),
+            units::bytes(before)
+        );
+    }
+    Ok(())
+}
