@@ -28,6 +28,11 @@ ALTER TABLE container_samples ADD COLUMN rw_method TEXT;
 -- on them unchanged. `resolution` says what a pass stands for.
 ALTER TABLE passes ADD COLUMN resolution TEXT NOT NULL DEFAULT 'raw';
 
+-- Running containers' counters are read from cgroup files when the host's
+-- are visible (no wait for the daemon's one-second stats tick), else from
+-- the stats endpoint: 'cgroup', 'endpoint' or 'mixed'.
+ALTER TABLE passes ADD COLUMN stats_method TEXT;
+
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -108,5 +113,6 @@ SELECT p.id AS pass_id,
        p.images,
        p.error_count,
        p.started_at AS sampled_unix,
-       p.resolution
+       p.resolution,
+       p.stats_method
 FROM passes p JOIN hosts h ON h.id = p.host_id;

@@ -53,6 +53,9 @@ pub struct Snapshot {
     pub errors: Vec<ObjectError>,
     /// Sizes measured in this pass, to remember for the next ones.
     pub size_updates: Vec<SizeUpdate>,
+    /// Where running containers' counters came from: `cgroup` files,
+    /// the stats `endpoint`, or `mixed`; None when nothing was running.
+    pub stats_method: Option<&'static str>,
 }
 
 /// One measurement (or attempt) of a volume or writable layer.

@@ -143,6 +143,7 @@ fn snapshot(at: i64, w: &World) -> Snapshot {
         stacks,
         errors: vec![],
         size_updates: vec![],
+        stats_method: None,
     }
 }
 

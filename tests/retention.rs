@@ -67,6 +67,7 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
         stacks,
         errors: vec![],
         size_updates: vec![],
+        stats_method: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`aggregate`] and [`stack`], file-level measurements in [`host`].
 
 pub mod aggregate;
+pub mod cgroup;
 pub mod host;
 pub mod sizes;
 pub mod stack;
@@ -41,9 +42,10 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     let local_root = docker_root.as_deref().filter(|r| engine.local && root_is_the_engines(Path::new(r), &listed));
 
     let total = listed.len();
+    let host_memory = cgroup::host_memory();
     let details = stream::iter(listed)
         .map(|summary| async move {
-            let d = container_details(engine, summary).await;
+            let d = container_details(engine, summary, host_memory).await;
             progress.tick(total, "containers");
             d
         })
@@ -59,8 +61,14 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
 
     let mut errors = Vec::new();
     let mut containers = Vec::with_capacity(details.len());
+    let (mut cgroup_count, mut endpoint_count) = (0, 0);
     for (pending, errs) in details {
         errors.extend(errs);
+        if pending.via_cgroup {
+            cgroup_count += 1;
+        } else if pending.sample.stats.is_some() {
+            endpoint_count += 1;
+        }
         let mut c = pending.sample;
         if let Some(driver) = c.log_driver.as_deref().filter(|d| engine.local || *d == "none") {
             c.log_bytes = host::log_bytes(driver, pending.log_path.as_deref(), local_root, &c.id);
@@ -95,6 +103,12 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
         stacks: Vec::new(),
         errors,
         size_updates: Vec::new(),
+        stats_method: match (cgroup_count, endpoint_count) {
+            (0, 0) => None,
+            (_, 0) => Some("cgroup"),
+            (0, _) => Some("endpoint"),
+            _ => Some("mixed"),
+        },
     })
 }
 
@@ -121,19 +135,35 @@ fn root_is_the_engines(root: &Path, listed: &[ContainerSummary]) -> bool {
 struct Pending {
     sample: ContainerSample,
     log_path: Option<String>,
+    /// Counters came from cgroup files, not the stats endpoint.
+    via_cgroup: bool,
 }
 
-async fn container_details(engine: &Engine, summary: ContainerSummary) -> (Pending, Vec<ObjectError>) {
+async fn container_details(
+    engine: &Engine,
+    summary: ContainerSummary,
+    host_memory: Option<i64>,
+) -> (Pending, Vec<ObjectError>) {
     let mut errors = Vec::new();
     let mut sample = from_summary(&summary);
     let mut log_path = None;
+    let mut pid = None;
     match engine.inspect(&sample.id).await {
-        Ok(Some(inspect)) => log_path = apply_inspect(&mut sample, &inspect),
+        Ok(Some(inspect)) => {
+            log_path = apply_inspect(&mut sample, &inspect);
+            pid = inspect.state.as_ref().and_then(|s| s.pid);
+        }
         // Removed since it was listed: keep what the list said.
         Ok(None) => {}
         Err(e) => errors.push(ObjectError { kind: "container", name: sample.name.clone(), message: format!("{e:#}") }),
     }
-    if sample.is_running() {
+    let from_cgroup =
+        if engine.local && sample.is_running() { pid.and_then(|p| cgroup::stats(p, host_memory)) } else { None };
+    let mut via_cgroup = false;
+    if let Some(s) = from_cgroup {
+        sample.stats = Some(s);
+        via_cgroup = true;
+    } else if sample.is_running() {
         match engine.stats(&sample.id).await {
             Ok(Some(s)) => sample.stats = live_stats(&s),
             Ok(None) => {}
@@ -142,7 +172,7 @@ async fn container_details(engine: &Engine, summary: ContainerSummary) -> (Pendi
             }
         }
     }
-    (Pending { sample, log_path }, errors)
+    (Pending { sample, log_path, via_cgroup }, errors)
 }
 
 fn from_summary(s: &ContainerSummary) -> ContainerSample {

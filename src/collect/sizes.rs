@@ -247,6 +247,7 @@ mod tests {
             stacks: vec![],
             errors: vec![],
             size_updates: vec![],
+            stats_method: None,
         }
     }
 

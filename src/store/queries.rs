@@ -22,8 +22,8 @@ const HOST_ID: &str = "SELECT id FROM hosts WHERE engine_id = ?1";
 
 const INSERT_PASS: &str = "INSERT INTO passes (host_id, started_at, duration_ms, engine_version, api_version,
         hostname, docker_root, fs_total_bytes, fs_used_bytes, fs_free_bytes, containers, volumes, images,
-        error_count, stackwatch_version)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+        error_count, stackwatch_version, stats_method)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 const INSERT_ERROR: &str =
     "INSERT INTO pass_errors (pass_id, object_kind, object_name, message) VALUES (?1, ?2, ?3, ?4)";
@@ -114,6 +114,7 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
             snap.images.len() as i64,
             snap.errors.len() as i64,
             env!("CARGO_PKG_VERSION"),
+            snap.stats_method,
         ],
     )?;
     let pass_id = tx.last_insert_rowid();
@@ -576,6 +577,7 @@ mod tests {
             stacks,
             errors: vec![],
             size_updates: vec![],
+            stats_method: None,
         }
     }
 

@@ -1,0 +1,483 @@
+//! stackwatch benchmarks, each against the alternative measured in the same
+//! run (README "Benchmarks"). Not a test: timings on shared machines are
+//! noisy, so this prints medians and ratios and leaves judgement to people.
+//!
+//!   cargo run --release --example bench -- collect [--containers 50,200] [--runs 5]
+//!   cargo run --release --example bench -- sizing [--files 100000,1000000] [--runs 3]
+//!   cargo run --release --example bench -- history [--days 365] [--containers 200]
+//!
+//! `collect` and `sizing` need root and a local Docker engine; they create
+//! containers and volumes named `swbench-*` and remove them afterwards.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use stackwatch::collect::aggregate;
+use stackwatch::config::Config;
+use stackwatch::report::owners::Projects;
+use stackwatch::snapshot::*;
+use stackwatch::store::{self, queries, retention};
+
+const IMAGE: &str = "stackwatch-test-busybox:1";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opt = |name: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+            .unwrap_or_else(|| default.to_string())
+    };
+    let list = |s: String| -> Vec<usize> { s.split(',').filter_map(|x| x.trim().parse().ok()).collect() };
+    machine();
+    match args.first().map(String::as_str) {
+        Some("collect") => bench_collect(&list(opt("--containers", "50,200")), list(opt("--runs", "5"))[0]),
+        Some("sizing") => bench_sizing(&list(opt("--files", "100000,1000000")), list(opt("--runs", "3"))[0]),
+        Some("history") => bench_history(list(opt("--days", "365"))[0], list(opt("--containers", "200"))[0]),
+        _ => {
+            eprintln!("usage: bench collect|sizing|history [options] (see the file's header)");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn machine() {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
+        .unwrap_or(0);
+    let engine = sh_out("docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null");
+    println!(
+        "machine: {} cores, {:.1} GiB RAM, {cpu}; kernel {}; docker engine {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        mem as f64 / 1024.0 / 1024.0,
+        sh_out("uname -r"),
+        if engine.is_empty() { "none".into() } else { engine }
+    );
+}
+
+fn sh(cmd: &str) {
+    let st = Command::new("sh").args(["-c", cmd]).status().expect("sh");
+    assert!(st.success(), "failed: {cmd}");
+}
+
+fn sh_out(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// What one measured command cost.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    wall: Duration,
+    /// User + system CPU of the command and all its children.
+    cpu: Duration,
+    /// Largest resident set of the command or any child, KiB.
+    max_rss_kib: i64,
+    /// CPU the Docker daemon (dockerd + containerd) spent meanwhile.
+    daemon_cpu: Duration,
+}
+
+fn daemon_ticks() -> u64 {
+    let mut total = 0;
+    for name in ["dockerd", "containerd"] {
+        for pid in sh_out(&format!("pidof {name}")).split_whitespace() {
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                // Fields after the ")" : state is 3rd, utime 14th, stime 15th overall.
+                let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                total += f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                total += f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+fn ticks_to_duration(t: u64) -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros(t * 1_000_000 / hz)
+}
+
+/// Runs `cmd` under `sh -c`, measuring with wait4 (whose rusage covers the
+/// command and every child it reaped).
+fn measure(cmd: &str) -> Cost {
+    let d0 = daemon_ticks();
+    let start = Instant::now();
+    // Reaped by wait4 below, which also hands back its resource usage.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new("sh").args(["-c", cmd]).spawn().expect("spawn");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child with valid out-pointers.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
+    let wall = start.elapsed();
+    assert!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "command failed: {cmd}");
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    Cost {
+        wall,
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        max_rss_kib: ru.ru_maxrss,
+        daemon_cpu: ticks_to_duration(daemon_ticks().saturating_sub(d0)),
+    }
+}
+
+fn median(mut v: Vec<Cost>) -> Cost {
+    let mid = v.len() / 2;
+    let pick = |v: &mut Vec<Cost>, f: fn(&Cost) -> Duration| {
+        v.sort_by_key(f);
+        f(&v[mid])
+    };
+    let wall = pick(&mut v, |c| c.wall);
+    let cpu = pick(&mut v, |c| c.cpu);
+    let daemon_cpu = pick(&mut v, |c| c.daemon_cpu);
+    v.sort_by_key(|c| c.max_rss_kib);
+    Cost { wall, cpu, daemon_cpu, max_rss_kib: v[mid].max_rss_kib }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn ratio(a: Duration, b: Duration) -> String {
+    if b.is_zero() { "n/a".into() } else { format!("{:.1}x", a.as_secs_f64() / b.as_secs_f64()) }
+}
+
+fn stackwatch_bin() -> PathBuf {
+    // The example sits in target/<profile>/examples/; the binary one level up.
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("stackwatch")
+}
+
+fn ensure_image() {
+    if sh_out(&format!("docker image inspect -f ok {IMAGE} 2>/dev/null")) == "ok" {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy("/bin/busybox", dir.path().join("busybox")).expect("busybox-static");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .unwrap();
+    sh(&format!("docker build -q -t {IMAGE} {} >/dev/null", dir.path().display()));
+}
+
+fn cleanup() {
+    sh("docker ps -aq --filter label=swbench=1 | xargs -r docker rm -f -v >/dev/null 2>&1; \
+        docker volume ls -q --filter label=swbench=1 | xargs -r docker volume rm -f >/dev/null 2>&1; true");
+}
+
+/// N running containers in N/10 compose-labelled stacks (5..20), one volume each.
+fn populate(n: usize) {
+    ensure_image();
+    let stacks = (n / 10).clamp(5, 20);
+    // A few `docker run`s at a time: creation is not what is measured.
+    let mut script = String::new();
+    for i in 0..n {
+        let s = i % stacks;
+        script.push_str(&format!(
+            "docker volume create --label swbench=1 --label com.docker.compose.project=swbench{s} swbench{s}_data{i} >/dev/null && \
+             docker run -d --label swbench=1 --label com.docker.compose.project=swbench{s} \
+             --label com.docker.compose.service=svc{i} --name swbench{s}-svc{i}-1 -v swbench{s}_data{i}:/data \
+             {IMAGE} sh -c 'head -c 100000 /dev/urandom > /data/blob; echo started; sleep 86400' >/dev/null &\n"
+        ));
+        if i % 8 == 7 {
+            script.push_str("wait\n");
+        }
+    }
+    script.push_str("wait\n");
+    sh(&script);
+}
+
+fn bench_collect(sizes: &[usize], runs: usize) {
+    let sw = stackwatch_bin();
+    assert!(sw.exists(), "build first: cargo build --release");
+    let cli = "docker stats --no-stream --format '{{json .}}' >/dev/null && \
+               for id in $(docker ps -aq); do docker inspect \"$id\" >/dev/null; done && \
+               docker system df -v >/dev/null";
+    println!("\n## collect pass vs the docker-CLI way (median of {runs} runs each)\n");
+    println!("| containers | method | wall | client CPU | peak RSS | daemon CPU |");
+    println!("|---|---|---|---|---|---|");
+    for &n in sizes {
+        cleanup();
+        populate(n);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("bench.db");
+        let steady = format!("{} collect --quiet --db {}", sw.display(), db.display());
+        let full = format!("{steady} --sizes");
+        // First pass measures every size (and creates the database).
+        measure(&full);
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            a.push(measure(&steady));
+            b.push(measure(&full));
+            c.push(measure(cli));
+        }
+        let (a, b, c) = (median(a), median(b), median(c));
+        for (name, m) in
+            [("stackwatch collect (sizes carried)", a), ("stackwatch collect --sizes", b), ("docker CLI", c)]
+        {
+            println!(
+                "| {n} | {name} | {} | {} | {:.1} MiB | {} |",
+                ms(m.wall),
+                ms(m.cpu),
+                m.max_rss_kib as f64 / 1024.0,
+                ms(m.daemon_cpu)
+            );
+        }
+        println!(
+            "| {n} | ratio CLI / stackwatch --sizes | {} | {} | | {} |",
+            ratio(c.wall, b.wall),
+            ratio(c.cpu, b.cpu),
+            ratio(c.daemon_cpu, b.daemon_cpu)
+        );
+        println!(
+            "| {n} | ratio CLI / stackwatch steady | {} | {} | | {} |",
+            ratio(c.wall, a.wall),
+            ratio(c.cpu, a.cpu),
+            ratio(c.daemon_cpu, a.daemon_cpu)
+        );
+    }
+    cleanup();
+    println!("\ngoals: >= 3x less wall time, >= 10x less client CPU, peak RSS < 20 MiB");
+}
+
+fn bench_sizing(counts: &[usize], runs: usize) {
+    ensure_image();
+    println!("\n## volume sizing: walker vs `docker system df -v` vs `du -s` (median of {runs})\n");
+    println!("| files | cache | stackwatch walker | docker system df -v | du -s -x | walker vs df | walker vs du |");
+    println!("|---|---|---|---|---|---|---|");
+    let threads = stackwatch::walk::default_threads();
+    let cold_ok = std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok();
+    for &n in counts {
+        cleanup();
+        let name = format!("swbenchsize{n}");
+        sh(&format!("docker volume create --label swbench=1 {name} >/dev/null"));
+        let mp = sh_out(&format!("docker volume inspect -f '{{{{.Mountpoint}}}}' {name}"));
+        fill(Path::new(&mp), n);
+        let walker = |p: &Path| {
+            let start = Instant::now();
+            let u = stackwatch::walk::usage(p, threads, Instant::now() + Duration::from_secs(3600)).unwrap();
+            (start.elapsed(), u)
+        };
+        for cache in if cold_ok { &["cold", "warm"][..] } else { &["warm"][..] } {
+            let drop = || {
+                if *cache == "cold" {
+                    sh("sync");
+                    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+                }
+            };
+            let (mut w, mut d, mut u) = (Vec::new(), Vec::new(), Vec::new());
+            let mut bytes = 0;
+            for _ in 0..runs {
+                drop();
+                let (t, usage) = walker(Path::new(&mp));
+                bytes = usage.bytes;
+                w.push(Cost { wall: t, ..Default::default() });
+                drop();
+                d.push(measure("docker system df -v >/dev/null"));
+                drop();
+                u.push(measure(&format!("du -s -x {mp} >/dev/null")));
+            }
+            let (w, d, u) = (median(w), median(d), median(u));
+            println!(
+                "| {n} | {cache} | {} | {} | {} | {} faster | {} faster |",
+                ms(w.wall),
+                ms(d.wall),
+                ms(u.wall),
+                ratio(d.wall, w.wall),
+                ratio(u.wall, w.wall)
+            );
+            let _ = bytes;
+        }
+        sh(&format!("docker volume rm -f {name} >/dev/null"));
+    }
+    if !cold_ok {
+        println!("\n(cold-cache runs skipped: /proc/sys/vm/drop_caches is not writable here)");
+    }
+    println!("\nwalker threads: {threads}; goal: faster than both");
+}
+
+/// `n` one-byte files in directories of 1000.
+fn fill(root: &Path, n: usize) {
+    for i in 0..n {
+        let dir = root.join(format!("d{}", i / 1000));
+        if i % 1000 == 0 {
+            std::fs::create_dir_all(&dir).unwrap();
+        }
+        std::fs::write(dir.join(format!("f{i}")), b"x").unwrap();
+    }
+}
+
+fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
+    let stacks = 20;
+    let age = (at - start) as f64 / 86_400.0;
+    let mut cs = Vec::with_capacity(containers);
+    let mut vols = Vec::with_capacity(containers);
+    for i in 0..containers {
+        let s = i % stacks;
+        let key = StackKey { kind: StackKind::Compose, name: format!("stack{s}") };
+        cs.push(ContainerSample {
+            id: format!("{i:064x}"),
+            name: format!("stack{s}-svc{i}-1"),
+            stack: Some(key),
+            service: Some(format!("svc{i}")),
+            image: format!("img{s}:latest"),
+            image_id: Some(format!("sha256:{s:064x}")),
+            state: "running".into(),
+            restart_count: Some((age / 30.0) as i64),
+            exit_code: Some(0),
+            oom_killed: Some(false),
+            started_at: Some(start),
+            stats: Some(Stats {
+                cpu_ns: Some((at - start) * 1_000_000 * (i as i64 % 7 + 1)),
+                mem_bytes: Some(50_000_000 + (i as i64 * 1_000_003) % 40_000_000),
+                mem_limit_bytes: Some(1 << 30),
+                net_rx_bytes: Some((at - start) * 1000),
+                net_tx_bytes: Some((at - start) * 500),
+                blkio_read_bytes: Some((at - start) * 100),
+                blkio_write_bytes: Some((at - start) * 300),
+                pids: Some(5),
+            }),
+            rw_bytes: Some(10_000_000 + (age * 1000.0) as i64),
+            rw_method: Some("walk"),
+            rw_measured_at: Some(at - at % 1800),
+            log_bytes: Some((age * 100_000.0) as i64),
+            log_driver: Some("json-file".into()),
+            mounts: vec![format!("stack{s}_data{i}")],
+            labels: BTreeMap::from([("com.docker.compose.project".to_string(), format!("stack{s}"))]),
+            ..Default::default()
+        });
+        vols.push(VolumeSample {
+            name: format!("stack{s}_data{i}"),
+            driver: "local".into(),
+            labels: BTreeMap::from([("com.docker.compose.project".to_string(), format!("stack{s}"))]),
+            size_bytes: Some(1_000_000_000 + (age * 10_000_000.0 * (i % 3) as f64) as i64),
+            size_method: Some("walk"),
+            size_measured_at: Some(at - at % 1800),
+            ..Default::default()
+        });
+    }
+    let mut images: Vec<ImageSample> = (0..stacks)
+        .map(|s| ImageSample {
+            id: format!("sha256:{s:064x}"),
+            tags: vec![format!("img{s}:latest")],
+            size_bytes: Some(200_000_000),
+            ..Default::default()
+        })
+        .collect();
+    let st = aggregate::attribute(&cs, &mut vols, &mut images);
+    Snapshot {
+        started_at: at,
+        duration_ms: 300,
+        host: HostInfo {
+            engine_id: "BENCH".into(),
+            hostname: "bench-box".into(),
+            engine_version: "27.0.0".into(),
+            api_version: "1.46".into(),
+            docker_root: Some("/var/lib/docker".into()),
+            fs: Some(FsUsage {
+                total_bytes: 500_000_000_000,
+                used_bytes: 300_000_000_000,
+                free_bytes: 200_000_000_000,
+            }),
+            root_visible: true,
+        },
+        containers: cs,
+        volumes: vols,
+        images,
+        stacks: st,
+        errors: vec![],
+        size_updates: vec![],
+        stats_method: None,
+    }
+}
+
+fn bench_history(days: usize, containers: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("year.db");
+    let mut st = store::open_for_write(&path, Duration::from_secs(30)).unwrap();
+    let config = Config::default();
+    let step = 300;
+    let start = 1_764_000_000 - 1_764_000_000 % 86_400;
+    let passes = days as i64 * 86_400 / step;
+    println!("\n## history: {days} days of 5-minute passes over {containers} containers and {containers} volumes\n");
+    let t = Instant::now();
+    for i in 0..passes {
+        let at = start + i * step;
+        queries::insert_pass(&mut st.conn, &synthetic(at, start, containers)).unwrap();
+        // As collect does: retention at most once an hour.
+        retention::maybe_compact(&mut st.conn, at, config.collect.keep_raw, config.collect.keep_hourly, false).unwrap();
+        if i % 10_000 == 0 && i > 0 {
+            eprintln!("  {i}/{passes} passes written ({:.0}s)", t.elapsed().as_secs_f64());
+        }
+    }
+    let end = start + (passes - 1) * step;
+    retention::compact(&mut st.conn, end, config.collect.keep_raw, config.collect.keep_hourly).unwrap();
+    st.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    let generated = t.elapsed();
+    let size = std::fs::metadata(&path).unwrap().len();
+    st.conn.execute_batch("VACUUM;").unwrap();
+    let vacuumed = std::fs::metadata(&path).unwrap().len();
+    let kept: i64 = st.conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).unwrap();
+    drop(st);
+    println!("generated {passes} passes in {:.0}s; {kept} passes kept after retention", generated.as_secs_f64());
+    println!("database: {:.1} MB (after VACUUM: {:.1} MB); goal < 100 MB", size as f64 / 1e6, vacuumed as f64 / 1e6);
+    println!("\n| window | report time (median of 5, library call) | `stackwatch report` CLI (median of 5) |");
+    println!("|---|---|---|");
+    let sw = stackwatch_bin();
+    for window in ["1h", "24h", "7d"] {
+        let secs = stackwatch::time::parse_duration(window).unwrap().as_secs() as i64;
+        let mut lib = Vec::new();
+        for _ in 0..5 {
+            let s = store::open_read_only(&path, Duration::from_secs(5)).unwrap();
+            let t = Instant::now();
+            let r = stackwatch::report::build(
+                &s.conn,
+                &stackwatch::report::Request {
+                    window_seconds: secs,
+                    window_text: window.into(),
+                    now: end,
+                    config: &config,
+                    projects: &Projects::default(),
+                    vault: false,
+                },
+            )
+            .unwrap();
+            lib.push(Cost { wall: t.elapsed(), ..Default::default() });
+            assert!(!r.hosts[0].growth.stacks.is_empty());
+        }
+        let cli = if sw.exists() {
+            let runs: Vec<Cost> = (0..5)
+                .map(|_| {
+                    measure(&format!(
+                        "{} report --db {} --window {window} --no-vault >/dev/null",
+                        sw.display(),
+                        path.display()
+                    ))
+                })
+                .collect();
+            ms(median(runs).wall)
+        } else {
+            "(build the binary)".into()
+        };
+        println!("| {window} | {} | {cli} |", ms(median(lib).wall));
+    }
+    println!("\ngoal: every report under 200 ms");
+}
