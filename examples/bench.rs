@@ -203,6 +203,8 @@ fn populate(n: usize) {
     }
     script.push_str("wait\n");
     sh(&script);
+    let running = sh_out("docker ps -q --filter label=swbench=1 | wc -l").parse::<usize>().unwrap_or(0);
+    assert_eq!(running, n, "only {running} of {n} benchmark containers are running; see the errors above");
 }
 
 fn bench_collect(sizes: &[usize], runs: usize) {

@@ -437,3 +437,19 @@ fn a_size_unmeasured_in_one_pass_is_not_growth_or_shrinkage() {
     let r = run(&h, "2h", T0 + 2 * H, &Projects::default(), false);
     assert_eq!(growth(&host(&r).growth.stacks, "harb").delta_bytes, Some(GB + GB / 100));
 }
+
+#[test]
+fn the_report_says_how_old_carried_sizes_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
+    for at in [T0, T0 + 1800] {
+        let mut s = snapshot(at, &chain_world(GB, 20 * GB));
+        // Measured at the first pass, carried forward by the second.
+        s.volumes[0].size_measured_at = Some(T0);
+        queries::insert_pass(&mut st.conn, &s).unwrap();
+    }
+    let h = History { _dir: dir, path };
+    let r = run(&h, "30m", T0 + 1800, &Projects::default(), false);
+    assert!(host(&r).coverage.contains("Volume sizes were measured up to 30m before the newest pass."), "{}", host(&r).coverage);
+}

@@ -122,6 +122,13 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
             iso_utc(end_pass.started_at)
         )
     };
+    // Sizes are re-measured at their own cadence: say how old they are.
+    if let Some(oldest) = end.volumes.iter().filter(|v| v.size.is_some()).filter_map(|v| v.measured_at).min() {
+        let size_age = end_pass.started_at - oldest;
+        if size_age >= 60 {
+            coverage.push_str(&format!(" Volume sizes were measured up to {} before the newest pass.", human_span(size_age)));
+        }
+    }
     if age > 3600 {
         coverage
             .push_str(&format!(" The newest pass is {} old: is `stackwatch collect` still running?", human_span(age)));

@@ -330,6 +330,8 @@ pub struct VolumeRow {
     pub labels: String,
     /// (kind, name, via)
     pub stacks: Vec<(String, String, String)>,
+    /// When `size` was measured (sizes are carried forward between measurements).
+    pub measured_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -365,7 +367,8 @@ const CONTAINERS_IN: &str =
 const VOLUME_LINKS_IN: &str =
     "SELECT vs.volume_ref, s.kind, s.name, vs.via FROM volume_stacks vs JOIN stacks s ON s.id = vs.stack_id
              WHERE vs.pass_id = ?1";
-const VOLUMES_IN: &str = "SELECT vs.volume_ref, v.name, vs.size_bytes, vs.in_use, vs.mounted_by, v.labels
+const VOLUMES_IN: &str = "SELECT vs.volume_ref, v.name, vs.size_bytes, vs.in_use, vs.mounted_by, v.labels,
+            vs.size_measured_at
          FROM volume_samples vs JOIN volumes v ON v.id = vs.volume_ref WHERE vs.pass_id = ?1";
 const IMAGES_IN: &str =
     "SELECT ims.image_ref, i.image_id, ims.tags, ims.size_bytes, ims.containers, ims.managed, i.labels
@@ -488,6 +491,7 @@ pub fn volumes_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<Volum
                 mounted_by: r.get(4)?,
                 labels: r.get(5)?,
                 stacks: links.get(&id).cloned().unwrap_or_default(),
+                measured_at: r.get(6)?,
             })
         })?
         .collect()
