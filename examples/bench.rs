@@ -223,6 +223,9 @@ fn bench_collect(sizes: &[usize], runs: usize) {
         let db = dir.path().join("bench.db");
         let steady = format!("{} collect --quiet --db {}", sw.display(), db.display());
         let full = format!("{steady} --sizes");
+        let endpoint_cfg = dir.path().join("endpoint.toml");
+        std::fs::write(&endpoint_cfg, "[collect]\ncgroup_stats = false\n").unwrap();
+        let endpoint = format!("{steady} --config {}", endpoint_cfg.display());
         // First pass measures every size (and creates the database).
         measure(&full);
         let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());

@@ -85,6 +85,9 @@ pub struct CollectConfig {
     /// Time a pass may spend measuring sizes; what is left waits for the next pass.
     #[serde(deserialize_with = "positive_duration")]
     pub size_budget: Duration,
+    /// Read running containers' counters from their cgroup files when they
+    /// are visible; false: always ask the stats endpoint.
+    pub cgroup_stats: bool,
     /// After how long raw passes are thinned to one per hour.
     #[serde(deserialize_with = "positive_duration")]
     pub keep_raw: Duration,
@@ -136,6 +139,7 @@ impl Default for CollectConfig {
             sizes: true,
             size_interval: Duration::from_secs(30 * 60),
             size_budget: Duration::from_secs(20),
+            cgroup_stats: true,
             keep_raw: Duration::from_secs(14 * 86_400),
             keep_hourly: Duration::from_secs(90 * 86_400),
         }

@@ -25,6 +25,8 @@ pub struct Options {
     pub concurrency: usize,
     /// The managed label as (key, value).
     pub managed: (String, String),
+    /// Read counters from cgroup files when visible (else the endpoint).
+    pub cgroup_stats: bool,
 }
 
 /// Takes one snapshot of state and counters: everything but volume and
@@ -42,7 +44,8 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     let local_root = docker_root.as_deref().filter(|r| engine.local && root_is_the_engines(Path::new(r), &listed));
 
     let total = listed.len();
-    let host_memory = cgroup::host_memory();
+    // None switches the cgroup reader off: every counter from the endpoint.
+    let host_memory = if opts.cgroup_stats { Some(cgroup::host_memory()) } else { None };
     let details = stream::iter(listed)
         .map(|summary| async move {
             let d = container_details(engine, summary, host_memory).await;
@@ -142,7 +145,7 @@ struct Pending {
 async fn container_details(
     engine: &Engine,
     summary: ContainerSummary,
-    host_memory: Option<i64>,
+    host_memory: Option<Option<i64>>,
 ) -> (Pending, Vec<ObjectError>) {
     let mut errors = Vec::new();
     let mut sample = from_summary(&summary);
@@ -157,8 +160,10 @@ async fn container_details(
         Ok(None) => {}
         Err(e) => errors.push(ObjectError { kind: "container", name: sample.name.clone(), message: format!("{e:#}") }),
     }
-    let from_cgroup =
-        if engine.local && sample.is_running() { pid.and_then(|p| cgroup::stats(p, host_memory)) } else { None };
+    let from_cgroup = match host_memory {
+        Some(mem) if engine.local && sample.is_running() => pid.and_then(|p| cgroup::stats(p, mem)),
+        _ => None,
+    };
     let mut via_cgroup = false;
     if let Some(s) = from_cgroup {
         sample.stats = Some(s);

@@ -31,6 +31,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     let progress = if show { Progress::new(global.quiet) } else { Progress::hidden() };
     let opts = Options {
         concurrency: config.docker.concurrency,
+        cgroup_stats: config.collect.cgroup_stats,
         managed: {
             let (k, v) = config.labels.managed_pair();
             (k.to_string(), v.to_string())
