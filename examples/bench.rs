@@ -228,16 +228,20 @@ fn bench_collect(sizes: &[usize], runs: usize) {
         let endpoint = format!("{steady} --config {}", endpoint_cfg.display());
         // First pass measures every size (and creates the database).
         measure(&full);
-        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut a, mut b, mut c, mut e) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             a.push(measure(&steady));
             b.push(measure(&full));
+            e.push(measure(&endpoint));
             c.push(measure(cli));
         }
-        let (a, b, c) = (median(a), median(b), median(c));
-        for (name, m) in
-            [("stackwatch collect (sizes carried)", a), ("stackwatch collect --sizes", b), ("docker CLI", c)]
-        {
+        let (a, b, c, e) = (median(a), median(b), median(c), median(e));
+        for (name, m) in [
+            ("stackwatch collect (sizes carried)", a),
+            ("stackwatch collect --sizes", b),
+            ("stackwatch collect, counters from the stats endpoint", e),
+            ("docker CLI", c),
+        ] {
             println!(
                 "| {n} | {name} | {} | {} | {:.1} MiB | {} |",
                 ms(m.wall),

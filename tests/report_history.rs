@@ -451,5 +451,9 @@ fn the_report_says_how_old_carried_sizes_are() {
     }
     let h = History { _dir: dir, path };
     let r = run(&h, "30m", T0 + 1800, &Projects::default(), false);
-    assert!(host(&r).coverage.contains("Volume sizes were measured up to 30m before the newest pass."), "{}", host(&r).coverage);
+    assert!(
+        host(&r).coverage.contains("Volume sizes were measured up to 30m before the newest pass."),
+        "{}",
+        host(&r).coverage
+    );
 }

@@ -126,7 +126,10 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
     if let Some(oldest) = end.volumes.iter().filter(|v| v.size.is_some()).filter_map(|v| v.measured_at).min() {
         let size_age = end_pass.started_at - oldest;
         if size_age >= 60 {
-            coverage.push_str(&format!(" Volume sizes were measured up to {} before the newest pass.", human_span(size_age)));
+            coverage.push_str(&format!(
+                " Volume sizes were measured up to {} before the newest pass.",
+                human_span(size_age)
+            ));
         }
     }
     if age > 3600 {
