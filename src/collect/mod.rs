@@ -35,6 +35,7 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     let started_at = now_unix();
     let info = engine.info().await?;
     let listed = engine.containers().await?;
+    crate::fault::pause_async(crate::fault::ENGINE).await;
     let docker_root = info.docker_root_dir.clone().filter(|r| !r.is_empty());
     // Paths the engine reports are only ours to read when it runs here.
     let local_root = docker_root.as_deref().filter(|r| engine.local && root_is_the_engines(Path::new(r), &listed));

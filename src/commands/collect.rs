@@ -10,9 +10,10 @@ use crate::collect::{self, Options};
 use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
 use crate::progress::Progress;
+use crate::signals::{self, Interrupted};
 use crate::snapshot::Snapshot;
 use crate::store::{self, lock, queries};
-use crate::{inert, paths, units};
+use crate::{fault, inert, paths, units};
 
 pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;
@@ -34,16 +35,50 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
         },
     };
 
+    signals::install();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let snap = runtime.block_on(async {
-        let engine = Engine::connect(&host, config.docker.timeout).await?;
-        collect::snapshot(&engine, &opts, &progress).await
+        tokio::select! {
+            snap = async {
+                let engine = Engine::connect(&host, config.docker.timeout).await?;
+                collect::snapshot(&engine, &opts, &progress).await
+            } => snap,
+            sig = signals::arrived() => {
+                progress.finish();
+                Err(Interrupted::new(sig, "stopped while reading the engine; nothing was recorded").into())
+            }
+        }
     })?;
+    if let Some(sig) = signals::pending() {
+        return Err(Interrupted::new(sig, "stopped before writing; nothing was recorded").into());
+    }
 
     // The engine answered; only now is the database opened (and created).
     let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
-    let pass_id =
-        queries::insert_pass(&mut st.conn, &snap).map_err(|e| store::sql_error(e, &db, "record a pass in"))?;
+    let mut paused = false;
+    let written = queries::insert_pass_checked(&mut st.conn, &snap, &mut || {
+        if !paused {
+            paused = true;
+            fault::pause(fault::WRITE);
+        }
+        signals::pending().is_none()
+    });
+    let pass_id = match (written, signals::pending()) {
+        (Err(_), Some(sig)) => {
+            return Err(Interrupted::new(
+                sig,
+                format!("the pass was rolled back, nothing of it is in {}; earlier passes are intact", db.display()),
+            )
+            .into());
+        }
+        (Err(e), None) => return Err(store::sql_error(e, &db, "record a pass in")),
+        (Ok(id), Some(sig)) => {
+            // Committed just before the signal: whole, but say so and still
+            // honour the request to stop.
+            return Err(Interrupted::new(sig, format!("after pass {id} was recorded in full")).into());
+        }
+        (Ok(id), None) => id,
+    };
 
     for e in &snap.errors {
         // Partial trouble is worth a line even under cron.

@@ -2,4 +2,6 @@
 //! for its job and decides what to print.
 
 pub mod collect;
+pub mod doctor;
+pub mod prune;
 pub mod report;
