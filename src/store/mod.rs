@@ -277,13 +277,13 @@ pub fn sql_error(e: rusqlite::Error, path: &Path, doing: &str) -> anyhow::Error 
     use rusqlite::ErrorCode as C;
     let p = path.display();
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
-        if matches!(f.code, C::DiskFull | C::SystemIoFailure | C::CannotOpen) {
-            if let Some(full) = disk_full(path) {
-                return anyhow!(
-                    "cannot {doing} database {p}: {full}; free space there and run again (nothing was written by \
-                     this run, the history recorded so far is intact)"
-                );
-            }
+        if matches!(f.code, C::DiskFull | C::SystemIoFailure | C::CannotOpen)
+            && let Some(full) = disk_full(path)
+        {
+            return anyhow!(
+                "cannot {doing} database {p}: {full}; free space there and run again (nothing was written by this \
+                 run, the history recorded so far is intact)"
+            );
         }
         let hint = match f.code {
             C::DatabaseBusy | C::DatabaseLocked => {
