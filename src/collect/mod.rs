@@ -111,7 +111,7 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
 /// A root directory path that exists here is not enough: in a container
 /// with only the socket mounted, `/var/lib/docker` may exist but be the
 /// container's own. The engine's root holds a directory per container.
-fn root_is_the_engines(root: &Path, listed: &[ContainerSummary]) -> bool {
+pub fn root_is_the_engines(root: &Path, listed: &[ContainerSummary]) -> bool {
     let containers = root.join("containers");
     match listed.iter().find_map(|c| c.id.as_deref()) {
         Some(id) => containers.join(id).is_dir(),

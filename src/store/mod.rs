@@ -98,28 +98,8 @@ fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Fails early, before an engine pass is spent, when the database (or the
 /// directory it would be created in) is not writable by this user.
 pub fn check_writable(path: &Path) -> Result<()> {
-    let target = if path.exists() {
-        path.to_path_buf()
-    } else {
-        // The nearest existing ancestor is where the directories get created.
-        let mut dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-        while !dir.exists() {
-            match dir.parent() {
-                Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
-                _ => break,
-            }
-        }
-        dir
-    };
-    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()))
-        .map_err(|_| anyhow!("database path {} contains a NUL byte", path.display()))?;
-    // SAFETY: `c` is a valid NUL-terminated path.
-    if target.exists() && unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
-        bail!(
-            "cannot write the database at {}: {} is not writable by this user (use --db for another path)",
-            path.display(),
-            target.display()
-        );
+    if let Some(why) = crate::paths::unwritable(path) {
+        bail!("cannot write the database at {}: {why} (use --db for another path)", path.display());
     }
     Ok(())
 }
