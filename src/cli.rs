@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand};
         volume and image into a SQLite history database. Query it with the views documented in the README \
         (latest_stacks, latest_containers, latest_volumes, stack_disk_history, ...).\n\n\
         Sizes shown to people use SI decimal units (1 GB = 1,000,000,000 bytes); the database stores exact bytes.",
-    after_help = "Exit status: 0 success, 1 error, 75 skipped because another collect holds the database."
+    after_help = "Exit status: 0 success, 1 error (doctor: a check failed), 75 skipped because another collect \
+        holds the database, 130/143 stopped by SIGINT/SIGTERM (nothing half-written)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -68,6 +69,26 @@ pub enum Command {
     /// changing the retention settings, or with --vacuum to give the freed
     /// pages back to the filesystem.
     Compact(CompactArgs),
+
+    /// Remove the factory's own stopped containers and unused images (and,
+    /// with --volumes, unused volumes): only objects carrying the managed label.
+    ///
+    /// A scoped replacement for `docker system prune` on a shared box: an
+    /// object without the label ([labels] managed, default
+    /// com.disinto.managed=true) is never removed, whatever the flags. Dry run
+    /// by default: lists each candidate with its stack and size and what it
+    /// would reclaim. With --apply every removal is recorded in the history
+    /// (view prune_log) and shows up in the next report.
+    Prune(PruneArgs),
+
+    /// Check that stackwatch can do its job here, one line per check with the
+    /// fix; exit status 0 only when every check passed.
+    ///
+    /// Engine reachable and its API version, socket permissions, Docker root
+    /// readable (which decides how sizes are measured), database writable and
+    /// its schema version, config and project TOMLs valid, knowledge and vault
+    /// paths writable.
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -148,4 +169,43 @@ pub struct CollectArgs {
     /// with their age.
     #[arg(long)]
     pub no_sizes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Docker engine: unix:///path/docker.sock or tcp://host:port.
+    /// Default: [docker] host from the config, else unix:///var/run/docker.sock.
+    #[arg(long, env = "DOCKER_HOST", value_name = "HOST")]
+    pub docker_host: Option<String>,
+
+    /// Remove what the dry run lists, recording each removal in the history.
+    /// Refused when nothing on the engine carries the managed label.
+    #[arg(long)]
+    pub apply: bool,
+
+    /// Also remove labelled volumes no container mounts. Volumes hold data,
+    /// so they are only ever removed when asked for explicitly.
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Docker engine: unix:///path/docker.sock or tcp://host:port.
+    /// Default: [docker] host from the config, else unix:///var/run/docker.sock.
+    #[arg(long, env = "DOCKER_HOST", value_name = "HOST")]
+    pub docker_host: Option<String>,
+
+    /// Knowledge file `report --knowledge` updates. Default:
+    /// $OPS_KNOWLEDGE_ROOT/sibling-stacks.md, else $OPS_REPO_ROOT/knowledge/sibling-stacks.md.
+    #[arg(long, value_name = "PATH")]
+    pub knowledge: Option<PathBuf>,
+
+    /// Vault directory. Default: $OPS_VAULT_ROOT, else $OPS_REPO_ROOT/vault/pending.
+    #[arg(long, value_name = "DIR")]
+    pub vault: Option<PathBuf>,
+
+    /// Project TOMLs. Default: $FACTORY_ROOT/projects, else ./projects.
+    #[arg(long, value_name = "DIR")]
+    pub projects: Option<PathBuf>,
 }

@@ -227,14 +227,16 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
-        toml::from_str(text).map_err(|e| anyhow::anyhow!(describe(text, path, &e)))
+        toml::from_str(text).map_err(|e| anyhow::anyhow!(describe("config", text, path, &e)))
     }
 }
 
-/// One line: file, line number, the offending key, and what is wrong.
-fn describe(text: &str, path: &Path, e: &toml::de::Error) -> String {
+/// One line: what kind of file, the file, line number, the offending key,
+/// and what is wrong. Shared with the project TOMLs, whose errors must name
+/// the same things.
+pub fn describe(kind: &str, text: &str, path: &Path, e: &toml::de::Error) -> String {
     let Some(span) = e.span() else {
-        return format!("config {}: {}", path.display(), e.message());
+        return crate::inert::line(&format!("{kind} {}: {}", path.display(), e.message().trim()), 1000);
     };
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
@@ -249,7 +251,8 @@ fn describe(text: &str, path: &Path, e: &toml::de::Error) -> String {
             section.trim_matches(['[', ']']).to_string() + if section.is_empty() { "" } else { "." }
         )
     };
-    format!("config {} line {line_no}{key_desc}: {}", path.display(), e.message().trim())
+    // The message quotes the input, which may hold control characters.
+    crate::inert::line(&format!("{kind} {} line {line_no}{key_desc}: {}", path.display(), e.message().trim()), 1000)
 }
 
 #[cfg(test)]

@@ -9,10 +9,13 @@ pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod fault;
 pub mod inert;
 pub mod paths;
 pub mod progress;
+pub mod prune;
 pub mod report;
+pub mod signals;
 pub mod snapshot;
 pub mod store;
 pub mod time;
@@ -27,5 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Collect(args) => commands::collect::run(&cli.global, args),
         Command::Report(args) => commands::report::run(&cli.global, args),
         Command::Compact(args) => commands::compact::run(&cli.global, args),
+        Command::Prune(args) => commands::prune::run(&cli.global, args),
+        Command::Doctor(args) => commands::doctor::run(&cli.global, args),
     }
 }

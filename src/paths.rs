@@ -27,3 +27,37 @@ pub fn default_database() -> PathBuf {
 pub fn default_database_for_root() -> PathBuf {
     PathBuf::from("/var/lib/stackwatch/history.db")
 }
+
+/// Why `path` could not be written (created, or replaced atomically) by this
+/// user, or `None` when it can. The file, when it exists, must be writable;
+/// so must the directory it is in (SQLite's `-wal`/`-shm` and our atomic
+/// replacements create files next to it) or, when that does not exist yet,
+/// the nearest existing ancestor, which must be a directory (a path under a
+/// regular file cannot be created even by root).
+pub fn unwritable(path: &std::path::Path) -> Option<String> {
+    use std::path::Path;
+    let writable = |p: &Path| {
+        let Ok(c) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str())) else {
+            return false;
+        };
+        // SAFETY: `c` is a valid NUL-terminated path.
+        unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    };
+    if path.is_dir() {
+        return (!writable(path)).then(|| format!("{} is not writable by this user", path.display()));
+    }
+    if path.exists() && !writable(path) {
+        return Some(format!("{} is not writable by this user", path.display()));
+    }
+    let mut dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    while !dir.exists() {
+        match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
+            _ => break,
+        }
+    }
+    if !dir.is_dir() {
+        return Some(format!("{} is not a directory", dir.display()));
+    }
+    (!writable(&dir)).then(|| format!("{} is not writable by this user", dir.display()))
+}

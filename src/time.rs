@@ -68,16 +68,20 @@ pub fn iso_utc(unix: i64) -> String {
 
 /// Parses `500ms`, `30s`, `5m`, `6h`, `7d`, `2w`, or a sum such as `1h30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    if s.is_empty() {
+    let raw = text.trim();
+    if raw.is_empty() {
         return Err("empty duration; expected e.g. 30s, 5m, 24h or 7d".into());
     }
+    // Messages quote the input: keep them one printable line.
+    let quoted = crate::inert::line(raw, 40);
+    let s = quoted.as_str();
+    let mut rest = raw;
     let mut total: u128 = 0;
-    let mut rest = s;
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!("invalid duration `{s}`: expected a number at `{rest}` (e.g. 30s, 5m, 24h, 7d)"));
+            let at = crate::inert::line(rest, 40);
+            return Err(format!("invalid duration `{s}`: expected a number at `{at}` (e.g. 30s, 5m, 24h, 7d)"));
         }
         let n: u128 = rest[..digits].parse().map_err(|_| format!("invalid duration `{s}`: number too large"))?;
         rest = &rest[digits..];

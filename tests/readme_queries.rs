@@ -51,6 +51,19 @@ fn readme_example_queries_run_in_the_sqlite3_shell() {
     let db = dir.path().join("history.db");
     collect(&db);
     collect(&db);
+    // Something for the prune_log query: a stopped container carrying a
+    // label of this test's own, pruned under that label.
+    let label = format!("{}.managed=true", unique("readmelabel"));
+    let stopped = unique("readmestopped");
+    clean.container(&stopped);
+    docker(&["run", "--name", &stopped, "--network", "none", "--label", &label, image(), "true"]);
+    let cfg = dir.path().join("prune.toml");
+    std::fs::write(&cfg, format!("[labels]\nmanaged = \"{label}\"\n")).unwrap();
+    let out = bin()
+        .args(["prune", "--apply", "--db", db.to_str().unwrap(), "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     for block in &blocks {
         let mut child = Command::new("sqlite3")

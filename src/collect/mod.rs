@@ -39,6 +39,7 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     let started_at = now_unix();
     let info = engine.info().await?;
     let listed = engine.containers().await?;
+    crate::fault::pause_async(crate::fault::ENGINE).await;
     let docker_root = info.docker_root_dir.clone().filter(|r| !r.is_empty());
     // Paths the engine reports are only ours to read when it runs here.
     let local_root = docker_root.as_deref().filter(|r| engine.local && root_is_the_engines(Path::new(r), &listed));
@@ -125,7 +126,7 @@ pub fn finish(snap: &mut Snapshot, started: Instant) {
 /// A root directory path that exists here is not enough: in a container
 /// with only the socket mounted, `/var/lib/docker` may exist but be the
 /// container's own. The engine's root holds a directory per container.
-fn root_is_the_engines(root: &Path, listed: &[ContainerSummary]) -> bool {
+pub fn root_is_the_engines(root: &Path, listed: &[ContainerSummary]) -> bool {
     let containers = root.join("containers");
     match listed.iter().find_map(|c| c.id.as_deref()) {
         Some(id) => containers.join(id).is_dir(),

@@ -12,11 +12,12 @@ use crate::collect::{self, Options, sizes};
 use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
 use crate::progress::Progress;
+use crate::signals::{self, Interrupted};
 use crate::snapshot::Snapshot;
 use crate::store::retention;
 use crate::store::{self, lock, queries};
 use crate::time::now_unix;
-use crate::{inert, paths, units};
+use crate::{fault, inert, paths, units};
 
 pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;
@@ -47,23 +48,57 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     };
 
     let started = Instant::now();
+    signals::install();
     // One thread: the pass is I/O-bound and waits on the engine; the walker
     // brings its own threads.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (snap, mut st) = runtime.block_on(async {
-        let engine = Engine::connect(&host, config.docker.timeout).await?;
-        let mut snap = collect::snapshot(&engine, &opts, &progress).await?;
-        // The engine answered; only now is the database opened (and created).
-        let st = store::open_for_write(&db, config.database.busy_timeout)?;
-        let state = queries::size_state(&st.conn, &snap.host.engine_id)
-            .map_err(|e| store::sql_error(e, &db, "read size state from"))?;
-        sizes::measure(&engine, &mut snap, &state, &plan, now_unix()).await;
-        collect::finish(&mut snap, started);
-        anyhow::Ok((snap, st))
+        tokio::select! {
+            pass = async {
+                let engine = Engine::connect(&host, config.docker.timeout).await?;
+                let mut snap = collect::snapshot(&engine, &opts, &progress).await?;
+                // The engine answered; only now is the database opened (and created).
+                let st = store::open_for_write(&db, config.database.busy_timeout)?;
+                let state = queries::size_state(&st.conn, &snap.host.engine_id)
+                    .map_err(|e| store::sql_error(e, &db, "read size state from"))?;
+                sizes::measure(&engine, &mut snap, &state, &plan, now_unix()).await;
+                collect::finish(&mut snap, started);
+                anyhow::Ok((snap, st))
+            } => pass,
+            sig = signals::arrived() => {
+                progress.finish();
+                Err(Interrupted::new(sig, "stopped while reading the engine; nothing was recorded").into())
+            }
+        }
     })?;
+    if let Some(sig) = signals::pending() {
+        return Err(Interrupted::new(sig, "stopped before writing; nothing was recorded").into());
+    }
 
-    let pass_id =
-        queries::insert_pass(&mut st.conn, &snap).map_err(|e| store::sql_error(e, &db, "record a pass in"))?;
+    let mut paused = false;
+    let written = queries::insert_pass_checked(&mut st.conn, &snap, &mut || {
+        if !paused {
+            paused = true;
+            fault::pause(fault::WRITE);
+        }
+        signals::pending().is_none()
+    });
+    let pass_id = match (written, signals::pending()) {
+        (Err(_), Some(sig)) => {
+            return Err(Interrupted::new(
+                sig,
+                format!("the pass was rolled back, nothing of it is in {}; earlier passes are intact", db.display()),
+            )
+            .into());
+        }
+        (Err(e), None) => return Err(store::sql_error(e, &db, "record a pass in")),
+        (Ok(id), Some(sig)) => {
+            // Committed just before the signal: whole, but say so and still
+            // honour the request to stop.
+            return Err(Interrupted::new(sig, format!("after pass {id} was recorded in full")).into());
+        }
+        (Ok(id), None) => id,
+    };
     // Retention runs at most once an hour, after the pass has landed.
     retention::maybe_compact(&mut st.conn, now_unix(), c.keep_raw, c.keep_hourly, false)
         .map_err(|e| store::sql_error(e, &db, "compact"))?;

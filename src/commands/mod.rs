@@ -3,4 +3,6 @@
 
 pub mod collect;
 pub mod compact;
+pub mod doctor;
+pub mod prune;
 pub mod report;

@@ -17,17 +17,26 @@ fn vault_dir(args: &ReportArgs) -> Option<PathBuf> {
     if args.no_vault {
         return None;
     }
-    args.vault
-        .clone()
-        .or_else(|| std::env::var_os("OPS_VAULT_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .or_else(|| {
-            std::env::var_os("OPS_REPO_ROOT").filter(|v| !v.is_empty()).map(|r| PathBuf::from(r).join("vault/pending"))
-        })
+    default_vault_dir(args.vault.clone())
+}
+
+/// `--vault`, else `$OPS_VAULT_ROOT`, else `$OPS_REPO_ROOT/vault/pending`
+/// (shared with `doctor`, which checks the same directory).
+pub fn default_vault_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit.or_else(|| std::env::var_os("OPS_VAULT_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from)).or_else(|| {
+        std::env::var_os("OPS_REPO_ROOT").filter(|v| !v.is_empty()).map(|r| PathBuf::from(r).join("vault/pending"))
+    })
 }
 
 fn projects_dir(args: &ReportArgs) -> (PathBuf, bool) {
-    match &args.projects {
-        Some(p) => (p.clone(), true),
+    default_projects_dir(args.projects.clone())
+}
+
+/// `--projects`, else `$FACTORY_ROOT/projects`, else `./projects`; true
+/// when the user named it (then a missing directory is an error).
+pub fn default_projects_dir(explicit: Option<PathBuf>) -> (PathBuf, bool) {
+    match explicit {
+        Some(p) => (p, true),
         None => match std::env::var_os("FACTORY_ROOT").filter(|v| !v.is_empty()) {
             Some(root) => (PathBuf::from(root).join("projects"), false),
             None => (PathBuf::from("projects"), false),

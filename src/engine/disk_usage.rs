@@ -16,6 +16,17 @@ use serde::Deserialize;
 pub struct DiskUsage {
     pub volumes: HashMap<String, i64>,
     pub containers_rw: HashMap<String, i64>,
+    /// Only when image usage was asked for (prune), keyed by image id.
+    pub images: HashMap<String, ImageUsage>,
+}
+
+/// What removing an image would free: `unique_bytes` are the bytes of its
+/// layers that no other image shares (`Size - SharedSize`), the honest
+/// figure for a prune; `size_bytes` counts shared layers too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageUsage {
+    pub size_bytes: i64,
+    pub unique_bytes: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -28,6 +39,24 @@ struct Raw {
     volume_usage: Option<Items<RawVolume>>,
     #[serde(rename = "ContainerUsage", default)]
     container_usage: Option<Items<RawContainer>>,
+    #[serde(rename = "Images", default)]
+    images: Option<Vec<RawImage>>,
+    #[serde(rename = "ImageUsage", default)]
+    image_usage: Option<Items<RawImage>>,
+}
+
+#[derive(Deserialize)]
+struct RawImage {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "Size", default)]
+    size: i64,
+    #[serde(rename = "SharedSize", default = "minus_one")]
+    shared_size: i64,
+}
+
+fn minus_one() -> i64 {
+    -1
 }
 
 #[derive(Deserialize)]
@@ -62,7 +91,15 @@ pub fn parse(body: &[u8]) -> Result<DiskUsage> {
     let raw: Raw = serde_json::from_slice(body).context("unexpected /system/df response")?;
     let vols = raw.volumes.into_iter().flatten().chain(raw.volume_usage.into_iter().flat_map(|u| u.items));
     let ctrs = raw.containers.into_iter().flatten().chain(raw.container_usage.into_iter().flat_map(|u| u.items));
+    let imgs = raw.images.into_iter().flatten().chain(raw.image_usage.into_iter().flat_map(|u| u.items));
     Ok(DiskUsage {
+        images: imgs
+            .filter(|i| i.size >= 0)
+            .map(|i| {
+                let unique = (i.shared_size >= 0).then(|| (i.size - i.shared_size).max(0));
+                (i.id, ImageUsage { size_bytes: i.size, unique_bytes: unique })
+            })
+            .collect(),
         volumes: vols.filter_map(|v| v.usage.map(|u| (v.name, u.size)).filter(|(_, s)| *s >= 0)).collect(),
         // The engine omits `SizeRw` when it is 0 (Go's omitempty).
         containers_rw: ctrs
@@ -95,6 +132,16 @@ mod tests {
         let du = parse(body).unwrap();
         assert_eq!(du.volumes.get("v"), Some(&5));
         assert_eq!(du.containers_rw.get("c"), Some(&7));
+    }
+
+    #[test]
+    fn image_unique_bytes_leave_shared_layers_out() {
+        let body = br#"{"Images":[{"Id":"sha256:a","Size":300,"SharedSize":100,"Containers":0},
+            {"Id":"sha256:b","Size":50,"SharedSize":-1},{"Id":"sha256:c","Size":-1}],"Volumes":[],"Containers":[]}"#;
+        let du = parse(body).unwrap();
+        assert_eq!(du.images["sha256:a"], ImageUsage { size_bytes: 300, unique_bytes: Some(200) });
+        assert_eq!(du.images["sha256:b"], ImageUsage { size_bytes: 50, unique_bytes: None });
+        assert!(!du.images.contains_key("sha256:c"), "-1 is not computed, not a size");
     }
 
     #[test]

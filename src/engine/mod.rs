@@ -4,6 +4,7 @@
 //! Calls are the cheap ones (list, inspect, one-shot stats) plus at most
 //! one `system df` per pass for sizes.
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -12,7 +13,8 @@ use bollard::models::{
     ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary, SystemInfo, SystemVersion, Volume,
 };
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptions, ListImagesOptions, ListVolumesOptions, StatsOptions,
+    InspectContainerOptions, ListContainersOptions, ListImagesOptions, ListVolumesOptions, RemoveContainerOptions,
+    RemoveImageOptions, RemoveVolumeOptions, StatsOptions,
 };
 use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use futures_util::StreamExt;
@@ -168,11 +170,25 @@ impl Engine {
         // API 1.42 added `type`, which spares the engine the image and
         // build-cache walks we do not use.
         let filter = if self.api_at_least(1, 42) { "?type=container&type=volume" } else { "" };
+        self.system_df(filter).await
+    }
+
+    /// The engine runs one disk-usage walk at a time and refuses a second
+    /// ("a disk usage operation is already running"), e.g. a `docker system
+    /// df` someone typed, or another stackwatch. Waiting for it is cheaper
+    /// than starting over next pass, so retry until the request timeout.
+    async fn system_df(&self, filter: &str) -> Result<disk_usage::DiskUsage> {
         let path = format!("/v{}/system/df{filter}", self.api_version);
-        let body = raw::get(&self.host, &path, self.timeout)
-            .await
-            .map_err(|e| anyhow!("cannot read disk usage from the Docker engine at {}: {e:#}", self.host))?;
-        disk_usage::parse(&body)
+        let deadline = std::time::Instant::now() + self.timeout;
+        loop {
+            match raw::get(&self.host, &path, self.timeout).await {
+                Ok(body) => return disk_usage::parse(&body),
+                Err(e) if format!("{e:#}").contains("already running") && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(anyhow!("cannot read disk usage from the Docker engine at {}: {e:#}", self.host)),
+            }
+        }
     }
 
     pub async fn volumes(&self) -> Result<Vec<Volume>> {
@@ -187,6 +203,165 @@ impl Engine {
     pub async fn images(&self) -> Result<Vec<ImageSummary>> {
         let opts = ListImagesOptions { all: false, ..Default::default() };
         self.docker.list_images(Some(opts)).await.map_err(|e| explain(e, &self.host, "list images on"))
+    }
+}
+
+/// What the engine answered to a removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// Already gone: someone else removed it meanwhile.
+    Gone,
+    /// The engine refused (in use, running, has dependent images); its reason.
+    Refused(String),
+}
+
+/// An object as the engine describes it right now, reduced to what a prune
+/// re-checks before removing it.
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    pub labels: BTreeMap<String, String>,
+    /// Container state (`exited`, `running`, ...).
+    pub state: Option<String>,
+    /// Image tags.
+    pub tags: Vec<String>,
+    /// Image or container id as the engine has it.
+    pub id: Option<String>,
+}
+
+/// The engine-side filter for one label, `key=value`.
+fn label_filter(key: &str, value: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_string(), vec![format!("{key}={value}")])])
+}
+
+fn json_labels(v: Option<&serde_json::Value>) -> BTreeMap<String, String> {
+    v.and_then(|l| l.as_object())
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+/// Removal calls used by `stackwatch prune`. Every one of them is the
+/// engine's non-forced removal, so the engine itself refuses a running
+/// container, an image a container uses, or a mounted volume, as a second
+/// line of defence behind the prune's own checks.
+impl Engine {
+    /// Containers carrying the label, any state, with writable-layer sizes.
+    pub async fn containers_with_label(&self, key: &str, value: &str) -> Result<Vec<ContainerSummary>> {
+        let opts = ListContainersOptions {
+            all: true,
+            size: true,
+            filters: Some(label_filter(key, value)),
+            ..Default::default()
+        };
+        self.docker.list_containers(Some(opts)).await.map_err(|e| explain(e, &self.host, "list containers on"))
+    }
+
+    /// Top-level images carrying the label (tagged or dangling).
+    pub async fn images_with_label(&self, key: &str, value: &str) -> Result<Vec<ImageSummary>> {
+        let opts = ListImagesOptions { all: false, filters: Some(label_filter(key, value)), ..Default::default() };
+        self.docker.list_images(Some(opts)).await.map_err(|e| explain(e, &self.host, "list images on"))
+    }
+
+    pub async fn volumes_with_label(&self, key: &str, value: &str) -> Result<Vec<Volume>> {
+        let opts = ListVolumesOptions { filters: Some(label_filter(key, value)) };
+        let list = self.docker.list_volumes(Some(opts)).await.map_err(|e| explain(e, &self.host, "list volumes on"))?;
+        Ok(list.volumes.unwrap_or_default())
+    }
+
+    /// `system df` including images, for what a prune would free.
+    pub async fn disk_usage_with_images(&self) -> Result<disk_usage::DiskUsage> {
+        let filter = if self.api_at_least(1, 42) { "?type=image&type=volume&type=container" } else { "" };
+        self.system_df(filter).await
+    }
+
+    async fn current(&self, path: &str, what: &str) -> Result<Option<serde_json::Value>> {
+        let path = format!("/v{}{path}", self.api_version);
+        let (status, body) = raw::get_with_status(&self.host, &path, self.timeout)
+            .await
+            .map_err(|e| anyhow!("cannot inspect {what} on the Docker engine at {}: {e:#}", self.host))?;
+        if status == hyper::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            bail!(
+                "the Docker engine at {} refused to inspect {what}: {status} {}",
+                self.host,
+                String::from_utf8_lossy(&body).trim()
+            );
+        }
+        serde_json::from_slice(&body)
+            .map(Some)
+            .with_context(|| format!("the Docker engine at {} sent an unreadable answer for {what}", self.host))
+    }
+
+    /// The container now, or `None` when it is gone.
+    pub async fn current_container(&self, id: &str) -> Result<Option<Current>> {
+        let Some(v) = self.current(&format!("/containers/{id}/json"), &format!("container {id}")).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Current {
+            labels: json_labels(v.pointer("/Config/Labels")),
+            state: v.pointer("/State/Status").and_then(|s| s.as_str()).map(str::to_string),
+            tags: Vec::new(),
+            id: v.get("Id").and_then(|s| s.as_str()).map(str::to_string),
+        }))
+    }
+
+    pub async fn current_image(&self, reference: &str) -> Result<Option<Current>> {
+        let Some(v) = self.current(&format!("/images/{reference}/json"), &format!("image {reference}")).await? else {
+            return Ok(None);
+        };
+        let tags = v
+            .get("RepoTags")
+            .and_then(|t| t.as_array())
+            .map(|a| {
+                a.iter().filter_map(|t| t.as_str()).filter(|t| *t != "<none>:<none>").map(str::to_string).collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(Current {
+            labels: json_labels(v.pointer("/Config/Labels")),
+            state: None,
+            tags,
+            id: v.get("Id").and_then(|s| s.as_str()).map(str::to_string),
+        }))
+    }
+
+    pub async fn current_volume(&self, name: &str) -> Result<Option<Current>> {
+        let Some(v) = self.current(&format!("/volumes/{name}"), &format!("volume {name}")).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Current { labels: json_labels(v.get("Labels")), ..Default::default() }))
+    }
+
+    /// Removes a stopped container (not its volumes; never forced).
+    pub async fn remove_container(&self, id: &str) -> Result<Removal> {
+        let opts = RemoveContainerOptions { v: false, force: false, link: false };
+        removal(self.docker.remove_container(id, Some(opts)).await, &self.host, "remove a container on")
+    }
+
+    /// Removes an image by id, or one tag of it by name (never forced).
+    pub async fn remove_image(&self, reference: &str) -> Result<Removal> {
+        let opts = RemoveImageOptions { force: false, noprune: false, ..Default::default() };
+        removal(
+            self.docker.remove_image(reference, Some(opts), None).await.map(|_| ()),
+            &self.host,
+            "remove an image on",
+        )
+    }
+
+    /// Removes a volume (never forced: the engine refuses one in use).
+    pub async fn remove_volume(&self, name: &str) -> Result<Removal> {
+        let opts = RemoveVolumeOptions { force: false };
+        removal(self.docker.remove_volume(name, Some(opts)).await, &self.host, "remove a volume on")
+    }
+}
+
+fn removal(r: Result<(), BollardError>, host: &str, doing: &str) -> Result<Removal> {
+    match r {
+        Ok(()) => Ok(Removal::Removed),
+        Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removal::Gone),
+        Err(BollardError::DockerResponseServerError { status_code: 409, message }) => Ok(Removal::Refused(message)),
+        Err(e) => Err(explain(e, host, doing)),
     }
 }
 

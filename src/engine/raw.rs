@@ -1,6 +1,8 @@
-//! Plain HTTP/1.1 GETs to the engine, for the two calls bollard cannot make
-//! for us: the unversioned `/version` that API negotiation needs, and
-//! `/system/df` in the shape engines before API 1.52 send.
+//! Plain HTTP/1.1 GETs to the engine, for the calls bollard cannot make for
+//! us: the unversioned `/version` that API negotiation needs, `/system/df`
+//! in the shape engines before API 1.52 send, and the label re-checks before
+//! a prune removes something (read as plain JSON, so no field of a newer or
+//! older engine's answer can make the safety check fail to parse).
 
 use std::time::Duration;
 
@@ -11,6 +13,16 @@ use hyper_util::rt::TokioIo;
 
 /// GET `path` (`/version`, `/v1.41/system/df`) from the engine at `host`.
 pub async fn get(host: &str, path: &str, timeout: Duration) -> Result<Vec<u8>> {
+    let (status, body) = get_with_status(host, path, timeout).await?;
+    if !status.is_success() {
+        bail!("{status}: {}", String::from_utf8_lossy(&body).trim());
+    }
+    Ok(body)
+}
+
+/// GET returning the status too, for callers that treat 404 ("gone") as an
+/// answer rather than an error.
+pub async fn get_with_status(host: &str, path: &str, timeout: Duration) -> Result<(hyper::StatusCode, Vec<u8>)> {
     let fut = async {
         if let Some(sock) = host.strip_prefix("unix://") {
             let stream =
@@ -28,7 +40,7 @@ pub async fn get(host: &str, path: &str, timeout: Duration) -> Result<Vec<u8>> {
     tokio::time::timeout(timeout, fut).await.map_err(|_| anyhow!("no answer within {}s", timeout.as_secs()))?
 }
 
-async fn request<T>(io: TokioIo<T>, path: &str) -> Result<Vec<u8>>
+async fn request<T>(io: TokioIo<T>, path: &str) -> Result<(hyper::StatusCode, Vec<u8>)>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -39,8 +51,5 @@ where
     let status = res.status();
     let body = res.into_body().collect().await?.to_bytes();
     driver.abort();
-    if !status.is_success() {
-        bail!("{status}: {}", String::from_utf8_lossy(&body).trim());
-    }
-    Ok(body.to_vec())
+    Ok((status, body.to_vec()))
 }

@@ -11,6 +11,7 @@ pub mod md;
 pub mod model;
 pub mod outputs;
 pub mod owners;
+pub mod prunes;
 pub mod render;
 pub mod symptoms;
 
@@ -188,6 +189,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
     }
 
     let disk = disk_context(&start, &end, has_span, &span, &growth, req);
+    let pruned = prunes::summary(conn, h.host_id, start_pass.started_at, req.now.max(end_pass.started_at))?;
     let urgent = disk
         .as_ref()
         .is_some_and(|d| d.over_threshold || d.fill_seconds.is_some_and(|s| s <= cfg.fill_warning.as_secs() as i64));
@@ -288,6 +290,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
         age_seconds: age,
         coverage,
         disk,
+        pruned,
         growth,
         findings,
         stacks,

@@ -41,6 +41,8 @@ pub struct HostReport {
     /// One sentence about what the window covers.
     pub coverage: String,
     pub disk: Option<Disk>,
+    /// What `stackwatch prune` removed since the window's start edge.
+    pub pruned: Option<Pruned>,
     pub growth: GrowthLevels,
     pub findings: Vec<Finding>,
     pub stacks: Vec<StackSummary>,
@@ -61,6 +63,26 @@ pub struct Disk {
     pub full_at: Option<String>,
     pub over_threshold: bool,
     pub sentence: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub since: String,
+    pub objects: i64,
+    /// Sum of the known sizes; `unknown_sizes` objects had none.
+    pub bytes: i64,
+    pub unknown_sizes: i64,
+    pub parts: Vec<PrunedPart>,
+    pub sentence: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrunedPart {
+    /// `image`, `container` or `volume`.
+    pub kind: String,
+    pub objects: i64,
+    pub bytes: i64,
+    pub unknown_sizes: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

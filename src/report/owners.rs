@@ -90,15 +90,8 @@ impl Projects {
 }
 
 pub fn parse_project(text: &str, path: &Path) -> Result<Project> {
-    let f: ProjectFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        anyhow::anyhow!(
-            "project file {}{}: {}",
-            path.display(),
-            line.map(|l| format!(" line {l}")).unwrap_or_default(),
-            e.message().trim()
-        )
-    })?;
+    let f: ProjectFile =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!(crate::config::describe("project file", text, path, &e)))?;
     let file = format!("projects/{}", path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
     let name = f
         .name

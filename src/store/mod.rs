@@ -58,7 +58,31 @@ pub fn check_file(path: &Path) -> Result<()> {
             path.display()
         );
     }
+    if let Some(expected) = header_size(&head).filter(|e| meta.len() < *e) {
+        bail!(
+            "{} is truncated ({} bytes, its header says {expected}); it was left untouched: restore it from a \
+             backup, or move it aside to start a new history",
+            path.display(),
+            meta.len()
+        );
+    }
     Ok(())
+}
+
+/// The database size its header vouches for, when it vouches for one: the
+/// page count is only valid while the "version-valid-for" number equals
+/// the change counter (SQLite file format, section 1.3.7). A file shorter
+/// than that lost its tail; SQLite would notice only when it reads a
+/// missing page, possibly half-way through a write.
+fn header_size(head: &[u8; 100]) -> Option<u64> {
+    let be32 = |o: usize| u32::from_be_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
+    let page_size = match u16::from_be_bytes([head[16], head[17]]) {
+        1 => 65_536,
+        p if p >= 512 && p.is_power_of_two() => u64::from(p),
+        _ => return None,
+    };
+    let pages = u64::from(be32(28));
+    (pages > 0 && be32(92) == be32(24)).then_some(pages * page_size)
 }
 
 fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -75,35 +99,35 @@ fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Fails early, before an engine pass is spent, when the database (or the
 /// directory it would be created in) is not writable by this user.
 pub fn check_writable(path: &Path) -> Result<()> {
-    let target = if path.exists() {
-        path.to_path_buf()
-    } else {
-        // The nearest existing ancestor is where the directories get created.
-        let mut dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-        while !dir.exists() {
-            match dir.parent() {
-                Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
-                _ => break,
-            }
-        }
-        dir
-    };
-    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()))
-        .map_err(|_| anyhow!("database path {} contains a NUL byte", path.display()))?;
-    // SAFETY: `c` is a valid NUL-terminated path.
-    if target.exists() && unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
-        bail!(
-            "cannot write the database at {}: {} is not writable by this user (use --db for another path)",
-            path.display(),
-            target.display()
-        );
+    if let Some(why) = crate::paths::unwritable(path) {
+        bail!("cannot write the database at {}: {why} (use --db for another path)", path.display());
     }
     Ok(())
+}
+
+/// Checks identity and schema version before SQLite may touch anything.
+///
+/// An `immutable` read-only connection takes no locks and creates no
+/// `-wal`/`-shm` files (a plain read-only one leaves both behind), so a
+/// database we refuse is left exactly as it was, sidecars included. It may
+/// miss what only the write-ahead log holds, so the real connection checks
+/// again; this look only makes refusing side-effect free.
+fn precheck(path: &Path) -> Result<()> {
+    if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true) {
+        return Ok(());
+    }
+    let conn = Connection::open_with_flags(
+        immutable_uri(path),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sql_error(e, path, "open"))?;
+    verify_identity(&conn, path)
 }
 
 /// Opens (creating when absent) and migrates the database for writing.
 pub fn open_for_write(path: &Path, busy_timeout: Duration) -> Result<Store> {
     check_file(path)?;
+    precheck(path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create database directory {}", dir.display()))?;
     }
@@ -133,11 +157,68 @@ pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
         bail!("no history database at {}; run `stackwatch collect` first (or pass --db)", path.display());
     }
     check_file(path)?;
+    precheck(path)?;
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| sql_error(e, path, "open"))?;
     conn.busy_timeout(busy_timeout).map_err(|e| sql_error(e, path, "configure"))?;
+    if let Err(e) = conn.query_row(queries::COUNT_TABLES, [], |r| r.get::<_, i64>(0)) {
+        return read_without_index(path, e);
+    }
     verify_identity(&conn, path)?;
     Ok(Store { conn, path: path.to_path_buf() })
+}
+
+/// On a full filesystem a reader cannot build the WAL's shared-memory
+/// index (`-shm`) and SQLite answers "disk I/O error", which would hide
+/// the whole history exactly when someone needs it. When the write-ahead
+/// log is empty every committed pass is in the main file, so an immutable
+/// connection (no index, no locks) reads all of it. Otherwise the error
+/// stands, explained.
+fn read_without_index(path: &Path, e: rusqlite::Error) -> Result<Store> {
+    let io = matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::SystemIoFailure);
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let wal_empty = std::fs::metadata(&wal).map(|m| m.len() == 0).unwrap_or(true);
+    if !(io && wal_empty) {
+        return Err(sql_error(e, path, "read"));
+    }
+    let conn = Connection::open_with_flags(
+        immutable_uri(path),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sql_error(e, path, "open"))?;
+    verify_identity(&conn, path)?;
+    eprintln!(
+        "stackwatch: warning: {}: {}; reading the history without its shared-memory index (nothing is pending \
+         in its write-ahead log, so nothing is missed)",
+        path.display(),
+        disk_full(path).unwrap_or_else(|| "the database's index file cannot be used".into())
+    );
+    Ok(Store { conn, path: path.to_path_buf() })
+}
+
+/// `file:<path>?immutable=1`, percent-encoded.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for &b in std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()) {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => uri.push(b as char),
+            _ => uri.push_str(&format!("%{b:02X}")),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// "the filesystem under X is full (N free)" when it (nearly) is. SQLite
+/// reports a full disk as `SQLITE_FULL` only for some writes; creating the
+/// WAL index or journal on a full filesystem surfaces as a generic I/O
+/// error, so the filesystem itself is asked.
+fn disk_full(path: &Path) -> Option<String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let fs = crate::collect::host::fs_usage(dir)?;
+    (fs.free_bytes < 1_000_000).then(|| {
+        format!("the filesystem under {} is full ({} free)", dir.display(), crate::units::bytes(fs.free_bytes))
+    })
 }
 
 /// A database is ours when it carries our application id, or when it is
@@ -177,6 +258,14 @@ pub fn sql_error(e: rusqlite::Error, path: &Path, doing: &str) -> anyhow::Error 
     use rusqlite::ErrorCode as C;
     let p = path.display();
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if matches!(f.code, C::DiskFull | C::SystemIoFailure | C::CannotOpen)
+            && let Some(full) = disk_full(path)
+        {
+            return anyhow!(
+                "cannot {doing} database {p}: {full}; free space there and run again (nothing was written by this \
+                 run, the history recorded so far is intact)"
+            );
+        }
         let hint = match f.code {
             C::DatabaseBusy | C::DatabaseLocked => {
                 Some(format!("database {p} stayed locked by another process; retry, or raise [database] busy_timeout"))
@@ -198,6 +287,9 @@ pub fn sql_error(e: rusqlite::Error, path: &Path, doing: &str) -> anyhow::Error 
     }
     anyhow!("cannot {doing} database {p}: {e}")
 }
+
+#[cfg(test)]
+mod fault_tests;
 
 #[cfg(test)]
 mod tests {
@@ -245,18 +337,6 @@ mod tests {
     }
 
     #[test]
-    fn truncated_database_is_refused_and_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("h.db");
-        drop(open_for_write(&path, Duration::from_secs(1)).unwrap());
-        let full = std::fs::read(&path).unwrap();
-        std::fs::write(&path, &full[..full.len().min(1024) / 2 + 100]).unwrap();
-        let before = std::fs::read(&path).unwrap();
-        assert!(open_for_write(&path, Duration::from_secs(1)).is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), before);
-    }
-
-    #[test]
     fn newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
@@ -269,8 +349,18 @@ mod tests {
             )
             .unwrap();
         }
-        let err = open_for_write(&path, Duration::from_secs(1)).err().unwrap().to_string();
-        assert!(err.contains("schema version 999"), "{err}");
+        let before = std::fs::read(&path).unwrap();
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        for open in [open_for_write, open_read_only] {
+            let err = open(&path, Duration::from_secs(1)).err().unwrap().to_string();
+            assert!(err.contains("schema version 999") && err.contains("upgrade stackwatch"), "{err}");
+            assert!(err.contains("left untouched"), "{err}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+        for side in ["-wal", "-shm", "-journal"] {
+            assert!(!Path::new(&format!("{}{side}", path.display())).exists(), "{side} left behind");
+        }
     }
 
     #[test]

@@ -92,6 +92,26 @@ const INSERT_IMAGE_STACK: &str =
 /// all, and it takes the write lock up front so a busy database fails fast
 /// (after the busy timeout) rather than half-way through.
 pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i64> {
+    insert_pass_checked(conn, snap, &mut || true)
+}
+
+/// The error `insert_pass_checked` returns when told to stop.
+fn stopped() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+        Some("stopped before commit; the pass was rolled back".into()),
+    )
+}
+
+/// [`insert_pass`], asking `keep_going` between rows and right before the
+/// commit: `false` (a signal arrived) drops the transaction, so nothing of
+/// the pass is left, and returns an `SQLITE_INTERRUPT` error.
+pub fn insert_pass_checked(
+    conn: &mut Connection,
+    snap: &Snapshot,
+    keep_going: &mut dyn FnMut() -> bool,
+) -> rusqlite::Result<i64> {
+    let mut go = || if keep_going() { Ok(()) } else { Err(stopped()) };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let h = &snap.host;
     tx.execute(UPSERT_HOST, params![h.engine_id, h.hostname])?;
@@ -118,6 +138,7 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         ],
     )?;
     let pass_id = tx.last_insert_rowid();
+    go()?;
     {
         let mut st = tx.prepare_cached(INSERT_ERROR)?;
         for e in &snap.errors {
@@ -130,6 +151,7 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         let mut upsert = tx.prepare_cached(UPSERT_STACK)?;
         let mut sample = tx.prepare_cached(INSERT_STACK_SAMPLE)?;
         for s in &snap.stacks {
+            go()?;
             let key = params![host_id, s.key.kind.as_str(), s.key.name];
             upsert.execute(key)?;
             let id: i64 = tx.prepare_cached(STACK_ID)?.query_row(key, |r| r.get(0))?;
@@ -160,6 +182,7 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         let mut upsert = tx.prepare_cached(UPSERT_CONTAINER)?;
         let mut sample = tx.prepare_cached(INSERT_CONTAINER_SAMPLE)?;
         for c in &snap.containers {
+            go()?;
             let Some(key) = &c.stack else { continue };
             let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
             upsert.execute(params![host_id, c.id, stack_id(key)?, c.service, c.created_at, labels])?;
@@ -199,6 +222,7 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         let mut sample = tx.prepare_cached(INSERT_VOLUME_SAMPLE)?;
         let mut link = tx.prepare_cached(INSERT_VOLUME_STACK)?;
         for v in &snap.volumes {
+            go()?;
             let labels = serde_json::to_string(&v.labels).unwrap_or_else(|_| "{}".into());
             upsert.execute(params![host_id, v.name, v.driver, v.created_at, labels])?;
             let id: i64 = tx.prepare_cached(VOLUME_ID)?.query_row(params![host_id, v.name], |r| r.get(0))?;
@@ -223,6 +247,7 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
         let mut sample = tx.prepare_cached(INSERT_IMAGE_SAMPLE)?;
         let mut link = tx.prepare_cached(INSERT_IMAGE_STACK)?;
         for i in &snap.images {
+            go()?;
             let labels = serde_json::to_string(&i.labels).unwrap_or_else(|_| "{}".into());
             upsert.execute(params![host_id, i.id, i.created_at, labels])?;
             let id: i64 = tx.prepare_cached(IMAGE_ID)?.query_row(params![host_id, i.id], |r| r.get(0))?;
@@ -233,6 +258,7 @@ pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i
             }
         }
     }
+    go()?;
     {
         let mut up = tx.prepare_cached(UPSERT_SIZE_STATE)?;
         for u in &snap.size_updates {
@@ -259,6 +285,99 @@ pub fn size_state(conn: &Connection, engine_id: &str) -> rusqlite::Result<crate:
             ))
         })?
         .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Prunes (migration V3). Each removal is its own small transaction, written
+// right after the engine confirmed it, so an interrupted prune still
+// accounts for everything it removed.
+// ---------------------------------------------------------------------------
+
+/// The host row for an engine, created when the engine has never been collected.
+pub fn host_id(conn: &Connection, engine_id: &str, hostname: &str) -> rusqlite::Result<i64> {
+    conn.execute(UPSERT_HOST, params![engine_id, hostname])?;
+    conn.query_row(HOST_ID, [engine_id], |r| r.get(0))
+}
+
+/// The host row of an engine when it has one (read-only callers).
+pub fn find_host(conn: &Connection, engine_id: &str) -> rusqlite::Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(HOST_ID, [engine_id], |r| r.get(0)).optional()
+}
+
+pub fn insert_prune_run(
+    conn: &Connection,
+    host_id: i64,
+    started_at: i64,
+    label: &str,
+    volumes: bool,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO prune_runs (host_id, started_at, label, volumes, stackwatch_version) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![host_id, started_at, label, volumes, env!("CARGO_PKG_VERSION")],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// One removed object.
+pub struct Removed<'a> {
+    pub kind: &'a str,
+    pub object_id: &'a str,
+    pub name: &'a str,
+    pub stack: Option<&'a str>,
+    pub reason: &'a str,
+    pub size_bytes: Option<i64>,
+}
+
+pub fn insert_prune_removal(conn: &Connection, run_id: i64, at: i64, r: &Removed<'_>) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO prune_removals (run_id, removed_at, object_kind, object_id, name, stack, reason, size_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![run_id, at, r.kind, r.object_id, r.name, r.stack, r.reason, r.size_bytes],
+    )?;
+    Ok(())
+}
+
+/// Stacks whose containers ever ran an image, by the engine's image id.
+pub fn image_stacks_by_id(conn: &Connection, host_id: i64, image_id: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT DISTINCT s.name FROM images i JOIN image_stacks ist ON ist.image_ref = i.id
+         JOIN stacks s ON s.id = ist.stack_id WHERE i.host_id = ?1 AND i.image_id = ?2 ORDER BY s.name",
+    )?
+    .query_map(params![host_id, image_id], |r| r.get(0))?
+    .collect()
+}
+
+/// What prunes removed on a host in `(from, to]`, per object kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunedRow {
+    pub kind: String,
+    pub objects: i64,
+    /// Sum of the known sizes; `unknown` counts the objects without one.
+    pub bytes: i64,
+    pub unknown: i64,
+}
+
+/// Empty when the database predates prunes (a report reads it unmigrated).
+pub fn pruned_between(conn: &Connection, host_id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<PrunedRow>> {
+    let has: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'prune_removals'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has == 0 {
+        return Ok(Vec::new());
+    }
+    conn.prepare_cached(
+        "SELECT r.object_kind, count(*), COALESCE(SUM(r.size_bytes), 0), count(*) - count(r.size_bytes)
+         FROM prune_removals r JOIN prune_runs pr ON pr.id = r.run_id
+         WHERE pr.host_id = ?1 AND r.removed_at > ?2 AND r.removed_at <= ?3
+         GROUP BY r.object_kind ORDER BY r.object_kind",
+    )?
+    .query_map(params![host_id, from, to], |r| {
+        Ok(PrunedRow { kind: r.get(0)?, objects: r.get(1)?, bytes: r.get(2)?, unknown: r.get(3)? })
+    })?
+    .collect()
 }
 
 /// Number of passes recorded, for messages and tests.

@@ -57,6 +57,30 @@ pub fn image() -> &'static str {
     IMAGE
 }
 
+/// Builds `FROM` the busybox image with extra Dockerfile lines; returns the
+/// image id. Without a tag the image is dangling from the start.
+pub fn build(clean: &mut Cleanup, tags: &[&str], lines: &str) -> String {
+    let base = image();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), format!("FROM {base}\n{lines}\n")).unwrap();
+    let mut args = vec!["build", "-q"];
+    for t in tags {
+        args.extend(["-t", t]);
+    }
+    args.push(dir.path().to_str().unwrap());
+    let id = docker(&args);
+    clean.image(&id);
+    for t in tags {
+        clean.image(t);
+    }
+    id
+}
+
+/// True when the engine still has the object (`container`, `image`, `volume`).
+pub fn exists(kind: &str, name: &str) -> bool {
+    Command::new("docker").args([kind, "inspect", name]).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
 /// A name no other test (or earlier run) uses: lowercase, compose-safe.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -76,6 +100,7 @@ pub struct Cleanup {
     containers: Vec<String>,
     volumes: Vec<String>,
     projects: Vec<(PathBuf, String)>,
+    images: Vec<String>,
 }
 
 impl Cleanup {
@@ -87,6 +112,10 @@ impl Cleanup {
     }
     pub fn project(&mut self, dir: &Path, name: &str) {
         self.projects.push((dir.to_path_buf(), name.to_string()));
+    }
+    /// An image tag or id; removed after the containers.
+    pub fn image(&mut self, reference: &str) {
+        self.images.push(reference.to_string());
     }
 }
 
@@ -101,6 +130,9 @@ impl Drop for Cleanup {
         }
         for v in &self.volumes {
             let _ = Command::new("docker").args(["volume", "rm", "-f", v]).output();
+        }
+        for i in &self.images {
+            let _ = Command::new("docker").args(["rmi", "-f", i]).output();
         }
     }
 }

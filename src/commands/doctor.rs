@@ -1,0 +1,298 @@
+//! `stackwatch doctor`: can stackwatch do its job here, and if not, what to
+//! change. One line per check, `ok`, `warn` or `FAIL`, each failure with
+//! its fix; the exit status is 0 only when nothing failed (warnings mean
+//! "works, with less to say", e.g. no disk figures from inside a container).
+//!
+//! Every check runs even after one failed: a cron job that broke for two
+//! reasons should not take two rounds to fix.
+
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use crate::cli::{DoctorArgs, Global};
+use crate::commands::report::{default_projects_dir, default_vault_dir};
+use crate::config::Config;
+use crate::engine::{DEFAULT_HOST, Engine};
+use crate::report::owners::Projects;
+use crate::store::{self, queries};
+use crate::time::iso_utc;
+use crate::{inert, paths};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Check {
+    status: Status,
+    name: &'static str,
+    text: String,
+}
+
+#[derive(Default)]
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn ok(&mut self, name: &'static str, text: impl Into<String>) {
+        self.0.push(Check { status: Status::Ok, name, text: text.into() });
+    }
+    fn warn(&mut self, name: &'static str, text: impl Into<String>) {
+        self.0.push(Check { status: Status::Warn, name, text: text.into() });
+    }
+    fn fail(&mut self, name: &'static str, text: impl Into<String>) {
+        self.0.push(Check { status: Status::Fail, name, text: text.into() });
+    }
+}
+
+pub fn run(global: &Global, args: &DoctorArgs) -> Result<()> {
+    let mut checks = Checks::default();
+
+    let config = match Config::load(global.config.as_deref()) {
+        Ok(c) => {
+            match &global.config {
+                Some(p) => checks.ok("config", format!("{} is valid", p.display())),
+                None => checks.ok("config", "no config file given (--config, $STACKWATCH_CONFIG): defaults in use"),
+            }
+            c
+        }
+        Err(e) => {
+            checks.fail(
+                "config",
+                format!("{e:#}; fix that key (stackwatch.example.toml lists every key); checking with defaults"),
+            );
+            Config::default()
+        }
+    };
+
+    let host = args.docker_host.clone().or(config.docker.host.clone()).unwrap_or_else(|| DEFAULT_HOST.into());
+    socket(&mut checks, &host);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(engine(&mut checks, &host, &config));
+
+    database(&mut checks, &paths::database(global.db.clone(), config.database.path.clone()), &config);
+
+    let (pdir, explicit) = default_projects_dir(args.projects.clone());
+    match Projects::load(&pdir, explicit) {
+        Ok(p) if p.list.is_empty() && !pdir.exists() => checks.ok(
+            "projects",
+            format!(
+                "no project directory at {} (--projects, $FACTORY_ROOT/projects): owners come from labels only",
+                pdir.display()
+            ),
+        ),
+        Ok(p) => checks.ok("projects", format!("{}: {} project files valid", pdir.display(), p.list.len())),
+        Err(e) if !pdir.exists() => checks.fail(
+            "projects",
+            format!("{e:#}; create it, or point --projects (or $FACTORY_ROOT) at the factory's projects directory"),
+        ),
+        Err(e) => checks.fail("projects", format!("{e:#}; fix that file (README \"Ownership\")")),
+    }
+
+    let knowledge = args.knowledge.clone().or_else(|| {
+        env_path("OPS_KNOWLEDGE_ROOT")
+            .or_else(|| env_path("OPS_REPO_ROOT").map(|r| r.join("knowledge")))
+            .map(|d| d.join("sibling-stacks.md"))
+    });
+    writable(&mut checks, "knowledge", knowledge.as_deref(), "--knowledge, $OPS_KNOWLEDGE_ROOT or $OPS_REPO_ROOT");
+    writable(
+        &mut checks,
+        "vault",
+        default_vault_dir(args.vault.clone()).as_deref(),
+        "--vault, $OPS_VAULT_ROOT or $OPS_REPO_ROOT",
+    );
+
+    let mut out = std::io::stdout().lock();
+    for c in &checks.0 {
+        let status = match c.status {
+            Status::Ok => "ok  ",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        };
+        writeln!(out, "{status}  {}: {}", c.name, inert::line(&c.text, 1000))?;
+    }
+    let failed = checks.0.iter().filter(|c| c.status == Status::Fail).count();
+    let warned = checks.0.iter().filter(|c| c.status == Status::Warn).count();
+    if failed > 0 {
+        out.flush()?;
+        bail!("{failed} of {} checks failed; each FAIL line above says how to fix it", checks.0.len());
+    }
+    writeln!(
+        out,
+        "all {} checks passed{}",
+        checks.0.len(),
+        if warned > 0 { format!(" ({warned} with a warning)") } else { String::new() }
+    )?;
+    Ok(())
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// Who may use the socket, and whether this user is among them.
+fn socket(checks: &mut Checks, host: &str) {
+    let Some(path) = host.strip_prefix("unix://").or_else(|| host.starts_with('/').then_some(host)) else {
+        checks.ok("socket", format!("{host} is a TCP engine: no socket permissions apply (protect it with TLS)"));
+        return;
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            checks
+                .fail("socket", format!("{path} does not exist; start dockerd, or point --docker-host at the engine"));
+            return;
+        }
+        Err(e) => {
+            checks.fail("socket", format!("cannot look at {path}: {e}; run as root or a member of the `docker` group"));
+            return;
+        }
+    };
+    if !meta.file_type().is_socket() {
+        checks.fail("socket", format!("{path} is not a socket; point --docker-host at the engine's socket"));
+        return;
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    let group = group_name(meta.gid()).unwrap_or_else(|| meta.gid().to_string());
+    let who = format!("{path} (mode {mode:03o}, owner uid {}, group {group})", meta.uid());
+    let c = std::ffi::CString::new(path).unwrap_or_default();
+    // SAFETY: `c` is a valid NUL-terminated path.
+    let usable = unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) } == 0;
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if usable {
+        checks.ok(
+            "socket",
+            format!("{who}: usable by this user (uid {uid}); note that socket access is root-equivalent"),
+        );
+    } else {
+        checks.fail(
+            "socket",
+            format!(
+                "{who}: not usable by this user (uid {uid}); run as root or add the user to group `{group}` \
+                 (`usermod -aG {group} USER`, then log in again)"
+            ),
+        );
+    }
+}
+
+fn group_name(gid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == gid).then(|| name.to_string())
+    })
+}
+
+/// Engine reachable, its API version, and what of the Docker root is visible.
+async fn engine(checks: &mut Checks, host: &str, config: &Config) {
+    let engine = match Engine::connect(host, config.docker.timeout).await {
+        Ok(e) => e,
+        Err(e) => {
+            checks.fail("engine", format!("{e:#}"));
+            checks.warn("docker root", "unknown until the engine answers (see the engine line)");
+            return;
+        }
+    };
+    checks.ok(
+        "engine",
+        format!(
+            "{} answers: Docker {}, speaking API {} with it (negotiated: the lower of the engine's and {})",
+            engine.host,
+            inert::line(&engine.engine_version, 40),
+            engine.api_version,
+            bollard::API_DEFAULT_VERSION
+        ),
+    );
+    let (info, listed) = match tokio::try_join!(engine.info(), engine.containers()) {
+        Ok(x) => x,
+        Err(e) => {
+            checks.fail("docker root", format!("{e:#}"));
+            return;
+        }
+    };
+    let sizes = "volume and writable-layer sizes come from the engine (sizing method: engine df)";
+    match info.docker_root_dir.filter(|r| !r.is_empty()) {
+        Some(root) if engine.local && crate::collect::root_is_the_engines(Path::new(&root), &listed) => checks.ok(
+            "docker root",
+            format!("{root} is readable here: its filesystem's use and container log sizes are measured; {sizes}"),
+        ),
+        Some(root) => checks.warn(
+            "docker root",
+            format!(
+                "{root} is not visible from here: disk use and log sizes will be recorded as unknown; {sizes}; \
+                 to measure them, run stackwatch on the engine's host as root"
+            ),
+        ),
+        None => checks.warn("docker root", format!("the engine does not say where its root is; {sizes}")),
+    }
+}
+
+fn database(checks: &mut Checks, db: &Path, config: &Config) {
+    let fix = "point --db ($STACKWATCH_DB, [database] path) at a file this user can write";
+    if let Err(e) = store::check_file(db).and_then(|_| store::check_writable(db)) {
+        let text = format!("{e:#}");
+        let text = if text.contains("--db") { text } else { format!("{text}; {fix}") };
+        checks.fail("database", text);
+        return;
+    }
+    if !db.exists() {
+        checks.ok(
+            "database",
+            format!(
+                "{} does not exist yet and can be created (the first collect does); schema {}",
+                db.display(),
+                store::schema_version()
+            ),
+        );
+        return;
+    }
+    let st = match store::open_read_only(db, config.database.busy_timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            checks.fail("database", format!("{e:#}"));
+            return;
+        }
+    };
+    let summary = st.conn.query_row(
+        &format!(
+            "SELECT ({}), (SELECT count(*) FROM passes), (SELECT MAX(started_at) FROM passes)",
+            queries::MAX_MIGRATION
+        ),
+        [],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?)),
+    );
+    match summary {
+        Ok((version, passes, newest)) => {
+            let latest = store::schema_version();
+            let upgrade = if version < latest { "; the next collect upgrades it" } else { "" };
+            let newest = newest.map(|t| format!(", newest {}", iso_utc(t))).unwrap_or_default();
+            checks.ok(
+                "database",
+                format!("{} is writable, schema {version} of {latest}{upgrade}; {passes} passes{newest}", db.display()),
+            );
+        }
+        // A database created but never migrated has no tables yet.
+        Err(_) => checks.ok("database", format!("{} is writable and empty; the next collect sets it up", db.display())),
+    }
+}
+
+fn writable(checks: &mut Checks, name: &'static str, path: Option<&Path>, from: &str) {
+    let Some(path) = path else {
+        checks.ok(name, format!("not configured ({from}): `report` writes none"));
+        return;
+    };
+    match paths::unwritable(path) {
+        None => checks.ok(name, format!("{} is writable", path.display())),
+        Some(why) => checks.fail(
+            name,
+            format!("{} cannot be written: {why}; fix its permissions or point {from} elsewhere", path.display()),
+        ),
+    }
+}

@@ -1,0 +1,244 @@
+//! The engine restarting in the middle of a pass: the pass completes or
+//! fails cleanly, never half-written.
+//!
+//! The shared engine other tests use must never be restarted, so this test
+//! starts a private `dockerd` of its own (own socket, data root, exec root,
+//! pid file and managed containerd in a temporary directory; no bridge, no
+//! iptables, the `vfs` driver) in a network namespace of its own, and stops
+//! it in a Drop guard. It needs root, `dockerd` and `unshare`; without them
+//! it skips locally and fails under CI.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// A private engine; stopped (and its files removed) on drop.
+struct PrivateEngine {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateEngine {
+    fn start() -> Option<PrivateEngine> {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let dockerd = Command::new("dockerd").arg("--version").output().is_ok_and(|o| o.status.success())
+            && Command::new("unshare").arg("--version").output().is_ok_and(|o| o.status.success());
+        if !root || !dockerd {
+            assert!(!ci(), "CI is set but a private dockerd cannot be started (root: {root}, dockerd: {dockerd})");
+            eprintln!("skipping: a private dockerd needs root, dockerd and unshare");
+            return None;
+        }
+        let mut e =
+            PrivateEngine { dir: tempfile::Builder::new().prefix("swtdockerd").tempdir().unwrap(), child: None };
+        e.launch();
+        Some(e)
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.path("docker.sock").display())
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("dockerd.log")).unwrap();
+        // In a network namespace of its own: a dockerd started with
+        // --bridge=none deletes the host's docker0 bridge, which would break
+        // the shared engine every other test uses.
+        let child = Command::new("unshare")
+            .args(["--net", "dockerd"])
+            .arg("--host")
+            .arg(self.host())
+            .arg("--data-root")
+            .arg(self.path("data"))
+            .arg("--exec-root")
+            .arg(self.path("exec"))
+            .arg("--pidfile")
+            .arg(self.path("docker.pid"))
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver=vfs"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start dockerd");
+        self.child = Some(child);
+        wait_for("the private dockerd to answer", Duration::from_secs(30), || {
+            self.docker_ok(&["version", "--format", "{{.Server.Version}}"]).then_some(())
+        });
+    }
+
+    /// SIGTERM, then wait for it to exit (it stops its containerd too).
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill() on the dockerd we spawned.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let start = Instant::now();
+            while c.try_wait().unwrap().is_none() {
+                if start.elapsed() > Duration::from_secs(20) {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    fn docker_ok(&self, args: &[&str]) -> bool {
+        Command::new("docker").arg("-H").arg(self.host()).args(args).output().is_ok_and(|o| o.status.success())
+    }
+
+    fn docker(&self, args: &[&str]) {
+        let out = Command::new("docker").arg("-H").arg(self.host()).args(args).output().unwrap();
+        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.path("dockerd.log")).unwrap_or_default();
+        log.lines().rev().take(10).collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for PrivateEngine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Passes in `db`, after checking each one is whole (integrity, and every
+/// pass has exactly the samples its counts say).
+fn whole_passes(db: &Path) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    let c = open(db);
+    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    let broken: i64 = c
+        .query_row(
+            "SELECT count(*) FROM passes p
+             WHERE p.containers <> (SELECT count(*) FROM container_samples WHERE pass_id = p.id)
+                OR p.volumes <> (SELECT count(*) FROM volume_samples WHERE pass_id = p.id)
+                OR p.images <> (SELECT count(*) FROM image_samples WHERE pass_id = p.id)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(broken, 0, "half-written passes");
+    c.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).unwrap()
+}
+
+/// Starts a collect against `host` that pauses after listing containers.
+fn paused_collect(db: &Path, host: &str, ms: u64) -> (Child, mpsc::Receiver<String>) {
+    let mut child = bin()
+        .args(["collect", "--db", db.to_str().unwrap(), "--docker-host", host])
+        .env("STACKWATCH_FAULT_PAUSE", format!("engine:{ms}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) if l.contains("fault: paused at engine") => break,
+            Ok(_) => {}
+            Err(e) => panic!("collect never reached the engine pause: {e}"),
+        }
+    }
+    (child, rx)
+}
+
+#[test]
+fn the_engine_restarting_mid_pass_leaves_a_whole_pass_or_none() {
+    if !engine_available() {
+        return;
+    }
+    let Some(mut engine) = PrivateEngine::start() else { return };
+    let host = engine.host();
+    // Something to sample: the busybox image, created containers and volumes
+    // (nothing needs to run, so no network or cgroup set-up is involved).
+    let save = Command::new("docker").args(["save", image()]).output().unwrap();
+    assert!(save.status.success());
+    let mut load =
+        Command::new("docker").args(["-H", &host, "load"]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    std::io::Write::write_all(load.stdin.as_mut().unwrap(), &save.stdout).unwrap();
+    drop(load.stdin.take());
+    assert!(load.wait().unwrap().success());
+    for i in 0..3 {
+        engine.docker(&["volume", "create", &format!("vol{i}")]);
+        engine.docker(&[
+            "create",
+            "--name",
+            &format!("c{i}"),
+            "--network",
+            "none",
+            "-v",
+            &format!("vol{i}:/d"),
+            image(),
+            "true",
+        ]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let out = bin().args(["collect", "--db", db.to_str().unwrap(), "--docker-host", &host]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(whole_passes(&db), 1);
+    let sampled: i64 = open(&db).query_row("SELECT containers FROM passes", [], |r| r.get(0)).unwrap();
+    assert_eq!(sampled, 3);
+
+    // 1. The engine goes away mid-pass and is still down when the pass
+    //    resumes: the pass fails cleanly, one line, nothing recorded.
+    let (mut child, rx) = paused_collect(&db, &host, 1500);
+    engine.stop();
+    let status = child.wait().unwrap();
+    let err = rx.into_iter().filter(|l| !l.contains("fault:")).collect::<Vec<_>>().join("\n");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(&host), "names the engine: {err}");
+    assert_eq!(whole_passes(&db), 1);
+
+    // 2. The engine restarts mid-pass and is back before the pass resumes:
+    //    the pass either completes, whole, or fails cleanly (a connection
+    //    the restart cut), never half-written.
+    engine.launch();
+    let (mut child, rx) = paused_collect(&db, &host, 8000);
+    engine.stop();
+    engine.launch();
+    let status = child.wait().unwrap();
+    let err = rx.into_iter().filter(|l| !l.contains("fault:")).collect::<Vec<_>>().join("\n");
+    let passes = whole_passes(&db);
+    eprintln!("engine restarted mid-pass: the pass {}", if status.success() { "completed" } else { "failed cleanly" });
+    if status.success() {
+        assert_eq!(passes, 2, "{err}");
+        let last: i64 =
+            open(&db).query_row("SELECT containers FROM passes ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+        assert_eq!(last, 3, "the containers survived the restart and were all sampled: {err}");
+    } else {
+        assert_eq!(status.code(), Some(1), "{err}");
+        assert!(err.lines().filter(|l| l.contains("error:")).count() == 1, "{err}");
+        assert_eq!(passes, 1, "{err}");
+    }
+    // And the engine is usable again.
+    let out = bin().args(["collect", "--db", db.to_str().unwrap(), "--docker-host", &host]).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), engine.log_tail());
+    assert_eq!(whole_passes(&db), passes + 1);
+}
