@@ -348,7 +348,8 @@ pub fn image_stacks_by_id(conn: &Connection, host_id: i64, image_id: &str) -> ru
     .collect()
 }
 
-/// What prunes removed on a host in `(from, to]`, per object kind.
+/// What prunes removed on a host in `[from, to]`, per object kind (a prune in
+/// the same second as the window's first pass counts: passes have second resolution).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrunedRow {
     pub kind: String,
@@ -371,7 +372,7 @@ pub fn pruned_between(conn: &Connection, host_id: i64, from: i64, to: i64) -> ru
     conn.prepare_cached(
         "SELECT r.object_kind, count(*), COALESCE(SUM(r.size_bytes), 0), count(*) - count(r.size_bytes)
          FROM prune_removals r JOIN prune_runs pr ON pr.id = r.run_id
-         WHERE pr.host_id = ?1 AND r.removed_at > ?2 AND r.removed_at <= ?3
+         WHERE pr.host_id = ?1 AND r.removed_at >= ?2 AND r.removed_at <= ?3
          GROUP BY r.object_kind ORDER BY r.object_kind",
     )?
     .query_map(params![host_id, from, to], |r| {
