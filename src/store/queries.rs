@@ -226,6 +226,8 @@ pub fn pass_count(conn: &Connection) -> Result<i64> {
 #[derive(Debug, Clone)]
 pub struct HostRow {
     pub host_id: i64,
+    /// The `host` of the views: the hostname, with the start of the engine
+    /// ID appended when two engines in this history share a hostname.
     pub hostname: String,
     pub engine_id: String,
     pub latest_pass: i64,
@@ -295,8 +297,8 @@ pub struct ImageRow {
     pub labels: String,
 }
 
-const HOSTS: &str = "SELECT h.id, h.hostname, h.engine_id, MAX(p.id) FROM hosts h JOIN passes p ON p.host_id = h.id
-     GROUP BY h.id ORDER BY h.hostname, h.engine_id";
+const HOSTS: &str = "SELECT h.host_id, h.host, h.engine_id, MAX(p.id) FROM host_names h JOIN passes p ON p.host_id = h.host_id
+     GROUP BY h.host_id ORDER BY h.host, h.engine_id";
 const PASS_COLUMNS: &str = "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes";
 
 pub fn hosts(conn: &Connection) -> rusqlite::Result<Vec<HostRow>> {
@@ -627,6 +629,59 @@ mod tests {
                 .unwrap();
             assert_eq!(&names[..columns.len()], columns, "{view}");
         }
+    }
+
+    /// Two engines on one machine share a hostname; the views must still
+    /// tell their rows apart, and a one-engine history keeps plain names.
+    #[test]
+    fn engines_sharing_a_hostname_get_distinct_host_names_in_every_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
+        insert_pass(&mut st.conn, &snapshot(1_795_608_000, Some(1_000))).unwrap();
+        let one: Vec<String> = st
+            .conn
+            .prepare("SELECT DISTINCT host FROM latest_stacks")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(one, vec!["box".to_string()]);
+
+        let mut second = snapshot(1_795_608_060, Some(2_000));
+        second.host.engine_id = "ENGINE-TWO-0123456789".into();
+        insert_pass(&mut st.conn, &second).unwrap();
+        for view in
+            ["latest_stacks", "latest_containers", "latest_volumes", "latest_images", "stack_disk_history", "pass_log"]
+        {
+            let rows: Vec<(String, String)> = st
+                .conn
+                .prepare(&format!("SELECT DISTINCT host, engine_id FROM {view} ORDER BY host"))
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(
+                rows,
+                vec![
+                    ("box@E1".to_string(), "E1".to_string()),
+                    ("box@ENGINE-TWO-012".to_string(), "ENGINE-TWO-0123456789".to_string())
+                ],
+                "{view}"
+            );
+        }
+        let volumes: Vec<(String, Option<i64>)> = st
+            .conn
+            .prepare("SELECT host, size_bytes FROM latest_volumes ORDER BY host")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(volumes, vec![("box@E1".into(), Some(1_000)), ("box@ENGINE-TWO-012".into(), Some(2_000))]);
+        let hosts: Vec<String> = hosts(&st.conn).unwrap().into_iter().map(|h| h.hostname).collect();
+        assert_eq!(hosts, vec!["box@E1", "box@ENGINE-TWO-012"]);
     }
 
     #[test]
