@@ -4,12 +4,14 @@
 //! what it says into a `snapshot`, `store` keeps snapshots in SQLite,
 //! `commands` wires them together per subcommand.
 
+pub mod adhoc;
 pub mod cli;
 pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod inert;
+pub mod metrics;
 pub mod paths;
 pub mod progress;
 pub mod report;
@@ -25,5 +27,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Collect(args) => commands::collect::run(&cli.global, args),
         Command::Report(args) => commands::report::run(&cli.global, args),
+        Command::Metrics(args) => commands::metrics::run(&cli.global, args),
+        Command::Serve(args) => commands::serve::run(&cli.global, args),
+        Command::Sql(args) => commands::sql::run(&cli.global, args),
     }
 }

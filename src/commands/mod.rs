@@ -2,4 +2,7 @@
 //! for its job and decides what to print.
 
 pub mod collect;
+pub mod metrics;
 pub mod report;
+pub mod serve;
+pub mod sql;

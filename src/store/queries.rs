@@ -253,6 +253,7 @@ pub struct StackRow {
     pub volumes: Option<i64>,
     pub disk: Option<i64>,
     pub unknown: i64,
+    pub mem: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -272,6 +273,21 @@ pub struct ContainerRow {
     pub rw: Option<i64>,
     pub log: Option<i64>,
     pub labels: String,
+    pub stats: ContainerStats,
+}
+
+/// A container's resource counters in one pass; all unknown when it was
+/// not running (the engine gives no stats for a stopped container).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContainerStats {
+    pub cpu_ns: Option<i64>,
+    pub mem: Option<i64>,
+    pub mem_limit: Option<i64>,
+    pub net_rx: Option<i64>,
+    pub net_tx: Option<i64>,
+    pub blkio_read: Option<i64>,
+    pub blkio_write: Option<i64>,
+    pub pids: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -317,6 +333,29 @@ pub fn pass(conn: &Connection, id: i64) -> rusqlite::Result<PassRow> {
     conn.prepare_cached(&format!("{PASS_COLUMNS} WHERE id = ?1"))?.query_row([id], pass_row)
 }
 
+/// What the metrics say about a pass itself.
+#[derive(Debug, Clone)]
+pub struct PassInfo {
+    pub hostname: String,
+    pub duration_ms: i64,
+    pub engine_version: String,
+    pub api_version: String,
+    pub error_count: i64,
+}
+
+pub fn pass_info(conn: &Connection, id: i64) -> rusqlite::Result<PassInfo> {
+    conn.prepare_cached("SELECT hostname, duration_ms, engine_version, api_version, error_count FROM passes WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok(PassInfo {
+                hostname: r.get(0)?,
+                duration_ms: r.get(1)?,
+                engine_version: r.get(2)?,
+                api_version: r.get(3)?,
+                error_count: r.get(4)?,
+            })
+        })
+}
+
 /// The newest pass of a host at or before `at` (the window's start edge).
 pub fn pass_at_or_before(conn: &Connection, host_id: i64, at: i64) -> rusqlite::Result<Option<PassRow>> {
     use rusqlite::OptionalExtension;
@@ -341,7 +380,7 @@ pub fn passes_between(conn: &Connection, host_id: i64, from: i64, to: i64) -> ru
 pub fn stacks_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<StackRow>> {
     conn.prepare_cached(
         "SELECT s.kind, s.name, ss.containers, ss.running, ss.rw_bytes, ss.log_bytes, ss.volume_bytes, ss.disk_bytes,
-                ss.unknown_sizes
+                ss.unknown_sizes, ss.mem_bytes
          FROM stack_samples ss JOIN stacks s ON s.id = ss.stack_id WHERE ss.pass_id = ?1",
     )?
     .query_map([pass_id], |r| {
@@ -355,6 +394,7 @@ pub fn stacks_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<StackR
             volumes: r.get(6)?,
             disk: r.get(7)?,
             unknown: r.get(8)?,
+            mem: r.get(9)?,
         })
     })?
     .collect()
@@ -363,7 +403,8 @@ pub fn stacks_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<StackR
 pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ContainerRow>> {
     conn.prepare_cached(
         "SELECT cs.container_ref, cs.name, s.kind, s.name, c.service, cs.image, cs.state, cs.health, cs.restart_count,
-                cs.exit_code, cs.oom_killed, cs.started_at, cs.rw_bytes, cs.log_bytes, c.labels
+                cs.exit_code, cs.oom_killed, cs.started_at, cs.rw_bytes, cs.log_bytes, c.labels, cs.cpu_ns, cs.mem_bytes,
+                cs.mem_limit_bytes, cs.net_rx_bytes, cs.net_tx_bytes, cs.blkio_read_bytes, cs.blkio_write_bytes, cs.pids
          FROM container_samples cs JOIN containers c ON c.id = cs.container_ref JOIN stacks s ON s.id = c.stack_id
          WHERE cs.pass_id = ?1",
     )?
@@ -384,6 +425,16 @@ pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<Co
             rw: r.get(12)?,
             log: r.get(13)?,
             labels: r.get(14)?,
+            stats: ContainerStats {
+                cpu_ns: r.get(15)?,
+                mem: r.get(16)?,
+                mem_limit: r.get(17)?,
+                net_rx: r.get(18)?,
+                net_tx: r.get(19)?,
+                blkio_read: r.get(20)?,
+                blkio_write: r.get(21)?,
+                pids: r.get(22)?,
+            },
         })
     })?
     .collect()
