@@ -82,7 +82,9 @@ pub fn run(conn: &Connection, sql: &str, format: SqlFormat, out: &mut impl Write
         Err(e) => bail!("the SQL does not compile: {e}"),
     };
     if !stmt.readonly() {
-        bail!("refusing a statement that would write; `stackwatch sql` only reads (SELECT, WITH, EXPLAIN, PRAGMA reads)");
+        bail!(
+            "refusing a statement that would write; `stackwatch sql` only reads (SELECT, WITH, EXPLAIN, PRAGMA reads)"
+        );
     }
     if stmt.column_count() == 0 {
         bail!(
@@ -110,7 +112,8 @@ pub fn run(conn: &Connection, sql: &str, format: SqlFormat, out: &mut impl Write
         SqlFormat::Csv => {
             writeln!(out, "{}", columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","))?;
             while let Some(r) = next()? {
-                let fields: Vec<String> = r.iter().map(|c| c.text().map(|t| csv_field(&t)).unwrap_or_default()).collect();
+                let fields: Vec<String> =
+                    r.iter().map(|c| c.text().map(|t| csv_field(&t)).unwrap_or_default()).collect();
                 writeln!(out, "{}", fields.join(","))?;
                 count += 1;
             }
@@ -218,7 +221,10 @@ mod tests {
         );
         assert_eq!(run_text(&c, sql, SqlFormat::Csv).unwrap(), "n,t,u,r\n1,\"a,\"\"b\"\"\",,2.5\n100,x,y,\n");
         let json: serde_json::Value = serde_json::from_str(&run_text(&c, sql, SqlFormat::Json).unwrap()).unwrap();
-        assert_eq!(json, serde_json::json!([{"n": 1, "t": "a,\"b\"", "u": null, "r": 2.5}, {"n": 100, "t": "x", "u": "y", "r": null}]));
+        assert_eq!(
+            json,
+            serde_json::json!([{"n": 1, "t": "a,\"b\"", "u": null, "r": 2.5}, {"n": 100, "t": "x", "u": "y", "r": null}])
+        );
         assert_eq!(run_text(&c, "SELECT 1 WHERE 0", SqlFormat::Json).unwrap(), "[]\n");
     }
 

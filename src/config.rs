@@ -159,12 +159,11 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
         One(String),
         Many(Vec<String>),
     }
-    let v = match OneOrMany::deserialize(d)
-        .map_err(|_| D::Error::custom("must be an engine address or a list of them"))?
-    {
-        OneOrMany::One(s) => vec![s],
-        OneOrMany::Many(v) => v,
-    };
+    let v =
+        match OneOrMany::deserialize(d).map_err(|_| D::Error::custom("must be an engine address or a list of them"))? {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        };
     if v.iter().any(|h| h.trim().is_empty()) {
         return Err(D::Error::custom("must not be empty"));
     }

@@ -22,7 +22,8 @@ const HOSTILE_STACK: &str = "evil\"\\stack\nfake_metric 1";
 const HOSTILE_OWNER: &str = "mallory \"the\" \\ owner\n# HELP x";
 
 fn metrics(db: &Path, args: &[&str]) -> String {
-    let out = bin().args(["metrics", "--db", db.to_str().unwrap()]).args(args).env_remove("FACTORY_ROOT").output().unwrap();
+    let out =
+        bin().args(["metrics", "--db", db.to_str().unwrap()]).args(args).env_remove("FACTORY_ROOT").output().unwrap();
     assert!(out.status.success(), "metrics failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -57,11 +58,8 @@ fn metrics_of_a_real_pass_pass_promtool_and_keep_hostile_names_inside_labels() {
         return;
     }
     let promtool = tool_available("promtool", &["--version"], "prometheus");
-    let openmetrics_parser = tool_available(
-        "python3",
-        &["-c", "import prometheus_client.openmetrics.parser"],
-        "python3-prometheus-client",
-    );
+    let openmetrics_parser =
+        tool_available("python3", &["-c", "import prometheus_client.openmetrics.parser"], "python3-prometheus-client");
     let img = image();
     let project = unique("met");
     let dir = tempfile::tempdir().unwrap();
@@ -141,7 +139,12 @@ volumes:
     // 2. Every line is a comment or one sample of ours: the hostile name
     //    could not start a line of its own.
     for line in text.lines() {
-        assert!(line.starts_with("# HELP stackwatch_") || line.starts_with("# TYPE stackwatch_") || line.starts_with("stackwatch_"), "stray line: {line:?}");
+        assert!(
+            line.starts_with("# HELP stackwatch_")
+                || line.starts_with("# TYPE stackwatch_")
+                || line.starts_with("stackwatch_"),
+            "stray line: {line:?}"
+        );
     }
     assert!(text.contains(r#"stack="evil\"\\stack\nfake_metric 1""#), "escaped stack label missing:\n{text}");
     assert!(text.contains(r#"owner="mallory \"the\" \\ owner\n# HELP x""#), "escaped owner label missing");
@@ -171,7 +174,8 @@ volumes:
     //    and no health (it has no healthcheck).
     let once_lines = lines_of(&text, &format!("container=\"{once}\""));
     assert!(once_lines.iter().any(|l| l.ends_with("stackwatch_container_state=\"exited\"} 1")), "{once_lines:#?}");
-    for absent in ["stackwatch_container_cpu_seconds_total", "stackwatch_container_memory_bytes", "stackwatch_container_health"]
+    for absent in
+        ["stackwatch_container_cpu_seconds_total", "stackwatch_container_memory_bytes", "stackwatch_container_health"]
     {
         assert!(!once_lines.iter().any(|l| l.starts_with(absent)), "{absent} exported for a stopped container");
     }
@@ -196,13 +200,19 @@ volumes:
     let om = metrics(&db, &["--openmetrics", "--projects", projects.path().to_str().unwrap()]);
     assert!(om.ends_with("# EOF\n"));
     assert!(om.contains("# TYPE stackwatch_container_health stateset\n"));
-    assert!(om.contains("# TYPE stackwatch_container_cpu_seconds counter\n# UNIT stackwatch_container_cpu_seconds seconds\n"));
+    assert!(om.contains(
+        "# TYPE stackwatch_container_cpu_seconds counter\n# UNIT stackwatch_container_cpu_seconds seconds\n"
+    ));
     assert!(lines_of(&om, &web_label).iter().any(|l| l.starts_with("stackwatch_container_cpu_seconds_created{")));
     if openmetrics_parser {
         let check = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
                      fams = list(p(sys.stdin.read()))\nprint(len(fams))\n";
         let out = pipe_into("python3", &["-c", check], &om);
-        assert!(out.status.success(), "OpenMetrics parser refused the output:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "OpenMetrics parser refused the output:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -253,7 +263,8 @@ fn serve_answers_metrics_and_healthz_over_loopback_from_the_database() {
     assert!(head.contains("content-type: text/plain; version=0.0.4"), "{head}");
     assert_eq!(body, expected, "a scrape serves exactly what `stackwatch metrics` prints");
 
-    let (status, head, body) = http(&addr, "GET", "/metrics", Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5"));
+    let (status, head, body) =
+        http(&addr, "GET", "/metrics", Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5"));
     assert_eq!(status, 200);
     assert!(head.contains("content-type: application/openmetrics-text; version=1.0.0"), "{head}");
     assert!(body.ends_with("# EOF\n"));

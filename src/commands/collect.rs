@@ -80,12 +80,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
             queries::insert_pass(&mut st.conn, snap).map_err(|e| store::sql_error(e, &db, "record a pass in"))?;
         for e in &snap.errors {
             // Partial trouble is worth a line even under cron.
-            eprintln!(
-                "stackwatch: warning: {} {}: {}",
-                e.kind,
-                inert::line(&e.name, 80),
-                inert::line(&e.message, 300)
-            );
+            eprintln!("stackwatch: warning: {} {}: {}", e.kind, inert::line(&e.name, 80), inert::line(&e.message, 300));
         }
         if show {
             let mut out = std::io::stdout().lock();
@@ -185,7 +180,10 @@ mod tests {
     #[test]
     fn engines_come_from_the_command_line_then_the_config_then_the_default_each_once() {
         let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(engines(&v(&["unix:///a", "tcp://b:1", "unix:///a"]), &v(&["unix:///c"])), v(&["unix:///a", "tcp://b:1"]));
+        assert_eq!(
+            engines(&v(&["unix:///a", "tcp://b:1", "unix:///a"]), &v(&["unix:///c"])),
+            v(&["unix:///a", "tcp://b:1"])
+        );
         assert_eq!(engines(&[], &v(&["unix:///c", "unix:///d"])), v(&["unix:///c", "unix:///d"]));
         assert_eq!(engines(&[], &[]), v(&[DEFAULT_HOST]));
     }

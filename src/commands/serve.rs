@@ -133,7 +133,9 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Fu
                     "text/plain; charset=utf-8",
                     format!("stackwatch: {}\n", inert::line(&format!("{e:#}"), 2000)),
                 ),
-                Err(_) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "scrape failed\n".into()),
+                Err(_) => {
+                    respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "scrape failed\n".into())
+                }
             }
         }
         "/healthz" => {
@@ -148,7 +150,9 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Fu
             "text/html; charset=utf-8",
             "<html><body><a href=\"/metrics\">/metrics</a> <a href=\"/healthz\">/healthz</a></body></html>\n".into(),
         ),
-        _ => respond(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found: try /metrics or /healthz\n".into()),
+        _ => {
+            respond(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found: try /metrics or /healthz\n".into())
+        }
     };
     if head {
         let (parts, _) = response.into_parts();
@@ -187,7 +191,9 @@ fn health(state: &State, now: i64) -> (StatusCode, String) {
     let max_age = state.max_age.as_secs() as i64;
     let newest = hosts.iter().map(|(_, t)| *t).max();
     let mut body = match newest {
-        None => return (StatusCode::SERVICE_UNAVAILABLE, "unhealthy: no pass recorded yet; is collect running?\n".into()),
+        None => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "unhealthy: no pass recorded yet; is collect running?\n".into());
+        }
         Some(t) if now - t > max_age => format!(
             "unhealthy: the newest pass is {} old (more than {}); is `stackwatch collect` still running?\n",
             format_duration(Duration::from_secs((now - t).max(0) as u64)),

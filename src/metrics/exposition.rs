@@ -43,7 +43,10 @@ pub enum Kind {
 pub enum Value {
     Int(i64),
     /// An exact decimal, e.g. nanoseconds as seconds: no float rounding.
-    Decimal { whole: i64, nanos: u32 },
+    Decimal {
+        whole: i64,
+        nanos: u32,
+    },
 }
 
 impl Value {
@@ -176,7 +179,9 @@ pub fn render(families: &[Family], format: Format) -> String {
     for f in families.iter().filter(|f| !f.samples.is_empty()) {
         let (type_name, sample_name, type_word) = match (f.kind, format) {
             (Kind::Gauge, _) => (f.name.to_string(), f.name.to_string(), "gauge"),
-            (Kind::Counter, Format::Prometheus) => (format!("{}_total", f.name), format!("{}_total", f.name), "counter"),
+            (Kind::Counter, Format::Prometheus) => {
+                (format!("{}_total", f.name), format!("{}_total", f.name), "counter")
+            }
             (Kind::Counter, Format::OpenMetrics) => (f.name.to_string(), format!("{}_total", f.name), "counter"),
             (Kind::StateSet, Format::Prometheus) => (f.name.to_string(), f.name.to_string(), "gauge"),
             (Kind::StateSet, Format::OpenMetrics) => (f.name.to_string(), f.name.to_string(), "stateset"),

@@ -128,7 +128,12 @@ impl Families {
                 Some("bytes"),
                 "Volumes of the stack (a volume shared by two stacks counts towards both).",
             ),
-            stack_mem: f("stackwatch_stack_memory_bytes", Gauge, Some("bytes"), "Memory used by the stack's containers."),
+            stack_mem: f(
+                "stackwatch_stack_memory_bytes",
+                Gauge,
+                Some("bytes"),
+                "Memory used by the stack's containers.",
+            ),
             stack_unmeasured: f(
                 "stackwatch_stack_unmeasured_parts",
                 Gauge,
@@ -162,7 +167,12 @@ impl Families {
                 Some("bytes"),
                 "Memory in use without reclaimable page cache, as docker stats shows it.",
             ),
-            c_mem_limit: f("stackwatch_container_memory_limit_bytes", Gauge, Some("bytes"), "Memory limit of the container."),
+            c_mem_limit: f(
+                "stackwatch_container_memory_limit_bytes",
+                Gauge,
+                Some("bytes"),
+                "Memory limit of the container.",
+            ),
             c_pids: f("stackwatch_container_pids", Gauge, None, "Processes and threads in the container."),
             c_rw: f(
                 "stackwatch_container_writable_layer_bytes",
@@ -194,7 +204,12 @@ impl Families {
                 Some("bytes"),
                 "Bytes sent on all of the container's interfaces.",
             ),
-            c_blk_r: f("stackwatch_container_block_read_bytes", Counter, Some("bytes"), "Bytes read from block devices."),
+            c_blk_r: f(
+                "stackwatch_container_block_read_bytes",
+                Counter,
+                Some("bytes"),
+                "Bytes read from block devices.",
+            ),
             c_blk_w: f(
                 "stackwatch_container_block_write_bytes",
                 Counter,

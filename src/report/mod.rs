@@ -51,8 +51,8 @@ pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
     let several = hosts.len() > 1;
     let mut out = Vec::new();
     for h in hosts {
-        let mut hr =
-            host_report(conn, &h, req, several).with_context(|| format!("cannot build the report for host {}", h.hostname))?;
+        let mut hr = host_report(conn, &h, req, several)
+            .with_context(|| format!("cannot build the report for host {}", h.hostname))?;
         make_names_inert(&mut hr);
         out.push(hr);
     }
@@ -253,17 +253,18 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, several: bool)
 /// Owner (with its source) and factory status of every stack in `edges`,
 /// keyed by (kind, name). Shared by the report and the metrics so both name
 /// the same owner; earlier edges win when a stack's facts differ.
-pub fn stack_owners(edges: &[&Edge], config: &Config, projects: &Projects) -> BTreeMap<(String, String), (Owner, bool)> {
+pub fn stack_owners(
+    edges: &[&Edge],
+    config: &Config,
+    projects: &Projects,
+) -> BTreeMap<(String, String), (Owner, bool)> {
     let (managed_key, managed_value) = config.labels.managed_pair();
     let mut stack_keys: BTreeSet<(String, String)> = BTreeSet::new();
     for s in edges.iter().flat_map(|e| e.stacks.iter()) {
         stack_keys.insert((s.kind.clone(), s.name.clone()));
     }
-    let container_labels: BTreeMap<i64, BTreeMap<String, String>> = edges
-        .iter()
-        .flat_map(|e| e.containers.iter())
-        .map(|c| (c.container_ref, labels(&c.labels)))
-        .collect();
+    let container_labels: BTreeMap<i64, BTreeMap<String, String>> =
+        edges.iter().flat_map(|e| e.containers.iter()).map(|c| (c.container_ref, labels(&c.labels))).collect();
     let volume_labels: BTreeMap<i64, BTreeMap<String, String>> =
         edges.iter().flat_map(|e| e.volumes.iter()).map(|v| (v.volume_ref, labels(&v.labels))).collect();
     let mut owner_of: BTreeMap<(String, String), (Owner, bool)> = BTreeMap::new();

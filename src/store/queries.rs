@@ -313,7 +313,8 @@ pub struct ImageRow {
     pub labels: String,
 }
 
-const HOSTS: &str = "SELECT h.host_id, h.host, h.engine_id, MAX(p.id) FROM host_names h JOIN passes p ON p.host_id = h.host_id
+const HOSTS: &str =
+    "SELECT h.host_id, h.host, h.engine_id, MAX(p.id) FROM host_names h JOIN passes p ON p.host_id = h.host_id
      GROUP BY h.host_id ORDER BY h.host, h.engine_id";
 const PASS_COLUMNS: &str = "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes";
 
@@ -344,16 +345,18 @@ pub struct PassInfo {
 }
 
 pub fn pass_info(conn: &Connection, id: i64) -> rusqlite::Result<PassInfo> {
-    conn.prepare_cached("SELECT hostname, duration_ms, engine_version, api_version, error_count FROM passes WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok(PassInfo {
-                hostname: r.get(0)?,
-                duration_ms: r.get(1)?,
-                engine_version: r.get(2)?,
-                api_version: r.get(3)?,
-                error_count: r.get(4)?,
-            })
+    conn.prepare_cached(
+        "SELECT hostname, duration_ms, engine_version, api_version, error_count FROM passes WHERE id = ?1",
+    )?
+    .query_row([id], |r| {
+        Ok(PassInfo {
+            hostname: r.get(0)?,
+            duration_ms: r.get(1)?,
+            engine_version: r.get(2)?,
+            api_version: r.get(3)?,
+            error_count: r.get(4)?,
         })
+    })
 }
 
 /// The newest pass of a host at or before `at` (the window's start edge).
