@@ -647,7 +647,7 @@ mod tests {
     fn contract_views_start_with_the_documented_columns_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
-        let contract: [(&str, &[&str]); 4] = [
+        let contract: [(&str, &[&str]); 5] = [
             (
                 "latest_containers",
                 &[
@@ -671,6 +671,7 @@ mod tests {
                 &["host", "stack", "kind", "containers", "running", "disk_bytes", "mem_bytes", "sampled_at"],
             ),
             ("stack_disk_history", &["host", "stack", "sampled_at", "disk_bytes"]),
+            ("host_names", &["host", "hostname", "engine_id", "host_id"]),
         ];
         for (view, columns) in contract {
             let names: Vec<String> = st
