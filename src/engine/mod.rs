@@ -169,9 +169,23 @@ impl Engine {
         // build-cache walks we do not use.
         let filter = if self.api_at_least(1, 42) { "?type=container&type=volume" } else { "" };
         let path = format!("/v{}/system/df{filter}", self.api_version);
-        let body = raw::get(&self.host, &path, self.timeout)
-            .await
-            .map_err(|e| anyhow!("cannot read disk usage from the Docker engine at {}: {e:#}", self.host))?;
+        // The engine runs one `system df` at a time and refuses a second
+        // with "a disk usage operation is already running" (another tool,
+        // another collector of the same engine): wait for it, within the
+        // request timeout, instead of losing this pass's sizes.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let body = loop {
+            match raw::get(&self.host, &path, self.timeout).await {
+                Err(e) if is_df_busy(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                r => {
+                    break r.map_err(|e| {
+                        anyhow!("cannot read disk usage from the Docker engine at {}: {e:#}", self.host)
+                    })?;
+                }
+            }
+        };
         disk_usage::parse(&body)
     }
 
@@ -188,6 +202,10 @@ impl Engine {
         let opts = ListImagesOptions { all: false, ..Default::default() };
         self.docker.list_images(Some(opts)).await.map_err(|e| explain(e, &self.host, "list images on"))
     }
+}
+
+fn is_df_busy(e: &anyhow::Error) -> bool {
+    format!("{e:#}").contains("disk usage operation is already running")
 }
 
 /// 404 (no such container) and 409 (not running) mean the object moved on
@@ -240,6 +258,13 @@ fn io_kind_in(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_concurrent_system_df_is_recognised_as_busy() {
+        let busy = anyhow!("500 Internal Server Error: {{\"message\":\"a disk usage operation is already running\"}}");
+        assert!(is_df_busy(&busy.context("system df")));
+        assert!(!is_df_busy(&anyhow!("500 Internal Server Error: boom")));
+    }
 
     #[test]
     fn versions_parse() {
