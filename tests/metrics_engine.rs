@@ -58,8 +58,13 @@ fn metrics_of_a_real_pass_pass_promtool_and_keep_hostile_names_inside_labels() {
         return;
     }
     let promtool = tool_available("promtool", &["--version"], "prometheus");
-    let openmetrics_parser =
-        tool_available("python3", &["-c", "import prometheus_client.openmetrics.parser"], "python3-prometheus-client");
+    // Debian's own interpreter: that is where python3-prometheus-client
+    // installs, whatever `python3` on PATH is (pyenv, a venv).
+    let openmetrics_parser = tool_available(
+        "/usr/bin/python3",
+        &["-c", "import prometheus_client.openmetrics.parser"],
+        "python3-prometheus-client",
+    );
     let img = image();
     let project = unique("met");
     let dir = tempfile::tempdir().unwrap();
@@ -207,7 +212,7 @@ volumes:
     if openmetrics_parser {
         let check = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
                      fams = list(p(sys.stdin.read()))\nprint(len(fams))\n";
-        let out = pipe_into("python3", &["-c", check], &om);
+        let out = pipe_into("/usr/bin/python3", &["-c", check], &om);
         assert!(
             out.status.success(),
             "OpenMetrics parser refused the output:\n{}",
