@@ -89,6 +89,29 @@ pub enum Command {
     /// its schema version, config and project TOMLs valid, knowledge and vault
     /// paths writable.
     Doctor(DoctorArgs),
+
+    /// Print each host's latest pass as Prometheus metrics.
+    ///
+    /// Per stack, container and volume: sizes, memory, restart counts,
+    /// state and health as state sets, and CPU, network and block-I/O
+    /// counters, labelled with host, stack, service, owner and managed.
+    /// Reads only the database. With --output the file is replaced
+    /// atomically, for node_exporter's textfile collector.
+    Metrics(MetricsArgs),
+
+    /// Serve /metrics (and /healthz) over HTTP from the database.
+    ///
+    /// Every scrape reads the latest passes from the database; the engine
+    /// is never called, so scrape as often as you like and run `collect`
+    /// from cron as before. Listens on loopback unless told otherwise.
+    Serve(ServeArgs),
+
+    /// Run one read-only SQL query against the history and print the rows.
+    ///
+    /// For boxes without the `sqlite3` shell. The database is opened
+    /// read-only; statements that would write, and more than one statement,
+    /// are refused. The views are in the README ("The history database").
+    Sql(SqlArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +120,52 @@ pub struct CompactArgs {
     /// as the database's size).
     #[arg(long)]
     pub vacuum: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// OpenMetrics 1.0 instead of the Prometheus text format 0.0.4.
+    #[arg(long)]
+    pub openmetrics: bool,
+
+    /// Write to FILE (atomically: temporary file, fsync, rename) instead of
+    /// stdout; node_exporter's textfile collector wants `*.prom` files.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Project TOMLs for the owner label. Default: $FACTORY_ROOT/projects, else ./projects.
+    #[arg(long, value_name = "DIR")]
+    pub projects: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Use 0.0.0.0:PORT only behind a firewall: the
+    /// metrics name every stack, container and volume on the box.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9324")]
+    pub listen: std::net::SocketAddr,
+
+    /// Project TOMLs for the owner label, re-read on every scrape.
+    /// Default: $FACTORY_ROOT/projects, else ./projects.
+    #[arg(long, value_name = "DIR")]
+    pub projects: Option<PathBuf>,
+
+    /// /healthz answers 503 when a host's newest pass is older than this
+    /// (the collector stopped): 30m, 1h, ...
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_window)]
+    pub max_age: (std::time::Duration, String),
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// Exactly one statement that reads, e.g. "SELECT * FROM latest_stacks".
+    #[arg(value_name = "SQL")]
+    pub query: String,
+
+    /// table: aligned columns (NULL shown as NULL); csv: RFC 4180 with a
+    /// header (NULL is empty); json: an array of objects (NULL is null).
+    #[arg(long, value_enum, default_value_t = crate::adhoc::SqlFormat::Table)]
+    pub format: crate::adhoc::SqlFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -151,10 +220,12 @@ fn parse_window(s: &str) -> Result<(std::time::Duration, String), String> {
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
-    /// Docker engine to read: unix:///path/docker.sock or tcp://host:port.
-    /// Default: [docker] host from the config, else unix:///var/run/docker.sock.
+    /// Docker engine to read: unix:///path/docker.sock or tcp://host:port
+    /// (plain TCP only, no TLS). Repeat it to collect several engines into
+    /// one history, one pass each. Default: [docker] host from the config,
+    /// else unix:///var/run/docker.sock.
     #[arg(long, env = "DOCKER_HOST", value_name = "HOST")]
-    pub docker_host: Option<String>,
+    pub docker_host: Vec<String>,
 
     /// Print the per-stack summary even when stdout is not a terminal.
     #[arg(long, conflicts_with = "quiet")]

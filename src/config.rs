@@ -63,8 +63,10 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DockerConfig {
-    /// Engine address; `--docker-host` and `DOCKER_HOST` take precedence.
-    pub host: Option<String>,
+    /// Engine address, or a list of them (one pass each into the same
+    /// history); `--docker-host` and `DOCKER_HOST` take precedence.
+    #[serde(deserialize_with = "one_or_many")]
+    pub host: Vec<String>,
     /// Per-request timeout.
     #[serde(deserialize_with = "positive_duration")]
     pub timeout: Duration,
@@ -129,7 +131,7 @@ impl Default for DatabaseConfig {
 
 impl Default for DockerConfig {
     fn default() -> Self {
-        DockerConfig { host: None, timeout: Duration::from_secs(60), concurrency: 8 }
+        DockerConfig { host: Vec::new(), timeout: Duration::from_secs(60), concurrency: 8 }
     }
 }
 
@@ -169,6 +171,25 @@ fn positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Err
 fn concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let v = usize::deserialize(d)?;
     if (1..=256).contains(&v) { Ok(v) } else { Err(D::Error::custom(format!("must be between 1 and 256, got {v}"))) }
+}
+
+/// A string, or an array of non-empty strings.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let v =
+        match OneOrMany::deserialize(d).map_err(|_| D::Error::custom("must be an engine address or a list of them"))? {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        };
+    if v.iter().any(|h| h.trim().is_empty()) {
+        return Err(D::Error::custom("must not be empty"));
+    }
+    Ok(v)
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -278,7 +299,11 @@ mod tests {
             parse("[database]\nbusy_timeout = \"2m\"\n[docker]\nconcurrency = 3\nhost = \"unix:///x.sock\"\n").unwrap();
         assert_eq!(c.database.busy_timeout, Duration::from_secs(120));
         assert_eq!(c.docker.concurrency, 3);
-        assert_eq!(c.docker.host.as_deref(), Some("unix:///x.sock"));
+        assert_eq!(c.docker.host, vec!["unix:///x.sock"]);
+        let c = parse("[docker]\nhost = [\"unix:///a.sock\", \"tcp://127.0.0.1:2375\"]\n").unwrap();
+        assert_eq!(c.docker.host, vec!["unix:///a.sock", "tcp://127.0.0.1:2375"]);
+        let err = parse("[docker]\nhost = 5\n").unwrap_err().to_string();
+        assert!(err.contains("line 2, key `docker.host`: must be an engine address or a list"), "{err}");
     }
 
     #[test]
@@ -339,7 +364,7 @@ mod example_file {
         let with_optionals = Config::parse(&uncommented, &path).unwrap();
         let d = Config::default();
         assert_eq!(format!("{:?}", parsed), format!("{:?}", d));
-        assert_eq!(with_optionals.docker.host.as_deref(), Some(crate::engine::DEFAULT_HOST));
+        assert_eq!(with_optionals.docker.host, vec![crate::engine::DEFAULT_HOST]);
         assert_eq!(with_optionals.database.path, Some(crate::paths::default_database_for_root()));
     }
 }

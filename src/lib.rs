@@ -4,6 +4,7 @@
 //! what it says into a `snapshot`, `store` keeps snapshots in SQLite,
 //! `commands` wires them together per subcommand.
 
+pub mod adhoc;
 pub mod cli;
 pub mod collect;
 pub mod commands;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod fault;
 pub mod inert;
+pub mod metrics;
 pub mod paths;
 pub mod progress;
 pub mod prune;
@@ -32,5 +34,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compact(args) => commands::compact::run(&cli.global, args),
         Command::Prune(args) => commands::prune::run(&cli.global, args),
         Command::Doctor(args) => commands::doctor::run(&cli.global, args),
+        Command::Metrics(args) => commands::metrics::run(&cli.global, args),
+        Command::Serve(args) => commands::serve::run(&cli.global, args),
+        Command::Sql(args) => commands::sql::run(&cli.global, args),
     }
 }

@@ -1,11 +1,24 @@
 //! Where the history lives when nobody says.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `--db`/`STACKWATCH_DB` (resolved by clap), else the config's
 /// `[database] path`, else the default for this user.
 pub fn database(cli: Option<PathBuf>, config: Option<PathBuf>) -> PathBuf {
     cli.or(config).unwrap_or_else(default_database)
+}
+
+/// Project TOMLs for ownership: the given directory (its absence is then an
+/// error), else `$FACTORY_ROOT/projects`, else `./projects` (either may be
+/// absent). Returns the directory and whether the user named it.
+pub fn projects(cli: Option<&Path>) -> (PathBuf, bool) {
+    match cli {
+        Some(p) => (p.to_path_buf(), true),
+        None => match std::env::var_os("FACTORY_ROOT").filter(|v| !v.is_empty()) {
+            Some(root) => (PathBuf::from(root).join("projects"), false),
+            None => (PathBuf::from("projects"), false),
+        },
+    }
 }
 
 /// Root: `/var/lib/stackwatch/history.db`, next to other system state.

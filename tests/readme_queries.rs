@@ -1,5 +1,6 @@
-//! The README's example queries run as written in the `sqlite3` shell,
-//! against a history collected from the real engine.
+//! The README's example queries run as written, both in the `sqlite3`
+//! shell and through `stackwatch sql`, against a history collected from the
+//! real engine.
 
 mod common;
 
@@ -26,7 +27,7 @@ fn sql_blocks(readme: &str) -> Vec<String> {
 }
 
 #[test]
-fn readme_example_queries_run_in_the_sqlite3_shell() {
+fn readme_example_queries_run_in_the_sqlite3_shell_and_through_stackwatch_sql() {
     if !engine_available() {
         return;
     }
@@ -79,5 +80,17 @@ fn readme_example_queries_run_in_the_sqlite3_shell() {
         assert!(out.status.success() && stderr.is_empty(), "query failed:\n{block}\n{stderr}");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.lines().count() >= 2, "query returned no rows:\n{block}\n{stdout}");
+
+        // The same text, as written, through `stackwatch sql` (one
+        // statement per block is what lets it run there unchanged).
+        let out = bin().args(["sql", "--db", db.to_str().unwrap(), "--format", "csv", block]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && stderr.is_empty(), "stackwatch sql failed:\n{block}\n{stderr}");
+        let csv = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            csv.lines().count(),
+            stdout.lines().count(),
+            "stackwatch sql and sqlite3 disagree on the row count:\n{block}\n{csv}\n{stdout}"
+        );
     }
 }

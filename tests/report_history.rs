@@ -457,3 +457,37 @@ fn the_report_says_how_old_carried_sizes_are() {
         host(&r).coverage
     );
 }
+
+/// Two engines that share a hostname, with the same troubled stack on both:
+/// one section each, headed by distinct names, and vault items that do not
+/// overwrite each other.
+#[test]
+fn engines_sharing_a_hostname_get_their_own_sections_and_vault_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
+    for engine in ["ENGINE-1", "ENGINE-2"] {
+        let (start, end) = symptom_worlds();
+        for (at, w) in [(T0, start), (T0 + 24 * H, end)] {
+            let mut s = snapshot(at, &w);
+            s.host.engine_id = engine.into();
+            queries::insert_pass(&mut st.conn, &s).unwrap();
+        }
+    }
+    drop(st);
+    let h = History { _dir: dir, path };
+    let r = run(&h, "24h", T0 + 24 * H, &Projects::default(), true);
+    let names: Vec<(&str, &str)> = r.hosts.iter().map(|h| (h.host.as_str(), h.engine_id.as_str())).collect();
+    assert_eq!(names, vec![("harb-dev-box@ENGINE-1", "ENGINE-1"), ("harb-dev-box@ENGINE-2", "ENGINE-2")]);
+    let vault: Vec<String> = r
+        .hosts
+        .iter()
+        .flat_map(|h| h.findings.iter().filter(|f| f.key == "restarting:compose:billing"))
+        .filter_map(|f| f.vault_file.clone())
+        .collect();
+    assert_eq!(vault.len(), 2);
+    assert_ne!(vault[0], vault[1], "one engine's vault item would overwrite the other's");
+    assert!(
+        vault.iter().all(|v| v.starts_with("stackwatch-harb-dev-box-engine-") && v.ends_with("-billing-restarting.md"))
+    );
+}

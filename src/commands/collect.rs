@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::cli::{CollectArgs, Global};
 use std::time::Instant;
@@ -27,9 +27,11 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     store::check_writable(&db)?;
     let _lock = lock::acquire(&db, config.database.lock_wait)?;
 
-    let host = args.docker_host.clone().or(config.docker.host.clone()).unwrap_or_else(|| DEFAULT_HOST.into());
+    let hosts = engines(&args.docker_host, &config.docker.host);
     let show = !global.quiet && (args.summary || std::io::stdout().is_terminal());
-    let progress = if show { Progress::new(global.quiet) } else { Progress::hidden() };
+    // One progress line per terminal: with several engines in flight at
+    // once it would only flicker between them.
+    let progress = if show && hosts.len() == 1 { Progress::new(global.quiet) } else { Progress::hidden() };
     let opts = Options {
         concurrency: config.docker.concurrency,
         cgroup_stats: config.collect.cgroup_stats,
@@ -49,69 +51,139 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
 
     let started = Instant::now();
     signals::install();
-    // One thread: the pass is I/O-bound and waits on the engine; the walker
-    // brings its own threads.
+    // One thread: the pass is I/O-bound and waits on the engines; the walker
+    // brings its own threads. Engines are read concurrently, each into its
+    // own snapshot: a slow or dead engine delays the others by nothing but
+    // its own timeout.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (snap, mut st) = runtime.block_on(async {
+    let results = runtime.block_on(async {
+        let reads = futures_util::future::join_all(hosts.iter().map(|host| {
+            let (opts, progress) = (&opts, &progress);
+            async move {
+                let engine = Engine::connect(host, config.docker.timeout).await?;
+                let snap = collect::snapshot(&engine, opts, progress).await?;
+                anyhow::Ok((engine, snap))
+            }
+        }));
         tokio::select! {
-            pass = async {
-                let engine = Engine::connect(&host, config.docker.timeout).await?;
-                let mut snap = collect::snapshot(&engine, &opts, &progress).await?;
-                // The engine answered; only now is the database opened (and created).
-                let st = store::open_for_write(&db, config.database.busy_timeout)?;
-                let state = queries::size_state(&st.conn, &snap.host.engine_id)
-                    .map_err(|e| store::sql_error(e, &db, "read size state from"))?;
-                sizes::measure(&engine, &mut snap, &state, &plan, now_unix()).await;
-                collect::finish(&mut snap, started);
-                anyhow::Ok((snap, st))
-            } => pass,
+            r = reads => Ok(r),
             sig = signals::arrived() => {
                 progress.finish();
-                Err(Interrupted::new(sig, "stopped while reading the engine; nothing was recorded").into())
+                Err(anyhow::Error::from(Interrupted::new(sig, "stopped while reading the engine; nothing was recorded")))
             }
         }
     })?;
+
+    let mut read = Vec::new();
+    let mut failed = Vec::new();
+    for (host, r) in hosts.iter().zip(results) {
+        match r {
+            Ok(pair) => read.push(pair),
+            Err(e) if hosts.len() == 1 => return Err(e),
+            Err(e) => {
+                eprintln!("stackwatch: error: {}", inert::line(&format!("{e:#}"), 2000));
+                failed.push(host.as_str());
+            }
+        }
+    }
+    if read.is_empty() {
+        bail!("no engine could be read ({}); nothing was recorded", failed.join(", "));
+    }
+
+    // An engine answered; only now is the database opened (and created).
+    let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
+    let mut snaps: Vec<Snapshot> = Vec::new();
+    for (engine, mut snap) in read {
+        if snaps.iter().any(|s| s.host.engine_id == snap.host.engine_id) {
+            // Two addresses of one engine: a second pass would double it.
+            eprintln!(
+                "stackwatch: warning: engine {} was given twice (under another address); recorded once",
+                inert::line(&snap.host.engine_id, 80)
+            );
+            continue;
+        }
+        let state = queries::size_state(&st.conn, &snap.host.engine_id)
+            .map_err(|e| store::sql_error(e, &db, "read size state from"))?;
+        runtime.block_on(async {
+            tokio::select! {
+                () = sizes::measure(&engine, &mut snap, &state, &plan, now_unix()) => Ok(()),
+                sig = signals::arrived() => Err(anyhow::Error::from(
+                    Interrupted::new(sig, "stopped while measuring sizes; nothing was recorded"),
+                )),
+            }
+        })?;
+        collect::finish(&mut snap, started);
+        snaps.push(snap);
+    }
     if let Some(sig) = signals::pending() {
         return Err(Interrupted::new(sig, "stopped before writing; nothing was recorded").into());
     }
 
-    let mut paused = false;
-    let written = queries::insert_pass_checked(&mut st.conn, &snap, &mut || {
-        if !paused {
-            paused = true;
-            fault::pause(fault::WRITE);
+    for snap in &snaps {
+        let mut paused = false;
+        let written = queries::insert_pass_checked(&mut st.conn, snap, &mut || {
+            if !paused {
+                paused = true;
+                fault::pause(fault::WRITE);
+            }
+            signals::pending().is_none()
+        });
+        let pass_id = match (written, signals::pending()) {
+            (Err(_), Some(sig)) => {
+                return Err(Interrupted::new(
+                    sig,
+                    format!(
+                        "the pass was rolled back, nothing of it is in {}; earlier passes are intact",
+                        db.display()
+                    ),
+                )
+                .into());
+            }
+            (Err(e), None) => return Err(store::sql_error(e, &db, "record a pass in")),
+            (Ok(id), Some(sig)) => {
+                // Committed just before the signal: whole, but say so and
+                // still honour the request to stop.
+                return Err(Interrupted::new(sig, format!("after pass {id} was recorded in full")).into());
+            }
+            (Ok(id), None) => id,
+        };
+        for e in &snap.errors {
+            // Partial trouble is worth a line even under cron.
+            eprintln!("stackwatch: warning: {} {}: {}", e.kind, inert::line(&e.name, 80), inert::line(&e.message, 300));
         }
-        signals::pending().is_none()
-    });
-    let pass_id = match (written, signals::pending()) {
-        (Err(_), Some(sig)) => {
-            return Err(Interrupted::new(
-                sig,
-                format!("the pass was rolled back, nothing of it is in {}; earlier passes are intact", db.display()),
-            )
-            .into());
+        if show {
+            let mut out = std::io::stdout().lock();
+            print_summary(&mut out, snap, pass_id, &db)?;
         }
-        (Err(e), None) => return Err(store::sql_error(e, &db, "record a pass in")),
-        (Ok(id), Some(sig)) => {
-            // Committed just before the signal: whole, but say so and still
-            // honour the request to stop.
-            return Err(Interrupted::new(sig, format!("after pass {id} was recorded in full")).into());
-        }
-        (Ok(id), None) => id,
-    };
-    // Retention runs at most once an hour, after the pass has landed.
+    }
+    // Retention runs at most once an hour, after the passes have landed.
     retention::maybe_compact(&mut st.conn, now_unix(), c.keep_raw, c.keep_hourly, false)
         .map_err(|e| store::sql_error(e, &db, "compact"))?;
-
-    for e in &snap.errors {
-        // Partial trouble is worth a line even under cron.
-        eprintln!("stackwatch: warning: {} {}: {}", e.kind, inert::line(&e.name, 80), inert::line(&e.message, 300));
-    }
-    if show {
-        let mut out = std::io::stdout().lock();
-        print_summary(&mut out, &snap, pass_id, &db)?;
+    if !failed.is_empty() {
+        bail!(
+            "could not read {} of {} engines ({}), see above; the other engines' passes were recorded",
+            failed.len(),
+            hosts.len(),
+            failed.join(", ")
+        );
     }
     Ok(())
+}
+
+/// The engines to read: `--docker-host` (or `DOCKER_HOST`), else the
+/// config's `[docker] host`, else the default socket; each once, in order.
+pub fn engines(cli: &[String], config: &[String]) -> Vec<String> {
+    let given = if !cli.is_empty() { cli } else { config };
+    let mut out: Vec<String> = Vec::new();
+    for h in given.iter().map(|h| h.trim()).filter(|h| !h.is_empty()) {
+        if !out.iter().any(|o| o == h) {
+            out.push(h.to_string());
+        }
+    }
+    if out.is_empty() {
+        out.push(DEFAULT_HOST.into());
+    }
+    out
 }
 
 fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) -> Result<()> {
@@ -171,4 +243,20 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) ->
     writeln!(out)?;
     writeln!(out, "recorded in {} (`?` = not measurable from here)", db.display())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_come_from_the_command_line_then_the_config_then_the_default_each_once() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            engines(&v(&["unix:///a", "tcp://b:1", "unix:///a"]), &v(&["unix:///c"])),
+            v(&["unix:///a", "tcp://b:1"])
+        );
+        assert_eq!(engines(&[], &v(&["unix:///c", "unix:///d"])), v(&["unix:///c", "unix:///d"]));
+        assert_eq!(engines(&[], &[]), v(&[DEFAULT_HOST]));
+    }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::cli::{DoctorArgs, Global};
-use crate::commands::report::{default_projects_dir, default_vault_dir};
+use crate::commands::report::default_vault_dir;
 use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
 use crate::report::owners::Projects;
@@ -69,14 +69,14 @@ pub fn run(global: &Global, args: &DoctorArgs) -> Result<()> {
         }
     };
 
-    let host = args.docker_host.clone().or(config.docker.host.clone()).unwrap_or_else(|| DEFAULT_HOST.into());
+    let host = args.docker_host.clone().or(config.docker.host.first().cloned()).unwrap_or_else(|| DEFAULT_HOST.into());
     socket(&mut checks, &host);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(engine(&mut checks, &host, &config));
 
     database(&mut checks, &paths::database(global.db.clone(), config.database.path.clone()), &config);
 
-    let (pdir, explicit) = default_projects_dir(args.projects.clone());
+    let (pdir, explicit) = crate::paths::projects(args.projects.as_deref());
     match Projects::load(&pdir, explicit) {
         Ok(p) if p.list.is_empty() && !pdir.exists() => checks.ok(
             "projects",

@@ -4,5 +4,8 @@
 pub mod collect;
 pub mod compact;
 pub mod doctor;
+pub mod metrics;
 pub mod prune;
 pub mod report;
+pub mod serve;
+pub mod sql;

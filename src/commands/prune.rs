@@ -38,7 +38,7 @@ pub fn run(global: &Global, args: &PruneArgs) -> Result<()> {
         store::check_file(&db)?;
         store::check_writable(&db)?;
     }
-    let host = args.docker_host.clone().or(config.docker.host.clone()).unwrap_or_else(|| DEFAULT_HOST.into());
+    let host = args.docker_host.clone().or(config.docker.host.first().cloned()).unwrap_or_else(|| DEFAULT_HOST.into());
     signals::install();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut out: Box<dyn Write> = if global.quiet { Box::new(std::io::sink()) } else { Box::new(std::io::stdout()) };

@@ -28,29 +28,13 @@ pub fn default_vault_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
     })
 }
 
-fn projects_dir(args: &ReportArgs) -> (PathBuf, bool) {
-    default_projects_dir(args.projects.clone())
-}
-
-/// `--projects`, else `$FACTORY_ROOT/projects`, else `./projects`; true
-/// when the user named it (then a missing directory is an error).
-pub fn default_projects_dir(explicit: Option<PathBuf>) -> (PathBuf, bool) {
-    match explicit {
-        Some(p) => (p, true),
-        None => match std::env::var_os("FACTORY_ROOT").filter(|v| !v.is_empty()) {
-            Some(root) => (PathBuf::from(root).join("projects"), false),
-            None => (PathBuf::from("projects"), false),
-        },
-    }
-}
-
 pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;
     let (window, window_text) = match &args.window {
         Some((d, text)) => (*d, text.clone()),
         None => (config.report.window, format_duration(config.report.window)),
     };
-    let (pdir, explicit) = projects_dir(args);
+    let (pdir, explicit) = paths::projects(args.projects.as_deref());
     let projects = Projects::load(&pdir, explicit)?;
     let renderer = Renderer::new(args.templates.as_deref())?;
     let vault = vault_dir(args);

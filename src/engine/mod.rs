@@ -183,7 +183,7 @@ impl Engine {
         loop {
             match raw::get(&self.host, &path, self.timeout).await {
                 Ok(body) => return disk_usage::parse(&body),
-                Err(e) if format!("{e:#}").contains("already running") && std::time::Instant::now() < deadline => {
+                Err(e) if is_df_busy(&e) && std::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 Err(e) => return Err(anyhow!("cannot read disk usage from the Docker engine at {}: {e:#}", self.host)),
@@ -356,6 +356,10 @@ impl Engine {
     }
 }
 
+fn is_df_busy(e: &anyhow::Error) -> bool {
+    format!("{e:#}").contains("disk usage operation is already running")
+}
+
 fn removal(r: Result<(), BollardError>, host: &str, doing: &str) -> Result<Removal> {
     match r {
         Ok(()) => Ok(Removal::Removed),
@@ -415,6 +419,13 @@ fn io_kind_in(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_concurrent_system_df_is_recognised_as_busy() {
+        let busy = anyhow!("500 Internal Server Error: {{\"message\":\"a disk usage operation is already running\"}}");
+        assert!(is_df_busy(&busy.context("system df")));
+        assert!(!is_df_busy(&anyhow!("500 Internal Server Error: boom")));
+    }
 
     #[test]
     fn versions_parse() {

@@ -47,10 +47,13 @@ pub struct Request<'a> {
 
 pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
     let hosts = queries::hosts(conn).context("cannot read hosts from the history")?;
+    // With several engines in one history, the same stack name can have a
+    // finding on each: vault file names then carry the host too.
+    let several = hosts.len() > 1;
     let mut out = Vec::new();
     for h in hosts {
-        let mut hr =
-            host_report(conn, &h, req).with_context(|| format!("cannot build the report for host {}", h.hostname))?;
+        let mut hr = host_report(conn, &h, req, several)
+            .with_context(|| format!("cannot build the report for host {}", h.hostname))?;
         make_names_inert(&mut hr);
         out.push(hr);
     }
@@ -84,7 +87,7 @@ fn make_names_inert(h: &mut HostReport) {
     }
 }
 
-fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<HostReport> {
+fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, several: bool) -> Result<HostReport> {
     let cfg = &req.config.report;
     let end_pass = queries::pass(conn, h.latest_pass)?;
     let window_start = end_pass.started_at - req.window_seconds;
@@ -149,44 +152,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
     };
 
     // Ownership and factory status for every stack seen at either edge.
-    let (managed_key, managed_value) = req.config.labels.managed_pair();
-    let mut stack_keys: BTreeSet<(String, String)> = BTreeSet::new();
-    for s in start.stacks.iter().chain(end.stacks.iter()) {
-        stack_keys.insert((s.kind.clone(), s.name.clone()));
-    }
-    let container_labels: BTreeMap<i64, BTreeMap<String, String>> =
-        start.containers.iter().chain(end.containers.iter()).map(|c| (c.container_ref, labels(&c.labels))).collect();
-    let volume_labels: BTreeMap<i64, BTreeMap<String, String>> =
-        start.volumes.iter().chain(end.volumes.iter()).map(|v| (v.volume_ref, labels(&v.labels))).collect();
-    let mut owner_of: BTreeMap<(String, String), (Owner, bool)> = BTreeMap::new();
-    for (kind, name) in &stack_keys {
-        let containers: Vec<_> = end
-            .containers
-            .iter()
-            .chain(start.containers.iter())
-            .filter(|c| c.stack_kind == *kind && c.stack == *name)
-            .map(|c| (c.name.as_str(), c.service.as_deref(), &container_labels[&c.container_ref]))
-            .collect();
-        let volumes: Vec<_> = end
-            .volumes
-            .iter()
-            .chain(start.volumes.iter())
-            .filter(|v| v.stacks.iter().any(|(k, n, _)| k == kind && n == name))
-            .map(|v| (v.name.as_str(), &volume_labels[&v.volume_ref]))
-            .collect();
-        let by_config = cfg.factory_stacks.iter().find(|f| owners::glob(f, name));
-        let by_label = containers.iter().find(|(_, _, l)| l.get(managed_key).is_some_and(|v| v == managed_value));
-        let factory = match (by_config, by_label) {
-            (Some(pat), _) => Some(format!("config `[report]` factory_stacks {}", code(pat))),
-            (None, Some((cname, _, _))) => {
-                Some(format!("label {} on container {}", code(&req.config.labels.managed), code(cname)))
-            }
-            _ => None,
-        };
-        let facts = StackFacts { name, containers, volumes, factory };
-        let owner = owners::resolve(&facts, req.projects, &req.config.labels.owner);
-        owner_of.insert((kind.clone(), name.clone()), (owner, facts.factory.is_some()));
-    }
+    let owner_of = stack_owners(&[&end, &start], req.config, req.projects);
 
     let disk = disk_context(&start, &end, has_span, &span, &growth, req);
     let pruned = prunes::summary(conn, h.host_id, start_pass.started_at, req.now.max(end_pass.started_at))?;
@@ -241,7 +207,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
         let (owner, factory) = owner_of.get(&(d.stack_kind.clone(), d.stack.clone())).cloned().unwrap_or_else(|| {
             (Owner { owner: "unowned".into(), source: "stack not seen at the window edges".into() }, false)
         });
-        findings.push(finding(d, owner, factory, urgent, req.vault, &h.hostname));
+        findings.push(finding(d, owner, factory, urgent, req.vault, &h.hostname, several));
     }
     findings.sort_by(|a, b| a.priority.cmp(b.priority).then(b.bytes.cmp(&a.bytes)).then(a.key.cmp(&b.key)));
 
@@ -295,6 +261,53 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>) -> Result<Host
         findings,
         stacks,
     })
+}
+
+/// Owner (with its source) and factory status of every stack in `edges`,
+/// keyed by (kind, name). Shared by the report and the metrics so both name
+/// the same owner; earlier edges win when a stack's facts differ.
+pub fn stack_owners(
+    edges: &[&Edge],
+    config: &Config,
+    projects: &Projects,
+) -> BTreeMap<(String, String), (Owner, bool)> {
+    let (managed_key, managed_value) = config.labels.managed_pair();
+    let mut stack_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    for s in edges.iter().flat_map(|e| e.stacks.iter()) {
+        stack_keys.insert((s.kind.clone(), s.name.clone()));
+    }
+    let container_labels: BTreeMap<i64, BTreeMap<String, String>> =
+        edges.iter().flat_map(|e| e.containers.iter()).map(|c| (c.container_ref, labels(&c.labels))).collect();
+    let volume_labels: BTreeMap<i64, BTreeMap<String, String>> =
+        edges.iter().flat_map(|e| e.volumes.iter()).map(|v| (v.volume_ref, labels(&v.labels))).collect();
+    let mut owner_of: BTreeMap<(String, String), (Owner, bool)> = BTreeMap::new();
+    for (kind, name) in &stack_keys {
+        let containers: Vec<_> = edges
+            .iter()
+            .flat_map(|e| e.containers.iter())
+            .filter(|c| c.stack_kind == *kind && c.stack == *name)
+            .map(|c| (c.name.as_str(), c.service.as_deref(), &container_labels[&c.container_ref]))
+            .collect();
+        let volumes: Vec<_> = edges
+            .iter()
+            .flat_map(|e| e.volumes.iter())
+            .filter(|v| v.stacks.iter().any(|(k, n, _)| k == kind && n == name))
+            .map(|v| (v.name.as_str(), &volume_labels[&v.volume_ref]))
+            .collect();
+        let by_config = config.report.factory_stacks.iter().find(|f| owners::glob(f, name));
+        let by_label = containers.iter().find(|(_, _, l)| l.get(managed_key).is_some_and(|v| v == managed_value));
+        let factory = match (by_config, by_label) {
+            (Some(pat), _) => Some(format!("config `[report]` factory_stacks {}", code(pat))),
+            (None, Some((cname, _, _))) => {
+                Some(format!("label {} on container {}", code(&config.labels.managed), code(cname)))
+            }
+            _ => None,
+        };
+        let facts = StackFacts { name, containers, volumes, factory };
+        let owner = owners::resolve(&facts, projects, &config.labels.owner);
+        owner_of.insert((kind.clone(), name.clone()), (owner, facts.factory.is_some()));
+    }
+    owner_of
 }
 
 fn disk_context(
@@ -400,7 +413,7 @@ pub fn priority(kind: &str, factory: bool, disk_urgent: bool) -> &'static str {
     }
 }
 
-fn finding(d: Draft, owner: Owner, factory: bool, urgent: bool, vault: bool, host: &str) -> Finding {
+fn finding(d: Draft, owner: Owner, factory: bool, urgent: bool, vault: bool, host: &str, several: bool) -> Finding {
     let priority = priority(d.kind, factory, urgent);
     let (what, unblocks) = match d.kind {
         "restarting" => {
@@ -431,8 +444,9 @@ fn finding(d: Draft, owner: Owner, factory: bool, urgent: bool, vault: bool, hos
         "P3" => "P3: a neighbouring stack is degraded on the shared box.",
         _ => "P4: housekeeping.",
     };
-    let vault_file =
-        (vault && !factory).then(|| format!("stackwatch-{}-{}.md", md::slug(&d.stack), d.kind.replace('_', "-")));
+    let host_part = if several { format!("{}-", md::slug(host)) } else { String::new() };
+    let vault_file = (vault && !factory)
+        .then(|| format!("stackwatch-{host_part}{}-{}.md", md::slug(&d.stack), d.kind.replace('_', "-")));
     Finding {
         key: format!("{}:{}:{}", d.kind, d.stack_kind, d.stack),
         kind: d.kind,

@@ -394,6 +394,8 @@ pub fn pass_count(conn: &Connection) -> Result<i64> {
 #[derive(Debug, Clone)]
 pub struct HostRow {
     pub host_id: i64,
+    /// The `host` of the views: the hostname, with the start of the engine
+    /// ID appended when two engines in this history share a hostname.
     pub hostname: String,
     pub engine_id: String,
     pub latest_pass: i64,
@@ -419,6 +421,7 @@ pub struct StackRow {
     pub volumes: Option<i64>,
     pub disk: Option<i64>,
     pub unknown: i64,
+    pub mem: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -438,6 +441,21 @@ pub struct ContainerRow {
     pub rw: Option<i64>,
     pub log: Option<i64>,
     pub labels: String,
+    pub stats: ContainerStats,
+}
+
+/// A container's resource counters in one pass; all unknown when it was
+/// not running (the engine gives no stats for a stopped container).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContainerStats {
+    pub cpu_ns: Option<i64>,
+    pub mem: Option<i64>,
+    pub mem_limit: Option<i64>,
+    pub net_rx: Option<i64>,
+    pub net_tx: Option<i64>,
+    pub blkio_read: Option<i64>,
+    pub blkio_write: Option<i64>,
+    pub pids: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -465,8 +483,9 @@ pub struct ImageRow {
     pub labels: String,
 }
 
-const HOSTS: &str = "SELECT h.id, h.hostname, h.engine_id, MAX(p.id) FROM hosts h JOIN passes p ON p.host_id = h.id
-     GROUP BY h.id ORDER BY h.hostname, h.engine_id";
+const HOSTS: &str =
+    "SELECT h.host_id, h.host, h.engine_id, MAX(p.id) FROM host_names h JOIN passes p ON p.host_id = h.host_id
+     GROUP BY h.host_id ORDER BY h.host, h.engine_id";
 const PASS_BY_ID: &str =
     "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes WHERE id = ?1";
 const PASS_AT_OR_BEFORE: &str = "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes
@@ -477,11 +496,12 @@ const PASSES_BETWEEN: &str = "SELECT count(*) FROM passes WHERE host_id = ?1 AND
 
 const STACKS_IN: &str =
     "SELECT s.kind, s.name, ss.containers, ss.running, ss.rw_bytes, ss.log_bytes, ss.volume_bytes, ss.disk_bytes,
-                ss.unknown_sizes
+                ss.unknown_sizes, ss.mem_bytes
          FROM stack_samples ss JOIN stacks s ON s.id = ss.stack_id WHERE ss.pass_id = ?1";
 const CONTAINERS_IN: &str =
     "SELECT cs.container_ref, cs.name, s.kind, s.name, c.service, cs.image, cs.state, cs.health, cs.restart_count,
-                cs.exit_code, cs.oom_killed, cs.started_at, cs.rw_bytes, cs.log_bytes, c.labels
+                cs.exit_code, cs.oom_killed, cs.started_at, cs.rw_bytes, cs.log_bytes, c.labels, cs.cpu_ns, cs.mem_bytes,
+                cs.mem_limit_bytes, cs.net_rx_bytes, cs.net_tx_bytes, cs.blkio_read_bytes, cs.blkio_write_bytes, cs.pids
          FROM container_samples cs JOIN containers c ON c.id = cs.container_ref JOIN stacks s ON s.id = c.stack_id
          WHERE cs.pass_id = ?1";
 const VOLUME_LINKS_IN: &str =
@@ -534,6 +554,31 @@ pub fn pass(conn: &Connection, id: i64) -> rusqlite::Result<PassRow> {
     conn.prepare_cached(PASS_BY_ID)?.query_row([id], pass_row)
 }
 
+/// What the metrics say about a pass itself.
+#[derive(Debug, Clone)]
+pub struct PassInfo {
+    pub hostname: String,
+    pub duration_ms: i64,
+    pub engine_version: String,
+    pub api_version: String,
+    pub error_count: i64,
+}
+
+pub fn pass_info(conn: &Connection, id: i64) -> rusqlite::Result<PassInfo> {
+    conn.prepare_cached(
+        "SELECT hostname, duration_ms, engine_version, api_version, error_count FROM passes WHERE id = ?1",
+    )?
+    .query_row([id], |r| {
+        Ok(PassInfo {
+            hostname: r.get(0)?,
+            duration_ms: r.get(1)?,
+            engine_version: r.get(2)?,
+            api_version: r.get(3)?,
+            error_count: r.get(4)?,
+        })
+    })
+}
+
 /// The newest pass of a host at or before `at` (the window's start edge).
 pub fn pass_at_or_before(conn: &Connection, host_id: i64, at: i64) -> rusqlite::Result<Option<PassRow>> {
     use rusqlite::OptionalExtension;
@@ -562,6 +607,7 @@ pub fn stacks_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<StackR
                 volumes: r.get(6)?,
                 disk: r.get(7)?,
                 unknown: r.get(8)?,
+                mem: r.get(9)?,
             })
         })?
         .collect()
@@ -586,6 +632,16 @@ pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<Co
                 rw: r.get(12)?,
                 log: r.get(13)?,
                 labels: r.get(14)?,
+                stats: ContainerStats {
+                    cpu_ns: r.get(15)?,
+                    mem: r.get(16)?,
+                    mem_limit: r.get(17)?,
+                    net_rx: r.get(18)?,
+                    net_tx: r.get(19)?,
+                    blkio_read: r.get(20)?,
+                    blkio_write: r.get(21)?,
+                    pids: r.get(22)?,
+                },
             })
         })?
         .collect()
@@ -779,7 +835,7 @@ mod tests {
     fn contract_views_start_with_the_documented_columns_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
-        let contract: [(&str, &[&str]); 4] = [
+        let contract: [(&str, &[&str]); 5] = [
             (
                 "latest_containers",
                 &[
@@ -803,6 +859,7 @@ mod tests {
                 &["host", "stack", "kind", "containers", "running", "disk_bytes", "mem_bytes", "sampled_at"],
             ),
             ("stack_disk_history", &["host", "stack", "sampled_at", "disk_bytes"]),
+            ("host_names", &["host", "hostname", "engine_id", "host_id"]),
         ];
         for (view, columns) in contract {
             let names: Vec<String> = st
@@ -815,6 +872,59 @@ mod tests {
                 .unwrap();
             assert_eq!(&names[..columns.len()], columns, "{view}");
         }
+    }
+
+    /// Two engines on one machine share a hostname; the views must still
+    /// tell their rows apart, and a one-engine history keeps plain names.
+    #[test]
+    fn engines_sharing_a_hostname_get_distinct_host_names_in_every_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
+        insert_pass(&mut st.conn, &snapshot(1_795_608_000, Some(1_000))).unwrap();
+        let one: Vec<String> = st
+            .conn
+            .prepare("SELECT DISTINCT host FROM latest_stacks")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(one, vec!["box".to_string()]);
+
+        let mut second = snapshot(1_795_608_060, Some(2_000));
+        second.host.engine_id = "ENGINE-TWO-0123456789".into();
+        insert_pass(&mut st.conn, &second).unwrap();
+        for view in
+            ["latest_stacks", "latest_containers", "latest_volumes", "latest_images", "stack_disk_history", "pass_log"]
+        {
+            let rows: Vec<(String, String)> = st
+                .conn
+                .prepare(&format!("SELECT DISTINCT host, engine_id FROM {view} ORDER BY host"))
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(
+                rows,
+                vec![
+                    ("box@E1".to_string(), "E1".to_string()),
+                    ("box@ENGINE-TWO-012".to_string(), "ENGINE-TWO-0123456789".to_string())
+                ],
+                "{view}"
+            );
+        }
+        let volumes: Vec<(String, Option<i64>)> = st
+            .conn
+            .prepare("SELECT host, size_bytes FROM latest_volumes ORDER BY host")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(volumes, vec![("box@E1".into(), Some(1_000)), ("box@ENGINE-TWO-012".into(), Some(2_000))]);
+        let hosts: Vec<String> = hosts(&st.conn).unwrap().into_iter().map(|h| h.hostname).collect();
+        assert_eq!(hosts, vec!["box@E1", "box@ENGINE-TWO-012"]);
     }
 
     #[test]

@@ -37,6 +37,30 @@ pub fn engine_available() -> bool {
     up
 }
 
+/// True when `program` runs (`program args` exits 0). Without it, a test
+/// skips locally but fails under CI, where .ci/setup installs it.
+pub fn tool_available(program: &str, args: &[&str], package: &str) -> bool {
+    let ok = Command::new(program).args(args).output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
+            panic!("CI is set but `{program}` is missing (apt-get install {package}; .ci/setup does)");
+        }
+        eprintln!("skipping: `{program}` is missing (apt-get install {package})");
+    }
+    ok
+}
+
+/// Kills a child process (a server, a second dockerd) on drop, so a failing
+/// test never leaves it running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Builds the busybox image once per test process.
 pub fn image() -> &'static str {
     static BUILT: OnceLock<()> = OnceLock::new();

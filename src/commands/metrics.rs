@@ -1,0 +1,33 @@
+//! `stackwatch metrics`.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Global, MetricsArgs};
+use crate::config::Config;
+use crate::metrics::{self, exposition};
+use crate::report::outputs::write_atomic;
+use crate::report::owners::Projects;
+use crate::{paths, store};
+
+pub fn run(global: &Global, args: &MetricsArgs) -> Result<()> {
+    let config = Config::load(global.config.as_deref())?;
+    let (pdir, explicit) = paths::projects(args.projects.as_deref());
+    let projects = Projects::load(&pdir, explicit)?;
+    let db = paths::database(global.db.clone(), config.database.path.clone());
+    let st = store::open_read_only(&db, config.database.busy_timeout)?;
+    let families = metrics::build(&st.conn, &config, &projects)?;
+    let format = if args.openmetrics { exposition::Format::OpenMetrics } else { exposition::Format::Prometheus };
+    let text = exposition::render(&families, format);
+    match &args.output {
+        Some(path) => write_atomic(path, text.as_bytes()),
+        None => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                r => r.context("cannot write the metrics to stdout"),
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! `stackwatch metrics` and `serve`: each host's latest pass as Prometheus
+//! metrics, read from the database alone (a scrape never calls the engine,
+//! so scraping often costs the box nothing but a few indexed reads).
+//!
+//! Naming follows the Prometheus conventions: a `stackwatch_` prefix, base
+//! units in the name (`_bytes`, `_seconds`), `_total` on counters, and
+//! labels of bounded cardinality: names of hosts, stacks, services,
+//! containers and volumes, never container IDs (a new ID per recreation
+//! would make a new series every deploy). Unknown values (NULL in the
+//! history) are left out, never exported as 0.
+
+pub mod exposition;
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+use exposition::{Family, Kind, Value};
+
+use crate::config::Config;
+use crate::report::edges::Edge;
+use crate::report::owners::Projects;
+use crate::report::stack_owners;
+use crate::store::queries;
+
+/// Docker's container states, in the engine's own order.
+pub const CONTAINER_STATES: &[&str] = &["created", "running", "paused", "restarting", "removing", "exited", "dead"];
+/// Healthcheck states; a container without a healthcheck has none.
+pub const HEALTH_STATES: &[&str] = &["starting", "healthy", "unhealthy"];
+
+type Labels = Vec<(&'static str, String)>;
+
+struct Families {
+    host_info: Family,
+    pass_time: Family,
+    pass_duration: Family,
+    pass_errors: Family,
+    fs_size: Family,
+    fs_used: Family,
+    fs_free: Family,
+    stack_containers: Family,
+    stack_running: Family,
+    stack_disk: Family,
+    stack_rw: Family,
+    stack_log: Family,
+    stack_volume: Family,
+    stack_mem: Family,
+    stack_unmeasured: Family,
+    c_state: Family,
+    c_health: Family,
+    c_restarts: Family,
+    c_exit: Family,
+    c_oom: Family,
+    c_started: Family,
+    c_mem: Family,
+    c_mem_limit: Family,
+    c_pids: Family,
+    c_rw: Family,
+    c_log: Family,
+    c_cpu: Family,
+    c_rx: Family,
+    c_tx: Family,
+    c_blk_r: Family,
+    c_blk_w: Family,
+    v_size: Family,
+    v_in_use: Family,
+}
+
+impl Families {
+    fn new() -> Families {
+        use Kind::*;
+        let f = Family::new;
+        Families {
+            host_info: f("stackwatch_host", Info, None, "Docker engine behind each host label, as of its latest pass."),
+            pass_time: f(
+                "stackwatch_last_pass_timestamp_seconds",
+                Gauge,
+                Some("seconds"),
+                "Start of the latest collect pass of this host (Unix time); alert when it gets old.",
+            ),
+            pass_duration: f(
+                "stackwatch_last_pass_duration_seconds",
+                Gauge,
+                Some("seconds"),
+                "Wall time the latest collect pass took.",
+            ),
+            pass_errors: f(
+                "stackwatch_last_pass_errors",
+                Gauge,
+                None,
+                "Objects the latest pass could not read completely (see pass_errors in the database).",
+            ),
+            fs_size: f(
+                "stackwatch_docker_root_fs_size_bytes",
+                Gauge,
+                Some("bytes"),
+                "Size of the filesystem holding the Docker root directory (absent when not visible to the collector).",
+            ),
+            fs_used: f(
+                "stackwatch_docker_root_fs_used_bytes",
+                Gauge,
+                Some("bytes"),
+                "Used bytes of the filesystem holding the Docker root directory.",
+            ),
+            fs_free: f(
+                "stackwatch_docker_root_fs_free_bytes",
+                Gauge,
+                Some("bytes"),
+                "Bytes available to unprivileged users on the filesystem holding the Docker root directory.",
+            ),
+            stack_containers: f("stackwatch_stack_containers", Gauge, None, "Containers of the stack, running or not."),
+            stack_running: f("stackwatch_stack_running_containers", Gauge, None, "Running containers of the stack."),
+            stack_disk: f(
+                "stackwatch_stack_disk_bytes",
+                Gauge,
+                Some("bytes"),
+                "Writable layers + logs + volumes of the stack, summing the measured parts (see stackwatch_stack_unmeasured_parts).",
+            ),
+            stack_rw: f(
+                "stackwatch_stack_writable_layer_bytes",
+                Gauge,
+                Some("bytes"),
+                "Writable layers of the stack's containers.",
+            ),
+            stack_log: f("stackwatch_stack_log_bytes", Gauge, Some("bytes"), "Log files of the stack's containers."),
+            stack_volume: f(
+                "stackwatch_stack_volume_bytes",
+                Gauge,
+                Some("bytes"),
+                "Volumes of the stack (a volume shared by two stacks counts towards both).",
+            ),
+            stack_mem: f(
+                "stackwatch_stack_memory_bytes",
+                Gauge,
+                Some("bytes"),
+                "Memory used by the stack's containers.",
+            ),
+            stack_unmeasured: f(
+                "stackwatch_stack_unmeasured_parts",
+                Gauge,
+                None,
+                "Parts of the stack's disk total that could not be measured; 0 means stackwatch_stack_disk_bytes is complete.",
+            ),
+            c_state: f("stackwatch_container_state", StateSet, None, "Container state as Docker reports it."),
+            c_health: f(
+                "stackwatch_container_health",
+                StateSet,
+                None,
+                "Healthcheck status; absent for containers without a healthcheck.",
+            ),
+            c_restarts: f(
+                "stackwatch_container_restarts",
+                Gauge,
+                None,
+                "Docker's restart count of the container (resets when the container is recreated).",
+            ),
+            c_exit: f("stackwatch_container_exit_code", Gauge, None, "Exit code of the container's last run."),
+            c_oom: f("stackwatch_container_oom_killed", Gauge, None, "1 when the container's last run was OOM-killed."),
+            c_started: f(
+                "stackwatch_container_started_timestamp_seconds",
+                Gauge,
+                Some("seconds"),
+                "When the container last started (Unix time).",
+            ),
+            c_mem: f(
+                "stackwatch_container_memory_bytes",
+                Gauge,
+                Some("bytes"),
+                "Memory in use without reclaimable page cache, as docker stats shows it.",
+            ),
+            c_mem_limit: f(
+                "stackwatch_container_memory_limit_bytes",
+                Gauge,
+                Some("bytes"),
+                "Memory limit of the container.",
+            ),
+            c_pids: f("stackwatch_container_pids", Gauge, None, "Processes and threads in the container."),
+            c_rw: f(
+                "stackwatch_container_writable_layer_bytes",
+                Gauge,
+                Some("bytes"),
+                "Size of the container's writable layer.",
+            ),
+            c_log: f(
+                "stackwatch_container_log_bytes",
+                Gauge,
+                Some("bytes"),
+                "Bytes on disk of the container's log files (json-file and local drivers).",
+            ),
+            c_cpu: f(
+                "stackwatch_container_cpu_seconds",
+                Counter,
+                Some("seconds"),
+                "CPU time used by the container since it last started.",
+            ),
+            c_rx: f(
+                "stackwatch_container_network_receive_bytes",
+                Counter,
+                Some("bytes"),
+                "Bytes received on all of the container's interfaces.",
+            ),
+            c_tx: f(
+                "stackwatch_container_network_transmit_bytes",
+                Counter,
+                Some("bytes"),
+                "Bytes sent on all of the container's interfaces.",
+            ),
+            c_blk_r: f(
+                "stackwatch_container_block_read_bytes",
+                Counter,
+                Some("bytes"),
+                "Bytes read from block devices.",
+            ),
+            c_blk_w: f(
+                "stackwatch_container_block_write_bytes",
+                Counter,
+                Some("bytes"),
+                "Bytes written to block devices.",
+            ),
+            v_size: f(
+                "stackwatch_volume_size_bytes",
+                Gauge,
+                Some("bytes"),
+                "Size of the volume; one series per owning stack, so a shared volume appears under each.",
+            ),
+            v_in_use: f("stackwatch_volume_in_use", Gauge, None, "1 when a container mounts the volume."),
+        }
+    }
+
+    fn into_vec(self) -> Vec<Family> {
+        vec![
+            self.host_info,
+            self.pass_time,
+            self.pass_duration,
+            self.pass_errors,
+            self.fs_size,
+            self.fs_used,
+            self.fs_free,
+            self.stack_containers,
+            self.stack_running,
+            self.stack_disk,
+            self.stack_rw,
+            self.stack_log,
+            self.stack_volume,
+            self.stack_mem,
+            self.stack_unmeasured,
+            self.c_state,
+            self.c_health,
+            self.c_restarts,
+            self.c_exit,
+            self.c_oom,
+            self.c_started,
+            self.c_mem,
+            self.c_mem_limit,
+            self.c_pids,
+            self.c_rw,
+            self.c_log,
+            self.c_cpu,
+            self.c_rx,
+            self.c_tx,
+            self.c_blk_r,
+            self.c_blk_w,
+            self.v_size,
+            self.v_in_use,
+        ]
+    }
+}
+
+fn int(v: Option<i64>) -> Option<Value> {
+    v.map(Value::Int)
+}
+
+/// Every host's latest pass as metric families, in a stable order.
+pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<Vec<Family>> {
+    let hosts = queries::hosts(conn).context("cannot read hosts from the history")?;
+    let mut f = Families::new();
+    for h in &hosts {
+        let pass = queries::pass(conn, h.latest_pass)?;
+        let info = queries::pass_info(conn, h.latest_pass)?;
+        let edge = Edge::load(conn, pass).with_context(|| format!("cannot read the latest pass of {}", h.hostname))?;
+        let owners = stack_owners(&[&edge], config, projects);
+        let host: Labels = vec![("host", h.hostname.clone())];
+
+        f.host_info.push(
+            vec![
+                ("host", h.hostname.clone()),
+                ("hostname", info.hostname.clone()),
+                ("engine_id", h.engine_id.clone()),
+                ("engine_version", info.engine_version.clone()),
+                ("api_version", info.api_version.clone()),
+            ],
+            Some(Value::Int(1)),
+        );
+        f.pass_time.push(host.clone(), int(Some(pass.started_at)));
+        f.pass_duration.push(host.clone(), Some(Value::from_millis(info.duration_ms)));
+        f.pass_errors.push(host.clone(), int(Some(info.error_count)));
+        f.fs_size.push(host.clone(), int(pass.fs_total));
+        f.fs_used.push(host.clone(), int(pass.fs_used));
+        f.fs_free.push(host.clone(), int(pass.fs_free));
+
+        // Owner and managed/foreign for a stack, as the report resolves them.
+        let stack_labels = |kind: &str, name: &str| -> Labels {
+            let (owner, managed) = owners
+                .get(&(kind.to_string(), name.to_string()))
+                .map(|(o, m)| (o.owner.clone(), *m))
+                .unwrap_or_else(|| ("unowned".into(), false));
+            vec![
+                ("host", h.hostname.clone()),
+                ("stack", name.to_string()),
+                ("kind", kind.to_string()),
+                ("owner", owner),
+                ("managed", managed.to_string()),
+            ]
+        };
+
+        let mut stacks: Vec<_> = edge.stacks.iter().collect();
+        stacks.sort_by(|a, b| (&a.name, &a.kind).cmp(&(&b.name, &b.kind)));
+        for s in stacks {
+            let l = stack_labels(&s.kind, &s.name);
+            f.stack_containers.push(l.clone(), int(Some(s.containers)));
+            f.stack_running.push(l.clone(), int(Some(s.running)));
+            f.stack_disk.push(l.clone(), int(s.disk));
+            f.stack_rw.push(l.clone(), int(s.rw));
+            f.stack_log.push(l.clone(), int(s.log));
+            f.stack_volume.push(l.clone(), int(s.volumes));
+            f.stack_mem.push(l.clone(), int(s.mem));
+            f.stack_unmeasured.push(l, int(Some(s.unknown)));
+        }
+
+        let mut containers: Vec<_> = edge.containers.iter().collect();
+        containers.sort_by(|a, b| (&a.stack, &a.name).cmp(&(&b.stack, &b.name)));
+        for c in containers {
+            let mut l = stack_labels(&c.stack_kind, &c.stack);
+            l.insert(3, ("service", c.service.clone().unwrap_or_default()));
+            l.insert(4, ("container", c.name.clone()));
+            let st = &c.stats;
+            f.c_state.push_states(l.clone(), CONTAINER_STATES, Some(&c.state));
+            f.c_health.push_states(l.clone(), HEALTH_STATES, c.health.as_deref());
+            f.c_restarts.push(l.clone(), int(c.restart_count));
+            f.c_exit.push(l.clone(), int(c.exit_code));
+            f.c_oom.push(l.clone(), int(c.oom_killed.map(i64::from)));
+            f.c_started.push(l.clone(), int(c.started_at));
+            f.c_mem.push(l.clone(), int(st.mem));
+            f.c_mem_limit.push(l.clone(), int(st.mem_limit));
+            f.c_pids.push(l.clone(), int(st.pids));
+            f.c_rw.push(l.clone(), int(c.rw));
+            f.c_log.push(l.clone(), int(c.log));
+            // Counters restart from zero when the container does: its start
+            // time is the OpenMetrics `_created` of each.
+            let created = c.started_at.filter(|_| c.state == "running");
+            for (fam, v) in [
+                (&mut f.c_cpu, st.cpu_ns.map(Value::from_nanos)),
+                (&mut f.c_rx, int(st.net_rx)),
+                (&mut f.c_tx, int(st.net_tx)),
+                (&mut f.c_blk_r, int(st.blkio_read)),
+                (&mut f.c_blk_w, int(st.blkio_write)),
+            ] {
+                fam.push(l.clone(), v);
+                if let Some(s) = fam.samples.last_mut().filter(|s| s.labels == l) {
+                    s.created = created;
+                }
+            }
+        }
+
+        let mut volumes: Vec<_> = edge.volumes.iter().collect();
+        volumes.sort_by(|a, b| a.name.cmp(&b.name));
+        for v in volumes {
+            let mut owners_of_volume: Vec<Labels> = v.stacks.iter().map(|(k, n, _)| stack_labels(k, n)).collect();
+            if owners_of_volume.is_empty() {
+                owners_of_volume.push(vec![
+                    ("host", h.hostname.clone()),
+                    ("stack", String::new()),
+                    ("kind", String::new()),
+                    ("owner", "unowned".into()),
+                    ("managed", "false".into()),
+                ]);
+            }
+            for mut l in owners_of_volume {
+                l.insert(1, ("volume", v.name.clone()));
+                f.v_size.push(l.clone(), int(v.size));
+                f.v_in_use.push(l, int(Some(i64::from(v.in_use))));
+            }
+        }
+    }
+    Ok(f.into_vec())
+}
