@@ -4,7 +4,7 @@
 //!
 //!   cargo run --release --example bench -- collect [--containers 50,200] [--runs 5]
 //!   cargo run --release --example bench -- sizing [--files 100000,1000000] [--runs 3]
-//!   cargo run --release --example bench -- history [--days 365] [--containers 200]
+//!   cargo run --release --example bench -- history [--days 365] [--containers 200] [--keep FILE]
 //!
 //! `collect` and `sizing` need root and a local Docker engine; they create
 //! containers and volumes named `swbench-*` and remove them afterwards.
@@ -35,7 +35,9 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("collect") => bench_collect(&list(opt("--containers", "50,200")), list(opt("--runs", "5"))[0]),
         Some("sizing") => bench_sizing(&list(opt("--files", "100000,1000000")), list(opt("--runs", "3"))[0]),
-        Some("history") => bench_history(list(opt("--days", "365"))[0], list(opt("--containers", "200"))[0]),
+        Some("history") => {
+            bench_history(list(opt("--days", "365"))[0], list(opt("--containers", "200"))[0], opt("--keep", ""))
+        }
         _ => {
             eprintln!("usage: bench collect|sizing|history [options] (see the file's header)");
             std::process::exit(2);
@@ -418,7 +420,8 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
     }
 }
 
-fn bench_history(days: usize, containers: usize) {
+/// `keep`: also copy the generated database there, for a closer look.
+fn bench_history(days: usize, containers: usize, keep: String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("year.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(30)).unwrap();
@@ -489,4 +492,7 @@ fn bench_history(days: usize, containers: usize) {
         println!("| {window} | {} | {cli} |", ms(median(lib).wall));
     }
     println!("\ngoal: every report under 200 ms");
+    if !keep.is_empty() {
+        std::fs::copy(&path, &keep).unwrap();
+    }
 }

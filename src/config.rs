@@ -131,7 +131,7 @@ impl Default for DatabaseConfig {
 
 impl Default for DockerConfig {
     fn default() -> Self {
-        DockerConfig { host: Vec::new(), timeout: Duration::from_secs(60), concurrency: 8 }
+        DockerConfig { host: Vec::new(), timeout: Duration::from_secs(60), concurrency: 32 }
     }
 }
 
@@ -288,7 +288,7 @@ mod tests {
     fn empty_file_gives_every_default() {
         let c = parse("").unwrap();
         assert_eq!(c.database.busy_timeout, Duration::from_secs(30));
-        assert_eq!(c.docker.concurrency, 8);
+        assert_eq!(c.docker.concurrency, 32);
         assert!(c.collect.sizes);
         assert_eq!(c.labels.managed_pair(), ("com.disinto.managed", "true"));
     }
