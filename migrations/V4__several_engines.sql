@@ -7,8 +7,12 @@
 -- ID>`; every per-object view also gains `engine_id` as its last column
 -- (columns are only ever appended). A one-engine history reads as before.
 
+-- Only engines with passes count towards a collision: a host row that a
+-- prune created for an engine never collected must not rename another.
 CREATE VIEW host_names AS
-SELECT CASE WHEN count(*) OVER (PARTITION BY hostname) > 1
+SELECT CASE WHEN sum(EXISTS (SELECT 1 FROM passes p WHERE p.host_id = hosts.id))
+                     OVER (PARTITION BY hostname) > 1
+             AND EXISTS (SELECT 1 FROM passes p WHERE p.host_id = hosts.id)
             THEN hostname || '@' || substr(engine_id, 1, 14)
             ELSE hostname END AS host,
        hostname,

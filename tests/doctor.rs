@@ -57,7 +57,7 @@ fn a_healthy_setup_passes_every_check() {
         assert!(line(&l, check).starts_with("ok  "), "{check}: {l:#?}");
     }
     assert!(line(&l, "engine").contains("API 1.") && line(&l, "engine").contains("Docker"), "{l:#?}");
-    assert!(line(&l, "docker root").contains("engine df"), "{l:#?}");
+    assert!(line(&l, "docker root").contains("sizing method: walk"), "as root on the host sizes are walked: {l:#?}");
     assert!(line(&l, "database").contains("can be created"), "{l:#?}");
     assert!(line(&l, "projects").contains("1 project files valid"), "{l:#?}");
     assert!(l.last().unwrap().starts_with("all 8 checks passed"), "{l:#?}");

@@ -34,15 +34,20 @@ fn keyed(text: &str, key: &str) -> Option<i64> {
 
 /// Counters of the container whose init process is `pid`; `None` when the
 /// cgroup files are not readable here.
-pub fn stats(pid: i64, host_memory: Option<i64>) -> Option<Stats> {
-    stats_under(Path::new(ROOT), Path::new("/proc"), pid, host_memory)
+pub fn stats(pid: i64, container_id: &str, host_memory: Option<i64>) -> Option<Stats> {
+    stats_under(Path::new(ROOT), Path::new("/proc"), pid, container_id, host_memory)
 }
 
-fn stats_under(root: &Path, proc: &Path, pid: i64, host_memory: Option<i64>) -> Option<Stats> {
-    if pid <= 0 {
+fn stats_under(root: &Path, proc: &Path, pid: i64, container_id: &str, host_memory: Option<i64>) -> Option<Stats> {
+    if pid <= 0 || container_id.is_empty() {
         return None;
     }
     let cgroups = read(&proc.join(pid.to_string()).join("cgroup"))?;
+    // The process must be in this container's cgroup (the id is in every
+    // driver's path), or the PID is someone else's.
+    if !cgroups.contains(container_id) {
+        return None;
+    }
     // controller → path ("" for the v2 unified hierarchy).
     let mut paths: HashMap<String, String> = HashMap::new();
     for line in cgroups.lines() {
@@ -201,7 +206,8 @@ mod tests {
             "blkio/docker/abc/blkio.throttle.io_service_bytes_recursive",
             "8:0 Read 4096\n8:0 Write 8192\n8:0 Total 12288\nTotal 12288\n",
         );
-        let s = stats_under(&root, &proc, 42, Some(1_000_000_000)).unwrap();
+        assert_eq!(stats_under(&root, &proc, 42, "other", None), None, "a PID outside the container is not read");
+        let s = stats_under(&root, &proc, 42, "abc", Some(1_000_000_000)).unwrap();
         assert_eq!(s.cpu_ns, Some(30_944_228));
         assert_eq!(s.mem_bytes, Some(8_000_000));
         assert_eq!(s.mem_limit_bytes, Some(1_000_000_000), "unlimited reads as the host's memory");
@@ -224,7 +230,7 @@ mod tests {
             "system.slice/docker-abc.scope/io.stat",
             "8:0 rbytes=10 wbytes=20 rios=1 wios=2\n8:16 rbytes=1 wbytes=2\n",
         );
-        let s = stats_under(&root, &proc, 7, Some(1 << 40)).unwrap();
+        let s = stats_under(&root, &proc, 7, "abc", Some(1 << 40)).unwrap();
         assert_eq!((s.cpu_ns, s.mem_bytes, s.mem_limit_bytes), (Some(1_500_000), Some(4000), Some(64_000_000)));
         assert_eq!((s.blkio_read_bytes, s.blkio_write_bytes), (Some(11), Some(22)));
         assert_eq!(s.net_rx_bytes, None, "no net/dev visible: unknown, not 0");
@@ -233,7 +239,7 @@ mod tests {
     #[test]
     fn invisible_cgroups_mean_fall_back() {
         let t = tempfile::tempdir().unwrap();
-        assert_eq!(stats_under(t.path(), t.path(), 42, None), None);
-        assert_eq!(stats_under(t.path(), t.path(), 0, None), None);
+        assert_eq!(stats_under(t.path(), t.path(), 42, "abc", None), None);
+        assert_eq!(stats_under(t.path(), t.path(), 0, "abc", None), None);
     }
 }

@@ -43,13 +43,14 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     let docker_root = info.docker_root_dir.clone().filter(|r| !r.is_empty());
     // Paths the engine reports are only ours to read when it runs here.
     let local_root = docker_root.as_deref().filter(|r| engine.local && root_is_the_engines(Path::new(r), &listed));
+    let root_visible = local_root.is_some();
 
     let total = listed.len();
     // None switches the cgroup reader off: every counter from the endpoint.
     let host_memory = if opts.cgroup_stats { Some(cgroup::host_memory()) } else { None };
     let details = stream::iter(listed)
         .map(|summary| async move {
-            let d = container_details(engine, summary, host_memory).await;
+            let d = container_details(engine, summary, host_memory, root_visible).await;
             progress.tick(total, "containers");
             d
         })
@@ -88,7 +89,6 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     images.sort_by(|a, b| a.id.cmp(&b.id));
 
     let fs = local_root.and_then(|r| host::fs_usage(Path::new(r)));
-    let root_visible = local_root.is_some();
     Ok(Snapshot {
         started_at,
         duration_ms: started.elapsed().as_millis() as i64,
@@ -118,9 +118,9 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
 
 /// Attribution and per-stack totals, once every size is known; the pass's
 /// duration then covers sizing too.
-pub fn finish(snap: &mut Snapshot, started: Instant) {
+pub fn finish(snap: &mut Snapshot, took: std::time::Duration) {
     snap.stacks = aggregate::attribute(&snap.containers, &mut snap.volumes, &mut snap.images);
-    snap.duration_ms = started.elapsed().as_millis() as i64;
+    snap.duration_ms = took.as_millis() as i64;
 }
 
 /// A root directory path that exists here is not enough: in a container
@@ -147,6 +147,7 @@ async fn container_details(
     engine: &Engine,
     summary: ContainerSummary,
     host_memory: Option<Option<i64>>,
+    root_visible: bool,
 ) -> (Pending, Vec<ObjectError>) {
     let mut errors = Vec::new();
     let mut sample = from_summary(&summary);
@@ -162,7 +163,9 @@ async fn container_details(
         Err(e) => errors.push(ObjectError { kind: "container", name: sample.name.clone(), message: format!("{e:#}") }),
     }
     let from_cgroup = match host_memory {
-        Some(mem) if engine.local && sample.is_running() => pid.and_then(|p| cgroup::stats(p, mem)),
+        // Only when the engine's root was found here: a local socket can
+        // also be forwarded from another machine, whose PIDs mean nothing here.
+        Some(mem) if root_visible && sample.is_running() => pid.and_then(|p| cgroup::stats(p, &sample.id, mem)),
         _ => None,
     };
     let mut via_cgroup = false;

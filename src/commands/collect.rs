@@ -49,7 +49,6 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
         threads: crate::walk::default_threads(),
     };
 
-    let started = Instant::now();
     signals::install();
     // One thread: the pass is I/O-bound and waits on the engines; the walker
     // brings its own threads. Engines are read concurrently, each into its
@@ -60,9 +59,11 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
         let reads = futures_util::future::join_all(hosts.iter().map(|host| {
             let (opts, progress) = (&opts, &progress);
             async move {
+                // Each pass's duration is its own engine's, not the run's.
+                let started = Instant::now();
                 let engine = Engine::connect(host, config.docker.timeout).await?;
                 let snap = collect::snapshot(&engine, opts, progress).await?;
-                anyhow::Ok((engine, snap))
+                anyhow::Ok((engine, snap, started.elapsed()))
             }
         }));
         tokio::select! {
@@ -93,7 +94,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     // An engine answered; only now is the database opened (and created).
     let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
     let mut snaps: Vec<Snapshot> = Vec::new();
-    for (engine, mut snap) in read {
+    for (engine, mut snap, read_time) in read {
         if snaps.iter().any(|s| s.host.engine_id == snap.host.engine_id) {
             // Two addresses of one engine: a second pass would double it.
             eprintln!(
@@ -102,6 +103,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
             );
             continue;
         }
+        let sizing = Instant::now();
         let state = queries::size_state(&st.conn, &snap.host.engine_id)
             .map_err(|e| store::sql_error(e, &db, "read size state from"))?;
         runtime.block_on(async {
@@ -112,13 +114,15 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
                 )),
             }
         })?;
-        collect::finish(&mut snap, started);
+        // Reading this engine plus measuring its sizes; not the other engines'.
+        collect::finish(&mut snap, read_time + sizing.elapsed());
         snaps.push(snap);
     }
     if let Some(sig) = signals::pending() {
         return Err(Interrupted::new(sig, "stopped before writing; nothing was recorded").into());
     }
 
+    let mut unwritten: Vec<String> = Vec::new();
     for snap in &snaps {
         let mut paused = false;
         let written = queries::insert_pass_checked(&mut st.conn, snap, &mut || {
@@ -139,7 +143,17 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
                 )
                 .into());
             }
-            (Err(e), None) => return Err(store::sql_error(e, &db, "record a pass in")),
+            // With one engine that is the error; with several the others
+            // still get their passes, and the run fails at the end.
+            (Err(e), None) if snaps.len() == 1 => return Err(store::sql_error(e, &db, "record a pass in")),
+            (Err(e), None) => {
+                eprintln!(
+                    "stackwatch: error: {}",
+                    inert::line(&format!("{:#}", store::sql_error(e, &db, "record a pass in")), 2000)
+                );
+                unwritten.push(inert::line(&snap.host.hostname, 64));
+                continue;
+            }
             (Ok(id), Some(sig)) => {
                 // Committed just before the signal: whole, but say so and
                 // still honour the request to stop.
@@ -156,9 +170,18 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
             print_summary(&mut out, snap, pass_id, &db)?;
         }
     }
-    // Retention runs at most once an hour, after the passes have landed.
-    retention::maybe_compact(&mut st.conn, now_unix(), c.keep_raw, c.keep_hourly, false)
-        .map_err(|e| store::sql_error(e, &db, "compact"))?;
+    // Retention runs at most once an hour, after the passes have landed. A
+    // failure is only a warning: the passes are in, and the next run retries.
+    if let Err(e) = retention::maybe_compact(&mut st.conn, now_unix(), c.keep_raw, c.keep_hourly, false) {
+        eprintln!("stackwatch: warning: {}", inert::line(&format!("{:#}", store::sql_error(e, &db, "compact")), 2000));
+    }
+    if !unwritten.is_empty() {
+        bail!(
+            "could not record the passes of {} ({}), see above; the other engines' passes were recorded",
+            unwritten.join(", "),
+            db.display()
+        );
+    }
     if !failed.is_empty() {
         bail!(
             "could not read {} of {} engines ({}), see above; the other engines' passes were recorded",

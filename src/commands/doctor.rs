@@ -69,6 +69,16 @@ pub fn run(global: &Global, args: &DoctorArgs) -> Result<()> {
         }
     };
 
+    // One engine at a time: with several configured, say which.
+    if args.docker_host.is_none() && config.docker.host.len() > 1 {
+        checks.warn(
+            "engine",
+            format!(
+                "[docker] host names {} engines; checking the first only (pick another with --docker-host)",
+                config.docker.host.len()
+            ),
+        );
+    }
     let host = args.docker_host.clone().or(config.docker.host.first().cloned()).unwrap_or_else(|| DEFAULT_HOST.into());
     socket(&mut checks, &host);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -217,11 +227,12 @@ async fn engine(checks: &mut Checks, host: &str, config: &Config) {
             return;
         }
     };
-    let sizes = "volume and writable-layer sizes come from the engine (sizing method: engine df)";
+    let walk = "volume and writable-layer sizes are measured by walking it (sizing method: walk), counters read from cgroup files";
+    let sizes = "volume and writable-layer sizes come from the engine (sizing method: engine df), counters from the stats endpoint";
     match info.docker_root_dir.filter(|r| !r.is_empty()) {
         Some(root) if engine.local && crate::collect::root_is_the_engines(Path::new(&root), &listed) => checks.ok(
             "docker root",
-            format!("{root} is readable here: its filesystem's use and container log sizes are measured; {sizes}"),
+            format!("{root} is readable here: its filesystem's use and container log sizes are measured; {walk}"),
         ),
         Some(root) => checks.warn(
             "docker root",

@@ -38,6 +38,13 @@ pub fn run(global: &Global, args: &PruneArgs) -> Result<()> {
         store::check_file(&db)?;
         store::check_writable(&db)?;
     }
+    // One engine at a time: with several configured, say which.
+    if args.docker_host.is_none() && config.docker.host.len() > 1 {
+        anyhow::bail!(
+            "[docker] host names {} engines; pick one with --docker-host (this command works on one engine at a time)",
+            config.docker.host.len()
+        );
+    }
     let host = args.docker_host.clone().or(config.docker.host.first().cloned()).unwrap_or_else(|| DEFAULT_HOST.into());
     signals::install();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

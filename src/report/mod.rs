@@ -48,11 +48,18 @@ pub struct Request<'a> {
 pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
     let hosts = queries::hosts(conn).context("cannot read hosts from the history")?;
     // With several engines in one history, the same stack name can have a
-    // finding on each: vault file names then carry the host too.
-    let several = hosts.len() > 1;
+    // finding on each, so vault file names must tell engines apart. The
+    // first engine ever recorded keeps the plain names and every later one
+    // carries its engine ID: names never change when an engine is added.
+    let first = hosts.iter().map(|h| h.host_id).min();
     let mut out = Vec::new();
     for h in hosts {
-        let mut hr = host_report(conn, &h, req, several)
+        let prefix = if Some(h.host_id) == first {
+            String::new()
+        } else {
+            format!("{}-", md::slug(&h.engine_id.chars().take(14).collect::<String>()))
+        };
+        let mut hr = host_report(conn, &h, req, &prefix)
             .with_context(|| format!("cannot build the report for host {}", h.hostname))?;
         make_names_inert(&mut hr);
         out.push(hr);
@@ -87,7 +94,7 @@ fn make_names_inert(h: &mut HostReport) {
     }
 }
 
-fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, several: bool) -> Result<HostReport> {
+fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: &str) -> Result<HostReport> {
     let cfg = &req.config.report;
     let end_pass = queries::pass(conn, h.latest_pass)?;
     let window_start = end_pass.started_at - req.window_seconds;
@@ -207,7 +214,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, several: bool)
         let (owner, factory) = owner_of.get(&(d.stack_kind.clone(), d.stack.clone())).cloned().unwrap_or_else(|| {
             (Owner { owner: "unowned".into(), source: "stack not seen at the window edges".into() }, false)
         });
-        findings.push(finding(d, owner, factory, urgent, req.vault, &h.hostname, several));
+        findings.push(finding(d, owner, factory, urgent, req.vault, &h.hostname, vault_prefix));
     }
     findings.sort_by(|a, b| a.priority.cmp(b.priority).then(b.bytes.cmp(&a.bytes)).then(a.key.cmp(&b.key)));
 
@@ -413,7 +420,15 @@ pub fn priority(kind: &str, factory: bool, disk_urgent: bool) -> &'static str {
     }
 }
 
-fn finding(d: Draft, owner: Owner, factory: bool, urgent: bool, vault: bool, host: &str, several: bool) -> Finding {
+fn finding(
+    d: Draft,
+    owner: Owner,
+    factory: bool,
+    urgent: bool,
+    vault: bool,
+    host: &str,
+    vault_prefix: &str,
+) -> Finding {
     let priority = priority(d.kind, factory, urgent);
     let (what, unblocks) = match d.kind {
         "restarting" => {
@@ -444,9 +459,8 @@ fn finding(d: Draft, owner: Owner, factory: bool, urgent: bool, vault: bool, hos
         "P3" => "P3: a neighbouring stack is degraded on the shared box.",
         _ => "P4: housekeeping.",
     };
-    let host_part = if several { format!("{}-", md::slug(host)) } else { String::new() };
     let vault_file = (vault && !factory)
-        .then(|| format!("stackwatch-{host_part}{}-{}.md", md::slug(&d.stack), d.kind.replace('_', "-")));
+        .then(|| format!("stackwatch-{vault_prefix}{}-{}.md", md::slug(&d.stack), d.kind.replace('_', "-")));
     Finding {
         key: format!("{}:{}:{}", d.kind, d.stack_kind, d.stack),
         kind: d.kind,

@@ -165,6 +165,16 @@ pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
         return read_without_index(path, e);
     }
     verify_identity(&conn, path)?;
+    // Readers never migrate (they may not be allowed to write); an older
+    // schema lacks views they need.
+    let found: i64 = conn.query_row(queries::MAX_MIGRATION, [], |r| r.get(0)).unwrap_or(0);
+    if found < schema_version() {
+        bail!(
+            "{} has schema version {found}, older than this stackwatch's {}; run `stackwatch collect` (or `stackwatch compact`) once to upgrade it",
+            path.display(),
+            schema_version()
+        );
+    }
     Ok(Store { conn, path: path.to_path_buf() })
 }
 
