@@ -203,6 +203,13 @@ pub fn containers(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
     // A container's share of volume growth is the growth of the volumes it
     // mounts at the end of the window (a removed container frees none).
     let vs: BTreeMap<i64, Option<i64>> = start.volumes.iter().map(|v| (v.volume_ref, v.size)).collect();
+    // Mount lists parsed once per volume, not once per container and volume.
+    let mut mounted: BTreeMap<String, Vec<&VolumeRow>> = BTreeMap::new();
+    for v in &end.volumes {
+        for name in list(&v.mounted_by) {
+            mounted.entry(name).or_default().push(v);
+        }
+    }
     let ids: BTreeSet<i64> = s.keys().chain(e.keys()).copied().collect();
     let out = ids
         .into_iter()
@@ -210,10 +217,10 @@ pub fn containers(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
             let (sc, ec) = (s.get(&id).copied(), e.get(&id).copied());
             let latest = ec.or(sc).expect("id from one of the maps");
             let mut parts: Vec<GrowthPart> = match ec {
-                Some(c) => end
-                    .volumes
-                    .iter()
-                    .filter(|v| list(&v.mounted_by).contains(&c.name))
+                Some(c) => mounted
+                    .get(&c.name)
+                    .into_iter()
+                    .flatten()
                     .filter_map(|v| {
                         let d = part_delta(vs.get(&v.volume_ref).copied(), Some(v.size))?;
                         Some(GrowthPart { kind: "volume", name: Some(v.name.clone()), delta_bytes: d })
