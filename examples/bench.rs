@@ -339,6 +339,10 @@ fn fill(root: &Path, n: usize) {
 fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
     let stacks = 20;
     let age = (at - start) as f64 / 86_400.0;
+    // Sizes are measured every 30 minutes and carried forward in between, as
+    // `collect` does with the default size_interval.
+    let measured_at = at - at % 1800;
+    let measured_age = (measured_at - start).max(0) as f64 / 86_400.0;
     let mut cs = Vec::with_capacity(containers);
     let mut vols = Vec::with_capacity(containers);
     for i in 0..containers {
@@ -366,9 +370,9 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
                 blkio_write_bytes: Some((at - start) * 300),
                 pids: Some(5),
             }),
-            rw_bytes: Some(10_000_000 + (age * 1000.0) as i64),
+            rw_bytes: Some(10_000_000 + (measured_age * 1000.0) as i64),
             rw_method: Some("walk"),
-            rw_measured_at: Some(at - at % 1800),
+            rw_measured_at: Some(measured_at),
             log_bytes: Some((age * 100_000.0) as i64),
             log_driver: Some("json-file".into()),
             mounts: vec![format!("stack{s}_data{i}")],
@@ -379,9 +383,9 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
             name: format!("stack{s}_data{i}"),
             driver: "local".into(),
             labels: BTreeMap::from([("com.docker.compose.project".to_string(), format!("stack{s}"))]),
-            size_bytes: Some(1_000_000_000 + (age * 10_000_000.0 * (i % 3) as f64) as i64),
+            size_bytes: Some(1_000_000_000 + (measured_age * 10_000_000.0 * (i % 3) as f64) as i64),
             size_method: Some("walk"),
-            size_measured_at: Some(at - at % 1800),
+            size_measured_at: Some(measured_at),
             ..Default::default()
         });
     }

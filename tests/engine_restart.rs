@@ -131,7 +131,7 @@ fn whole_passes(db: &Path) -> i64 {
         .query_row(
             "SELECT count(*) FROM passes p
              WHERE p.containers <> (SELECT count(*) FROM container_samples WHERE pass_id = p.id)
-                OR p.volumes <> (SELECT count(*) FROM volume_samples WHERE pass_id = p.id)
+                OR p.volumes <> (SELECT count(*) FROM volume_history WHERE pass_id = p.id)
                 OR p.images <> (SELECT count(*) FROM image_samples WHERE pass_id = p.id)",
             [],
             |r| r.get(0),

@@ -24,7 +24,7 @@ fn whole_passes(db: &Path) -> i64 {
     let broken: Vec<(i64, i64, i64, i64, i64, i64, i64)> = c
         .prepare(
             "SELECT p.id, p.containers, (SELECT count(*) FROM container_samples WHERE pass_id = p.id),
-                    p.volumes, (SELECT count(*) FROM volume_samples WHERE pass_id = p.id),
+                    p.volumes, (SELECT count(*) FROM volume_history WHERE pass_id = p.id),
                     p.images, (SELECT count(*) FROM image_samples WHERE pass_id = p.id)
              FROM passes p",
         )
@@ -38,7 +38,10 @@ fn whole_passes(db: &Path) -> i64 {
     let orphans: i64 = c
         .query_row(
             "SELECT (SELECT count(*) FROM stack_samples WHERE pass_id NOT IN (SELECT id FROM passes))
-                  + (SELECT count(*) FROM container_samples WHERE pass_id NOT IN (SELECT id FROM passes))",
+                  + (SELECT count(*) FROM container_samples WHERE pass_id NOT IN (SELECT id FROM passes))
+                  + (SELECT count(*) FROM container_states WHERE pass_id NOT IN (SELECT id FROM passes))
+                  + (SELECT count(*) FROM volume_states WHERE pass_id NOT IN (SELECT id FROM passes))
+                  + (SELECT count(*) FROM volume_sizes WHERE pass_id NOT IN (SELECT id FROM passes))",
             [],
             |r| r.get(0),
         )

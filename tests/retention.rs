@@ -24,7 +24,10 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
         image: "anvil".into(),
         image_id: Some("sha256:a".into()),
         restart_count: Some((at - T0) / DAY),
-        rw_bytes: Some(1000),
+        // States that change now and then, so change rows land at passes
+        // that retention thins away.
+        health: Some(if (at - T0) / (7 * 3600) % 2 == 0 { "healthy" } else { "unhealthy" }.into()),
+        rw_bytes: Some(1000 + (at - T0) / (30 * MIN)),
         log_bytes: Some(at - T0),
         mounts: vec!["harb_chain".into()],
         ..Default::default()
@@ -47,6 +50,20 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
         size_bytes: Some((at - T0) * 10),
         ..Default::default()
     }];
+    // A scratch volume that exists on days 3-5 and again on days 8-12 (removed
+    // and recreated under the same name), mounted by nothing on odd hours.
+    let day = (at - T0) / DAY;
+    if (3..6).contains(&day) || (8..13).contains(&day) {
+        volumes.push(VolumeSample {
+            name: "harb_scratch".into(),
+            driver: "local".into(),
+            size_bytes: if (at - T0) % 7200 < 3600 { None } else { Some(day * 1000) },
+            ..Default::default()
+        });
+        if (at - T0) / 3600 % 2 == 0 {
+            containers[0].mounts.push("harb_scratch".into());
+        }
+    }
     let mut images = vec![ImageSample { id: "sha256:a".into(), tags: vec!["anvil:1".into()], ..Default::default() }];
     let stacks = aggregate::attribute(&containers, &mut volumes, &mut images);
     Snapshot {
@@ -71,6 +88,21 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
     }
 }
 
+/// Every row of the per-pass views, keyed by pass, as text.
+fn history(c: &Connection) -> Vec<(i64, String)> {
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT pass_id, 'c' || json_array(host, stack, service, container, sampled_at, state, health, restart_count,
+                cpu_ns, mem_bytes, rw_bytes, log_bytes, container_id) FROM container_history ORDER BY pass_id, container_id",
+        "SELECT pass_id, 'v' || json_array(host, volume, sampled_at, size_bytes, in_use) FROM volume_history
+          ORDER BY pass_id, volume",
+    ] {
+        rows.extend(c.prepare(sql).unwrap().query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap));
+    }
+    rows.sort();
+    rows
+}
+
 fn count(c: &Connection, sql: &str) -> i64 {
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -89,6 +121,7 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     }
     let c = &mut st.conn;
     assert_eq!(count(c, "SELECT count(*) FROM passes"), 20 * 24 * 4);
+    let history_before = history(c);
     let latest_before: Vec<(String, i64)> = c
         .prepare("SELECT stack, disk_bytes FROM latest_stacks")
         .unwrap()
@@ -131,6 +164,29 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(latest_after, latest_before);
+    // Every surviving pass reads exactly as before: change rows at thinned
+    // passes were carried to the next surviving pass or superseded.
+    let history_after = history(c);
+    let kept: Vec<i64> =
+        c.prepare("SELECT id FROM passes").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let expected: Vec<String> =
+        history_before.iter().filter(|(pass, _)| kept.contains(pass)).map(|(_, row)| row.clone()).collect();
+    let actual: Vec<String> = history_after.into_iter().map(|(_, row)| row).collect();
+    assert!(expected.len() > kept.len() * 2, "the comparison covers containers and volumes");
+    assert!(expected.iter().any(|r| r.contains("unhealthy")) && expected.iter().any(|r| r.contains("harb_scratch")));
+    assert_eq!(actual, expected);
+    // The scratch volume's gap survives thinning: absent on days 6-7.
+    assert_eq!(
+        count(
+            c,
+            &format!(
+                "SELECT count(*) FROM volume_history WHERE volume = 'harb_scratch' AND sampled_unix BETWEEN {} AND {}",
+                T0 + 6 * DAY,
+                T0 + 8 * DAY - 1
+            )
+        ),
+        0
+    );
     // Idempotent; and collect's hourly guard skips a second run.
     assert_eq!(retention::compact(c, now, raw, hourly).unwrap().passes_removed, 0);
     assert_eq!(retention::maybe_compact(c, now + 60, raw, hourly, false).unwrap(), None);
@@ -154,7 +210,9 @@ fn window_queries_are_index_range_scans() {
     let big = [
         "passes",
         "container_samples",
-        "volume_samples",
+        "container_states",
+        "volume_states",
+        "volume_sizes",
         "stack_samples",
         "image_samples",
         "volume_stacks",

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::snapshot::{Snapshot, StackKey};
 
@@ -36,31 +36,47 @@ const INSERT_STACK_SAMPLE: &str = "INSERT INTO stack_samples (pass_id, stack_id,
         log_bytes, volume_bytes, disk_bytes, mem_bytes, unknown_sizes, working_dir, config_files)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
-const UPSERT_CONTAINER: &str = "INSERT INTO containers (host_id, container_id, stack_id, service, created_at, labels)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+// Containers and volumes are seen every pass, so their identity rows are
+// written every pass anyway (`last_pass`); RETURNING saves the lookup.
+const UPSERT_CONTAINER: &str = "INSERT INTO containers (host_id, container_id, stack_id, service, created_at, labels,
+        image, image_id, log_driver, first_pass, last_pass)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
      ON CONFLICT (host_id, container_id) DO UPDATE SET stack_id = excluded.stack_id,
-        service = excluded.service, labels = excluded.labels
-     WHERE containers.stack_id IS NOT excluded.stack_id OR containers.service IS NOT excluded.service
-        OR containers.labels IS NOT excluded.labels";
-const CONTAINER_ID: &str = "SELECT id FROM containers WHERE host_id = ?1 AND container_id = ?2";
+        service = excluded.service, labels = excluded.labels, image = excluded.image, image_id = excluded.image_id,
+        log_driver = excluded.log_driver, last_pass = excluded.last_pass
+     RETURNING id";
 
-const INSERT_CONTAINER_SAMPLE: &str = "INSERT INTO container_samples (pass_id, container_ref, name, image, image_id,
-        state, health, restart_count, exit_code, oom_killed, started_at, cpu_ns, mem_bytes, mem_limit_bytes,
-        net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, rw_bytes, log_bytes, log_driver,
-        rw_method, rw_measured_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-        ?23, ?24)";
+const INSERT_CONTAINER_SAMPLE: &str = "INSERT INTO container_samples (pass_id, container_ref, cpu_ns, mem_bytes,
+        net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, log_bytes, rw_bytes, rw_measured_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
-const UPSERT_VOLUME: &str =
-    "INSERT INTO volumes (host_id, name, driver, created_at, labels) VALUES (?1, ?2, ?3, ?4, ?5)
+// Change tables (V5): a row only when something differs from the object's
+// newest row, which is one seek in the (object, pass) primary key.
+const LATEST_CONTAINER_STATE: &str = "SELECT name, state, health, restart_count, exit_code, oom_killed, started_at,
+        mem_limit_bytes, rw_method FROM container_states WHERE container_ref = ?1 ORDER BY pass_id DESC LIMIT 1";
+const INSERT_CONTAINER_STATE: &str = "INSERT INTO container_states (container_ref, pass_id, name, state, health,
+        restart_count, exit_code, oom_killed, started_at, mem_limit_bytes, rw_method)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+const UPSERT_VOLUME: &str = "INSERT INTO volumes (host_id, name, driver, created_at, labels, first_pass, last_pass)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
      ON CONFLICT (host_id, name) DO UPDATE SET driver = excluded.driver, created_at = excluded.created_at,
-        labels = excluded.labels
-     WHERE volumes.driver IS NOT excluded.driver OR volumes.created_at IS NOT excluded.created_at
-        OR volumes.labels IS NOT excluded.labels";
-const VOLUME_ID: &str = "SELECT id FROM volumes WHERE host_id = ?1 AND name = ?2";
+        labels = excluded.labels, last_pass = excluded.last_pass
+     RETURNING id";
 
-const INSERT_VOLUME_SAMPLE: &str = "INSERT INTO volume_samples (pass_id, volume_ref, size_bytes, size_method, in_use,
-        mounted_by, size_measured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const LATEST_VOLUME_STATE: &str = "SELECT pass_id, present, in_use, mounted_by FROM volume_states
+     WHERE volume_ref = ?1 ORDER BY pass_id DESC LIMIT 1";
+const VOLUME_STATE_LINKS: &str =
+    "SELECT stack_id, via FROM volume_stacks WHERE volume_ref = ?1 AND pass_id = ?2 ORDER BY stack_id";
+const INSERT_VOLUME_STATE: &str =
+    "INSERT INTO volume_states (volume_ref, pass_id, present, in_use, mounted_by) VALUES (?1, ?2, ?3, ?4, ?5)";
+const LATEST_VOLUME_SIZE: &str =
+    "SELECT size_bytes, method, measured_at FROM volume_sizes WHERE volume_ref = ?1 ORDER BY pass_id DESC LIMIT 1";
+const INSERT_VOLUME_SIZE: &str =
+    "INSERT INTO volume_sizes (volume_ref, pass_id, size_bytes, method, measured_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+/// Volumes the host's previous pass saw and this one did not.
+const VOLUMES_GONE: &str = "SELECT id FROM volumes WHERE host_id = ?1 AND last_pass = ?2";
+const PREVIOUS_PASS: &str = "SELECT MAX(id) FROM passes WHERE host_id = ?1 AND id < ?2";
 
 const UPSERT_SIZE_STATE: &str = "INSERT INTO size_state (host_id, kind, object, size_bytes, method, measured_at,
         attempted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -74,7 +90,7 @@ const SIZE_STATE: &str = "SELECT ss.kind, ss.object, ss.size_bytes, ss.method, s
      FROM size_state ss JOIN hosts h ON h.id = ss.host_id WHERE h.engine_id = ?1";
 
 const INSERT_VOLUME_STACK: &str =
-    "INSERT OR IGNORE INTO volume_stacks (pass_id, volume_ref, stack_id, via) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT OR IGNORE INTO volume_stacks (volume_ref, pass_id, stack_id, via) VALUES (?1, ?2, ?3, ?4)";
 
 const UPSERT_IMAGE: &str = "INSERT INTO images (host_id, image_id, created_at, labels) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (host_id, image_id) DO UPDATE SET labels = excluded.labels
@@ -181,63 +197,118 @@ pub fn insert_pass_checked(
     {
         let mut upsert = tx.prepare_cached(UPSERT_CONTAINER)?;
         let mut sample = tx.prepare_cached(INSERT_CONTAINER_SAMPLE)?;
+        let mut latest = tx.prepare_cached(LATEST_CONTAINER_STATE)?;
+        let mut state = tx.prepare_cached(INSERT_CONTAINER_STATE)?;
         for c in &snap.containers {
             go()?;
             let Some(key) = &c.stack else { continue };
             let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
-            upsert.execute(params![host_id, c.id, stack_id(key)?, c.service, c.created_at, labels])?;
-            let id: i64 = tx.prepare_cached(CONTAINER_ID)?.query_row(params![host_id, c.id], |r| r.get(0))?;
+            let id: i64 = upsert.query_row(
+                params![
+                    host_id,
+                    c.id,
+                    stack_id(key)?,
+                    c.service,
+                    c.created_at,
+                    labels,
+                    c.image,
+                    c.image_id,
+                    c.log_driver,
+                    pass_id
+                ],
+                |r| r.get(0),
+            )?;
             let s = c.stats.unwrap_or_default();
             sample.execute(params![
                 pass_id,
                 id,
-                c.name,
-                c.image,
-                c.image_id,
-                c.state,
-                c.health,
-                c.restart_count,
-                c.exit_code,
-                c.oom_killed,
-                c.started_at,
                 s.cpu_ns,
                 s.mem_bytes,
-                s.mem_limit_bytes,
                 s.net_rx_bytes,
                 s.net_tx_bytes,
                 s.blkio_read_bytes,
                 s.blkio_write_bytes,
                 s.pids,
-                c.rw_bytes,
                 c.log_bytes,
-                c.log_driver,
-                c.rw_method,
+                c.rw_bytes,
                 c.rw_measured_at
             ])?;
+            let now = ContainerState::of(c, s.mem_limit_bytes);
+            let before = latest.query_row([id], ContainerState::from_row).optional()?;
+            if before.as_ref() != Some(&now) {
+                state.execute(params![
+                    id,
+                    pass_id,
+                    now.name,
+                    now.state,
+                    now.health,
+                    now.restart_count,
+                    now.exit_code,
+                    now.oom_killed,
+                    now.started_at,
+                    now.mem_limit_bytes,
+                    now.rw_method
+                ])?;
+            }
         }
     }
 
     {
         let mut upsert = tx.prepare_cached(UPSERT_VOLUME)?;
-        let mut sample = tx.prepare_cached(INSERT_VOLUME_SAMPLE)?;
+        let mut latest_state = tx.prepare_cached(LATEST_VOLUME_STATE)?;
+        let mut latest_links = tx.prepare_cached(VOLUME_STATE_LINKS)?;
+        let mut state = tx.prepare_cached(INSERT_VOLUME_STATE)?;
         let mut link = tx.prepare_cached(INSERT_VOLUME_STACK)?;
+        let mut latest_size = tx.prepare_cached(LATEST_VOLUME_SIZE)?;
+        let mut size = tx.prepare_cached(INSERT_VOLUME_SIZE)?;
         for v in &snap.volumes {
             go()?;
             let labels = serde_json::to_string(&v.labels).unwrap_or_else(|_| "{}".into());
-            upsert.execute(params![host_id, v.name, v.driver, v.created_at, labels])?;
-            let id: i64 = tx.prepare_cached(VOLUME_ID)?.query_row(params![host_id, v.name], |r| r.get(0))?;
+            let id: i64 =
+                upsert.query_row(params![host_id, v.name, v.driver, v.created_at, labels, pass_id], |r| r.get(0))?;
             let mounted = serde_json::to_string(&v.mounted_by).unwrap_or_else(|_| "[]".into());
-            sample.execute(params![
-                pass_id,
-                id,
-                v.size_bytes,
-                v.size_method,
-                v.in_use(),
-                mounted,
-                v.size_measured_at
-            ])?;
+            let mut links = Vec::with_capacity(v.stacks.len());
             for (key, via) in &v.stacks {
-                link.execute(params![pass_id, id, stack_id(key)?, via.as_str()])?;
+                links.push((stack_id(key)?, via.as_str().to_string()));
+            }
+            links.sort();
+            links.dedup_by_key(|l| l.0);
+            let now = VolumeState { present: true, in_use: v.in_use(), mounted_by: mounted, links };
+            let before = match latest_state
+                .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()?
+            {
+                Some((at, present, in_use, mounted_by)) => Some(VolumeState {
+                    present,
+                    in_use,
+                    mounted_by,
+                    links: latest_links
+                        .query_map([id, at], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<_>>()?,
+                }),
+                None => None,
+            };
+            if before.as_ref() != Some(&now) {
+                state.execute(params![id, pass_id, now.present, now.in_use, now.mounted_by])?;
+                for (stack, via) in &now.links {
+                    link.execute(params![id, pass_id, stack, via])?;
+                }
+            }
+            let measured = (v.size_bytes, v.size_method.map(str::to_string), v.size_measured_at);
+            let before = latest_size.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+            if before.as_ref() != Some(&measured) {
+                size.execute(params![id, pass_id, measured.0, measured.1, measured.2])?;
+            }
+        }
+        // What the previous pass saw and this one did not is gone from here on.
+        let previous: Option<i64> = tx.query_row(PREVIOUS_PASS, params![host_id, pass_id], |r| r.get(0))?;
+        if let Some(previous) = previous {
+            let gone: Vec<i64> = tx
+                .prepare_cached(VOLUMES_GONE)?
+                .query_map(params![host_id, previous], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for id in gone {
+                state.execute(params![id, pass_id, false, false, "[]"])?;
             }
         }
     }
@@ -268,6 +339,60 @@ pub fn insert_pass_checked(
     }
     tx.commit()?;
     Ok(pass_id)
+}
+
+/// What `container_states` records; a new row is written when it changes.
+#[derive(Debug, PartialEq)]
+struct ContainerState {
+    name: String,
+    state: String,
+    health: Option<String>,
+    restart_count: Option<i64>,
+    exit_code: Option<i64>,
+    oom_killed: Option<bool>,
+    started_at: Option<i64>,
+    mem_limit_bytes: Option<i64>,
+    rw_method: Option<String>,
+}
+
+impl ContainerState {
+    fn of(c: &crate::snapshot::ContainerSample, mem_limit_bytes: Option<i64>) -> ContainerState {
+        ContainerState {
+            name: c.name.clone(),
+            state: c.state.clone(),
+            health: c.health.clone(),
+            restart_count: c.restart_count,
+            exit_code: c.exit_code,
+            oom_killed: c.oom_killed,
+            started_at: c.started_at,
+            mem_limit_bytes,
+            rw_method: c.rw_method.map(str::to_string),
+        }
+    }
+
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerState> {
+        Ok(ContainerState {
+            name: r.get(0)?,
+            state: r.get(1)?,
+            health: r.get(2)?,
+            restart_count: r.get(3)?,
+            exit_code: r.get(4)?,
+            oom_killed: r.get(5)?,
+            started_at: r.get(6)?,
+            mem_limit_bytes: r.get(7)?,
+            rw_method: r.get(8)?,
+        })
+    }
+}
+
+/// What `volume_states` (with its `volume_stacks` rows) records.
+#[derive(Debug, PartialEq)]
+struct VolumeState {
+    present: bool,
+    in_use: bool,
+    mounted_by: String,
+    /// (stack id, via), sorted by stack id.
+    links: Vec<(i64, String)>,
 }
 
 /// What was last measured of each volume and writable layer on an engine.
@@ -301,7 +426,6 @@ pub fn host_id(conn: &Connection, engine_id: &str, hostname: &str) -> rusqlite::
 
 /// The host row of an engine when it has one (read-only callers).
 pub fn find_host(conn: &Connection, engine_id: &str) -> rusqlite::Result<Option<i64>> {
-    use rusqlite::OptionalExtension;
     conn.query_row(HOST_ID, [engine_id], |r| r.get(0)).optional()
 }
 
@@ -498,27 +622,38 @@ const STACKS_IN: &str =
     "SELECT s.kind, s.name, ss.containers, ss.running, ss.rw_bytes, ss.log_bytes, ss.volume_bytes, ss.disk_bytes,
                 ss.unknown_sizes, ss.mem_bytes
          FROM stack_samples ss JOIN stacks s ON s.id = ss.stack_id WHERE ss.pass_id = ?1";
+// The state of an object at a pass is its change row with the greatest
+// pass_id at or before it (migration V5).
 const CONTAINERS_IN: &str =
-    "SELECT cs.container_ref, cs.name, s.kind, s.name, c.service, cs.image, cs.state, cs.health, cs.restart_count,
-                cs.exit_code, cs.oom_killed, cs.started_at, cs.rw_bytes, cs.log_bytes, c.labels, cs.cpu_ns, cs.mem_bytes,
-                cs.mem_limit_bytes, cs.net_rx_bytes, cs.net_tx_bytes, cs.blkio_read_bytes, cs.blkio_write_bytes, cs.pids
+    "SELECT cs.container_ref, st.name, s.kind, s.name, c.service, c.image, st.state, st.health, st.restart_count,
+                st.exit_code, st.oom_killed, st.started_at, cs.rw_bytes, cs.log_bytes, c.labels, cs.cpu_ns, cs.mem_bytes,
+                st.mem_limit_bytes, cs.net_rx_bytes, cs.net_tx_bytes, cs.blkio_read_bytes, cs.blkio_write_bytes, cs.pids
          FROM container_samples cs JOIN containers c ON c.id = cs.container_ref JOIN stacks s ON s.id = c.stack_id
+         JOIN container_states st ON st.container_ref = cs.container_ref
+          AND st.pass_id = (SELECT MAX(x.pass_id) FROM container_states x
+                            WHERE x.container_ref = cs.container_ref AND x.pass_id <= cs.pass_id)
          WHERE cs.pass_id = ?1";
-const VOLUME_LINKS_IN: &str =
-    "SELECT vs.volume_ref, s.kind, s.name, vs.via FROM volume_stacks vs JOIN stacks s ON s.id = vs.stack_id
-             WHERE vs.pass_id = ?1";
-const VOLUMES_IN: &str = "SELECT vs.volume_ref, v.name, vs.size_bytes, vs.in_use, vs.mounted_by, v.labels,
-            vs.size_measured_at
-         FROM volume_samples vs JOIN volumes v ON v.id = vs.volume_ref WHERE vs.pass_id = ?1";
+const VOLUMES_IN: &str = "SELECT v.id, v.name, sz.size_bytes, st.in_use, st.mounted_by, v.labels, sz.measured_at,
+            st.pass_id
+         FROM passes p
+         JOIN volumes v ON v.host_id = p.host_id AND p.id BETWEEN v.first_pass AND v.last_pass
+         JOIN volume_states st ON st.volume_ref = v.id
+          AND st.pass_id = (SELECT MAX(x.pass_id) FROM volume_states x WHERE x.volume_ref = v.id AND x.pass_id <= p.id)
+         LEFT JOIN volume_sizes sz ON sz.volume_ref = v.id
+          AND sz.pass_id = (SELECT MAX(x.pass_id) FROM volume_sizes x WHERE x.volume_ref = v.id AND x.pass_id <= p.id)
+         WHERE p.id = ?1 AND st.present = 1";
+/// The stacks of one volume's state row (see VOLUMES_IN).
+const VOLUME_LINKS: &str = "SELECT s.kind, s.name, vs.via FROM volume_stacks vs JOIN stacks s ON s.id = vs.stack_id
+             WHERE vs.volume_ref = ?1 AND vs.pass_id = ?2";
 const IMAGES_IN: &str =
     "SELECT ims.image_ref, i.image_id, ims.tags, ims.size_bytes, ims.containers, ims.managed, i.labels
          FROM image_samples ims JOIN images i ON i.id = ims.image_ref WHERE ims.pass_id = ?1";
 const IMAGE_PAST_STACKS: &str =
     "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
          WHERE ist.image_ref = ?1 ORDER BY s.name";
-const UNHEALTHY_SINCE: &str = "SELECT MIN(p.started_at) FROM container_samples cs JOIN passes p ON p.id = cs.pass_id
-         WHERE cs.container_ref = ?1 AND cs.health = 'unhealthy'
-           AND cs.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_samples
+const UNHEALTHY_SINCE: &str = "SELECT MIN(p.started_at) FROM container_states st JOIN passes p ON p.id = st.pass_id
+         WHERE st.container_ref = ?1 AND st.health = 'unhealthy'
+           AND st.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_states
                                       WHERE container_ref = ?1 AND (health IS NULL OR health <> 'unhealthy')), 0)";
 
 /// Every query a report runs over the history, for the EXPLAIN QUERY PLAN
@@ -531,7 +666,7 @@ pub const WINDOW_QUERIES: [(&str, &str); 12] = [
     ("passes between", PASSES_BETWEEN),
     ("stacks in pass", STACKS_IN),
     ("containers in pass", CONTAINERS_IN),
-    ("volume links in pass", VOLUME_LINKS_IN),
+    ("volume links", VOLUME_LINKS),
     ("volumes in pass", VOLUMES_IN),
     ("images in pass", IMAGES_IN),
     ("image past stacks", IMAGE_PAST_STACKS),
@@ -581,7 +716,6 @@ pub fn pass_info(conn: &Connection, id: i64) -> rusqlite::Result<PassInfo> {
 
 /// The newest pass of a host at or before `at` (the window's start edge).
 pub fn pass_at_or_before(conn: &Connection, host_id: i64, at: i64) -> rusqlite::Result<Option<PassRow>> {
-    use rusqlite::OptionalExtension;
     conn.prepare_cached(PASS_AT_OR_BEFORE)?.query_row(params![host_id, at], pass_row).optional()
 }
 
@@ -648,29 +782,30 @@ pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<Co
 }
 
 pub fn volumes_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<VolumeRow>> {
-    let mut links: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
-    for row in conn
-        .prepare_cached(VOLUME_LINKS_IN)?
-        .query_map([pass_id], |r| Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?
-    {
-        let (id, link) = row?;
-        links.entry(id).or_default().push(link);
-    }
-    conn.prepare_cached(VOLUMES_IN)?
-        .query_map([pass_id], |r| {
-            let id: i64 = r.get(0)?;
-            Ok(VolumeRow {
-                volume_ref: id,
+    let mut links = conn.prepare_cached(VOLUME_LINKS)?;
+    let mut rows = Vec::new();
+    for row in conn.prepare_cached(VOLUMES_IN)?.query_map([pass_id], |r| {
+        Ok((
+            VolumeRow {
+                volume_ref: r.get(0)?,
                 name: r.get(1)?,
                 size: r.get(2)?,
                 in_use: r.get(3)?,
                 mounted_by: r.get(4)?,
                 labels: r.get(5)?,
-                stacks: links.get(&id).cloned().unwrap_or_default(),
+                stacks: Vec::new(),
                 measured_at: r.get(6)?,
-            })
-        })?
-        .collect()
+            },
+            r.get::<_, i64>(7)?,
+        ))
+    })? {
+        let (mut v, state_pass) = row?;
+        v.stacks = links
+            .query_map(params![v.volume_ref, state_pass], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.push(v);
+    }
+    Ok(rows)
 }
 
 pub fn images_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ImageRow>> {
@@ -925,6 +1060,63 @@ mod tests {
         assert_eq!(volumes, vec![("box@E1".into(), Some(1_000)), ("box@ENGINE-TWO-012".into(), Some(2_000))]);
         let hosts: Vec<String> = hosts(&st.conn).unwrap().into_iter().map(|h| h.hostname).collect();
         assert_eq!(hosts, vec!["box@E1", "box@ENGINE-TWO-012"]);
+    }
+
+    /// What repeats from pass to pass is written once; a change, a vanished
+    /// volume and its return each write one row.
+    #[test]
+    fn change_tables_get_a_row_only_when_something_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
+        let rows = |c: &Connection, t: &str| -> i64 {
+            c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).unwrap()
+        };
+        for i in 0..5 {
+            insert_pass(&mut st.conn, &snapshot(1_000 + i * 300, Some(1_000))).unwrap();
+        }
+        let c = &st.conn;
+        assert_eq!(rows(c, "container_samples"), 5, "counters every pass");
+        assert_eq!((rows(c, "container_states"), rows(c, "volume_states"), rows(c, "volume_sizes")), (1, 1, 1));
+
+        let mut restarted = snapshot(2_500, Some(2_000));
+        restarted.containers[0].restart_count = Some(3);
+        insert_pass(&mut st.conn, &restarted).unwrap();
+        let mut gone = snapshot(2_800, Some(2_000));
+        gone.volumes.clear();
+        gone.stacks = aggregate::attribute(&gone.containers, &mut gone.volumes, &mut gone.images);
+        insert_pass(&mut st.conn, &gone).unwrap();
+        insert_pass(&mut st.conn, &snapshot(3_100, Some(2_000))).unwrap();
+        let c = &st.conn;
+        assert_eq!(rows(c, "container_states"), 3, "the restart, then back to 2 restarts");
+        assert_eq!(rows(c, "volume_sizes"), 2);
+        let states: Vec<(i64, bool)> = c
+            .prepare(
+                "SELECT p.started_at, vs.present FROM volume_states vs JOIN passes p ON p.id = vs.pass_id ORDER BY 1",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(states, vec![(1_000, true), (2_800, false), (3_100, true)]);
+        let seen: Vec<(i64, Option<i64>)> = c
+            .prepare("SELECT sampled_unix, size_bytes FROM volume_history ORDER BY 1")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let times: Vec<i64> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(times, vec![1_000, 1_300, 1_600, 1_900, 2_200, 2_500, 3_100], "absent at 2800");
+        assert_eq!(seen[5].1, Some(2_000));
+        let restarts: Vec<i64> = c
+            .prepare("SELECT restart_count FROM container_history ORDER BY pass_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(restarts, vec![2, 2, 2, 2, 2, 3, 2, 2]);
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! "the newest pass at or before" a time at whatever resolution is left:
 //! the finest that covers it. Sizes and counters are point-in-time or
 //! cumulative, so surviving samples are exact; only detail between them goes.
+//!
+//! Change tables (container_states, volume_states with their volume_stacks,
+//! volume_sizes) hold a row from its pass until the object's next row. A row
+//! at a thinned pass still describes the next surviving pass unless a newer
+//! row comes first, so it moves there; a superseded one goes.
 
 use std::time::Duration;
 
@@ -34,24 +39,80 @@ const DOOM_OTHERS: &str = "INSERT OR IGNORE INTO temp.doomed SELECT id FROM pass
      WHERE started_at < ?1 AND resolution IN (SELECT value FROM temp.levels) AND id NOT IN (SELECT id FROM temp.keep)";
 const MARK_KEPT: &str = "UPDATE passes SET resolution = ?1 WHERE id IN (SELECT id FROM temp.keep) AND resolution <> ?1";
 
+/// For each doomed pass, the next pass of its host that survives: the
+/// running minimum of surviving ids, walking each host's passes newest first.
+const NEXT_KEPT: &str = "
+    DELETE FROM temp.next_kept;
+    INSERT INTO temp.next_kept (doomed, kept)
+    SELECT id, kept FROM (
+        SELECT id, doomed, MIN(CASE WHEN doomed THEN NULL ELSE id END)
+                   OVER (PARTITION BY host_id ORDER BY id DESC ROWS UNBOUNDED PRECEDING) AS kept
+        FROM (SELECT id, host_id, id IN (SELECT id FROM temp.doomed) AS doomed FROM passes))
+    WHERE doomed AND kept IS NOT NULL;";
+
+/// Carries change rows over thinned passes: superseded rows go, the others
+/// move to the next surviving pass. volume_stacks rows follow their
+/// volume_states row.
+const CARRY_CHANGES: &str = "
+    DELETE FROM container_states WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
+       AND EXISTS (SELECT 1 FROM container_states n WHERE n.container_ref = container_states.container_ref
+                      AND n.pass_id > container_states.pass_id
+                      AND n.pass_id <= (SELECT kept FROM temp.next_kept WHERE doomed = container_states.pass_id));
+    UPDATE container_states SET pass_id = (SELECT kept FROM temp.next_kept WHERE doomed = container_states.pass_id)
+     WHERE pass_id IN (SELECT doomed FROM temp.next_kept);
+
+    DELETE FROM volume_states WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
+       AND EXISTS (SELECT 1 FROM volume_states n WHERE n.volume_ref = volume_states.volume_ref
+                      AND n.pass_id > volume_states.pass_id
+                      AND n.pass_id <= (SELECT kept FROM temp.next_kept WHERE doomed = volume_states.pass_id));
+    DELETE FROM volume_stacks WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
+       AND NOT EXISTS (SELECT 1 FROM volume_states s
+                        WHERE s.volume_ref = volume_stacks.volume_ref AND s.pass_id = volume_stacks.pass_id);
+    UPDATE volume_states SET pass_id = (SELECT kept FROM temp.next_kept WHERE doomed = volume_states.pass_id)
+     WHERE pass_id IN (SELECT doomed FROM temp.next_kept);
+    UPDATE volume_stacks SET pass_id = (SELECT kept FROM temp.next_kept WHERE doomed = volume_stacks.pass_id)
+     WHERE pass_id IN (SELECT doomed FROM temp.next_kept);
+
+    DELETE FROM volume_sizes WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
+       AND EXISTS (SELECT 1 FROM volume_sizes n WHERE n.volume_ref = volume_sizes.volume_ref
+                      AND n.pass_id > volume_sizes.pass_id
+                      AND n.pass_id <= (SELECT kept FROM temp.next_kept WHERE doomed = volume_sizes.pass_id));
+    UPDATE volume_sizes SET pass_id = (SELECT kept FROM temp.next_kept WHERE doomed = volume_sizes.pass_id)
+     WHERE pass_id IN (SELECT doomed FROM temp.next_kept);";
+
 const DELETE_DOOMED: &str = "
     DELETE FROM container_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
-    DELETE FROM volume_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
-    DELETE FROM volume_stacks WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM stack_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM image_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM image_stacks WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM pass_errors WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM passes WHERE id IN (SELECT id FROM temp.doomed);";
 
-/// Identity rows that no remaining sample mentions. Each NOT EXISTS is a
-/// lookup in the sample table's (object, pass) index.
+/// Containers and volumes last seen before their host's oldest surviving
+/// pass have no samples left; their change rows go with them.
+const FORGOTTEN: &str = "
+    DELETE FROM temp.oldest;
+    INSERT INTO temp.oldest (host_id, pass) SELECT host_id, MIN(id) FROM passes GROUP BY host_id;
+    DELETE FROM temp.forgotten;
+    INSERT INTO temp.forgotten (kind, id)
+    SELECT 'container', c.id FROM containers c
+     WHERE COALESCE(c.last_pass, 0) < COALESCE((SELECT pass FROM temp.oldest o WHERE o.host_id = c.host_id), 1 << 62)
+    UNION ALL
+    SELECT 'volume', v.id FROM volumes v
+     WHERE COALESCE(v.last_pass, 0) < COALESCE((SELECT pass FROM temp.oldest o WHERE o.host_id = v.host_id), 1 << 62);
+    DELETE FROM container_states WHERE container_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'container');
+    DELETE FROM volume_states WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');
+    DELETE FROM volume_stacks WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');
+    DELETE FROM volume_sizes WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');";
+
+/// Identity rows nothing refers to any more, counted.
 const FORGET_IDENTITIES: [&str; 4] = [
-    "DELETE FROM containers WHERE NOT EXISTS (SELECT 1 FROM container_samples WHERE container_ref = containers.id)",
-    "DELETE FROM volumes WHERE NOT EXISTS (SELECT 1 FROM volume_samples WHERE volume_ref = volumes.id)",
+    "DELETE FROM containers WHERE id IN (SELECT id FROM temp.forgotten WHERE kind = 'container')",
+    "DELETE FROM volumes WHERE id IN (SELECT id FROM temp.forgotten WHERE kind = 'volume')",
     "DELETE FROM images WHERE NOT EXISTS (SELECT 1 FROM image_samples WHERE image_ref = images.id)",
     "DELETE FROM stacks WHERE NOT EXISTS (SELECT 1 FROM stack_samples WHERE stack_id = stacks.id)
-        AND NOT EXISTS (SELECT 1 FROM containers WHERE stack_id = stacks.id)",
+        AND NOT EXISTS (SELECT 1 FROM containers WHERE stack_id = stacks.id)
+        AND id NOT IN (SELECT stack_id FROM volume_stacks)",
 ];
 
 /// Compacts when the last compaction is an hour old (or `force`).
@@ -83,6 +144,9 @@ pub fn compact(
         "CREATE TEMP TABLE IF NOT EXISTS keep (id INTEGER PRIMARY KEY);
          CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY);
          CREATE TEMP TABLE IF NOT EXISTS levels (value TEXT PRIMARY KEY);
+         CREATE TEMP TABLE IF NOT EXISTS next_kept (doomed INTEGER PRIMARY KEY, kept INTEGER NOT NULL);
+         CREATE TEMP TABLE IF NOT EXISTS oldest (host_id INTEGER PRIMARY KEY, pass INTEGER NOT NULL);
+         CREATE TEMP TABLE IF NOT EXISTS forgotten (kind TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (kind, id));
          DELETE FROM temp.doomed;",
     )?;
     for (cutoff, bucket, levels, to) in
@@ -98,7 +162,12 @@ pub fn compact(
         tx.execute(MARK_KEPT, params![to])?;
     }
     let passes_removed: i64 = tx.query_row("SELECT count(*) FROM temp.doomed", [], |r| r.get(0))?;
-    tx.execute_batch(DELETE_DOOMED)?;
+    if passes_removed > 0 {
+        tx.execute_batch(NEXT_KEPT)?;
+        tx.execute_batch(CARRY_CHANGES)?;
+        tx.execute_batch(DELETE_DOOMED)?;
+    }
+    tx.execute_batch(FORGOTTEN)?;
     let mut identities_removed = 0;
     for q in FORGET_IDENTITIES {
         identities_removed += tx.execute(q, [])? as i64;
