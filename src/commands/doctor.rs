@@ -202,7 +202,7 @@ fn group_name(gid: u32) -> Option<String> {
 
 /// Engine reachable, its API version, and what of the Docker root is visible.
 async fn engine(checks: &mut Checks, host: &str, config: &Config) {
-    let engine = match Engine::connect(host, config.docker.timeout).await {
+    let engine = match Engine::connect(host, &config.docker).await {
         Ok(e) => e,
         Err(e) => {
             checks.fail("engine", format!("{e:#}"));
