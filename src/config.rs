@@ -447,4 +447,22 @@ mod example_file {
         assert_eq!(own.tls_verify, Some(true));
         assert_eq!(own.cert_path, Some(PathBuf::from("/etc/stackwatch/tls/box2")));
     }
+
+    /// The README's config examples are valid configs.
+    #[test]
+    fn readme_config_examples_parse() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split_once("```").map(|(body, _)| body))
+            .filter(|b| b.trim_start().starts_with("[docker]"))
+            .collect();
+        assert!(!blocks.is_empty(), "the README lost its TLS config example");
+        for b in blocks {
+            let c = Config::parse(b, &path).unwrap();
+            assert!(c.docker.tls_verify && !c.docker.engines.is_empty(), "{b}");
+        }
+    }
 }
