@@ -220,10 +220,12 @@ fn parse_window(s: &str) -> Result<(std::time::Duration, String), String> {
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
-    /// Docker engine to read: unix:///path/docker.sock or tcp://host:port
-    /// (plain TCP only, no TLS). Repeat it to collect several engines into
-    /// one history, one pass each. Default: [docker] host from the config,
-    /// else unix:///var/run/docker.sock.
+    /// Docker engine to read: unix:///path/docker.sock, tcp://host:port
+    /// (TLS when DOCKER_TLS_VERIFY is set or [docker] tls_verify is true,
+    /// with ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH or [docker]
+    /// cert_path) or https://host:port (always TLS). Repeat it to collect
+    /// several engines into one history, one pass each. Default: [docker]
+    /// host from the config, else unix:///var/run/docker.sock.
     #[arg(long, env = "DOCKER_HOST", value_name = "HOST")]
     pub docker_host: Vec<String>,
 
@@ -244,8 +246,9 @@ pub struct CollectArgs {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Docker engine: unix:///path/docker.sock or tcp://host:port.
-    /// Default: [docker] host from the config, else unix:///var/run/docker.sock.
+    /// Docker engine: unix:///path/docker.sock, tcp://host:port (TLS as for
+    /// `collect`) or https://host:port. Default: [docker] host from the
+    /// config, else unix:///var/run/docker.sock.
     #[arg(long, env = "DOCKER_HOST", value_name = "HOST")]
     pub docker_host: Option<String>,
 
@@ -262,8 +265,9 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Docker engine: unix:///path/docker.sock or tcp://host:port.
-    /// Default: [docker] host from the config, else unix:///var/run/docker.sock.
+    /// Docker engine: unix:///path/docker.sock, tcp://host:port (TLS as for
+    /// `collect`) or https://host:port. Default: [docker] host from the
+    /// config, else unix:///var/run/docker.sock.
     #[arg(long, env = "DOCKER_HOST", value_name = "HOST")]
     pub docker_host: Option<String>,
 

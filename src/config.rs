@@ -2,6 +2,7 @@
 //! `stackwatch.example.toml` and the README); unknown keys are errors, because
 //! a typo that silently falls back to a default is worse than no config.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,6 +74,26 @@ pub struct DockerConfig {
     /// Bound on concurrent per-container calls (inspect + stats).
     #[serde(deserialize_with = "concurrency")]
     pub concurrency: usize,
+    /// Speak TLS to `tcp://` engines, as `DOCKER_TLS_VERIFY` does (which,
+    /// when set, turns it on whatever this says).
+    pub tls_verify: bool,
+    /// Directory of `ca.pem`, `cert.pem` and `key.pem`; `DOCKER_CERT_PATH`
+    /// takes precedence, and without either the docker CLI's default is used.
+    pub cert_path: Option<PathBuf>,
+    /// Per-engine overrides of the two above, keyed by address, so engines
+    /// with different CAs (or one plain, one TLS) share one run.
+    #[serde(deserialize_with = "engine_overrides")]
+    pub engines: BTreeMap<String, EngineConfig>,
+}
+
+/// `[docker.engines."tcp://host:2376"]`: what differs for one engine.
+/// A key set here beats the environment and the `[docker]` key of the same
+/// name, being the more specific.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub tls_verify: Option<bool>,
+    pub cert_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,7 +152,14 @@ impl Default for DatabaseConfig {
 
 impl Default for DockerConfig {
     fn default() -> Self {
-        DockerConfig { host: Vec::new(), timeout: Duration::from_secs(60), concurrency: 32 }
+        DockerConfig {
+            host: Vec::new(),
+            timeout: Duration::from_secs(60),
+            concurrency: 32,
+            tls_verify: false,
+            cert_path: None,
+            engines: BTreeMap::new(),
+        }
     }
 }
 
@@ -190,6 +218,27 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
         return Err(D::Error::custom("must not be empty"));
     }
     Ok(v)
+}
+
+/// Per-engine settings are TLS settings, so only TCP addresses may have
+/// them; a unix socket under this table is a mistake worth stopping on.
+fn engine_overrides<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, EngineConfig>, D::Error> {
+    let map = BTreeMap::<String, EngineConfig>::deserialize(d)?;
+    for (address, e) in &map {
+        let tcp = address.starts_with("tcp://") || address.starts_with("https://");
+        if !tcp {
+            return Err(D::Error::custom(format!(
+                "`{address}`: per-engine settings are for tcp:// and https:// addresses (TLS); \
+                 a unix socket needs none"
+            )));
+        }
+        if address.starts_with("https://") && e.tls_verify == Some(false) {
+            return Err(D::Error::custom(format!(
+                "`{address}`: https:// always means TLS; write tcp:// for a plain engine"
+            )));
+        }
+    }
+    Ok(map)
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -307,6 +356,29 @@ mod tests {
     }
 
     #[test]
+    fn tls_keys_and_per_engine_tables_are_read() {
+        let c = parse(
+            "[docker]\ntls_verify = true\ncert_path = \"/etc/certs\"\n\
+             [docker.engines.\"tcp://a:2376\"]\ncert_path = \"/etc/a\"\n\
+             [docker.engines.\"tcp://b:2375\"]\ntls_verify = false\n",
+        )
+        .unwrap();
+        assert!(c.docker.tls_verify);
+        assert_eq!(c.docker.cert_path, Some(PathBuf::from("/etc/certs")));
+        assert_eq!(
+            c.docker.engines["tcp://a:2376"],
+            EngineConfig { tls_verify: None, cert_path: Some("/etc/a".into()) }
+        );
+        assert_eq!(c.docker.engines["tcp://b:2375"].tls_verify, Some(false));
+        let err = parse("[docker.engines.\"unix:///x.sock\"]\ntls_verify = true\n").unwrap_err().to_string();
+        assert!(err.contains("per-engine settings are for tcp:// and https://"), "{err}");
+        let err = parse("[docker.engines.\"tcp://a:2376\"]\ncert = \"/x\"\n").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("unknown field `cert`"), "{err}");
+        let err = parse("[docker.engines.\"https://a:2376\"]\ntls_verify = false\n").unwrap_err().to_string();
+        assert!(err.contains("https:// always means TLS"), "{err}");
+    }
+
+    #[test]
     fn unknown_key_names_file_line_and_key() {
         let err = parse("[database]\nbusy_timeout = \"2m\"\nbusy_timout = \"3m\"\n").unwrap_err().to_string();
         assert!(err.contains("/etc/stackwatch.toml line 3"), "{err}");
@@ -358,7 +430,11 @@ mod example_file {
         let text = std::fs::read_to_string(&path).unwrap();
         let uncommented: String = text
             .lines()
-            .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")).unwrap_or(l))
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = ") || (r.starts_with("[docker.") && r.ends_with(']')))
+                    .unwrap_or(l)
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let with_optionals = Config::parse(&uncommented, &path).unwrap();
@@ -366,5 +442,27 @@ mod example_file {
         assert_eq!(format!("{:?}", parsed), format!("{:?}", d));
         assert_eq!(with_optionals.docker.host, vec![crate::engine::DEFAULT_HOST]);
         assert_eq!(with_optionals.database.path, Some(crate::paths::default_database_for_root()));
+        assert_eq!(with_optionals.docker.cert_path, Some(PathBuf::from("/root/.docker")));
+        let own = &with_optionals.docker.engines["tcp://10.0.0.5:2376"];
+        assert_eq!(own.tls_verify, Some(true));
+        assert_eq!(own.cert_path, Some(PathBuf::from("/etc/stackwatch/tls/box2")));
+    }
+
+    /// The README's config examples are valid configs.
+    #[test]
+    fn readme_config_examples_parse() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split_once("```").map(|(body, _)| body))
+            .filter(|b| b.trim_start().starts_with("[docker]"))
+            .collect();
+        assert!(!blocks.is_empty(), "the README lost its TLS config example");
+        for b in blocks {
+            let c = Config::parse(b, &path).unwrap();
+            assert!(c.docker.tls_verify && !c.docker.engines.is_empty(), "{b}");
+        }
     }
 }

@@ -123,10 +123,18 @@ fn durations_never_panic_and_valid_sums_round_trip() {
     }
 }
 
-/// The example config with its optional keys enabled: every key, valid.
+/// The example config with its optional keys (and per-engine tables)
+/// enabled: every key, valid.
 fn valid_config() -> String {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stackwatch.example.toml")).unwrap();
-    text.lines().map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")).unwrap_or(l)).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|r| r.contains(" = ") || (r.starts_with("[docker.") && r.ends_with(']')))
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Values that are valid TOML but often not valid for the key they land on.

@@ -57,11 +57,11 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let results = runtime.block_on(async {
         let reads = futures_util::future::join_all(hosts.iter().map(|host| {
-            let (opts, progress) = (&opts, &progress);
+            let (opts, progress, docker) = (&opts, &progress, &config.docker);
             async move {
                 // Each pass's duration is its own engine's, not the run's.
                 let started = Instant::now();
-                let engine = Engine::connect(host, config.docker.timeout).await?;
+                let engine = Engine::connect(host, docker).await?;
                 let snap = collect::snapshot(&engine, opts, progress).await?;
                 anyhow::Ok((engine, snap, started.elapsed()))
             }

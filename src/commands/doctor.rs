@@ -80,7 +80,7 @@ pub fn run(global: &Global, args: &DoctorArgs) -> Result<()> {
         );
     }
     let host = args.docker_host.clone().or(config.docker.host.first().cloned()).unwrap_or_else(|| DEFAULT_HOST.into());
-    socket(&mut checks, &host);
+    socket(&mut checks, &host, &config);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(engine(&mut checks, &host, &config));
 
@@ -144,10 +144,11 @@ fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
-/// Who may use the socket, and whether this user is among them.
-fn socket(checks: &mut Checks, host: &str) {
+/// Who may use the socket, and whether this user is among them; for a TCP
+/// engine, whether TLS protects it instead.
+fn socket(checks: &mut Checks, host: &str, config: &Config) {
     let Some(path) = host.strip_prefix("unix://").or_else(|| host.starts_with('/').then_some(host)) else {
-        checks.ok("socket", format!("{host} is a TCP engine: no socket permissions apply (protect it with TLS)"));
+        tls(checks, host, config);
         return;
     };
     let meta = match std::fs::metadata(path) {
@@ -190,6 +191,32 @@ fn socket(checks: &mut Checks, host: &str) {
     }
 }
 
+/// A TCP engine: TLS or not, and whether its certificates load. Plain TCP
+/// works, but whoever reaches the port owns the engine, hence a warning.
+fn tls(checks: &mut Checks, host: &str, config: &Config) {
+    match crate::engine::tls_for(host, &config.docker) {
+        Ok(Some(dir)) => checks.ok(
+            "tls",
+            format!(
+                "{host} is spoken to over TLS: the engine is verified against {}, our client certificate is {} \
+                 (directory {})",
+                dir.ca().display(),
+                dir.cert().display(),
+                dir.describe()
+            ),
+        ),
+        Ok(None) => checks.warn(
+            "tls",
+            format!(
+                "{host} is plain TCP without TLS: anyone who can reach that port controls the engine; if the \
+                 engine listens with --tlsverify, set DOCKER_TLS_VERIFY=1 or [docker] tls_verify = true, else \
+                 reach it through a forwarded unix socket (README \"Several engines\")"
+            ),
+        ),
+        Err(e) => checks.fail("tls", format!("{e:#}")),
+    }
+}
+
 fn group_name(gid: u32) -> Option<String> {
     let text = std::fs::read_to_string("/etc/group").ok()?;
     text.lines().find_map(|l| {
@@ -202,7 +229,7 @@ fn group_name(gid: u32) -> Option<String> {
 
 /// Engine reachable, its API version, and what of the Docker root is visible.
 async fn engine(checks: &mut Checks, host: &str, config: &Config) {
-    let engine = match Engine::connect(host, config.docker.timeout).await {
+    let engine = match Engine::connect(host, &config.docker).await {
         Ok(e) => e,
         Err(e) => {
             checks.fail("engine", format!("{e:#}"));
@@ -213,8 +240,9 @@ async fn engine(checks: &mut Checks, host: &str, config: &Config) {
     checks.ok(
         "engine",
         format!(
-            "{} answers: Docker {}, speaking API {} with it (negotiated: the lower of the engine's and {})",
+            "{} answers{}: Docker {}, speaking API {} with it (negotiated: the lower of the engine's and {})",
             engine.host,
+            if engine.tls().is_some() { " over TLS" } else { "" },
             inert::line(&engine.engine_version, 40),
             engine.api_version,
             bollard::API_DEFAULT_VERSION

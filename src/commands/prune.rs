@@ -62,7 +62,7 @@ async fn prune(
     out: &mut dyn Write,
 ) -> Result<()> {
     let label = format!("{key}={value}");
-    let engine = Engine::connect(host, config.docker.timeout).await?;
+    let engine = Engine::connect(host, &config.docker).await?;
     let info = engine.info().await?;
     let engine_id = info.id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| engine.host.clone());
     let hostname = info.name.clone().unwrap_or_else(|| "unknown".into());

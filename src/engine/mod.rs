@@ -5,6 +5,7 @@
 //! one `system df` per pass for sizes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -16,11 +17,16 @@ use bollard::query_parameters::{
     InspectContainerOptions, ListContainersOptions, ListImagesOptions, ListVolumesOptions, RemoveContainerOptions,
     RemoveImageOptions, RemoveVolumeOptions, StatsOptions,
 };
-use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
+use bollard::{API_DEFAULT_VERSION, BollardRequest, ClientVersion, Docker};
 use futures_util::StreamExt;
 
+use crate::config::DockerConfig;
+use endpoint::Endpoint;
+
 pub mod disk_usage;
+mod endpoint;
 mod raw;
+pub mod tls;
 
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -34,6 +40,8 @@ pub struct Engine {
     pub api_version: String,
     pub engine_version: String,
     timeout: Duration,
+    /// How raw requests reach the engine (bollard has its own copy).
+    endpoint: Endpoint,
 }
 
 fn parse_version(s: &str) -> Option<ClientVersion> {
@@ -41,14 +49,36 @@ fn parse_version(s: &str) -> Option<ClientVersion> {
     Some(ClientVersion { major_version: maj.parse().ok()?, minor_version: min.parse().ok()? })
 }
 
-fn connect_at(host: &str, timeout: Duration, version: &ClientVersion) -> Result<Docker> {
+fn connect_at(host: &str, ep: &Endpoint, timeout: Duration, version: &ClientVersion) -> Result<Docker> {
     let secs = timeout.as_secs().max(1);
-    let docker = if unix_path(host).is_some() {
-        Docker::connect_with_unix(host, secs, version)
-    } else {
-        Docker::connect_with_http(host, secs, version)
+    let docker = match ep {
+        Endpoint::Unix(_) => Docker::connect_with_unix(host, secs, version),
+        Endpoint::Tcp(addr) => Docker::connect_with_http(&format!("tcp://{addr}"), secs, version),
+        // Our own transport rather than bollard's `ssl` feature: bollard's
+        // also trusts the system's roots for the engine, and reads the
+        // client key only mid-handshake, where a bad one goes unreported.
+        Endpoint::Tls { addr, .. } => {
+            let ep = Arc::new(ep.clone());
+            let transport = move |req: BollardRequest| {
+                let ep = Arc::clone(&ep);
+                async move {
+                    raw::send(&ep, req).await.map_err(|f| match f {
+                        raw::Failure::Connect(err) => BollardError::IOError { err },
+                        raw::Failure::Http(err) => BollardError::HyperResponseError { err },
+                    })
+                }
+            };
+            Docker::connect_with_custom_transport(transport, Some(format!("https://{addr}")), secs, version)
+        }
     };
     docker.map_err(|e| explain(e, host, "connect to"))
+}
+
+/// How `host` would be reached: the certificate directory when over TLS,
+/// `None` for plain TCP or a socket. Loads the certificates, so their
+/// problems show without an engine (for `doctor`).
+pub fn tls_for(host: &str, docker: &DockerConfig) -> Result<Option<tls::CertDir>> {
+    Ok(Endpoint::resolve(host, docker, &tls::process_env)?.tls().map(|c| c.dir.clone()))
 }
 
 fn unix_path(host: &str) -> Option<&str> {
@@ -69,6 +99,35 @@ fn check_socket(path: &str) -> Result<()> {
             hint(std::io::ErrorKind::PermissionDenied).unwrap_or_default()
         )),
         Err(e) => Err(anyhow!("cannot reach the Docker engine: socket {path}: {e}")),
+    }
+}
+
+/// The first request to an engine failed: one line saying why, most
+/// specific first (a TLS mismatch or certificate problem, then the I/O
+/// error kind, then whatever was said).
+fn not_reached(e: &anyhow::Error, host: &str, ep: &Endpoint) -> anyhow::Error {
+    let dir = ep.tls().map(|c| &c.dir);
+    if let Some(t) = tls::rustls_error(e.chain()) {
+        return anyhow!("cannot reach the Docker engine at {host}: {}", tls::reason(t, host, dir));
+    }
+    let text = format!("{e:#}");
+    if matches!(ep, Endpoint::Tcp(_)) {
+        if tls::is_plain_http_refusal(&text) {
+            return anyhow!(tls::needs_tls(host));
+        }
+        // A TLS server that is not Go's answers plain HTTP with TLS bytes,
+        // which do not parse as HTTP.
+        if e.chain().any(|c| c.downcast_ref::<hyper::Error>().is_some_and(|h| h.is_parse())) {
+            return anyhow!(
+                "cannot reach the Docker engine at {host}: it did not answer in HTTP (TLS on this port?); {}",
+                tls::needs_tls_fix(host)
+            );
+        }
+    }
+    let kind = e.chain().find_map(|c| c.downcast_ref::<std::io::Error>()).map(|io| io.kind());
+    match kind.and_then(hint) {
+        Some(h) => anyhow!("cannot reach the Docker engine at {host}: {h}"),
+        None => anyhow!("cannot reach the Docker engine at {host}: {text}"),
     }
 }
 
@@ -93,20 +152,18 @@ impl Engine {
     /// minimum (Docker 29 refuses anything below 1.44). The unversioned
     /// `/version` is answered by every engine, so we ask that and speak
     /// min(engine, bollard).
-    pub async fn connect(host: &str, timeout: Duration) -> Result<Engine> {
+    ///
+    /// A `tcp://` engine is spoken to over TLS when the environment or
+    /// `docker` says so (see `tls::for_engine`); certificates are loaded
+    /// before anything is sent.
+    pub async fn connect(host: &str, docker: &DockerConfig) -> Result<Engine> {
+        let timeout = docker.timeout;
         let host = if host.starts_with('/') { format!("unix://{host}") } else { host.to_string() };
+        let endpoint = Endpoint::resolve(&host, docker, &tls::process_env)?;
         if let Some(path) = unix_path(&host) {
             check_socket(path)?;
-        } else if !(host.starts_with("tcp://") || host.starts_with("http://")) {
-            bail!("unsupported Docker host `{host}`; use unix:///path/to/docker.sock or tcp://host:port");
         }
-        let body = raw::get(&host, "/version", timeout).await.map_err(|e| {
-            let kind = e.chain().find_map(|c| c.downcast_ref::<std::io::Error>()).map(|io| io.kind());
-            match kind.and_then(hint) {
-                Some(h) => anyhow!("cannot reach the Docker engine at {host}: {h}"),
-                None => anyhow!("cannot reach the Docker engine at {host}: {e:#}"),
-            }
-        })?;
+        let body = raw::get(&endpoint, "/version", timeout).await.map_err(|e| not_reached(&e, &host, &endpoint))?;
         let version: SystemVersion = serde_json::from_slice(&body)
             .with_context(|| format!("the Docker engine at {host} sent an unreadable /version answer"))?;
         let server = version
@@ -115,7 +172,7 @@ impl Engine {
             .and_then(parse_version)
             .ok_or_else(|| anyhow!("the Docker engine at {host} did not say which API version it speaks"))?;
         let chosen = if server < *API_DEFAULT_VERSION { server } else { *API_DEFAULT_VERSION };
-        let docker = connect_at(&host, timeout, &chosen)?;
+        let docker = connect_at(&host, &endpoint, timeout, &chosen)?;
         Ok(Engine {
             docker,
             local: unix_path(&host).is_some(),
@@ -123,7 +180,13 @@ impl Engine {
             engine_version: version.version.unwrap_or_else(|| "unknown".into()),
             timeout,
             host,
+            endpoint,
         })
+    }
+
+    /// The certificate directory when the engine is spoken to over TLS.
+    pub fn tls(&self) -> Option<&tls::CertDir> {
+        self.endpoint.tls().map(|c| &c.dir)
     }
 
     fn api_at_least(&self, major: usize, minor: usize) -> bool {
@@ -181,7 +244,7 @@ impl Engine {
         let path = format!("/v{}/system/df{filter}", self.api_version);
         let deadline = std::time::Instant::now() + self.timeout;
         loop {
-            match raw::get(&self.host, &path, self.timeout).await {
+            match raw::get(&self.endpoint, &path, self.timeout).await {
                 Ok(body) => return disk_usage::parse(&body),
                 Err(e) if is_df_busy(&e) && std::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -276,7 +339,7 @@ impl Engine {
 
     async fn current(&self, path: &str, what: &str) -> Result<Option<serde_json::Value>> {
         let path = format!("/v{}{path}", self.api_version);
-        let (status, body) = raw::get_with_status(&self.host, &path, self.timeout)
+        let (status, body) = raw::get_with_status(&self.endpoint, &path, self.timeout)
             .await
             .map_err(|e| anyhow!("cannot inspect {what} on the Docker engine at {}: {e:#}", self.host))?;
         if status == hyper::StatusCode::NOT_FOUND {
@@ -382,6 +445,9 @@ pub fn explain(e: BollardError, host: &str, doing: &str) -> anyhow::Error {
         other => io_kind_in(other),
     };
     let text = e.to_string();
+    if let Some(t) = tls::rustls_error(chain(&e)) {
+        return anyhow!("cannot {doing} the Docker engine at {host}: {}", tls::reason(t, host, None));
+    }
     let hint = match io_kind.and_then(hint) {
         Some(h) => Some(h),
         None if matches!(e, BollardError::RequestTimeoutError) => {
@@ -403,6 +469,10 @@ pub fn explain(e: BollardError, host: &str, doing: &str) -> anyhow::Error {
         }
         _ => anyhow!("cannot {doing} the Docker engine at {host}: {text}"),
     }
+}
+
+fn chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source())
 }
 
 fn io_kind_in(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
@@ -442,7 +512,7 @@ mod tests {
     #[test]
     fn unsupported_host_scheme_is_refused() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let err = rt.block_on(Engine::connect("ftp://x", Duration::from_secs(1))).err().unwrap();
+        let err = rt.block_on(Engine::connect("ftp://x", &DockerConfig::default())).err().unwrap();
         assert!(err.to_string().contains("unsupported Docker host"), "{err}");
     }
 
