@@ -456,6 +456,20 @@ fn the_report_says_how_old_carried_sizes_are() {
         "{}",
         host(&r).coverage
     );
+    // A writable layer measured even earlier sets the age, and is named.
+    let mut s = snapshot(T0 + 3600, &chain_world(GB, 20 * GB));
+    s.volumes[0].size_measured_at = Some(T0);
+    s.containers[0].rw_bytes = Some(GB);
+    s.containers[0].rw_measured_at = Some(T0 - 1800);
+    queries::insert_pass(&mut st.conn, &s).unwrap();
+    let r = run(&h, "30m", T0 + 3600, &Projects::default(), false);
+    assert!(
+        host(&r)
+            .coverage
+            .contains("Volume and writable-layer sizes were measured up to 1h 30m before the newest pass."),
+        "{}",
+        host(&r).coverage
+    );
 }
 
 /// Two engines that share a hostname, with the same troubled stack on both:

@@ -123,7 +123,18 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     }
 
     let mut unwritten: Vec<String> = Vec::new();
-    for snap in &snaps {
+    let name = |s: &Snapshot| inert::line(&s.host.hostname, 64);
+    // With several engines a signal can land between their passes: say
+    // which engines got theirs and which did not.
+    let left_out = |from: usize| -> String {
+        let rest: Vec<String> = snaps[from..].iter().map(name).collect();
+        if snaps.len() < 2 || rest.is_empty() {
+            String::new()
+        } else {
+            format!("; not recorded this run: {}", rest.join(", "))
+        }
+    };
+    for (i, snap) in snaps.iter().enumerate() {
         let mut paused = false;
         let written = queries::insert_pass_checked(&mut st.conn, snap, &mut || {
             if !paused {
@@ -137,8 +148,9 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
                 return Err(Interrupted::new(
                     sig,
                     format!(
-                        "the pass was rolled back, nothing of it is in {}; earlier passes are intact",
-                        db.display()
+                        "the pass was rolled back, nothing of it is in {}; earlier passes are intact{}",
+                        db.display(),
+                        left_out(i)
                     ),
                 )
                 .into());
@@ -151,13 +163,15 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
                     "stackwatch: error: {}",
                     inert::line(&format!("{:#}", store::sql_error(e, &db, "record a pass in")), 2000)
                 );
-                unwritten.push(inert::line(&snap.host.hostname, 64));
+                unwritten.push(name(snap));
                 continue;
             }
             (Ok(id), Some(sig)) => {
                 // Committed just before the signal: whole, but say so and
                 // still honour the request to stop.
-                return Err(Interrupted::new(sig, format!("after pass {id} was recorded in full")).into());
+                return Err(
+                    Interrupted::new(sig, format!("after pass {id} was recorded in full{}", left_out(i + 1))).into()
+                );
             }
             (Ok(id), None) => id,
         };

@@ -134,14 +134,18 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         )
     };
     // Sizes are re-measured at their own cadence: say how old they are.
-    if let Some(oldest) = end.volumes.iter().filter(|v| v.size.is_some()).filter_map(|v| v.measured_at).min() {
-        let size_age = end_pass.started_at - oldest;
-        if size_age >= 60 {
-            coverage.push_str(&format!(
-                " Volume sizes were measured up to {} before the newest pass.",
-                human_span(size_age)
-            ));
-        }
+    let oldest =
+        |times: &mut dyn Iterator<Item = i64>| times.min().map(|t| end_pass.started_at - t).filter(|a| *a >= 60);
+    let volumes = oldest(&mut end.volumes.iter().filter(|v| v.size.is_some()).filter_map(|v| v.measured_at));
+    let layers = oldest(&mut end.containers.iter().filter(|c| c.rw.is_some()).filter_map(|c| c.rw_measured_at));
+    let what = match (volumes, layers) {
+        (Some(_), Some(_)) => Some("Volume and writable-layer sizes"),
+        (Some(_), None) => Some("Volume sizes"),
+        (None, Some(_)) => Some("Writable-layer sizes"),
+        (None, None) => None,
+    };
+    if let (Some(what), Some(size_age)) = (what, volumes.max(layers)) {
+        coverage.push_str(&format!(" {what} were measured up to {} before the newest pass.", human_span(size_age)));
     }
     if age > 3600 {
         coverage

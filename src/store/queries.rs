@@ -563,6 +563,8 @@ pub struct ContainerRow {
     pub oom_killed: Option<bool>,
     pub started_at: Option<i64>,
     pub rw: Option<i64>,
+    /// When `rw` was measured (carried forward between measurements).
+    pub rw_measured_at: Option<i64>,
     pub log: Option<i64>,
     pub labels: String,
     pub stats: ContainerStats,
@@ -627,7 +629,8 @@ const STACKS_IN: &str =
 const CONTAINERS_IN: &str =
     "SELECT cs.container_ref, st.name, s.kind, s.name, c.service, c.image, st.state, st.health, st.restart_count,
                 st.exit_code, st.oom_killed, st.started_at, cs.rw_bytes, cs.log_bytes, c.labels, cs.cpu_ns, cs.mem_bytes,
-                st.mem_limit_bytes, cs.net_rx_bytes, cs.net_tx_bytes, cs.blkio_read_bytes, cs.blkio_write_bytes, cs.pids
+                st.mem_limit_bytes, cs.net_rx_bytes, cs.net_tx_bytes, cs.blkio_read_bytes, cs.blkio_write_bytes, cs.pids,
+                cs.rw_measured_at
          FROM container_samples cs JOIN containers c ON c.id = cs.container_ref JOIN stacks s ON s.id = c.stack_id
          JOIN container_states st ON st.container_ref = cs.container_ref
           AND st.pass_id = (SELECT MAX(x.pass_id) FROM container_states x
@@ -776,6 +779,7 @@ pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<Co
                     blkio_write: r.get(21)?,
                     pids: r.get(22)?,
                 },
+                rw_measured_at: r.get(23)?,
             })
         })?
         .collect()
