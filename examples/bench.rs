@@ -4,7 +4,7 @@
 //!
 //!   cargo run --release --example bench -- collect [--containers 50,200] [--runs 5]
 //!   cargo run --release --example bench -- sizing [--files 100000,1000000] [--runs 3]
-//!   cargo run --release --example bench -- history [--days 365] [--containers 200] [--keep FILE]
+//!   cargo run --release --example bench -- history [--days 365] [--containers 200] [--keep-raw 14d] [--keep FILE]
 //!
 //! `collect` and `sizing` need root and a local Docker engine; they create
 //! containers and volumes named `swbench-*` and remove them afterwards.
@@ -36,7 +36,8 @@ fn main() {
         Some("collect") => bench_collect(&list(opt("--containers", "50,200")), list(opt("--runs", "5"))[0]),
         Some("sizing") => bench_sizing(&list(opt("--files", "100000,1000000")), list(opt("--runs", "3"))[0]),
         Some("history") => {
-            bench_history(list(opt("--days", "365"))[0], list(opt("--containers", "200"))[0], opt("--keep", ""))
+            let keep_raw = stackwatch::time::parse_duration(&opt("--keep-raw", "14d")).expect("--keep-raw: a duration");
+            bench_history(list(opt("--days", "365"))[0], list(opt("--containers", "200"))[0], keep_raw, opt("--keep", ""))
         }
         _ => {
             eprintln!("usage: bench collect|sizing|history [options] (see the file's header)");
@@ -425,15 +426,19 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
 }
 
 /// `keep`: also copy the generated database there, for a closer look.
-fn bench_history(days: usize, containers: usize, keep: String) {
+fn bench_history(days: usize, containers: usize, keep_raw: Duration, keep: String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("year.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(30)).unwrap();
-    let config = Config::default();
+    let mut config = Config::default();
+    config.collect.keep_raw = keep_raw;
     let step = 300;
     let start = 1_764_000_000 - 1_764_000_000 % 86_400;
     let passes = days as i64 * 86_400 / step;
-    println!("\n## history: {days} days of 5-minute passes over {containers} containers and {containers} volumes\n");
+    println!(
+        "\n## history: {days} days of 5-minute passes over {containers} containers and {containers} volumes, keep_raw {}\n",
+        stackwatch::time::format_duration(keep_raw)
+    );
     let t = Instant::now();
     for i in 0..passes {
         let at = start + i * step;
@@ -452,9 +457,26 @@ fn bench_history(days: usize, containers: usize, keep: String) {
     st.conn.execute_batch("VACUUM;").unwrap();
     let vacuumed = std::fs::metadata(&path).unwrap().len();
     let kept: i64 = st.conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).unwrap();
+    // Where the bytes are (after VACUUM), largest first: what bounds the size.
+    let tables: Vec<(String, f64, i64)> = st
+        .conn
+        .prepare(
+            // Interior cells of index b-trees (and WITHOUT ROWID tables) are
+            // entries too; those of rowid tables only point.
+            "SELECT name, SUM(pgsize) / 1e6,
+                    SUM(CASE WHEN pagetype = 'leaf' OR name IN (SELECT name FROM sqlite_schema
+                              WHERE type = 'index' OR sql LIKE '%WITHOUT ROWID%') THEN ncell ELSE 0 END)
+             FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8",
+        )
+        .and_then(|mut q| q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+        .unwrap_or_default();
     drop(st);
     println!("generated {passes} passes in {:.0}s; {kept} passes kept after retention", generated.as_secs_f64());
     println!("database: {:.1} MB (after VACUUM: {:.1} MB); goal < 100 MB", size as f64 / 1e6, vacuumed as f64 / 1e6);
+    println!("\n| table or index | MB | rows | bytes per row |\n|---|---|---|---|");
+    for (name, mb, rows) in tables {
+        println!("| {name} | {mb:.1} | {rows} | {:.0} |", mb * 1e6 / rows.max(1) as f64);
+    }
     println!("\n| window | report time (median of 5, library call) | `stackwatch report` CLI (median of 5) |");
     println!("|---|---|---|");
     let sw = stackwatch_bin();
