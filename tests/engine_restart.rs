@@ -11,111 +11,18 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// A private engine; stopped (and its files removed) on drop.
-struct PrivateEngine {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl PrivateEngine {
-    fn start() -> Option<PrivateEngine> {
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
-        let dockerd = Command::new("dockerd").arg("--version").output().is_ok_and(|o| o.status.success())
-            && Command::new("unshare").arg("--version").output().is_ok_and(|o| o.status.success());
-        if !root || !dockerd {
-            assert!(!ci(), "CI is set but a private dockerd cannot be started (root: {root}, dockerd: {dockerd})");
-            eprintln!("skipping: a private dockerd needs root, dockerd and unshare");
-            return None;
-        }
-        let mut e =
-            PrivateEngine { dir: tempfile::Builder::new().prefix("swtdockerd").tempdir().unwrap(), child: None };
-        e.launch();
-        Some(e)
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}", self.path("docker.sock").display())
-    }
-
-    fn launch(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("dockerd.log")).unwrap();
-        // In a network namespace of its own: a dockerd started with
-        // --bridge=none deletes the host's docker0 bridge, which would break
-        // the shared engine every other test uses.
-        let child = Command::new("unshare")
-            .args(["--net", "dockerd"])
-            .arg("--host")
-            .arg(self.host())
-            .arg("--data-root")
-            .arg(self.path("data"))
-            .arg("--exec-root")
-            .arg(self.path("exec"))
-            .arg("--pidfile")
-            .arg(self.path("docker.pid"))
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver=vfs"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start dockerd");
-        self.child = Some(child);
-        wait_for("the private dockerd to answer", Duration::from_secs(30), || {
-            self.docker_ok(&["version", "--format", "{{.Server.Version}}"]).then_some(())
-        });
-    }
-
-    /// SIGTERM, then wait for it to exit (it stops its containerd too).
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill() on the dockerd we spawned.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let start = Instant::now();
-            while c.try_wait().unwrap().is_none() {
-                if start.elapsed() > Duration::from_secs(20) {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-
-    fn docker_ok(&self, args: &[&str]) -> bool {
-        Command::new("docker").arg("-H").arg(self.host()).args(args).output().is_ok_and(|o| o.status.success())
-    }
-
-    fn docker(&self, args: &[&str]) {
-        let out = Command::new("docker").arg("-H").arg(self.host()).args(args).output().unwrap();
-        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.path("dockerd.log")).unwrap_or_default();
-        log.lines().rev().take(10).collect::<Vec<_>>().join("\n")
-    }
-}
-
-impl Drop for PrivateEngine {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// A private engine with the `vfs` driver; stopped (and its files
+/// removed) on drop. None (a skip) where one cannot be started.
+fn private_engine() -> Option<PrivateEngine> {
+    PrivateEngine::possible(&[])
+        .then(|| PrivateEngine::builder("private", "swtdockerd").arg("--storage-driver=vfs").start())
 }
 
 /// Passes in `db`, after checking each one is whole (integrity, and every
@@ -172,17 +79,11 @@ fn the_engine_restarting_mid_pass_leaves_a_whole_pass_or_none() {
     if !engine_available() {
         return;
     }
-    let Some(mut engine) = PrivateEngine::start() else { return };
+    let Some(mut engine) = private_engine() else { return };
     let host = engine.host();
     // Something to sample: the busybox image, created containers and volumes
     // (nothing needs to run, so no network or cgroup set-up is involved).
-    let save = Command::new("docker").args(["save", image()]).output().unwrap();
-    assert!(save.status.success());
-    let mut load =
-        Command::new("docker").args(["-H", &host, "load"]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-    std::io::Write::write_all(load.stdin.as_mut().unwrap(), &save.stdout).unwrap();
-    drop(load.stdin.take());
-    assert!(load.wait().unwrap().success());
+    engine.load(image());
     for i in 0..3 {
         engine.docker(&["volume", "create", &format!("vol{i}")]);
         engine.docker(&[
@@ -239,6 +140,6 @@ fn the_engine_restarting_mid_pass_leaves_a_whole_pass_or_none() {
     }
     // And the engine is usable again.
     let out = bin().args(["collect", "--db", db.to_str().unwrap(), "--docker-host", &host]).output().unwrap();
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), engine.log_tail());
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), engine.log_tail(10));
     assert_eq!(whole_passes(&db), passes + 1);
 }

@@ -10,112 +10,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 
-/// A second Docker engine, stopped (and its mounts and files removed) on
-/// drop, also when the test fails.
-struct SecondEngine {
-    dir: tempfile::TempDir,
-    daemon: Option<std::process::Child>,
-}
-
-impl SecondEngine {
-    fn start() -> SecondEngine {
-        // Short path: unix socket paths are limited to 108 bytes.
-        let dir = tempfile::Builder::new().prefix("sw2e").tempdir_in("/tmp").unwrap();
-        let p = dir.path();
-        // Engine 20.10 derives its ID from this key; the default one in
-        // /etc/docker would give both engines the same ID.
-        std::fs::write(p.join("daemon.json"), format!("{{\"deprecated-key-path\": \"{}/key.json\"}}", p.display()))
-            .unwrap();
-        let log = std::fs::File::create(p.join("dockerd.log")).unwrap();
-        let daemon = Command::new("unshare")
-            .args(["--net", "--", "dockerd"])
-            .arg(format!("--config-file={}/daemon.json", p.display()))
-            .arg(format!("--host=unix://{}/docker.sock", p.display()))
-            .arg(format!("--data-root={}/data", p.display()))
-            .arg(format!("--exec-root={}/exec", p.display()))
-            .arg(format!("--pidfile={}/docker.pid", p.display()))
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false", "--shutdown-timeout=1"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("unshare (util-linux) and dockerd (docker.io)");
-        let engine = SecondEngine { dir, daemon: Some(daemon) };
-        let host = engine.host();
-        wait_for("the second dockerd to answer", Duration::from_secs(30), || {
-            Command::new("docker")
-                .args(["-H", &host, "version"])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|_| ())
-        });
-        engine
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}/docker.sock", self.dir.path().display())
-    }
-
-    fn docker(&self, args: &[&str]) -> String {
-        let host = self.host();
-        let mut all: Vec<&str> = vec!["-H", &host];
-        all.extend_from_slice(args);
-        docker(&all)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for SecondEngine {
-    fn drop(&mut self) {
-        let p: PathBuf = self.dir.path().to_path_buf();
-        if let Some(mut d) = self.daemon.take() {
-            // Containers first, with SIGKILL: a shutting-down daemon would
-            // give each its stop timeout.
-            let host = self.host();
-            if let Ok(o) = Command::new("docker").args(["-H", &host, "ps", "-aq"]).output() {
-                let ids: Vec<String> =
-                    String::from_utf8_lossy(&o.stdout).split_whitespace().map(String::from).collect();
-                if !ids.is_empty() {
-                    let _ = Command::new("docker").args(["-H", &host, "rm", "-f"]).args(&ids).output();
-                }
-            }
-            // SIGTERM: dockerd stops its own containerd and exits.
-            // SAFETY: kill(2) on the pid of our own child.
-            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while d.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            if d.try_wait().ok().flatten().is_none() {
-                let _ = d.kill();
-                let _ = d.wait();
-            }
-            // The containerd this dockerd started, should it have outlived it.
-            let pidfile = p.join("exec/containerd/containerd.pid");
-            if let Some(pid) = std::fs::read_to_string(pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
-                // SAFETY: kill(2) on the pid our dockerd recorded for its containerd.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        // Anything still mounted under the temporary directory (deepest first).
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        let mut ours: Vec<&str> =
-            mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| Path::new(m).starts_with(&p)).collect();
-        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in ours {
-            let _ = Command::new("umount").args(["-l", m]).output();
-        }
-    }
+/// A second Docker engine (its own socket, data root, exec root and trust
+/// key, so its own engine ID), stopped (and its mounts and files removed)
+/// on drop, also when the test fails.
+fn second_engine() -> PrivateEngine {
+    PrivateEngine::builder("second", "sw2e").own_engine_id().start()
 }
 
 fn first_host() -> String {
@@ -128,14 +31,10 @@ fn two_engines_on_one_machine_land_in_one_history_apart() {
         return;
     }
     let img = image();
-    let bridge = Path::new("/sys/class/net/docker0");
-    let had_bridge = bridge.exists();
-    let second = SecondEngine::start();
-    assert!(!had_bridge || bridge.exists(), "starting the second engine removed the first engine's docker0");
+    // Starting it asserts that the first engine's docker0 is still there.
+    let second = second_engine();
     // The test image, without a registry: saved from one engine, loaded into the other.
-    let tar = tempfile::NamedTempFile::new().unwrap();
-    docker(&["save", "-o", tar.path().to_str().unwrap(), img]);
-    second.docker(&["load", "-q", "-i", tar.path().to_str().unwrap()]);
+    second.load(img);
 
     // The same stack name on both engines, and one stack only on each.
     let shared = unique("shared");
@@ -181,7 +80,7 @@ fn two_engines_on_one_machine_land_in_one_history_apart() {
         ]);
     }
     let id1 = docker(&["info", "--format", "{{.ID}}"]);
-    let id2 = second.docker(&["info", "--format", "{{.ID}}"]);
+    let id2 = second.id();
     assert_ne!(id1, id2, "the second engine must have its own ID:\n{}", second.log());
 
     let dir = tempfile::tempdir().unwrap();
@@ -244,7 +143,7 @@ fn two_engines_on_one_machine_land_in_one_history_apart() {
     // The second engine's root is a local directory, so its disk is seen too.
     let root2: Option<String> =
         conn.query_row("SELECT docker_root FROM pass_log WHERE engine_id = ?1", [&id2], |r| r.get(0)).unwrap();
-    assert_eq!(root2.as_deref(), Some(format!("{}/data", second.dir.path().display()).as_str()));
+    assert_eq!(root2.as_deref(), Some(format!("{}/data", second.dir().display()).as_str()));
 
     // The report has a section per engine, headed by the distinct name.
     let out = bin()

@@ -13,34 +13,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::*;
 
 const PORT: u16 = 2376;
-
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// True when this machine can run a private engine in its own network
-/// namespace; skips locally and fails under CI otherwise.
-fn private_engine_possible() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let tools = ["dockerd", "unshare", "nsenter", "ip"].iter().all(|t| {
-        Command::new(t).arg(if *t == "ip" { "-V" } else { "--version" }).output().is_ok_and(|o| o.status.success())
-    });
-    if !(root && tools) {
-        assert!(
-            !ci(),
-            "CI is set but a private dockerd cannot be started (root: {root}, dockerd/unshare/nsenter/ip: {tools})"
-        );
-        eprintln!("skipping: a private TLS dockerd needs root, dockerd, unshare, nsenter and ip");
-    }
-    root && tools
-}
 
 fn openssl(args: &[&str], dir: &Path) {
     let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
@@ -124,119 +102,31 @@ impl Pki {
     }
 }
 
-/// The private TLS engine; stopped (and its mounts removed) on drop, also
-/// when the test fails.
-struct TlsEngine {
-    dir: tempfile::TempDir,
-    daemon: Option<std::process::Child>,
+/// The private TLS engine, listening on TCP (`--tlsverify`, the `pki`'s
+/// server certificate) in its network namespace, whose loopback is brought
+/// up for it, and on its unix socket; stopped (and its mounts removed) on
+/// drop, also when the test fails.
+fn tls_engine(pki: &Pki) -> PrivateEngine {
+    PrivateEngine::builder("TLS", "swtle")
+        .own_engine_id()
+        .loopback_up()
+        .arg(format!("--host=tcp://127.0.0.1:{PORT}"))
+        .arg("--tlsverify")
+        .arg(format!("--tlscacert={}", pki.path("ca.pem").display()))
+        .arg(format!("--tlscert={}", pki.path("server-cert.pem").display()))
+        .arg(format!("--tlskey={}", pki.path("server-key.pem").display()))
+        .start()
 }
 
-impl TlsEngine {
-    fn start(pki: &Pki) -> TlsEngine {
-        // Short path: unix socket paths are limited to 108 bytes.
-        let dir = tempfile::Builder::new().prefix("swtle").tempdir_in("/tmp").unwrap();
-        let p = dir.path();
-        // An engine ID of its own (engine 20.10 derives it from this key).
-        std::fs::write(p.join("daemon.json"), format!("{{\"deprecated-key-path\": \"{}/key.json\"}}", p.display()))
-            .unwrap();
-        let log = std::fs::File::create(p.join("dockerd.log")).unwrap();
-        // A new network namespace has its loopback down; bring it up, then
-        // become dockerd (same pid, so /proc/<pid>/ns/net is its namespace).
-        let daemon = Command::new("unshare")
-            .args(["--net", "--", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh", "dockerd"])
-            .arg(format!("--config-file={}/daemon.json", p.display()))
-            .arg(format!("--host=unix://{}/docker.sock", p.display()))
-            .arg(format!("--host=tcp://127.0.0.1:{PORT}"))
-            .arg("--tlsverify")
-            .arg(format!("--tlscacert={}", pki.path("ca.pem").display()))
-            .arg(format!("--tlscert={}", pki.path("server-cert.pem").display()))
-            .arg(format!("--tlskey={}", pki.path("server-key.pem").display()))
-            .arg(format!("--data-root={}/data", p.display()))
-            .arg(format!("--exec-root={}/exec", p.display()))
-            .arg(format!("--pidfile={}/docker.pid", p.display()))
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false", "--shutdown-timeout=1"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("unshare (util-linux), ip (iproute2) and dockerd (docker.io)");
-        let engine = TlsEngine { dir, daemon: Some(daemon) };
-        let host = engine.socket();
-        wait_for("the TLS dockerd to answer on its socket", Duration::from_secs(30), || {
-            Command::new("docker")
-                .args(["-H", &host, "version"])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|_| ())
-        });
-        engine
+/// stackwatch in the engine's network namespace, with none of the caller's
+/// Docker variables; `env` sets the ones a case needs.
+fn stackwatch(engine: &PrivateEngine, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = engine.in_netns(env!("CARGO_BIN_EXE_stackwatch"));
+    cmd.args(args);
+    for v in ["DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG", "STACKWATCH_CONFIG"] {
+        cmd.env_remove(v);
     }
-
-    fn socket(&self) -> String {
-        format!("unix://{}/docker.sock", self.dir.path().display())
-    }
-
-    fn docker(&self, args: &[&str]) -> String {
-        let host = self.socket();
-        let mut all: Vec<&str> = vec!["-H", &host];
-        all.extend_from_slice(args);
-        docker(&all)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
-    }
-
-    /// stackwatch in the engine's network namespace, with none of the
-    /// caller's Docker variables; `env` sets the ones a case needs.
-    fn stackwatch(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let pid = self.daemon.as_ref().unwrap().id();
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net=/proc/{pid}/ns/net")).arg(env!("CARGO_BIN_EXE_stackwatch")).args(args);
-        for v in ["DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG", "STACKWATCH_CONFIG"] {
-            cmd.env_remove(v);
-        }
-        cmd.envs(env.iter().copied()).output().unwrap()
-    }
-}
-
-impl Drop for TlsEngine {
-    fn drop(&mut self) {
-        let p: PathBuf = self.dir.path().to_path_buf();
-        if let Some(mut d) = self.daemon.take() {
-            let host = self.socket();
-            if let Ok(o) = Command::new("docker").args(["-H", &host, "ps", "-aq"]).output() {
-                let ids: Vec<String> =
-                    String::from_utf8_lossy(&o.stdout).split_whitespace().map(String::from).collect();
-                if !ids.is_empty() {
-                    let _ = Command::new("docker").args(["-H", &host, "rm", "-f"]).args(&ids).output();
-                }
-            }
-            // SAFETY: kill(2) on the pid of our own child (dockerd, exec'd by unshare and sh).
-            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while d.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            if d.try_wait().ok().flatten().is_none() {
-                let _ = d.kill();
-                let _ = d.wait();
-            }
-            let pidfile = p.join("exec/containerd/containerd.pid");
-            if let Some(pid) = std::fs::read_to_string(pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
-                // SAFETY: kill(2) on the pid our dockerd recorded for its containerd.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        let mut ours: Vec<&str> =
-            mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| Path::new(m).starts_with(&p)).collect();
-        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in ours {
-            let _ = Command::new("umount").args(["-l", m]).output();
-        }
-    }
+    cmd.envs(env.iter().copied()).output().unwrap()
 }
 
 fn stderr(out: &Output) -> String {
@@ -260,21 +150,20 @@ fn fails_with(out: &Output, needles: &[&str]) -> String {
 
 #[test]
 fn a_tls_engine_is_collected_over_tls_and_every_tls_mistake_is_one_clear_line() {
-    if !engine_available() || !tool_available("openssl", &["version"], "openssl") || !private_engine_possible() {
+    if !engine_available()
+        || !tool_available("openssl", &["version"], "openssl")
+        || !PrivateEngine::possible(&["nsenter", "ip"])
+    {
         return;
     }
     let img = image();
     let pki = Pki::new();
-    let bridge = Path::new("/sys/class/net/docker0");
-    let had_bridge = bridge.exists();
-    let engine = TlsEngine::start(&pki);
-    assert!(!had_bridge || bridge.exists(), "starting the TLS engine removed the shared engine's docker0");
+    // Starting it asserts that the shared engine's docker0 is still there.
+    let engine = tls_engine(&pki);
 
     // The test image, without a registry, and a container with a volume
     // holding some bytes, so `system df` (a raw request) has a size to report.
-    let tar = tempfile::NamedTempFile::new().unwrap();
-    docker(&["save", "-o", tar.path().to_str().unwrap(), img]);
-    engine.docker(&["load", "-q", "-i", tar.path().to_str().unwrap()]);
+    engine.load(img);
     let project = unique("tls");
     let volume = unique("tlsvol");
     let name = unique("tlsc");
@@ -296,7 +185,7 @@ fn a_tls_engine_is_collected_over_tls_and_every_tls_mistake_is_one_clear_line() 
         "-c",
         "head -c 300000 /dev/zero > /data/blob && sleep 3600",
     ]);
-    let engine_id = engine.docker(&["info", "--format", "{{.ID}}"]);
+    let engine_id = engine.id();
     let shared_id = docker(&["info", "--format", "{{.ID}}"]);
     assert_ne!(engine_id, shared_id, "the TLS engine must have its own ID:\n{}", engine.log());
     wait_for("the container to write its volume", Duration::from_secs(20), || {
@@ -312,7 +201,8 @@ fn a_tls_engine_is_collected_over_tls_and_every_tls_mistake_is_one_clear_line() 
 
     // 1. DOCKER_TLS_VERIFY + DOCKER_CERT_PATH, as for the docker CLI; sizes
     // measured now, through the engine's system df over TLS.
-    let out = engine.stackwatch(
+    let out = stackwatch(
+        &engine,
         &["collect", "--db", db_s, "--docker-host", &tcp, "--sizes"],
         &[("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", &good)],
     );
@@ -347,12 +237,14 @@ fn a_tls_engine_is_collected_over_tls_and_every_tls_mistake_is_one_clear_line() 
         ),
     )
     .unwrap();
-    let out = engine.stackwatch(
+    let out = stackwatch(
+        &engine,
         &["collect", "--db", db_s, "--config", cfg.to_str().unwrap()],
         &[("DOCKER_CERT_PATH", &pki.certs("wrongca"))],
     );
     assert!(out.status.success(), "collect with the config's TLS settings failed: {}", stderr(&out));
-    let out = engine.stackwatch(
+    let out = stackwatch(
+        &engine,
         &["collect", "--db", db_s, "--docker-host", &format!("https://127.0.0.1:{PORT}")],
         &[("DOCKER_CERT_PATH", &good)],
     );
@@ -365,11 +257,12 @@ fn a_tls_engine_is_collected_over_tls_and_every_tls_mistake_is_one_clear_line() 
     let fresh = work.path().join("fresh.db");
     let fresh_s = fresh.to_str().unwrap();
     for db_arg in [db_s, fresh_s] {
-        let out = engine.stackwatch(&["collect", "--db", db_arg, "--docker-host", &tcp], &[]);
+        let out = stackwatch(&engine, &["collect", "--db", db_arg, "--docker-host", &tcp], &[]);
         fails_with(&out, &[&tcp, "it expects TLS", "DOCKER_TLS_VERIFY=1", "tls_verify"]);
     }
     let wrong = pki.certs("wrongca");
-    let out = engine.stackwatch(
+    let out = stackwatch(
+        &engine,
         &["collect", "--db", fresh_s, "--docker-host", &tcp],
         &[("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", &wrong)],
     );
@@ -377,18 +270,21 @@ fn a_tls_engine_is_collected_over_tls_and_every_tls_mistake_is_one_clear_line() 
         &out,
         &[&tcp, "certificate verify failed", "unknown issuer", &format!("{wrong}/ca.pem"), "DOCKER_CERT_PATH"],
     );
-    let out = engine.stackwatch(
+    let out = stackwatch(
+        &engine,
         &["collect", "--db", fresh_s, "--docker-host", &tcp],
         &[("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", &pki.certs("strangerclient"))],
     );
     fails_with(&out, &[&tcp, "refused our client certificate", "strangerclient/cert.pem"]);
     let nokey = pki.certs("nokey");
-    let out = engine.stackwatch(
+    let out = stackwatch(
+        &engine,
         &["collect", "--db", fresh_s, "--docker-host", &tcp],
         &[("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", &nokey)],
     );
     fails_with(&out, &[&tcp, &format!("the client key {nokey}/key.pem does not exist"), "from DOCKER_CERT_PATH"]);
-    let out = engine.stackwatch(
+    let out = stackwatch(
+        &engine,
         &["collect", "--db", fresh_s, "--docker-host", &format!("tcp://127.0.0.1:{}", PORT + 1)],
         &[("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", &good)],
     );
@@ -397,7 +293,8 @@ fn a_tls_engine_is_collected_over_tls_and_every_tls_mistake_is_one_clear_line() 
     assert_eq!(passes(&db), 3, "a failed run must not touch the history");
 
     // 4. doctor says TLS is in use, and from where.
-    let out = engine.stackwatch(
+    let out = stackwatch(
+        &engine,
         &["doctor", "--db", db_s, "--docker-host", &tcp],
         &[("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", &good)],
     );

@@ -7,6 +7,12 @@
 
 #![allow(dead_code)]
 
+mod private_engine;
+
+// Every test binary compiles this module; only some start a private engine.
+#[allow(unused_imports)]
+pub use private_engine::PrivateEngine;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -16,6 +22,12 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 
 pub const IMAGE: &str = "stackwatch-test-busybox:1";
+
+/// True when the CI variable is set (to anything but empty, 0 or false):
+/// then a test bed that is missing something fails instead of skipping.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
 
 /// True when an engine answers. Without one, tests skip locally but fail
 /// under CI, where a missing engine means the test bed is broken.
@@ -29,7 +41,7 @@ pub fn engine_available() -> bool {
             .unwrap_or(false)
     });
     if !up {
-        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
+        if ci() {
             panic!("CI is set but no Docker engine answers (run .ci/start-dockerd)");
         }
         eprintln!("skipping: no Docker engine answers (set CI=true to make this a failure)");
@@ -42,7 +54,7 @@ pub fn engine_available() -> bool {
 pub fn tool_available(program: &str, args: &[&str], package: &str) -> bool {
     let ok = Command::new(program).args(args).output().map(|o| o.status.success()).unwrap_or(false);
     if !ok {
-        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
+        if ci() {
             panic!("CI is set but `{program}` is missing (apt-get install {package}; .ci/setup does)");
         }
         eprintln!("skipping: `{program}` is missing (apt-get install {package})");
