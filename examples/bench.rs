@@ -37,7 +37,12 @@ fn main() {
         Some("sizing") => bench_sizing(&list(opt("--files", "100000,1000000")), list(opt("--runs", "3"))[0]),
         Some("history") => {
             let keep_raw = stackwatch::time::parse_duration(&opt("--keep-raw", "14d")).expect("--keep-raw: a duration");
-            bench_history(list(opt("--days", "365"))[0], list(opt("--containers", "200"))[0], keep_raw, opt("--keep", ""))
+            bench_history(
+                list(opt("--days", "365"))[0],
+                list(opt("--containers", "200"))[0],
+                keep_raw,
+                opt("--keep", ""),
+            )
         }
         _ => {
             eprintln!("usage: bench collect|sizing|history [options] (see the file's header)");

@@ -7,13 +7,15 @@
 -- volumes) came to 463 MB. From V5:
 --
 -- * `containers` holds what never changes for a container (image, image ID,
---   log driver) and the first and last pass that saw it.
+--   log driver); `container_spans` the first and last pass that saw it,
+--   apart from the identity row so that the write every pass stays small.
 -- * `container_samples` keeps one row per container per pass, but only what
 --   moves every pass: counters, memory, log and writable-layer sizes.
 -- * `container_states` gets a row only when the container's state changed
 --   (name, state, health, restart count, exit code, OOM flag, start time,
 --   memory limit, how its writable layer is measured).
--- * `volume_states` gets a row only when a volume appeared, disappeared
+-- * `volume_spans` holds the first and last pass that saw a volume;
+--   `volume_states` gets a row only when a volume appeared, disappeared
 --   (`present` = 0) or its use changed; `volume_stacks` rows belong to a
 --   `volume_states` row (same volume and pass) and list every stack the
 --   volume belonged to from then on.
@@ -36,8 +38,6 @@ DROP VIEW volume_history;
 ALTER TABLE containers ADD COLUMN image TEXT;
 ALTER TABLE containers ADD COLUMN image_id TEXT;
 ALTER TABLE containers ADD COLUMN log_driver TEXT;
-ALTER TABLE containers ADD COLUMN first_pass INTEGER;
-ALTER TABLE containers ADD COLUMN last_pass INTEGER;
 
 ALTER TABLE container_samples RENAME TO container_samples_v4;
 
@@ -47,9 +47,19 @@ UPDATE containers SET
     image_id = (SELECT o.image_id FROM container_samples_v4 o WHERE o.container_ref = containers.id
                 ORDER BY o.pass_id DESC LIMIT 1),
     log_driver = (SELECT o.log_driver FROM container_samples_v4 o WHERE o.container_ref = containers.id
-                  ORDER BY o.pass_id DESC LIMIT 1),
-    first_pass = (SELECT MIN(o.pass_id) FROM container_samples_v4 o WHERE o.container_ref = containers.id),
-    last_pass = (SELECT MAX(o.pass_id) FROM container_samples_v4 o WHERE o.container_ref = containers.id);
+                  ORDER BY o.pass_id DESC LIMIT 1);
+
+-- Retention forgets an object once no surviving pass of its host lies
+-- within its span.
+CREATE TABLE container_spans (
+    container_ref INTEGER PRIMARY KEY REFERENCES containers(id),
+    host_id       INTEGER NOT NULL REFERENCES hosts(id),
+    first_pass    INTEGER NOT NULL,
+    last_pass     INTEGER NOT NULL
+);
+INSERT INTO container_spans (container_ref, host_id, first_pass, last_pass)
+SELECT o.container_ref, c.host_id, MIN(o.pass_id), MAX(o.pass_id)
+FROM container_samples_v4 o JOIN containers c ON c.id = o.container_ref GROUP BY o.container_ref;
 
 -- No (container, pass) index: a report reads whole passes (the primary key),
 -- and per-container questions go to container_states.
@@ -102,12 +112,17 @@ DROP TABLE container_samples_v4;
 
 -- Volumes --------------------------------------------------------------------
 
-ALTER TABLE volumes ADD COLUMN first_pass INTEGER;
-ALTER TABLE volumes ADD COLUMN last_pass INTEGER;
-
-UPDATE volumes SET
-    first_pass = (SELECT MIN(o.pass_id) FROM volume_samples o WHERE o.volume_ref = volumes.id),
-    last_pass = (SELECT MAX(o.pass_id) FROM volume_samples o WHERE o.volume_ref = volumes.id);
+-- A volume is in a pass when the pass lies within its span and its state
+-- then says present.
+CREATE TABLE volume_spans (
+    volume_ref INTEGER PRIMARY KEY REFERENCES volumes(id),
+    host_id    INTEGER NOT NULL REFERENCES hosts(id),
+    first_pass INTEGER NOT NULL,
+    last_pass  INTEGER NOT NULL
+);
+INSERT INTO volume_spans (volume_ref, host_id, first_pass, last_pass)
+SELECT o.volume_ref, v.host_id, MIN(o.pass_id), MAX(o.pass_id)
+FROM volume_samples o JOIN volumes v ON v.id = o.volume_ref GROUP BY o.volume_ref;
 
 CREATE TABLE volume_states (
     volume_ref INTEGER NOT NULL REFERENCES volumes(id),
@@ -155,6 +170,12 @@ INSERT INTO volume_states (volume_ref, pass_id, present, in_use, mounted_by)
 SELECT t.volume_ref, po.next, 0, 0, '[]'
 FROM temp.v4_volumes t JOIN temp.v4_pass_order po ON po.id = t.prev_sample
 WHERE t.prev_sample <> t.prev_pass;
+
+-- And one at the first pass after its last sample, when its host went on.
+INSERT INTO volume_states (volume_ref, pass_id, present, in_use, mounted_by)
+SELECT sp.volume_ref, po.next, 0, 0, '[]'
+FROM volume_spans sp JOIN temp.v4_pass_order po ON po.id = sp.last_pass
+WHERE po.next IS NOT NULL;
 
 INSERT INTO volume_states (volume_ref, pass_id, present, in_use, mounted_by)
 SELECT volume_ref, pass_id, 1, in_use, mounted_by
@@ -255,8 +276,6 @@ JOIN container_states st ON st.container_ref = cs.container_ref
  AND st.pass_id = (SELECT MAX(x.pass_id) FROM container_states x
                    WHERE x.container_ref = cs.container_ref AND x.pass_id <= cs.pass_id);
 
--- A volume is in a pass when the pass lies within its first and last pass
--- and its state then says present.
 CREATE VIEW latest_volumes AS
 SELECT h.host AS host,
        s.name AS stack,
@@ -273,7 +292,8 @@ SELECT h.host AS host,
        h.engine_id
 FROM latest_passes p
 JOIN host_names h ON h.host_id = p.host_id
-JOIN volumes v ON v.host_id = p.host_id AND v.last_pass = p.id
+JOIN volume_spans sp ON sp.host_id = p.host_id AND sp.last_pass = p.id
+JOIN volumes v ON v.id = sp.volume_ref
 JOIN volume_states st ON st.volume_ref = v.id
  AND st.pass_id = (SELECT MAX(x.pass_id) FROM volume_states x WHERE x.volume_ref = v.id AND x.pass_id <= p.id)
 LEFT JOIN volume_sizes sz ON sz.volume_ref = v.id
@@ -291,8 +311,9 @@ SELECT h.host AS host,
        p.id AS pass_id,
        p.started_at AS sampled_unix,
        h.engine_id
-FROM volumes v
-JOIN passes p ON p.host_id = v.host_id AND p.id BETWEEN v.first_pass AND v.last_pass
+FROM volume_spans sp
+JOIN volumes v ON v.id = sp.volume_ref
+JOIN passes p ON p.host_id = sp.host_id AND p.id BETWEEN sp.first_pass AND sp.last_pass
 JOIN host_names h ON h.host_id = p.host_id
 JOIN volume_states st ON st.volume_ref = v.id
  AND st.pass_id = (SELECT MAX(x.pass_id) FROM volume_states x WHERE x.volume_ref = v.id AND x.pass_id <= p.id)

@@ -43,6 +43,20 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
             ..Default::default()
         });
     }
+    // A job that lives two hours of day 5 with a volume of its own: thinned
+    // to one pass a day, nothing of it survives, so it is forgotten.
+    let job = (T0 + 5 * DAY + 10 * 3600..T0 + 5 * DAY + 12 * 3600).contains(&at);
+    if job {
+        containers.push(ContainerSample {
+            id: "job".into(),
+            name: "harb-job-1".into(),
+            stack: Some(StackKey { kind: StackKind::Compose, name: "harb".into() }),
+            state: "running".into(),
+            image: "anvil".into(),
+            mounts: vec!["harb_job".into()],
+            ..Default::default()
+        });
+    }
     let mut volumes = vec![VolumeSample {
         name: "harb_chain".into(),
         driver: "local".into(),
@@ -50,6 +64,9 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
         size_bytes: Some((at - T0) * 10),
         ..Default::default()
     }];
+    if job {
+        volumes.push(VolumeSample { name: "harb_job".into(), driver: "local".into(), ..Default::default() });
+    }
     // A scratch volume that exists on days 3-5 and again on days 8-12 (removed
     // and recreated under the same name), mounted by nothing on odd hours.
     let day = (at - T0) / DAY;
@@ -153,8 +170,14 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     // Samples went with their passes, and the one-off container is forgotten.
     assert_eq!(count(c, "SELECT count(*) FROM container_samples WHERE pass_id NOT IN (SELECT id FROM passes)"), 0);
     assert_eq!(count(c, "SELECT count(*) FROM stack_disk_history"), 192 + 192 + 10);
-    assert_eq!(count(c, "SELECT count(*) FROM containers WHERE container_id = 'oneoff'"), 0);
-    assert_eq!(done.identities_removed, 1);
+    assert_eq!(count(c, "SELECT count(*) FROM containers WHERE container_id IN ('oneoff', 'job')"), 0);
+    assert_eq!(count(c, "SELECT count(*) FROM volumes WHERE name = 'harb_job'"), 0);
+    assert_eq!(
+        count(c, "SELECT count(*) FROM container_states WHERE container_ref NOT IN (SELECT id FROM containers)"),
+        0
+    );
+    assert_eq!(count(c, "SELECT count(*) FROM volume_states WHERE volume_ref NOT IN (SELECT id FROM volumes)"), 0);
+    assert_eq!(done.identities_removed, 3, "oneoff, job and the job's volume");
     // The latest views are untouched.
     let latest_after: Vec<(String, i64)> = c
         .prepare("SELECT stack, disk_bytes FROM latest_stacks")

@@ -114,12 +114,58 @@ fn every_earlier_schema_version_upgrades_keeping_its_history() {
         assert_eq!(history, 2, "from V{v}");
         let pruned: i64 = st.conn.query_row("SELECT count(*) FROM prune_log", [], |r| r.get(0)).unwrap();
         assert_eq!(pruned, 0, "from V{v}");
+        // Containers and volumes read as they were written (V5 moved them
+        // into change tables), including a volume gone before the upgrade...
+        let restarts = column(&st.conn, "SELECT restart_count FROM container_history ORDER BY pass_id");
+        assert_eq!(restarts, vec![1, 2], "from V{v}");
+        let seen = column(&st.conn, "SELECT pass_id FROM volume_history WHERE volume = 'harb_tmp'");
+        assert_eq!(seen, vec![1], "from V{v}");
+        // ...which, recreated under the same name, is absent in between.
+        let mut st = st;
+        queries::insert_pass(&mut st.conn, &tmp_is_back()).unwrap();
+        let seen = column(&st.conn, "SELECT pass_id FROM volume_history WHERE volume = 'harb_tmp' ORDER BY 1");
+        assert_eq!(seen, vec![1, 3], "from V{v}");
+        let chain =
+            column(&st.conn, "SELECT size_bytes FROM volume_history WHERE volume = 'harb_chain' ORDER BY pass_id");
+        assert_eq!(chain, vec![1024, 4096], "from V{v}");
         let ok: String = st.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok");
     }
 }
 
-/// Two passes of one stack, in V1's tables.
+fn column(c: &Connection, sql: &str) -> Vec<i64> {
+    c.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+/// A third pass on the fixture's engine in which only `harb_tmp` exists.
+fn tmp_is_back() -> crate::snapshot::Snapshot {
+    use crate::snapshot::*;
+    let mut volumes = vec![VolumeSample { name: "harb_tmp".into(), driver: "local".into(), ..Default::default() }];
+    let stacks = crate::collect::aggregate::attribute(&[], &mut volumes, &mut []);
+    Snapshot {
+        started_at: 1_795_608_300,
+        duration_ms: 10,
+        host: HostInfo {
+            engine_id: "E1".into(),
+            hostname: "box".into(),
+            engine_version: "20.10.24".into(),
+            api_version: "1.41".into(),
+            docker_root: None,
+            fs: None,
+            root_visible: false,
+        },
+        containers: vec![],
+        volumes,
+        images: vec![],
+        stacks,
+        errors: vec![],
+        size_updates: vec![],
+        stats_method: None,
+    }
+}
+
+/// Two passes of one stack, in V1's tables: a container that restarted
+/// between them, a volume in both, and one only in the first.
 const V1_FIXTURE: &str = "
     INSERT INTO hosts (id, engine_id, hostname) VALUES (1, 'E1', 'box');
     INSERT INTO passes (id, host_id, started_at, duration_ms, engine_version, api_version, hostname, containers,
@@ -129,4 +175,15 @@ const V1_FIXTURE: &str = "
     INSERT INTO stacks (id, host_id, kind, name) VALUES (1, 1, 'compose', 'harb');
     INSERT INTO stack_samples (pass_id, stack_id, containers, running, rw_bytes, log_bytes, volume_bytes,
         disk_bytes, mem_bytes, unknown_sizes)
-    VALUES (1, 1, 1, 1, 0, 0, 1024, 1024, 10, 0), (2, 1, 1, 1, 0, 0, 4096, 4096, 10, 0);";
+    VALUES (1, 1, 1, 1, 0, 0, 1024, 1024, 10, 0), (2, 1, 1, 1, 0, 0, 4096, 4096, 10, 0);
+    INSERT INTO containers (id, host_id, container_id, stack_id, service, labels)
+    VALUES (1, 1, 'c1', 1, 'anvil', '{}');
+    INSERT INTO container_samples (pass_id, container_ref, name, image, image_id, state, restart_count, cpu_ns)
+    VALUES (1, 1, 'harb-anvil-1', 'anvil', 'sha256:a', 'running', 1, 10),
+           (2, 1, 'harb-anvil-1', 'anvil', 'sha256:a', 'running', 2, 20);
+    INSERT INTO volumes (id, host_id, name, driver, labels) VALUES (1, 1, 'harb_chain', 'local', '{}'),
+                                                                   (2, 1, 'harb_tmp', 'local', '{}');
+    INSERT INTO volume_samples (pass_id, volume_ref, size_bytes, size_method, in_use, mounted_by)
+    VALUES (1, 1, 1024, 'engine', 1, '[\"harb-anvil-1\"]'), (2, 1, 4096, 'engine', 1, '[\"harb-anvil-1\"]'),
+           (1, 2, 5, 'engine', 0, '[]');
+    INSERT INTO volume_stacks (pass_id, volume_ref, stack_id, via) VALUES (1, 1, 1, 'mount'), (2, 1, 1, 'mount');";

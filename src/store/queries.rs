@@ -36,15 +36,20 @@ const INSERT_STACK_SAMPLE: &str = "INSERT INTO stack_samples (pass_id, stack_id,
         log_bytes, volume_bytes, disk_bytes, mem_bytes, unknown_sizes, working_dir, config_files)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
-// Containers and volumes are seen every pass, so their identity rows are
-// written every pass anyway (`last_pass`); RETURNING saves the lookup.
 const UPSERT_CONTAINER: &str = "INSERT INTO containers (host_id, container_id, stack_id, service, created_at, labels,
-        image, image_id, log_driver, first_pass, last_pass)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+        image, image_id, log_driver)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
      ON CONFLICT (host_id, container_id) DO UPDATE SET stack_id = excluded.stack_id,
         service = excluded.service, labels = excluded.labels, image = excluded.image, image_id = excluded.image_id,
-        log_driver = excluded.log_driver, last_pass = excluded.last_pass
-     RETURNING id";
+        log_driver = excluded.log_driver
+     WHERE containers.stack_id IS NOT excluded.stack_id OR containers.service IS NOT excluded.service
+        OR containers.labels IS NOT excluded.labels OR containers.image IS NOT excluded.image
+        OR containers.image_id IS NOT excluded.image_id OR containers.log_driver IS NOT excluded.log_driver";
+const CONTAINER_ID: &str = "SELECT id FROM containers WHERE host_id = ?1 AND container_id = ?2";
+// Spans change every pass, so they live in narrow rows of their own: the
+// identity rows (labels and all) are only written when something changed.
+const UPSERT_CONTAINER_SPAN: &str = "INSERT INTO container_spans (container_ref, host_id, first_pass, last_pass)
+     VALUES (?1, ?2, ?3, ?3) ON CONFLICT (container_ref) DO UPDATE SET last_pass = excluded.last_pass";
 
 const INSERT_CONTAINER_SAMPLE: &str = "INSERT INTO container_samples (pass_id, container_ref, cpu_ns, mem_bytes,
         net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, log_bytes, rw_bytes, rw_measured_at)
@@ -58,11 +63,15 @@ const INSERT_CONTAINER_STATE: &str = "INSERT INTO container_states (container_re
         restart_count, exit_code, oom_killed, started_at, mem_limit_bytes, rw_method)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
-const UPSERT_VOLUME: &str = "INSERT INTO volumes (host_id, name, driver, created_at, labels, first_pass, last_pass)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+const UPSERT_VOLUME: &str =
+    "INSERT INTO volumes (host_id, name, driver, created_at, labels) VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT (host_id, name) DO UPDATE SET driver = excluded.driver, created_at = excluded.created_at,
-        labels = excluded.labels, last_pass = excluded.last_pass
-     RETURNING id";
+        labels = excluded.labels
+     WHERE volumes.driver IS NOT excluded.driver OR volumes.created_at IS NOT excluded.created_at
+        OR volumes.labels IS NOT excluded.labels";
+const VOLUME_ID: &str = "SELECT id FROM volumes WHERE host_id = ?1 AND name = ?2";
+const UPSERT_VOLUME_SPAN: &str = "INSERT INTO volume_spans (volume_ref, host_id, first_pass, last_pass)
+     VALUES (?1, ?2, ?3, ?3) ON CONFLICT (volume_ref) DO UPDATE SET last_pass = excluded.last_pass";
 
 const LATEST_VOLUME_STATE: &str = "SELECT pass_id, present, in_use, mounted_by FROM volume_states
      WHERE volume_ref = ?1 ORDER BY pass_id DESC LIMIT 1";
@@ -75,8 +84,9 @@ const LATEST_VOLUME_SIZE: &str =
 const INSERT_VOLUME_SIZE: &str =
     "INSERT INTO volume_sizes (volume_ref, pass_id, size_bytes, method, measured_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 /// Volumes the host's previous pass saw and this one did not.
-const VOLUMES_GONE: &str = "SELECT id FROM volumes WHERE host_id = ?1 AND last_pass = ?2";
-const PREVIOUS_PASS: &str = "SELECT MAX(id) FROM passes WHERE host_id = ?1 AND id < ?2";
+const VOLUMES_GONE: &str = "SELECT volume_ref FROM volume_spans WHERE host_id = ?1 AND last_pass = ?2";
+/// The host's newest pass before this one is written: one step back in the rowid.
+const PREVIOUS_PASS: &str = "SELECT id FROM passes WHERE host_id = ?1 ORDER BY id DESC LIMIT 1";
 
 const UPSERT_SIZE_STATE: &str = "INSERT INTO size_state (host_id, kind, object, size_bytes, method, measured_at,
         attempted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -132,6 +142,7 @@ pub fn insert_pass_checked(
     let h = &snap.host;
     tx.execute(UPSERT_HOST, params![h.engine_id, h.hostname])?;
     let host_id: i64 = tx.query_row(HOST_ID, [&h.engine_id], |r| r.get(0))?;
+    let previous: Option<i64> = tx.query_row(PREVIOUS_PASS, [host_id], |r| r.get(0)).optional()?;
     tx.execute(
         INSERT_PASS,
         params![
@@ -196,6 +207,7 @@ pub fn insert_pass_checked(
 
     {
         let mut upsert = tx.prepare_cached(UPSERT_CONTAINER)?;
+        let mut span = tx.prepare_cached(UPSERT_CONTAINER_SPAN)?;
         let mut sample = tx.prepare_cached(INSERT_CONTAINER_SAMPLE)?;
         let mut latest = tx.prepare_cached(LATEST_CONTAINER_STATE)?;
         let mut state = tx.prepare_cached(INSERT_CONTAINER_STATE)?;
@@ -203,21 +215,19 @@ pub fn insert_pass_checked(
             go()?;
             let Some(key) = &c.stack else { continue };
             let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
-            let id: i64 = upsert.query_row(
-                params![
-                    host_id,
-                    c.id,
-                    stack_id(key)?,
-                    c.service,
-                    c.created_at,
-                    labels,
-                    c.image,
-                    c.image_id,
-                    c.log_driver,
-                    pass_id
-                ],
-                |r| r.get(0),
-            )?;
+            upsert.execute(params![
+                host_id,
+                c.id,
+                stack_id(key)?,
+                c.service,
+                c.created_at,
+                labels,
+                c.image,
+                c.image_id,
+                c.log_driver
+            ])?;
+            let id: i64 = tx.prepare_cached(CONTAINER_ID)?.query_row(params![host_id, c.id], |r| r.get(0))?;
+            span.execute(params![id, host_id, pass_id])?;
             let s = c.stats.unwrap_or_default();
             sample.execute(params![
                 pass_id,
@@ -255,6 +265,7 @@ pub fn insert_pass_checked(
 
     {
         let mut upsert = tx.prepare_cached(UPSERT_VOLUME)?;
+        let mut span = tx.prepare_cached(UPSERT_VOLUME_SPAN)?;
         let mut latest_state = tx.prepare_cached(LATEST_VOLUME_STATE)?;
         let mut latest_links = tx.prepare_cached(VOLUME_STATE_LINKS)?;
         let mut state = tx.prepare_cached(INSERT_VOLUME_STATE)?;
@@ -264,8 +275,9 @@ pub fn insert_pass_checked(
         for v in &snap.volumes {
             go()?;
             let labels = serde_json::to_string(&v.labels).unwrap_or_else(|_| "{}".into());
-            let id: i64 =
-                upsert.query_row(params![host_id, v.name, v.driver, v.created_at, labels, pass_id], |r| r.get(0))?;
+            upsert.execute(params![host_id, v.name, v.driver, v.created_at, labels])?;
+            let id: i64 = tx.prepare_cached(VOLUME_ID)?.query_row(params![host_id, v.name], |r| r.get(0))?;
+            span.execute(params![id, host_id, pass_id])?;
             let mounted = serde_json::to_string(&v.mounted_by).unwrap_or_else(|_| "[]".into());
             let mut links = Vec::with_capacity(v.stacks.len());
             for (key, via) in &v.stacks {
@@ -301,7 +313,6 @@ pub fn insert_pass_checked(
             }
         }
         // What the previous pass saw and this one did not is gone from here on.
-        let previous: Option<i64> = tx.query_row(PREVIOUS_PASS, params![host_id, pass_id], |r| r.get(0))?;
         if let Some(previous) = previous {
             let gone: Vec<i64> = tx
                 .prepare_cached(VOLUMES_GONE)?
@@ -639,7 +650,8 @@ const CONTAINERS_IN: &str =
 const VOLUMES_IN: &str = "SELECT v.id, v.name, sz.size_bytes, st.in_use, st.mounted_by, v.labels, sz.measured_at,
             st.pass_id
          FROM passes p
-         JOIN volumes v ON v.host_id = p.host_id AND p.id BETWEEN v.first_pass AND v.last_pass
+         JOIN volume_spans sp ON sp.host_id = p.host_id AND p.id BETWEEN sp.first_pass AND sp.last_pass
+         JOIN volumes v ON v.id = sp.volume_ref
          JOIN volume_states st ON st.volume_ref = v.id
           AND st.pass_id = (SELECT MAX(x.pass_id) FROM volume_states x WHERE x.volume_ref = v.id AND x.pass_id <= p.id)
          LEFT JOIN volume_sizes sz ON sz.volume_ref = v.id

@@ -88,22 +88,25 @@ const DELETE_DOOMED: &str = "
     DELETE FROM pass_errors WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM passes WHERE id IN (SELECT id FROM temp.doomed);";
 
-/// Containers and volumes last seen before their host's oldest surviving
-/// pass have no samples left; their change rows go with them.
+/// Containers and volumes with no surviving pass of their host within their
+/// span have no samples left; their change rows go with them. (A span's
+/// first and last pass may be gone; BETWEEN compares ids.)
 const FORGOTTEN: &str = "
-    DELETE FROM temp.oldest;
-    INSERT INTO temp.oldest (host_id, pass) SELECT host_id, MIN(id) FROM passes GROUP BY host_id;
     DELETE FROM temp.forgotten;
     INSERT INTO temp.forgotten (kind, id)
-    SELECT 'container', c.id FROM containers c
-     WHERE COALESCE(c.last_pass, 0) < COALESCE((SELECT pass FROM temp.oldest o WHERE o.host_id = c.host_id), 1 << 62)
+    SELECT 'container', c.id FROM containers c LEFT JOIN container_spans sp ON sp.container_ref = c.id
+     WHERE NOT EXISTS (SELECT 1 FROM passes p
+                        WHERE p.id BETWEEN sp.first_pass AND sp.last_pass AND p.host_id = sp.host_id)
     UNION ALL
-    SELECT 'volume', v.id FROM volumes v
-     WHERE COALESCE(v.last_pass, 0) < COALESCE((SELECT pass FROM temp.oldest o WHERE o.host_id = v.host_id), 1 << 62);
+    SELECT 'volume', v.id FROM volumes v LEFT JOIN volume_spans sp ON sp.volume_ref = v.id
+     WHERE NOT EXISTS (SELECT 1 FROM passes p
+                        WHERE p.id BETWEEN sp.first_pass AND sp.last_pass AND p.host_id = sp.host_id);
     DELETE FROM container_states WHERE container_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'container');
+    DELETE FROM container_spans WHERE container_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'container');
     DELETE FROM volume_states WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');
     DELETE FROM volume_stacks WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');
-    DELETE FROM volume_sizes WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');";
+    DELETE FROM volume_sizes WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');
+    DELETE FROM volume_spans WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');";
 
 /// Identity rows nothing refers to any more, counted.
 const FORGET_IDENTITIES: [&str; 4] = [
@@ -145,7 +148,6 @@ pub fn compact(
          CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY);
          CREATE TEMP TABLE IF NOT EXISTS levels (value TEXT PRIMARY KEY);
          CREATE TEMP TABLE IF NOT EXISTS next_kept (doomed INTEGER PRIMARY KEY, kept INTEGER NOT NULL);
-         CREATE TEMP TABLE IF NOT EXISTS oldest (host_id INTEGER PRIMARY KEY, pass INTEGER NOT NULL);
          CREATE TEMP TABLE IF NOT EXISTS forgotten (kind TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (kind, id));
          DELETE FROM temp.doomed;",
     )?;
