@@ -85,8 +85,10 @@ const INSERT_VOLUME_SIZE: &str =
     "INSERT INTO volume_sizes (volume_ref, pass_id, size_bytes, method, measured_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 /// Volumes the host's previous pass saw and this one did not.
 const VOLUMES_GONE: &str = "SELECT volume_ref FROM volume_spans WHERE host_id = ?1 AND last_pass = ?2";
-/// The host's newest pass before this one is written: one step back in the rowid.
-const PREVIOUS_PASS: &str = "SELECT id FROM passes WHERE host_id = ?1 ORDER BY id DESC LIMIT 1";
+/// The host's newest pass before this one is written. `+host_id` keeps the
+/// planner off the (host, time) index, which would read and sort all of the
+/// host's passes: walking ids down from the newest stops at the first match.
+const PREVIOUS_PASS: &str = "SELECT id FROM passes WHERE +host_id = ?1 ORDER BY id DESC LIMIT 1";
 
 const UPSERT_SIZE_STATE: &str = "INSERT INTO size_state (host_id, kind, object, size_bytes, method, measured_at,
         attempted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
