@@ -10,12 +10,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use common::*;
 
 /// A private engine with the `vfs` driver; stopped (and its files
@@ -23,55 +17,6 @@ use common::*;
 fn private_engine() -> Option<PrivateEngine> {
     PrivateEngine::possible(&[])
         .then(|| PrivateEngine::builder("private", "swtdockerd").arg("--storage-driver=vfs").start())
-}
-
-/// Passes in `db`, after checking each one is whole (integrity, and every
-/// pass has exactly the samples its counts say).
-fn whole_passes(db: &Path) -> i64 {
-    if !db.exists() {
-        return 0;
-    }
-    let c = open(db);
-    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(ok, "ok");
-    let broken: i64 = c
-        .query_row(
-            "SELECT count(*) FROM passes p
-             WHERE p.containers <> (SELECT count(*) FROM container_samples WHERE pass_id = p.id)
-                OR p.volumes <> (SELECT count(*) FROM volume_history WHERE pass_id = p.id)
-                OR p.images <> (SELECT count(*) FROM image_samples WHERE pass_id = p.id)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(broken, 0, "half-written passes");
-    c.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).unwrap()
-}
-
-/// Starts a collect against `host` that pauses after listing containers.
-fn paused_collect(db: &Path, host: &str, ms: u64) -> (Child, mpsc::Receiver<String>) {
-    let mut child = bin()
-        .args(["collect", "--db", db.to_str().unwrap(), "--docker-host", host])
-        .env("STACKWATCH_FAULT_PAUSE", format!("engine:{ms}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(l) if l.contains("fault: paused at engine") => break,
-            Ok(_) => {}
-            Err(e) => panic!("collect never reached the engine pause: {e}"),
-        }
-    }
-    (child, rx)
 }
 
 #[test]
@@ -108,7 +53,7 @@ fn the_engine_restarting_mid_pass_leaves_a_whole_pass_or_none() {
 
     // 1. The engine goes away mid-pass and is still down when the pass
     //    resumes: the pass fails cleanly, one line, nothing recorded.
-    let (mut child, rx) = paused_collect(&db, &host, 1500);
+    let (mut child, rx) = paused_collect(&db, &["--docker-host", &host], "engine", 1500);
     engine.stop();
     let status = child.wait().unwrap();
     let err = rx.into_iter().filter(|l| !l.contains("fault:")).collect::<Vec<_>>().join("\n");
@@ -121,7 +66,7 @@ fn the_engine_restarting_mid_pass_leaves_a_whole_pass_or_none() {
     //    the pass either completes, whole, or fails cleanly (a connection
     //    the restart cut), never half-written.
     engine.launch();
-    let (mut child, rx) = paused_collect(&db, &host, 8000);
+    let (mut child, rx) = paused_collect(&db, &["--docker-host", &host], "engine", 8000);
     engine.stop();
     engine.launch();
     let status = child.wait().unwrap();

@@ -8,81 +8,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Passes in the database, after checking that each one is whole.
-fn whole_passes(db: &Path) -> i64 {
-    let c = open(db);
-    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(ok, "ok");
-    let broken: Vec<(i64, i64, i64, i64, i64, i64, i64)> = c
-        .prepare(
-            "SELECT p.id, p.containers, (SELECT count(*) FROM container_samples WHERE pass_id = p.id),
-                    p.volumes, (SELECT count(*) FROM volume_history WHERE pass_id = p.id),
-                    p.images, (SELECT count(*) FROM image_samples WHERE pass_id = p.id)
-             FROM passes p",
-        )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .filter(|(_, c, cs, v, vs, i, is)| c != cs || v != vs || i != is)
-        .collect();
-    assert!(broken.is_empty(), "half-written passes: {broken:?}");
-    let orphans: i64 = c
-        .query_row(
-            "SELECT (SELECT count(*) FROM stack_samples WHERE pass_id NOT IN (SELECT id FROM passes))
-                  + (SELECT count(*) FROM container_samples WHERE pass_id NOT IN (SELECT id FROM passes))
-                  + (SELECT count(*) FROM container_states WHERE pass_id NOT IN (SELECT id FROM passes))
-                  + (SELECT count(*) FROM volume_states WHERE pass_id NOT IN (SELECT id FROM passes))
-                  + (SELECT count(*) FROM volume_sizes WHERE pass_id NOT IN (SELECT id FROM passes))",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(orphans, 0, "samples without their pass");
-    c.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).unwrap()
-}
-
 fn config(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("stackwatch.toml");
     std::fs::write(&p, text).unwrap();
     p
-}
-
-/// A collect that pauses at `stage`, started and waited for until it says so.
-fn paused_collect(db: &Path, stage: &str, ms: u64) -> (Child, mpsc::Receiver<String>) {
-    let mut child = bin()
-        .args(["collect", "--db", db.to_str().unwrap()])
-        .env("STACKWATCH_FAULT_PAUSE", format!("{stage}:{ms}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let marker = format!("fault: paused at {stage}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) if l.contains(&marker) => break,
-            Ok(_) => {}
-            Err(e) => panic!("collect never reached {stage}: {e}"),
-        }
-    }
-    (child, rx)
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -103,7 +39,7 @@ fn a_signal_while_the_pass_is_written_leaves_no_partial_pass_and_says_so() {
     let db = dir.path().join("history.db");
     collect(&db);
     for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
-        let (mut child, rx) = paused_collect(&db, "write", 1500);
+        let (mut child, rx) = paused_collect(&db, &[], "write", 1500);
         signal(&child, sig);
         let status = child.wait().unwrap();
         let err = rest(rx);
@@ -113,7 +49,7 @@ fn a_signal_while_the_pass_is_written_leaves_no_partial_pass_and_says_so() {
         assert_eq!(whole_passes(&db), 1, "{name}: the interrupted pass left nothing");
     }
     // A hard kill cannot be handled, and still leaves nothing half-written.
-    let (mut child, rx) = paused_collect(&db, "write", 5000);
+    let (mut child, rx) = paused_collect(&db, &[], "write", 5000);
     signal(&child, libc::SIGKILL);
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&child.wait().unwrap()), Some(libc::SIGKILL));
     drop(rx);
@@ -130,7 +66,7 @@ fn a_signal_while_reading_the_engine_stops_at_once_and_creates_nothing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
-    let (mut child, rx) = paused_collect(&db, "engine", 20_000);
+    let (mut child, rx) = paused_collect(&db, &[], "engine", 20_000);
     let t = Instant::now();
     signal(&child, libc::SIGTERM);
     let status = child.wait().unwrap();

@@ -7,9 +7,12 @@
 
 #![allow(dead_code)]
 
+mod faults;
 mod private_engine;
 
-// Every test binary compiles this module; only some start a private engine.
+// Every test binary compiles this module; only some use these.
+#[allow(unused_imports)]
+pub use faults::{paused_collect, whole_passes};
 #[allow(unused_imports)]
 pub use private_engine::PrivateEngine;
 
