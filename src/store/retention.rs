@@ -50,35 +50,35 @@ const NEXT_KEPT: &str = "
         FROM (SELECT id, host_id, id IN (SELECT id FROM temp.doomed) AS doomed FROM passes))
     WHERE doomed AND kept IS NOT NULL;";
 
-/// Carries change rows over thinned passes: superseded rows go, the others
-/// move to the next surviving pass. volume_stacks rows follow their
-/// volume_states row.
-const CARRY_CHANGES: &str = "
-    DELETE FROM container_states WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
-       AND EXISTS (SELECT 1 FROM container_states n WHERE n.container_ref = container_states.container_ref
-                      AND n.pass_id > container_states.pass_id
-                      AND n.pass_id <= (SELECT kept FROM temp.next_kept WHERE doomed = container_states.pass_id));
-    UPDATE container_states SET pass_id = (SELECT kept FROM temp.next_kept WHERE doomed = container_states.pass_id)
-     WHERE pass_id IN (SELECT doomed FROM temp.next_kept);
+/// The change tables and the object each row is about.
+const CHANGE_TABLES: [(&str, &str); 3] =
+    [("container_states", "container_ref"), ("volume_states", "volume_ref"), ("volume_sizes", "volume_ref")];
 
-    DELETE FROM volume_states WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
-       AND EXISTS (SELECT 1 FROM volume_states n WHERE n.volume_ref = volume_states.volume_ref
-                      AND n.pass_id > volume_states.pass_id
-                      AND n.pass_id <= (SELECT kept FROM temp.next_kept WHERE doomed = volume_states.pass_id));
-    DELETE FROM volume_stacks WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
-       AND NOT EXISTS (SELECT 1 FROM volume_states s
-                        WHERE s.volume_ref = volume_stacks.volume_ref AND s.pass_id = volume_stacks.pass_id);
-    UPDATE volume_states SET pass_id = (SELECT kept FROM temp.next_kept WHERE doomed = volume_states.pass_id)
-     WHERE pass_id IN (SELECT doomed FROM temp.next_kept);
-    UPDATE volume_stacks SET pass_id = (SELECT kept FROM temp.next_kept WHERE doomed = volume_stacks.pass_id)
-     WHERE pass_id IN (SELECT doomed FROM temp.next_kept);
-
-    DELETE FROM volume_sizes WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
-       AND EXISTS (SELECT 1 FROM volume_sizes n WHERE n.volume_ref = volume_sizes.volume_ref
-                      AND n.pass_id > volume_sizes.pass_id
-                      AND n.pass_id <= (SELECT kept FROM temp.next_kept WHERE doomed = volume_sizes.pass_id));
-    UPDATE volume_sizes SET pass_id = (SELECT kept FROM temp.next_kept WHERE doomed = volume_sizes.pass_id)
-     WHERE pass_id IN (SELECT doomed FROM temp.next_kept);";
+/// Carries change rows over thinned passes: superseded rows go (a newer row
+/// of the same object at or before the next surviving pass), the others
+/// move to that pass. volume_stacks rows follow their volume_states row, so
+/// theirs go first while the states still sit at the thinned passes.
+fn carry_changes() -> String {
+    let mut sql = String::new();
+    for (table, object) in CHANGE_TABLES {
+        sql += &format!(
+            "DELETE FROM {table} WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
+               AND EXISTS (SELECT 1 FROM {table} n WHERE n.{object} = {table}.{object}
+                              AND n.pass_id > {table}.pass_id
+                              AND n.pass_id <= (SELECT kept FROM temp.next_kept WHERE doomed = {table}.pass_id));\n"
+        );
+    }
+    sql += "DELETE FROM volume_stacks WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
+               AND NOT EXISTS (SELECT 1 FROM volume_states s
+                                WHERE s.volume_ref = volume_stacks.volume_ref AND s.pass_id = volume_stacks.pass_id);\n";
+    for table in CHANGE_TABLES.iter().map(|t| t.0).chain(["volume_stacks"]) {
+        sql += &format!(
+            "UPDATE {table} SET pass_id = (SELECT kept FROM temp.next_kept WHERE doomed = {table}.pass_id)
+              WHERE pass_id IN (SELECT doomed FROM temp.next_kept);\n"
+        );
+    }
+    sql
+}
 
 const DELETE_DOOMED: &str = "
     DELETE FROM container_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
@@ -166,7 +166,7 @@ pub fn compact(
     let passes_removed: i64 = tx.query_row("SELECT count(*) FROM temp.doomed", [], |r| r.get(0))?;
     if passes_removed > 0 {
         tx.execute_batch(NEXT_KEPT)?;
-        tx.execute_batch(CARRY_CHANGES)?;
+        tx.execute_batch(&carry_changes())?;
         tx.execute_batch(DELETE_DOOMED)?;
     }
     tx.execute_batch(FORGOTTEN)?;
