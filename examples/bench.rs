@@ -424,9 +424,7 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
         volumes: vols,
         images,
         stacks: st,
-        errors: vec![],
-        size_updates: vec![],
-        stats_method: None,
+        ..Default::default()
     }
 }
 

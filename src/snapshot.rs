@@ -40,7 +40,7 @@ pub struct StackKey {
     pub name: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Unix seconds, UTC.
     pub started_at: i64,
@@ -70,7 +70,7 @@ pub struct SizeUpdate {
     pub attempted_at: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInfo {
     pub engine_id: String,
     pub hostname: String,

@@ -141,9 +141,7 @@ fn snapshot(at: i64, w: &World) -> Snapshot {
         volumes,
         images,
         stacks,
-        errors: vec![],
-        size_updates: vec![],
-        stats_method: None,
+        ..Default::default()
     }
 }
 

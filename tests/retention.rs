@@ -91,17 +91,13 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
             hostname: "box".into(),
             engine_version: "27".into(),
             api_version: "1.46".into(),
-            docker_root: None,
-            fs: None,
-            root_visible: false,
+            ..Default::default()
         },
         containers,
         volumes,
         images,
         stacks,
-        errors: vec![],
-        size_updates: vec![],
-        stats_method: None,
+        ..Default::default()
     }
 }
 

@@ -243,11 +243,7 @@ mod tests {
                     ..Default::default()
                 })
                 .collect(),
-            images: vec![],
-            stacks: vec![],
-            errors: vec![],
-            size_updates: vec![],
-            stats_method: None,
+            ..Default::default()
         }
     }
 

@@ -150,17 +150,12 @@ fn tmp_is_back() -> crate::snapshot::Snapshot {
             hostname: "box".into(),
             engine_version: "20.10.24".into(),
             api_version: "1.41".into(),
-            docker_root: None,
-            fs: None,
-            root_visible: false,
+            ..Default::default()
         },
-        containers: vec![],
         volumes,
         images: vec![],
         stacks,
-        errors: vec![],
-        size_updates: vec![],
-        stats_method: None,
+        ..Default::default()
     }
 }
 

@@ -908,9 +908,7 @@ mod tests {
             volumes,
             images,
             stacks,
-            errors: vec![],
-            size_updates: vec![],
-            stats_method: None,
+            ..Default::default()
         }
     }
 
