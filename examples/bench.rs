@@ -4,7 +4,8 @@
 //!
 //!   cargo run --release --example bench -- collect [--containers 50,200] [--runs 5]
 //!   cargo run --release --example bench -- sizing [--files 100000,1000000] [--runs 3]
-//!   cargo run --release --example bench -- history [--days 365] [--containers 200] [--keep-raw 14d] [--keep FILE]
+//!   cargo run --release --example bench -- history [--days 365] [--containers 200] [--keep-raw 14d]
+//!                                                  [--keep-hourly 90d] [--keep FILE]
 //!
 //! `collect` and `sizing` need root and a local Docker engine; they create
 //! containers and volumes named `swbench-*` and remove them afterwards.
@@ -36,11 +37,14 @@ fn main() {
         Some("collect") => bench_collect(&list(opt("--containers", "50,200")), list(opt("--runs", "5"))[0]),
         Some("sizing") => bench_sizing(&list(opt("--files", "100000,1000000")), list(opt("--runs", "3"))[0]),
         Some("history") => {
-            let keep_raw = stackwatch::time::parse_duration(&opt("--keep-raw", "14d")).expect("--keep-raw: a duration");
+            let duration = |name, default| {
+                stackwatch::time::parse_duration(&opt(name, default))
+                    .unwrap_or_else(|e| panic!("{name}: a duration such as 14d ({e})"))
+            };
             bench_history(
                 list(opt("--days", "365"))[0],
                 list(opt("--containers", "200"))[0],
-                keep_raw,
+                (duration("--keep-raw", "14d"), duration("--keep-hourly", "90d")),
                 opt("--keep", ""),
             )
         }
@@ -382,7 +386,23 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
             log_bytes: Some((age * 100_000.0) as i64),
             log_driver: Some("json-file".into()),
             mounts: vec![format!("stack{s}_data{i}")],
-            labels: BTreeMap::from([("com.docker.compose.project".to_string(), format!("stack{s}"))]),
+            // What compose puts on every container: the stack's paths end
+            // up in its totals, so they cost what they would on a real box.
+            labels: BTreeMap::from([
+                ("com.docker.compose.project".to_string(), format!("stack{s}")),
+                ("com.docker.compose.project.working_dir".to_string(), format!("/srv/compose/stack{s}")),
+                (
+                    "com.docker.compose.project.config_files".to_string(),
+                    format!(
+                        "/srv/compose/stack{s}/docker-compose.yml,/srv/compose/stack{s}/docker-compose.override.yml"
+                    ),
+                ),
+                ("com.docker.compose.service".to_string(), format!("svc{i}")),
+                ("com.docker.compose.container-number".to_string(), "1".to_string()),
+                ("com.docker.compose.oneoff".to_string(), "False".to_string()),
+                ("com.docker.compose.version".to_string(), "2.26.1".to_string()),
+                ("com.docker.compose.config-hash".to_string(), format!("{:064x}", i * 7919)),
+            ]),
             ..Default::default()
         });
         vols.push(VolumeSample {
@@ -429,18 +449,20 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
 }
 
 /// `keep`: also copy the generated database there, for a closer look.
-fn bench_history(days: usize, containers: usize, keep_raw: Duration, keep: String) {
+fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Duration, Duration), keep: String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("year.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(30)).unwrap();
     let mut config = Config::default();
     config.collect.keep_raw = keep_raw;
+    config.collect.keep_hourly = keep_hourly;
     let step = 300;
     let start = 1_764_000_000 - 1_764_000_000 % 86_400;
     let passes = days as i64 * 86_400 / step;
     println!(
-        "\n## history: {days} days of 5-minute passes over {containers} containers and {containers} volumes, keep_raw {}\n",
-        stackwatch::time::format_duration(keep_raw)
+        "\n## history: {days} days of 5-minute passes over {containers} containers and {containers} volumes, keep_raw {}, keep_hourly {}\n",
+        stackwatch::time::format_duration(keep_raw),
+        stackwatch::time::format_duration(keep_hourly)
     );
     let t = Instant::now();
     for i in 0..passes {
@@ -457,28 +479,38 @@ fn bench_history(days: usize, containers: usize, keep_raw: Duration, keep: Strin
     st.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
     let generated = t.elapsed();
     let size = std::fs::metadata(&path).unwrap().len();
-    st.conn.execute_batch("VACUUM;").unwrap();
-    let vacuumed = std::fs::metadata(&path).unwrap().len();
-    let kept: i64 = st.conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).unwrap();
-    // Where the bytes are (after VACUUM), largest first: what bounds the size.
-    let tables: Vec<(String, f64, i64)> = st
-        .conn
-        .prepare(
+    // Where the bytes are, largest first: what bounds the size. Before
+    // VACUUM that includes the free space inside pages that retention and
+    // out-of-order inserts leave.
+    let by_table = |conn: &rusqlite::Connection| -> BTreeMap<String, (f64, i64)> {
+        conn.prepare(
             // Interior cells of index b-trees (and WITHOUT ROWID tables) are
             // entries too; those of rowid tables only point.
             "SELECT name, SUM(pgsize) / 1e6,
                     SUM(CASE WHEN pagetype = 'leaf' OR name IN (SELECT name FROM sqlite_schema
                               WHERE type = 'index' OR sql LIKE '%WITHOUT ROWID%') THEN ncell ELSE 0 END)
-             FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8",
+             FROM dbstat GROUP BY name",
         )
-        .and_then(|mut q| q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
-        .unwrap_or_default();
+        .and_then(|mut q| q.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?.collect())
+        .unwrap_or_default()
+    };
+    let before = by_table(&st.conn);
+    let free_pages: i64 = st.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
+    st.conn.execute_batch("VACUUM;").unwrap();
+    let vacuumed = std::fs::metadata(&path).unwrap().len();
+    let after = by_table(&st.conn);
+    let kept: i64 = st.conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).unwrap();
     drop(st);
     println!("generated {passes} passes in {:.0}s; {kept} passes kept after retention", generated.as_secs_f64());
     println!("database: {:.1} MB (after VACUUM: {:.1} MB); goal < 100 MB", size as f64 / 1e6, vacuumed as f64 / 1e6);
-    println!("\n| table or index | MB | rows | bytes per row |\n|---|---|---|---|");
-    for (name, mb, rows) in tables {
-        println!("| {name} | {mb:.1} | {rows} | {:.0} |", mb * 1e6 / rows.max(1) as f64);
+    println!("free pages before VACUUM: {free_pages}");
+    let mut tables: Vec<(&String, f64, f64, i64)> =
+        after.iter().map(|(name, &(mb, rows))| (name, before.get(name).map_or(0.0, |b| b.0), mb, rows)).collect();
+    tables.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("\n| table or index | MB in the file | MB after VACUUM | rows | bytes per row after VACUUM |");
+    println!("|---|---|---|---|---|");
+    for (name, file_mb, mb, rows) in tables.into_iter().take(8) {
+        println!("| {name} | {file_mb:.1} | {mb:.1} | {rows} | {:.0} |", mb * 1e6 / rows.max(1) as f64);
     }
     println!("\n| window | report time (median of 5, library call) | `stackwatch report` CLI (median of 5) |");
     println!("|---|---|---|");

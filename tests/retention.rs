@@ -81,7 +81,17 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
             containers[0].mounts.push("harb_scratch".into());
         }
     }
-    let mut images = vec![ImageSample { id: "sha256:a".into(), tags: vec!["anvil:1".into()], ..Default::default() }];
+    // An image retagged every fourth day, one only the job used, and one
+    // that exists when the scratch volume does (removed and pulled again).
+    let mut images =
+        vec![ImageSample { id: "sha256:a".into(), tags: vec![format!("anvil:{}", day / 4)], ..Default::default() }];
+    if job {
+        images.push(ImageSample { id: "sha256:j".into(), tags: vec!["job:1".into()], ..Default::default() });
+        containers.last_mut().unwrap().image_id = Some("sha256:j".into());
+    }
+    if (3..6).contains(&day) || (8..13).contains(&day) {
+        images.push(ImageSample { id: "sha256:s".into(), tags: vec!["scratch:1".into()], ..Default::default() });
+    }
     let stacks = aggregate::attribute(&containers, &mut volumes, &mut images);
     Snapshot {
         started_at: at,
@@ -109,6 +119,8 @@ fn history(c: &Connection) -> Vec<(i64, String)> {
                 cpu_ns, mem_bytes, rw_bytes, log_bytes, container_id) FROM container_history ORDER BY pass_id, container_id",
         "SELECT pass_id, 'v' || json_array(host, volume, sampled_at, size_bytes, in_use) FROM volume_history
           ORDER BY pass_id, volume",
+        "SELECT pass_id, 'i' || json_array(host, image_id, sampled_at, tags, size_bytes, containers, managed, stacks)
+           FROM image_history ORDER BY pass_id, image_id",
     ] {
         rows.extend(c.prepare(sql).unwrap().query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap));
     }
@@ -173,7 +185,9 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
         0
     );
     assert_eq!(count(c, "SELECT count(*) FROM volume_states WHERE volume_ref NOT IN (SELECT id FROM volumes)"), 0);
-    assert_eq!(done.identities_removed, 3, "oneoff, job and the job's volume");
+    assert_eq!(count(c, "SELECT count(*) FROM images WHERE image_id = 'sha256:j'"), 0);
+    assert_eq!(count(c, "SELECT count(*) FROM image_states WHERE image_ref NOT IN (SELECT id FROM images)"), 0);
+    assert_eq!(done.identities_removed, 4, "oneoff, job, the job's volume and its image");
     // The latest views are untouched.
     let latest_after: Vec<(String, i64)> = c
         .prepare("SELECT stack, disk_bytes FROM latest_stacks")
@@ -193,6 +207,7 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     let actual: Vec<String> = history_after.into_iter().map(|(_, row)| row).collect();
     assert!(expected.len() > kept.len() * 2, "the comparison covers containers and volumes");
     assert!(expected.iter().any(|r| r.contains("unhealthy")) && expected.iter().any(|r| r.contains("harb_scratch")));
+    assert!(expected.iter().any(|r| r.contains("anvil:4")) && expected.iter().any(|r| r.contains("scratch:1")));
     assert_eq!(actual, expected);
     // The scratch volume's gap survives thinning: absent on days 6-7.
     assert_eq!(
@@ -200,6 +215,17 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
             c,
             &format!(
                 "SELECT count(*) FROM volume_history WHERE volume = 'harb_scratch' AND sampled_unix BETWEEN {} AND {}",
+                T0 + 6 * DAY,
+                T0 + 8 * DAY - 1
+            )
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            c,
+            &format!(
+                "SELECT count(*) FROM image_history WHERE image_id = 'sha256:s' AND sampled_unix BETWEEN {} AND {}",
                 T0 + 6 * DAY,
                 T0 + 8 * DAY - 1
             )
@@ -233,7 +259,7 @@ fn window_queries_are_index_range_scans() {
         "volume_states",
         "volume_sizes",
         "stack_samples",
-        "image_samples",
+        "image_states",
         "volume_stacks",
         "image_stacks",
     ];

@@ -76,9 +76,11 @@ fn garbage_behind_a_valid_header_is_refused_and_untouched() {
 
 /// Every schema this build can meet (each earlier migration version)
 /// upgrades to the newest with its history intact. The fixture is written
-/// with plain V1 SQL, so the test does not lean on today's insert code, and
-/// it runs for every earlier version: a migration added later (V2) is
-/// covered without touching this test.
+/// with plain V1 SQL into a V1 database, so the test does not lean on
+/// today's insert code, and that database is first brought to each earlier
+/// version in turn: V5 rewrote the tables V1 wrote, so a V1 fixture only
+/// fits a V1 schema, and a migration added later is still covered without
+/// touching this test.
 #[test]
 fn every_earlier_schema_version_upgrades_keeping_its_history() {
     let mut versions: Vec<i32> = embedded::migrations::runner().get_migrations().iter().map(|m| m.version()).collect();
@@ -91,14 +93,18 @@ fn every_earlier_schema_version_upgrades_keeping_its_history() {
         {
             let mut c = Connection::open(&path).unwrap();
             c.pragma_update(None, "journal_mode", "WAL").unwrap();
-            embedded::migrations::runner()
-                .set_grouped(true)
-                .set_target(refinery::Target::Version(v))
-                .run(&mut c)
-                .unwrap();
+            for target in if v == 1 { vec![1] } else { vec![1, v] } {
+                embedded::migrations::runner()
+                    .set_grouped(true)
+                    .set_target(refinery::Target::Version(target))
+                    .run(&mut c)
+                    .unwrap();
+                if target == 1 {
+                    c.execute_batch(V1_FIXTURE).unwrap();
+                }
+            }
             let at: i64 = c.query_row(queries::MAX_MIGRATION, [], |r| r.get(0)).unwrap();
             assert_eq!(at, i64::from(v));
-            c.execute_batch(V1_FIXTURE).unwrap();
         }
         let st = open_for_write(&path, Duration::from_secs(1)).unwrap();
         let at: i64 = st.conn.query_row(queries::MAX_MIGRATION, [], |r| r.get(0)).unwrap();
@@ -110,6 +116,13 @@ fn every_earlier_schema_version_upgrades_keeping_its_history() {
             })
             .unwrap();
         assert_eq!(stack, ("box".into(), "harb".into(), 4096, "2026-11-25T12:00:00Z".into()), "from V{v}");
+        let dir: String = st.conn.query_row("SELECT working_dir FROM latest_stacks", [], |r| r.get(0)).unwrap();
+        assert_eq!(dir, "/srv/harb", "from V{v}");
+        let latest: (String, String) = st
+            .conn
+            .query_row("SELECT image_id, stacks FROM latest_images", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(latest, ("sha256:a".into(), r#"["harb"]"#.into()), "from V{v}");
         let history: i64 = st.conn.query_row("SELECT count(*) FROM stack_disk_history", [], |r| r.get(0)).unwrap();
         assert_eq!(history, 2, "from V{v}");
         let pruned: i64 = st.conn.query_row("SELECT count(*) FROM prune_log", [], |r| r.get(0)).unwrap();
@@ -128,6 +141,23 @@ fn every_earlier_schema_version_upgrades_keeping_its_history() {
         let chain =
             column(&st.conn, "SELECT size_bytes FROM volume_history WHERE volume = 'harb_chain' ORDER BY pass_id");
         assert_eq!(chain, vec![1024, 4096], "from V{v}");
+        // Images and stack paths read as written too (V6 moved them).
+        let tags: Vec<String> = st
+            .conn
+            .prepare("SELECT image_id || ' ' || tags || ' ' || stacks FROM image_history ORDER BY pass_id, image_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected = [
+            r#"sha256:a ["anvil:1"] ["harb"]"#,
+            r#"sha256:old ["old:1"] ["harb"]"#,
+            r#"sha256:a ["anvil:2"] ["harb"]"#,
+        ];
+        assert_eq!(tags, expected, "from V{v}");
+        let old_stacks = queries::image_stacks_by_id(&st.conn, 1, "sha256:old").unwrap();
+        assert_eq!(old_stacks, vec!["harb".to_string()], "from V{v}");
         let ok: String = st.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok");
     }
@@ -160,7 +190,8 @@ fn tmp_is_back() -> crate::snapshot::Snapshot {
 }
 
 /// Two passes of one stack, in V1's tables: a container that restarted
-/// between them, a volume in both, and one only in the first.
+/// between them, a volume in both, and one only in the first; an image
+/// retagged between them, and one only in the first.
 const V1_FIXTURE: &str = "
     INSERT INTO hosts (id, engine_id, hostname) VALUES (1, 'E1', 'box');
     INSERT INTO passes (id, host_id, started_at, duration_ms, engine_version, api_version, hostname, containers,
@@ -169,8 +200,12 @@ const V1_FIXTURE: &str = "
            (2, 1, 1795608000, 10, '20.10.24', '1.41', 'box', 0, 0, 0, 0, '0.1.0');
     INSERT INTO stacks (id, host_id, kind, name) VALUES (1, 1, 'compose', 'harb');
     INSERT INTO stack_samples (pass_id, stack_id, containers, running, rw_bytes, log_bytes, volume_bytes,
-        disk_bytes, mem_bytes, unknown_sizes)
-    VALUES (1, 1, 1, 1, 0, 0, 1024, 1024, 10, 0), (2, 1, 1, 1, 0, 0, 4096, 4096, 10, 0);
+        disk_bytes, mem_bytes, unknown_sizes, working_dir)
+    VALUES (1, 1, 1, 1, 0, 0, 1024, 1024, 10, 0, '/srv/harb'), (2, 1, 1, 1, 0, 0, 4096, 4096, 10, 0, '/srv/harb');
+    INSERT INTO images (id, host_id, image_id, labels) VALUES (1, 1, 'sha256:a', '{}'), (2, 1, 'sha256:old', '{}');
+    INSERT INTO image_samples (pass_id, image_ref, tags, size_bytes, containers, managed)
+    VALUES (1, 1, '[\"anvil:1\"]', 100, 1, 1), (2, 1, '[\"anvil:2\"]', 100, 1, 1), (1, 2, '[\"old:1\"]', 50, 0, 0);
+    INSERT INTO image_stacks (pass_id, image_ref, stack_id) VALUES (1, 1, 1), (2, 1, 1), (1, 2, 1);
     INSERT INTO containers (id, host_id, container_id, stack_id, service, labels)
     VALUES (1, 1, 'c1', 1, 'anvil', '{}');
     INSERT INTO container_samples (pass_id, container_ref, name, image, image_id, state, restart_count, cpu_ns)

@@ -28,13 +28,19 @@ const INSERT_PASS: &str = "INSERT INTO passes (host_id, started_at, duration_ms,
 const INSERT_ERROR: &str =
     "INSERT INTO pass_errors (pass_id, object_kind, object_name, message) VALUES (?1, ?2, ?3, ?4)";
 
-const UPSERT_STACK: &str =
-    "INSERT INTO stacks (host_id, kind, name) VALUES (?1, ?2, ?3) ON CONFLICT (host_id, kind, name) DO NOTHING";
+// A stack's compose paths are kept as last seen (V6); a pass that cannot
+// see them (only its volumes are left) keeps the known ones.
+const UPSERT_STACK: &str = "INSERT INTO stacks (host_id, kind, name, working_dir, config_files)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (host_id, kind, name) DO UPDATE SET working_dir = COALESCE(excluded.working_dir, stacks.working_dir),
+        config_files = COALESCE(excluded.config_files, stacks.config_files)
+     WHERE stacks.working_dir IS NOT COALESCE(excluded.working_dir, stacks.working_dir)
+        OR stacks.config_files IS NOT COALESCE(excluded.config_files, stacks.config_files)";
 const STACK_ID: &str = "SELECT id FROM stacks WHERE host_id = ?1 AND kind = ?2 AND name = ?3";
 
 const INSERT_STACK_SAMPLE: &str = "INSERT INTO stack_samples (pass_id, stack_id, containers, running, rw_bytes,
-        log_bytes, volume_bytes, disk_bytes, mem_bytes, unknown_sizes, working_dir, config_files)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+        log_bytes, volume_bytes, disk_bytes, mem_bytes, unknown_sizes)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 const UPSERT_CONTAINER: &str = "INSERT INTO containers (host_id, container_id, stack_id, service, created_at, labels,
         image, image_id, log_driver)
@@ -109,12 +115,18 @@ const UPSERT_IMAGE: &str = "INSERT INTO images (host_id, image_id, created_at, l
      WHERE images.labels IS NOT excluded.labels";
 const IMAGE_ID: &str = "SELECT id FROM images WHERE host_id = ?1 AND image_id = ?2";
 
-const INSERT_IMAGE_SAMPLE: &str =
-    "INSERT INTO image_samples (pass_id, image_ref, tags, size_bytes, containers, managed)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-
+const UPSERT_IMAGE_SPAN: &str = "INSERT INTO image_spans (image_ref, host_id, first_pass, last_pass)
+     VALUES (?1, ?2, ?3, ?3) ON CONFLICT (image_ref) DO UPDATE SET last_pass = excluded.last_pass";
+const LATEST_IMAGE_STATE: &str = "SELECT pass_id, present, tags, size_bytes, containers, managed FROM image_states
+     WHERE image_ref = ?1 ORDER BY pass_id DESC LIMIT 1";
+const IMAGE_STATE_STACKS: &str =
+    "SELECT stack_id FROM image_stacks WHERE image_ref = ?1 AND pass_id = ?2 ORDER BY stack_id";
+const INSERT_IMAGE_STATE: &str = "INSERT INTO image_states (image_ref, pass_id, present, tags, size_bytes,
+        containers, managed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const INSERT_IMAGE_STACK: &str =
-    "INSERT OR IGNORE INTO image_stacks (pass_id, image_ref, stack_id) VALUES (?1, ?2, ?3)";
+    "INSERT OR IGNORE INTO image_stacks (image_ref, pass_id, stack_id) VALUES (?1, ?2, ?3)";
+/// Images the host's previous pass saw and this one did not.
+const IMAGES_GONE: &str = "SELECT image_ref FROM image_spans WHERE host_id = ?1 AND last_pass = ?2";
 
 /// Writes one pass in one IMMEDIATE transaction: it lands whole or not at
 /// all, and it takes the write lock up front so a busy database fails fast
@@ -182,7 +194,7 @@ pub fn insert_pass_checked(
         for s in &snap.stacks {
             go()?;
             let key = params![host_id, s.key.kind.as_str(), s.key.name];
-            upsert.execute(key)?;
+            upsert.execute(params![host_id, s.key.kind.as_str(), s.key.name, s.working_dir, s.config_files])?;
             let id: i64 = tx.prepare_cached(STACK_ID)?.query_row(key, |r| r.get(0))?;
             stack_ids.insert(&s.key, id);
             sample.execute(params![
@@ -196,8 +208,6 @@ pub fn insert_pass_checked(
                 s.disk_bytes,
                 s.mem_bytes,
                 s.unknown_sizes,
-                s.working_dir,
-                s.config_files
             ])?;
         }
     }
@@ -328,17 +338,64 @@ pub fn insert_pass_checked(
 
     {
         let mut upsert = tx.prepare_cached(UPSERT_IMAGE)?;
-        let mut sample = tx.prepare_cached(INSERT_IMAGE_SAMPLE)?;
+        let mut span = tx.prepare_cached(UPSERT_IMAGE_SPAN)?;
+        let mut latest_state = tx.prepare_cached(LATEST_IMAGE_STATE)?;
+        let mut latest_stacks = tx.prepare_cached(IMAGE_STATE_STACKS)?;
+        let mut state = tx.prepare_cached(INSERT_IMAGE_STATE)?;
         let mut link = tx.prepare_cached(INSERT_IMAGE_STACK)?;
         for i in &snap.images {
             go()?;
             let labels = serde_json::to_string(&i.labels).unwrap_or_else(|_| "{}".into());
             upsert.execute(params![host_id, i.id, i.created_at, labels])?;
             let id: i64 = tx.prepare_cached(IMAGE_ID)?.query_row(params![host_id, i.id], |r| r.get(0))?;
-            let tags = serde_json::to_string(&i.tags).unwrap_or_else(|_| "[]".into());
-            sample.execute(params![pass_id, id, tags, i.size_bytes, i.containers, i.managed])?;
-            for key in &i.stacks {
-                link.execute(params![pass_id, id, stack_id(key)?])?;
+            span.execute(params![id, host_id, pass_id])?;
+            let mut stacks = i.stacks.iter().map(&stack_id).collect::<rusqlite::Result<Vec<i64>>>()?;
+            stacks.sort_unstable();
+            stacks.dedup();
+            let now = ImageState {
+                present: true,
+                tags: serde_json::to_string(&i.tags).unwrap_or_else(|_| "[]".into()),
+                size_bytes: i.size_bytes,
+                containers: i.containers,
+                managed: i.managed,
+                stacks,
+            };
+            let before = match latest_state
+                .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+                .optional()?
+            {
+                Some((at, present, tags, size_bytes, containers, managed)) => Some(ImageState {
+                    present,
+                    tags,
+                    size_bytes,
+                    containers,
+                    managed,
+                    stacks: latest_stacks.query_map([id, at], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?,
+                }),
+                None => None,
+            };
+            if before.as_ref() != Some(&now) {
+                state.execute(params![
+                    id,
+                    pass_id,
+                    now.present,
+                    now.tags,
+                    now.size_bytes,
+                    now.containers,
+                    now.managed
+                ])?;
+                for stack in &now.stacks {
+                    link.execute(params![id, pass_id, stack])?;
+                }
+            }
+        }
+        if let Some(previous) = previous {
+            let gone: Vec<i64> = tx
+                .prepare_cached(IMAGES_GONE)?
+                .query_map(params![host_id, previous], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for id in gone {
+                state.execute(params![id, pass_id, false, "[]", None::<i64>, 0, false])?;
             }
         }
     }
@@ -406,6 +463,18 @@ struct VolumeState {
     mounted_by: String,
     /// (stack id, via), sorted by stack id.
     links: Vec<(i64, String)>,
+}
+
+/// What `image_states` (with its `image_stacks` rows) records.
+#[derive(Debug, PartialEq)]
+struct ImageState {
+    present: bool,
+    tags: String,
+    size_bytes: Option<i64>,
+    containers: i64,
+    managed: bool,
+    /// Stack ids, sorted.
+    stacks: Vec<i64>,
 }
 
 /// What was last measured of each volume and writable layer on an engine.
@@ -664,9 +733,13 @@ const VOLUMES_IN: &str = "SELECT v.id, v.name, sz.size_bytes, st.in_use, st.moun
          LEFT JOIN stacks s ON s.id = vst.stack_id
          WHERE p.id = ?1 AND st.present = 1
          ORDER BY v.id, vst.stack_id";
-const IMAGES_IN: &str =
-    "SELECT ims.image_ref, i.image_id, ims.tags, ims.size_bytes, ims.containers, ims.managed, i.labels
-         FROM image_samples ims JOIN images i ON i.id = ims.image_ref WHERE ims.pass_id = ?1";
+const IMAGES_IN: &str = "SELECT i.id, i.image_id, st.tags, st.size_bytes, st.containers, st.managed, i.labels
+         FROM passes p
+         JOIN image_spans sp ON sp.host_id = p.host_id AND p.id BETWEEN sp.first_pass AND sp.last_pass
+         JOIN images i ON i.id = sp.image_ref
+         JOIN image_states st ON st.image_ref = i.id
+          AND st.pass_id = (SELECT MAX(x.pass_id) FROM image_states x WHERE x.image_ref = i.id AND x.pass_id <= p.id)
+         WHERE p.id = ?1 AND st.present = 1";
 const IMAGE_PAST_STACKS: &str =
     "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
          WHERE ist.image_ref = ?1 ORDER BY s.name";

@@ -8,9 +8,10 @@
 //! cumulative, so surviving samples are exact; only detail between them goes.
 //!
 //! Change tables (container_states, volume_states with their volume_stacks,
-//! volume_sizes) hold a row from its pass until the object's next row. A row
-//! at a thinned pass still describes the next surviving pass unless a newer
-//! row comes first, so it moves there; a superseded one goes.
+//! volume_sizes, image_states with their image_stacks) hold a row from its
+//! pass until the object's next row. A row at a thinned pass still describes
+//! the next surviving pass unless a newer row comes first, so it moves
+//! there; a superseded one goes.
 
 use std::time::Duration;
 
@@ -51,13 +52,22 @@ const NEXT_KEPT: &str = "
     WHERE doomed AND kept IS NOT NULL;";
 
 /// The change tables and the object each row is about.
-const CHANGE_TABLES: [(&str, &str); 3] =
-    [("container_states", "container_ref"), ("volume_states", "volume_ref"), ("volume_sizes", "volume_ref")];
+const CHANGE_TABLES: [(&str, &str); 4] = [
+    ("container_states", "container_ref"),
+    ("volume_states", "volume_ref"),
+    ("volume_sizes", "volume_ref"),
+    ("image_states", "image_ref"),
+];
+
+/// Link tables whose rows belong to a change table's row (same object and
+/// pass): (links, states, object).
+const LINK_TABLES: [(&str, &str, &str); 2] =
+    [("volume_stacks", "volume_states", "volume_ref"), ("image_stacks", "image_states", "image_ref")];
 
 /// Carries change rows over thinned passes: superseded rows go (a newer row
 /// of the same object at or before the next surviving pass), the others
-/// move to that pass. volume_stacks rows follow their volume_states row, so
-/// theirs go first while the states still sit at the thinned passes.
+/// move to that pass. Link rows follow their state row, so theirs go first
+/// while the states still sit at the thinned passes.
 fn carry_changes() -> String {
     let mut sql = String::new();
     for (table, object) in CHANGE_TABLES {
@@ -68,10 +78,14 @@ fn carry_changes() -> String {
                               AND n.pass_id <= (SELECT kept FROM temp.next_kept WHERE doomed = {table}.pass_id));\n"
         );
     }
-    sql += "DELETE FROM volume_stacks WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
-               AND NOT EXISTS (SELECT 1 FROM volume_states s
-                                WHERE s.volume_ref = volume_stacks.volume_ref AND s.pass_id = volume_stacks.pass_id);\n";
-    for table in CHANGE_TABLES.iter().map(|t| t.0).chain(["volume_stacks"]) {
+    for (links, states, object) in LINK_TABLES {
+        sql += &format!(
+            "DELETE FROM {links} WHERE pass_id IN (SELECT doomed FROM temp.next_kept)
+               AND NOT EXISTS (SELECT 1 FROM {states} s
+                                WHERE s.{object} = {links}.{object} AND s.pass_id = {links}.pass_id);\n"
+        );
+    }
+    for table in CHANGE_TABLES.iter().map(|t| t.0).chain(LINK_TABLES.iter().map(|t| t.0)) {
         sql += &format!(
             "UPDATE {table} SET pass_id = (SELECT kept FROM temp.next_kept WHERE doomed = {table}.pass_id)
               WHERE pass_id IN (SELECT doomed FROM temp.next_kept);\n"
@@ -83,8 +97,6 @@ fn carry_changes() -> String {
 const DELETE_DOOMED: &str = "
     DELETE FROM container_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM stack_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
-    DELETE FROM image_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
-    DELETE FROM image_stacks WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM pass_errors WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM passes WHERE id IN (SELECT id FROM temp.doomed);";
 
@@ -100,22 +112,30 @@ const FORGOTTEN: &str = "
     UNION ALL
     SELECT 'volume', v.id FROM volumes v LEFT JOIN volume_spans sp ON sp.volume_ref = v.id
      WHERE NOT EXISTS (SELECT 1 FROM passes p
+                        WHERE p.id BETWEEN sp.first_pass AND sp.last_pass AND p.host_id = sp.host_id)
+    UNION ALL
+    SELECT 'image', i.id FROM images i LEFT JOIN image_spans sp ON sp.image_ref = i.id
+     WHERE NOT EXISTS (SELECT 1 FROM passes p
                         WHERE p.id BETWEEN sp.first_pass AND sp.last_pass AND p.host_id = sp.host_id);
     DELETE FROM container_states WHERE container_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'container');
     DELETE FROM container_spans WHERE container_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'container');
     DELETE FROM volume_states WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');
     DELETE FROM volume_stacks WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');
     DELETE FROM volume_sizes WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');
-    DELETE FROM volume_spans WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');";
+    DELETE FROM volume_spans WHERE volume_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'volume');
+    DELETE FROM image_states WHERE image_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'image');
+    DELETE FROM image_stacks WHERE image_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'image');
+    DELETE FROM image_spans WHERE image_ref IN (SELECT id FROM temp.forgotten WHERE kind = 'image');";
 
 /// Identity rows nothing refers to any more, counted.
 const FORGET_IDENTITIES: [&str; 4] = [
     "DELETE FROM containers WHERE id IN (SELECT id FROM temp.forgotten WHERE kind = 'container')",
     "DELETE FROM volumes WHERE id IN (SELECT id FROM temp.forgotten WHERE kind = 'volume')",
-    "DELETE FROM images WHERE NOT EXISTS (SELECT 1 FROM image_samples WHERE image_ref = images.id)",
+    "DELETE FROM images WHERE id IN (SELECT id FROM temp.forgotten WHERE kind = 'image')",
     "DELETE FROM stacks WHERE NOT EXISTS (SELECT 1 FROM stack_samples WHERE stack_id = stacks.id)
         AND NOT EXISTS (SELECT 1 FROM containers WHERE stack_id = stacks.id)
-        AND id NOT IN (SELECT stack_id FROM volume_stacks)",
+        AND id NOT IN (SELECT stack_id FROM volume_stacks)
+        AND id NOT IN (SELECT stack_id FROM image_stacks)",
 ];
 
 /// Compacts when the last compaction is an hour old (or `force`).

@@ -24,7 +24,7 @@ pub fn whole_passes(db: &Path) -> i64 {
         .prepare(
             "SELECT p.id, p.containers, (SELECT count(*) FROM container_samples WHERE pass_id = p.id),
                     p.volumes, (SELECT count(*) FROM volume_history WHERE pass_id = p.id),
-                    p.images, (SELECT count(*) FROM image_samples WHERE pass_id = p.id)
+                    p.images, (SELECT count(*) FROM image_history WHERE pass_id = p.id)
              FROM passes p",
         )
         .unwrap()
@@ -40,7 +40,9 @@ pub fn whole_passes(db: &Path) -> i64 {
                   + (SELECT count(*) FROM container_samples WHERE pass_id NOT IN (SELECT id FROM passes))
                   + (SELECT count(*) FROM container_states WHERE pass_id NOT IN (SELECT id FROM passes))
                   + (SELECT count(*) FROM volume_states WHERE pass_id NOT IN (SELECT id FROM passes))
-                  + (SELECT count(*) FROM volume_sizes WHERE pass_id NOT IN (SELECT id FROM passes))",
+                  + (SELECT count(*) FROM volume_sizes WHERE pass_id NOT IN (SELECT id FROM passes))
+                  + (SELECT count(*) FROM image_states WHERE pass_id NOT IN (SELECT id FROM passes))
+                  + (SELECT count(*) FROM image_stacks WHERE pass_id NOT IN (SELECT id FROM passes))",
             [],
             |r| r.get(0),
         )
