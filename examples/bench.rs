@@ -372,7 +372,10 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
             started_at: Some(start),
             stats: Some(Stats {
                 cpu_ns: Some((at - start) * 1_000_000 * (i as i64 % 7 + 1)),
-                mem_bytes: Some(50_000_000 + (i as i64 * 1_000_003) % 40_000_000),
+                // Moving within the hour, so rollups record a peak.
+                mem_bytes: Some(
+                    50_000_000 + (i as i64 * 1_000_003) % 40_000_000 + ((at / 300) * 7919 + i as i64) % 13 * 1_000_000,
+                ),
                 mem_limit_bytes: Some(1 << 30),
                 net_rx_bytes: Some((at - start) * 1000),
                 net_tx_bytes: Some((at - start) * 500),

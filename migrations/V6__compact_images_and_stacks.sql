@@ -18,9 +18,17 @@
 --
 -- As in V5, the state at pass P is the image's row with the greatest
 -- pass_id <= P, and retention carries rows at thinned passes forward.
+--
+-- And a rollup is now an aggregate for memory, the one gauge that matters
+-- in old history: `container_samples.mem_peak_bytes` is the highest memory
+-- of the passes a thinned-to sample stands for (NULL at raw passes, where
+-- it is `mem_bytes` itself). `container_history` gains it as a column.
 
 DROP VIEW latest_stacks;
 DROP VIEW latest_images;
+DROP VIEW container_history;
+
+ALTER TABLE container_samples ADD COLUMN mem_peak_bytes INTEGER;
 
 -- Stacks ---------------------------------------------------------------------
 
@@ -185,3 +193,32 @@ JOIN host_names h ON h.host_id = p.host_id
 JOIN image_states st ON st.image_ref = i.id
  AND st.pass_id = (SELECT MAX(x.pass_id) FROM image_states x WHERE x.image_ref = i.id AND x.pass_id <= p.id)
 WHERE st.present = 1;
+
+-- V5's, with mem_peak_bytes appended. Rollups thinned before V6 have no
+-- recorded peak and show their own mem_bytes.
+CREATE VIEW container_history AS
+SELECT h.host AS host,
+       s.name AS stack,
+       c.service,
+       st.name AS container,
+       strftime('%Y-%m-%dT%H:%M:%SZ', p.started_at, 'unixepoch') AS sampled_at,
+       st.state,
+       st.health,
+       st.restart_count,
+       cs.cpu_ns,
+       cs.mem_bytes,
+       cs.rw_bytes,
+       cs.log_bytes,
+       p.id AS pass_id,
+       c.container_id,
+       p.started_at AS sampled_unix,
+       h.engine_id,
+       COALESCE(cs.mem_peak_bytes, cs.mem_bytes) AS mem_peak_bytes
+FROM container_samples cs
+JOIN passes p ON p.id = cs.pass_id
+JOIN containers c ON c.id = cs.container_ref
+JOIN stacks s ON s.id = c.stack_id
+JOIN host_names h ON h.host_id = p.host_id
+JOIN container_states st ON st.container_ref = cs.container_ref
+ AND st.pass_id = (SELECT MAX(x.pass_id) FROM container_states x
+                   WHERE x.container_ref = cs.container_ref AND x.pass_id <= cs.pass_id);

@@ -27,6 +27,13 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
         // States that change now and then, so change rows land at passes
         // that retention thins away.
         health: Some(if (at - T0) / (7 * 3600) % 2 == 0 { "healthy" } else { "unhealthy" }.into()),
+        // Memory that rises and falls within each hour, peaking at a
+        // different quarter every hour, so no thinned-to pass holds its peak
+        // by chance every time.
+        stats: Some(Stats {
+            mem_bytes: Some(1_000_000 + ((at - T0) / (15 * MIN) * 7 % 11) * 1000),
+            ..Default::default()
+        }),
         rw_bytes: Some(1000 + (at - T0) / (30 * MIN)),
         log_bytes: Some(at - T0),
         mounts: vec!["harb_chain".into()],
@@ -147,6 +154,13 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     let c = &mut st.conn;
     assert_eq!(count(c, "SELECT count(*) FROM passes"), 20 * 24 * 4);
     let history_before = history(c);
+    let mem_before: Vec<(i64, i64)> = c
+        .prepare("SELECT sampled_unix, mem_bytes FROM container_history WHERE container_id = 'anvil'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     let latest_before: Vec<(String, i64)> = c
         .prepare("SELECT stack, disk_bytes FROM latest_stacks")
         .unwrap()
@@ -232,6 +246,30 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
         ),
         0
     );
+    // A surviving sample's peak is the highest memory of the hour or day
+    // it stands for; a raw one's is its own.
+    let peaks: Vec<(i64, String, i64, i64)> = c
+        .prepare(
+            "SELECT h.sampled_unix, p.resolution, h.mem_bytes, h.mem_peak_bytes FROM container_history h
+               JOIN passes p ON p.id = h.pass_id WHERE h.container_id = 'anvil'",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut raised = 0;
+    for (at, resolution, mem, peak) in &peaks {
+        let bucket = match resolution.as_str() {
+            "raw" => 1,
+            "hour" => 3600,
+            _ => DAY,
+        };
+        let expected = mem_before.iter().filter(|(t, _)| t / bucket == at / bucket).map(|m| m.1).max().unwrap();
+        assert_eq!(*peak, expected, "{resolution} pass at {at}");
+        raised += usize::from(peak > mem);
+    }
+    assert!(raised > 100, "most rollups peak above their own sample: {raised}");
     // Idempotent; and collect's hourly guard skips a second run.
     assert_eq!(retention::compact(c, now, raw, hourly).unwrap().passes_removed, 0);
     assert_eq!(retention::maybe_compact(c, now + 60, raw, hourly, false).unwrap(), None);

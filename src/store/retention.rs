@@ -5,7 +5,8 @@
 //! so every view and window query works on old history unchanged and picks
 //! "the newest pass at or before" a time at whatever resolution is left:
 //! the finest that covers it. Sizes and counters are point-in-time or
-//! cumulative, so surviving samples are exact; only detail between them goes.
+//! cumulative, so surviving samples are exact; only detail between them
+//! goes, except memory's peak, which the surviving sample keeps.
 //!
 //! Change tables (container_states, volume_states with their volume_stacks,
 //! volume_sizes, image_states with their image_stacks) hold a row from its
@@ -50,6 +51,17 @@ const NEXT_KEPT: &str = "
                    OVER (PARTITION BY host_id ORDER BY id DESC ROWS UNBOUNDED PRECEDING) AS kept
         FROM (SELECT id, host_id, id IN (SELECT id FROM temp.doomed) AS doomed FROM passes))
     WHERE doomed AND kept IS NOT NULL;";
+
+/// Memory is a gauge: the last pass of an hour says nothing of the hour's
+/// peak, which is what an OOM post-mortem months later asks for. A
+/// surviving sample takes the highest memory (or recorded peak) of the
+/// thinned passes it stands for.
+const KEEP_PEAKS: &str = "UPDATE container_samples AS k SET mem_peak_bytes = m.peak
+     FROM (SELECT nk.kept, d.container_ref, MAX(COALESCE(d.mem_peak_bytes, d.mem_bytes)) AS peak
+           FROM temp.next_kept nk JOIN container_samples d ON d.pass_id = nk.doomed
+           GROUP BY nk.kept, d.container_ref) AS m
+     WHERE k.pass_id = m.kept AND k.container_ref = m.container_ref
+       AND m.peak > COALESCE(k.mem_peak_bytes, k.mem_bytes, -1)";
 
 /// The change tables and the object each row is about.
 const CHANGE_TABLES: [(&str, &str); 4] = [
@@ -186,6 +198,7 @@ pub fn compact(
     let passes_removed: i64 = tx.query_row("SELECT count(*) FROM temp.doomed", [], |r| r.get(0))?;
     if passes_removed > 0 {
         tx.execute_batch(NEXT_KEPT)?;
+        tx.execute(KEEP_PEAKS, [])?;
         tx.execute_batch(&carry_changes())?;
         tx.execute_batch(DELETE_DOOMED)?;
     }
