@@ -1,5 +1,6 @@
 -- stackwatch history schema, version 6: images and stack paths stored when
--- they change, like containers and volumes since V5.
+-- they change, like containers and volumes since V5; container samples in a
+-- layout that stays dense; memory peaks kept through retention.
 --
 -- Until V6 every pass wrote a row per image (tags, size, containers using
 -- it) and a row per image and stack, and each stack's totals carried its
@@ -19,16 +20,56 @@
 -- As in V5, the state at pass P is the image's row with the greatest
 -- pass_id <= P, and retention carries rows at thinned passes forward.
 --
--- And a rollup is now an aggregate for memory, the one gauge that matters
--- in old history: `container_samples.mem_peak_bytes` is the highest memory
--- of the passes a thinned-to sample stands for (NULL at raw passes, where
--- it is `mem_bytes` itself). `container_history` gains it as a column.
+-- And container samples get a layout that stays dense:
+--
+-- * `container_samples` is a rowid table keyed by `sample_key` =
+--   pass_id * 2^32 + container_ref, so a pass's samples are one rowid range
+--   and `pass_id` and `container_ref` are generated from the key (no bytes
+--   stored). A rowid table fills its pages as it appends; the WITHOUT ROWID
+--   table it replaces split them and left some 12% free, and retention,
+--   which deletes 11 of every 12 passes around each survivor, left the
+--   survivors on part-filled pages: a synthetic year's file was 1.3 times
+--   its size after VACUUM. Retention now also rewrites the survivors'
+--   samples after deleting the rest, which packs them (measured on a
+--   simulation of the pattern: 4.5% free, from 22%).
+-- * A rollup is now an aggregate for memory, the one gauge old history
+--   still needs: `mem_peak_bytes` is the highest memory of the passes a
+--   thinned-to sample stands for (NULL at raw passes, where it is
+--   `mem_bytes` itself). `container_history` gains it as a column.
 
 DROP VIEW latest_stacks;
 DROP VIEW latest_images;
+DROP VIEW latest_containers;
 DROP VIEW container_history;
 
-ALTER TABLE container_samples ADD COLUMN mem_peak_bytes INTEGER;
+-- Container samples ----------------------------------------------------------
+
+ALTER TABLE container_samples RENAME TO container_samples_v5;
+
+CREATE TABLE container_samples (
+    sample_key        INTEGER PRIMARY KEY,
+    cpu_ns            INTEGER,
+    mem_bytes         INTEGER,
+    net_rx_bytes      INTEGER,
+    net_tx_bytes      INTEGER,
+    blkio_read_bytes  INTEGER,
+    blkio_write_bytes INTEGER,
+    pids              INTEGER,
+    log_bytes         INTEGER,
+    rw_bytes          INTEGER,
+    rw_measured_at    INTEGER,
+    mem_peak_bytes    INTEGER,
+    pass_id           INTEGER GENERATED ALWAYS AS (sample_key >> 32) VIRTUAL,
+    container_ref     INTEGER GENERATED ALWAYS AS (sample_key & 4294967295) VIRTUAL
+);
+
+INSERT INTO container_samples (sample_key, cpu_ns, mem_bytes, net_rx_bytes, net_tx_bytes, blkio_read_bytes,
+                               blkio_write_bytes, pids, log_bytes, rw_bytes, rw_measured_at)
+SELECT (pass_id << 32) + container_ref, cpu_ns, mem_bytes, net_rx_bytes, net_tx_bytes, blkio_read_bytes,
+       blkio_write_bytes, pids, log_bytes, rw_bytes, rw_measured_at
+FROM container_samples_v5 ORDER BY pass_id, container_ref;
+
+DROP TABLE container_samples_v5;
 
 -- Stacks ---------------------------------------------------------------------
 
@@ -194,6 +235,49 @@ JOIN image_states st ON st.image_ref = i.id
  AND st.pass_id = (SELECT MAX(x.pass_id) FROM image_states x WHERE x.image_ref = i.id AND x.pass_id <= p.id)
 WHERE st.present = 1;
 
+-- V5's, reading a pass's samples as a key range. CROSS JOIN fixes the order
+-- passes, samples, containers, stacks: the planner (which has no
+-- statistics) would otherwise start from a stack or a container and try
+-- every pass for each, or walk every sample looking for its pass, turning a
+-- time range into a scan of the whole history.
+CREATE VIEW latest_containers AS
+SELECT h.host AS host,
+       s.name AS stack,
+       c.service,
+       st.name AS container,
+       c.image,
+       st.state,
+       st.health,
+       st.restart_count,
+       cs.mem_bytes,
+       cs.rw_bytes,
+       cs.log_bytes,
+       strftime('%Y-%m-%dT%H:%M:%SZ', p.started_at, 'unixepoch') AS sampled_at,
+       s.kind AS stack_kind,
+       st.exit_code,
+       st.oom_killed,
+       strftime('%Y-%m-%dT%H:%M:%SZ', st.started_at, 'unixepoch') AS started_at,
+       cs.cpu_ns,
+       st.mem_limit_bytes,
+       cs.net_rx_bytes,
+       cs.net_tx_bytes,
+       cs.blkio_read_bytes,
+       cs.blkio_write_bytes,
+       cs.pids,
+       c.log_driver,
+       c.container_id,
+       st.rw_method,
+       strftime('%Y-%m-%dT%H:%M:%SZ', cs.rw_measured_at, 'unixepoch') AS rw_measured_at,
+       h.engine_id
+FROM latest_passes p
+CROSS JOIN container_samples cs ON cs.sample_key BETWEEN p.id << 32 AND (p.id << 32) + 4294967295
+CROSS JOIN containers c ON c.id = cs.container_ref
+CROSS JOIN stacks s ON s.id = c.stack_id
+JOIN host_names h ON h.host_id = p.host_id
+JOIN container_states st ON st.container_ref = cs.container_ref
+ AND st.pass_id = (SELECT MAX(x.pass_id) FROM container_states x
+                   WHERE x.container_ref = cs.container_ref AND x.pass_id <= cs.pass_id);
+
 -- V5's, with mem_peak_bytes appended. Rollups thinned before V6 have no
 -- recorded peak and show their own mem_bytes.
 CREATE VIEW container_history AS
@@ -214,10 +298,10 @@ SELECT h.host AS host,
        p.started_at AS sampled_unix,
        h.engine_id,
        COALESCE(cs.mem_peak_bytes, cs.mem_bytes) AS mem_peak_bytes
-FROM container_samples cs
-JOIN passes p ON p.id = cs.pass_id
-JOIN containers c ON c.id = cs.container_ref
-JOIN stacks s ON s.id = c.stack_id
+FROM passes p
+CROSS JOIN container_samples cs ON cs.sample_key BETWEEN p.id << 32 AND (p.id << 32) + 4294967295
+CROSS JOIN containers c ON c.id = cs.container_ref
+CROSS JOIN stacks s ON s.id = c.stack_id
 JOIN host_names h ON h.host_id = p.host_id
 JOIN container_states st ON st.container_ref = cs.container_ref
  AND st.pass_id = (SELECT MAX(x.pass_id) FROM container_states x

@@ -57,9 +57,11 @@ const CONTAINER_ID: &str = "SELECT id FROM containers WHERE host_id = ?1 AND con
 const UPSERT_CONTAINER_SPAN: &str = "INSERT INTO container_spans (container_ref, host_id, first_pass, last_pass)
      VALUES (?1, ?2, ?3, ?3) ON CONFLICT (container_ref) DO UPDATE SET last_pass = excluded.last_pass";
 
-const INSERT_CONTAINER_SAMPLE: &str = "INSERT INTO container_samples (pass_id, container_ref, cpu_ns, mem_bytes,
+// A sample's key is pass_id * 2^32 + container_ref (V6): a pass's samples
+// are one rowid range, written in key order so pages fill as they append.
+const INSERT_CONTAINER_SAMPLE: &str = "INSERT INTO container_samples (sample_key, cpu_ns, mem_bytes,
         net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, log_bytes, rw_bytes, rw_measured_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+     VALUES ((?1 << 32) + ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
 // Change tables (V5): a row only when something differs from the object's
 // newest row, which is one seek in the (object, pass) primary key.
@@ -223,6 +225,7 @@ pub fn insert_pass_checked(
         let mut sample = tx.prepare_cached(INSERT_CONTAINER_SAMPLE)?;
         let mut latest = tx.prepare_cached(LATEST_CONTAINER_STATE)?;
         let mut state = tx.prepare_cached(INSERT_CONTAINER_STATE)?;
+        let mut samples = Vec::with_capacity(snap.containers.len());
         for c in &snap.containers {
             go()?;
             let Some(key) = &c.stack else { continue };
@@ -241,20 +244,7 @@ pub fn insert_pass_checked(
             let id: i64 = tx.prepare_cached(CONTAINER_ID)?.query_row(params![host_id, c.id], |r| r.get(0))?;
             span.execute(params![id, host_id, pass_id])?;
             let s = c.stats.unwrap_or_default();
-            sample.execute(params![
-                pass_id,
-                id,
-                s.cpu_ns,
-                s.mem_bytes,
-                s.net_rx_bytes,
-                s.net_tx_bytes,
-                s.blkio_read_bytes,
-                s.blkio_write_bytes,
-                s.pids,
-                c.log_bytes,
-                c.rw_bytes,
-                c.rw_measured_at
-            ])?;
+            samples.push((id, c));
             let now = ContainerState::of(c, s.mem_limit_bytes);
             let before = latest.query_row([id], ContainerState::from_row).optional()?;
             if before.as_ref() != Some(&now) {
@@ -272,6 +262,24 @@ pub fn insert_pass_checked(
                     now.rw_method
                 ])?;
             }
+        }
+        samples.sort_unstable_by_key(|(id, _)| *id);
+        for (id, c) in samples {
+            let s = c.stats.unwrap_or_default();
+            sample.execute(params![
+                pass_id,
+                id,
+                s.cpu_ns,
+                s.mem_bytes,
+                s.net_rx_bytes,
+                s.net_tx_bytes,
+                s.blkio_read_bytes,
+                s.blkio_write_bytes,
+                s.pids,
+                c.log_bytes,
+                c.rw_bytes,
+                c.rw_measured_at
+            ])?;
         }
     }
 
@@ -717,7 +725,7 @@ const CONTAINERS_IN: &str =
          JOIN container_states st ON st.container_ref = cs.container_ref
           AND st.pass_id = (SELECT MAX(x.pass_id) FROM container_states x
                             WHERE x.container_ref = cs.container_ref AND x.pass_id <= cs.pass_id)
-         WHERE cs.pass_id = ?1";
+         WHERE cs.sample_key BETWEEN ?1 << 32 AND (?1 << 32) + 4294967295";
 /// One row per volume and stack it belongs to (one with NULL stack when it
 /// belongs to none), in volume order.
 const VOLUMES_IN: &str = "SELECT v.id, v.name, sz.size_bytes, st.in_use, st.mounted_by, v.labels, sz.measured_at,

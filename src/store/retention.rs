@@ -39,6 +39,9 @@ const KEEP_NEWEST: &str = "INSERT INTO temp.keep SELECT MAX(id) FROM passes
      WHERE started_at < ?1 AND resolution IN (SELECT value FROM temp.levels) GROUP BY host_id, started_at / ?2";
 const DOOM_OTHERS: &str = "INSERT OR IGNORE INTO temp.doomed SELECT id FROM passes
      WHERE started_at < ?1 AND resolution IN (SELECT value FROM temp.levels) AND id NOT IN (SELECT id FROM temp.keep)";
+/// Passes that change resolution now: their samples are rewritten.
+const REWRITE_NEWLY_KEPT: &str = "INSERT OR IGNORE INTO temp.rewrite
+     SELECT id FROM passes WHERE id IN (SELECT id FROM temp.keep) AND resolution <> ?1";
 const MARK_KEPT: &str = "UPDATE passes SET resolution = ?1 WHERE id IN (SELECT id FROM temp.keep) AND resolution <> ?1";
 
 /// For each doomed pass, the next pass of its host that survives: the
@@ -52,16 +55,44 @@ const NEXT_KEPT: &str = "
         FROM (SELECT id, host_id, id IN (SELECT id FROM temp.doomed) AS doomed FROM passes))
     WHERE doomed AND kept IS NOT NULL;";
 
-/// Memory is a gauge: the last pass of an hour says nothing of the hour's
-/// peak, which is what an OOM post-mortem months later asks for. A
-/// surviving sample takes the highest memory (or recorded peak) of the
-/// thinned passes it stands for.
-const KEEP_PEAKS: &str = "UPDATE container_samples AS k SET mem_peak_bytes = m.peak
-     FROM (SELECT nk.kept, d.container_ref, MAX(COALESCE(d.mem_peak_bytes, d.mem_bytes)) AS peak
-           FROM temp.next_kept nk JOIN container_samples d ON d.pass_id = nk.doomed
-           GROUP BY nk.kept, d.container_ref) AS m
-     WHERE k.pass_id = m.kept AND k.container_ref = m.container_ref
-       AND m.peak > COALESCE(k.mem_peak_bytes, k.mem_bytes, -1)";
+/// A pass's container samples, as a range of their keys (V6).
+macro_rules! samples_of {
+    ($pass:expr) => {
+        concat!("cs.sample_key BETWEEN ", $pass, " << 32 AND (", $pass, " << 32) + 4294967295")
+    };
+}
+
+const SAMPLE_COLUMNS: &str = "sample_key, cpu_ns, mem_bytes, net_rx_bytes, net_tx_bytes, blkio_read_bytes,
+     blkio_write_bytes, pids, log_bytes, rw_bytes, rw_measured_at, mem_peak_bytes";
+
+/// Rewrites the container samples of the passes that survive this round
+/// (`temp.rewrite`) after the others are gone. Deleting 11 of every 12
+/// passes around a survivor leaves its samples on part-filled pages; written
+/// again into the emptied range they fill whole pages. On the way each takes
+/// the peak memory of the thinned passes it stands for: memory is a gauge,
+/// and the last pass of an hour says nothing of the hour's peak, which is
+/// what an OOM post-mortem months later asks for.
+fn repack_samples() -> String {
+    format!(
+        "DELETE FROM temp.kept_samples;
+         INSERT INTO temp.kept_samples SELECT {SAMPLE_COLUMNS}
+           FROM temp.rewrite r JOIN container_samples cs ON {range_r};
+         UPDATE temp.kept_samples AS k SET mem_peak_bytes = m.peak
+           FROM (SELECT nk.kept, cs.container_ref, MAX(COALESCE(cs.mem_peak_bytes, cs.mem_bytes)) AS peak
+                   FROM temp.next_kept nk JOIN container_samples cs ON {range_doomed}
+                  GROUP BY nk.kept, cs.container_ref) AS m
+          WHERE k.sample_key = (m.kept << 32) + m.container_ref
+            AND m.peak > COALESCE(k.mem_peak_bytes, k.mem_bytes, -1);
+         DELETE FROM container_samples WHERE sample_key IN
+           (SELECT cs.sample_key FROM temp.doomed d JOIN container_samples cs ON {range_d});
+         DELETE FROM container_samples WHERE sample_key IN (SELECT sample_key FROM temp.kept_samples);
+         INSERT INTO container_samples ({SAMPLE_COLUMNS})
+           SELECT {SAMPLE_COLUMNS} FROM temp.kept_samples ORDER BY sample_key;",
+        range_r = samples_of!("r.id"),
+        range_doomed = samples_of!("nk.doomed"),
+        range_d = samples_of!("d.id"),
+    )
+}
 
 /// The change tables and the object each row is about.
 const CHANGE_TABLES: [(&str, &str); 4] = [
@@ -107,7 +138,6 @@ fn carry_changes() -> String {
 }
 
 const DELETE_DOOMED: &str = "
-    DELETE FROM container_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM stack_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM pass_errors WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM passes WHERE id IN (SELECT id FROM temp.doomed);";
@@ -181,7 +211,12 @@ pub fn compact(
          CREATE TEMP TABLE IF NOT EXISTS levels (value TEXT PRIMARY KEY);
          CREATE TEMP TABLE IF NOT EXISTS next_kept (doomed INTEGER PRIMARY KEY, kept INTEGER NOT NULL);
          CREATE TEMP TABLE IF NOT EXISTS forgotten (kind TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (kind, id));
-         DELETE FROM temp.doomed;",
+         CREATE TEMP TABLE IF NOT EXISTS rewrite (id INTEGER PRIMARY KEY);
+         CREATE TEMP TABLE IF NOT EXISTS kept_samples (sample_key INTEGER PRIMARY KEY, cpu_ns, mem_bytes,
+             net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, log_bytes, rw_bytes,
+             rw_measured_at, mem_peak_bytes);
+         DELETE FROM temp.doomed;
+         DELETE FROM temp.rewrite;",
     )?;
     for (cutoff, bucket, levels, to) in
         [(raw_cutoff, 3600, &["raw", "hour"][..], "hour"), (hourly_cutoff, 86_400, &["raw", "hour", "day"][..], "day")]
@@ -193,12 +228,18 @@ pub fn compact(
         tx.execute("DELETE FROM temp.keep", [])?;
         tx.execute(KEEP_NEWEST, params![cutoff, bucket])?;
         tx.execute(DOOM_OTHERS, params![cutoff])?;
+        tx.execute(REWRITE_NEWLY_KEPT, params![to])?;
         tx.execute(MARK_KEPT, params![to])?;
     }
     let passes_removed: i64 = tx.query_row("SELECT count(*) FROM temp.doomed", [], |r| r.get(0))?;
     if passes_removed > 0 {
         tx.execute_batch(NEXT_KEPT)?;
-        tx.execute(KEEP_PEAKS, [])?;
+        // A pass kept for its hour in the first step may go in the second.
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO temp.rewrite SELECT kept FROM temp.next_kept;
+             DELETE FROM temp.rewrite WHERE id IN (SELECT id FROM temp.doomed);",
+        )?;
+        tx.execute_batch(&repack_samples())?;
         tx.execute_batch(&carry_changes())?;
         tx.execute_batch(DELETE_DOOMED)?;
     }

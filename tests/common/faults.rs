@@ -22,7 +22,8 @@ pub fn whole_passes(db: &Path) -> i64 {
     assert_eq!(ok, "ok");
     let broken: Vec<(i64, i64, i64, i64, i64, i64, i64)> = c
         .prepare(
-            "SELECT p.id, p.containers, (SELECT count(*) FROM container_samples WHERE pass_id = p.id),
+            "SELECT p.id, p.containers, (SELECT count(*) FROM container_samples
+                     WHERE sample_key BETWEEN p.id << 32 AND (p.id << 32) + 4294967295),
                     p.volumes, (SELECT count(*) FROM volume_history WHERE pass_id = p.id),
                     p.images, (SELECT count(*) FROM image_history WHERE pass_id = p.id)
              FROM passes p",
