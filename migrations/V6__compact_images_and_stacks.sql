@@ -76,10 +76,14 @@ DROP TABLE container_samples_v5;
 ALTER TABLE stacks ADD COLUMN working_dir TEXT;
 ALTER TABLE stacks ADD COLUMN config_files TEXT;
 
+-- The newest known value: a pass that saw only a stack's volumes (after
+-- `compose down`) recorded none.
 UPDATE stacks SET
-    working_dir = (SELECT ss.working_dir FROM stack_samples ss WHERE ss.stack_id = stacks.id
+    working_dir = (SELECT ss.working_dir FROM stack_samples ss
+                   WHERE ss.stack_id = stacks.id AND ss.working_dir IS NOT NULL
                    ORDER BY ss.pass_id DESC LIMIT 1),
-    config_files = (SELECT ss.config_files FROM stack_samples ss WHERE ss.stack_id = stacks.id
+    config_files = (SELECT ss.config_files FROM stack_samples ss
+                    WHERE ss.stack_id = stacks.id AND ss.config_files IS NOT NULL
                     ORDER BY ss.pass_id DESC LIMIT 1);
 
 ALTER TABLE stack_samples DROP COLUMN working_dir;
@@ -206,9 +210,9 @@ SELECT h.host AS host,
        strftime('%Y-%m-%dT%H:%M:%SZ', p.started_at, 'unixepoch') AS sampled_at,
        h.engine_id
 FROM latest_passes p
+CROSS JOIN image_spans sp ON sp.host_id = p.host_id AND sp.last_pass = p.id
+CROSS JOIN images i ON i.id = sp.image_ref
 JOIN host_names h ON h.host_id = p.host_id
-JOIN image_spans sp ON sp.host_id = p.host_id AND sp.last_pass = p.id
-JOIN images i ON i.id = sp.image_ref
 JOIN image_states st ON st.image_ref = i.id
  AND st.pass_id = (SELECT MAX(x.pass_id) FROM image_states x WHERE x.image_ref = i.id AND x.pass_id <= p.id)
 WHERE st.present = 1;
@@ -228,8 +232,8 @@ SELECT h.host AS host,
        p.started_at AS sampled_unix,
        h.engine_id
 FROM image_spans sp
-JOIN images i ON i.id = sp.image_ref
-JOIN passes p ON p.host_id = sp.host_id AND p.id BETWEEN sp.first_pass AND sp.last_pass
+CROSS JOIN images i ON i.id = sp.image_ref
+CROSS JOIN passes p ON p.host_id = sp.host_id AND p.id BETWEEN sp.first_pass AND sp.last_pass
 JOIN host_names h ON h.host_id = p.host_id
 JOIN image_states st ON st.image_ref = i.id
  AND st.pass_id = (SELECT MAX(x.pass_id) FROM image_states x WHERE x.image_ref = i.id AND x.pass_id <= p.id)

@@ -17,9 +17,10 @@ pub fn run(global: &Global, args: &CompactArgs) -> Result<()> {
     store::check_file(&db)?;
     // Not while a collect writes.
     let _lock = lock::acquire(&db, config.database.lock_wait)?;
-    let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len() as i64).unwrap_or(0);
+    // Before opening: opening may upgrade the schema, which can grow the file.
     let before = size(&db);
+    let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
     let c = &config.collect;
     let done = retention::compact(&mut st.conn, now_unix(), c.keep_raw, c.keep_hourly)
         .map_err(|e| store::sql_error(e, &db, "compact"))?;
@@ -37,6 +38,11 @@ pub fn run(global: &Global, args: &CompactArgs) -> Result<()> {
             units::bytes(size(&db)),
             units::bytes(before)
         );
+        if !args.vacuum && size(&db) > before {
+            println!(
+                "the file grew (a schema upgrade rewrote tables); `stackwatch compact --vacuum` gives the space back"
+            );
+        }
     }
     Ok(())
 }

@@ -191,7 +191,8 @@ fn tmp_is_back() -> crate::snapshot::Snapshot {
 
 /// Two passes of one stack, in V1's tables: a container that restarted
 /// between them, a volume in both, and one only in the first; an image
-/// retagged between them, and one only in the first.
+/// retagged between them, and one only in the first; the stack's compose
+/// directory, seen only in the first.
 const V1_FIXTURE: &str = "
     INSERT INTO hosts (id, engine_id, hostname) VALUES (1, 'E1', 'box');
     INSERT INTO passes (id, host_id, started_at, duration_ms, engine_version, api_version, hostname, containers,
@@ -201,7 +202,7 @@ const V1_FIXTURE: &str = "
     INSERT INTO stacks (id, host_id, kind, name) VALUES (1, 1, 'compose', 'harb');
     INSERT INTO stack_samples (pass_id, stack_id, containers, running, rw_bytes, log_bytes, volume_bytes,
         disk_bytes, mem_bytes, unknown_sizes, working_dir)
-    VALUES (1, 1, 1, 1, 0, 0, 1024, 1024, 10, 0, '/srv/harb'), (2, 1, 1, 1, 0, 0, 4096, 4096, 10, 0, '/srv/harb');
+    VALUES (1, 1, 1, 1, 0, 0, 1024, 1024, 10, 0, '/srv/harb'), (2, 1, 1, 1, 0, 0, 4096, 4096, 10, 0, NULL);
     INSERT INTO images (id, host_id, image_id, labels) VALUES (1, 1, 'sha256:a', '{}'), (2, 1, 'sha256:old', '{}');
     INSERT INTO image_samples (pass_id, image_ref, tags, size_bytes, containers, managed)
     VALUES (1, 1, '[\"anvil:1\"]', 100, 1, 1), (2, 1, '[\"anvil:2\"]', 100, 1, 1), (1, 2, '[\"old:1\"]', 50, 0, 0);

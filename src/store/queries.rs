@@ -264,6 +264,12 @@ pub fn insert_pass_checked(
             }
         }
         samples.sort_unstable_by_key(|(id, _)| *id);
+        if let Some((id, _)) = samples.last().filter(|(id, _)| *id >= 1 << 32) {
+            // It would land in the next pass's key range.
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!("container row id {id} does not fit a sample key (2^32 containers)").into(),
+            ));
+        }
         for (id, c) in samples {
             let s = c.stats.unwrap_or_default();
             sample.execute(params![
@@ -741,10 +747,12 @@ const VOLUMES_IN: &str = "SELECT v.id, v.name, sz.size_bytes, st.in_use, st.moun
          LEFT JOIN stacks s ON s.id = vst.stack_id
          WHERE p.id = ?1 AND st.present = 1
          ORDER BY v.id, vst.stack_id";
+/// CROSS JOIN keeps the planner on the spans first: it would rather walk
+/// every image state and test each against the pass.
 const IMAGES_IN: &str = "SELECT i.id, i.image_id, st.tags, st.size_bytes, st.containers, st.managed, i.labels
          FROM passes p
-         JOIN image_spans sp ON sp.host_id = p.host_id AND p.id BETWEEN sp.first_pass AND sp.last_pass
-         JOIN images i ON i.id = sp.image_ref
+         CROSS JOIN image_spans sp ON sp.host_id = p.host_id AND p.id BETWEEN sp.first_pass AND sp.last_pass
+         CROSS JOIN images i ON i.id = sp.image_ref
          JOIN image_states st ON st.image_ref = i.id
           AND st.pass_id = (SELECT MAX(x.pass_id) FROM image_states x WHERE x.image_ref = i.id AND x.pass_id <= p.id)
          WHERE p.id = ?1 AND st.present = 1";
@@ -1072,7 +1080,7 @@ mod tests {
     fn contract_views_start_with_the_documented_columns_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
-        let contract: [(&str, &[&str]); 5] = [
+        let contract: [(&str, &[&str]); 8] = [
             (
                 "latest_containers",
                 &[
@@ -1097,6 +1105,58 @@ mod tests {
             ),
             ("stack_disk_history", &["host", "stack", "sampled_at", "disk_bytes"]),
             ("host_names", &["host", "hostname", "engine_id", "host_id"]),
+            (
+                "container_history",
+                &[
+                    "host",
+                    "stack",
+                    "service",
+                    "container",
+                    "sampled_at",
+                    "state",
+                    "health",
+                    "restart_count",
+                    "cpu_ns",
+                    "mem_bytes",
+                    "rw_bytes",
+                    "log_bytes",
+                    "pass_id",
+                    "container_id",
+                    "sampled_unix",
+                    "engine_id",
+                    "mem_peak_bytes",
+                ],
+            ),
+            (
+                "latest_images",
+                &[
+                    "host",
+                    "image_id",
+                    "tags",
+                    "size_bytes",
+                    "containers",
+                    "managed",
+                    "stacks",
+                    "sampled_at",
+                    "engine_id",
+                ],
+            ),
+            (
+                "image_history",
+                &[
+                    "host",
+                    "image_id",
+                    "sampled_at",
+                    "tags",
+                    "size_bytes",
+                    "containers",
+                    "managed",
+                    "stacks",
+                    "pass_id",
+                    "sampled_unix",
+                    "engine_id",
+                ],
+            ),
         ];
         for (view, columns) in contract {
             let names: Vec<String> = st
