@@ -243,9 +243,8 @@ pub fn insert_pass_checked(
             ])?;
             let id: i64 = tx.prepare_cached(CONTAINER_ID)?.query_row(params![host_id, c.id], |r| r.get(0))?;
             span.execute(params![id, host_id, pass_id])?;
-            let s = c.stats.unwrap_or_default();
             samples.push((id, c));
-            let now = ContainerState::of(c, s.mem_limit_bytes);
+            let now = ContainerState::of(c, c.stats.and_then(|s| s.mem_limit_bytes));
             let before = latest.query_row([id], ContainerState::from_row).optional()?;
             if before.as_ref() != Some(&now) {
                 state.execute(params![
@@ -339,14 +338,8 @@ pub fn insert_pass_checked(
             }
         }
         // What the previous pass saw and this one did not is gone from here on.
-        if let Some(previous) = previous {
-            let gone: Vec<i64> = tx
-                .prepare_cached(VOLUMES_GONE)?
-                .query_map(params![host_id, previous], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            for id in gone {
-                state.execute(params![id, pass_id, false, false, "[]"])?;
-            }
+        for id in gone_since(&tx, VOLUMES_GONE, host_id, previous)? {
+            state.execute(params![id, pass_id, false, false, "[]"])?;
         }
     }
 
@@ -403,14 +396,8 @@ pub fn insert_pass_checked(
                 }
             }
         }
-        if let Some(previous) = previous {
-            let gone: Vec<i64> = tx
-                .prepare_cached(IMAGES_GONE)?
-                .query_map(params![host_id, previous], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            for id in gone {
-                state.execute(params![id, pass_id, false, "[]", None::<i64>, 0, false])?;
-            }
+        for id in gone_since(&tx, IMAGES_GONE, host_id, previous)? {
+            state.execute(params![id, pass_id, false, "[]", None::<i64>, 0, false])?;
         }
     }
     go()?;
@@ -423,6 +410,13 @@ pub fn insert_pass_checked(
     }
     tx.commit()?;
     Ok(pass_id)
+}
+
+/// Objects (by `spans`, a *_GONE query) that the host's previous pass saw
+/// and this pass, whose spans are already extended, did not.
+fn gone_since(tx: &Connection, spans: &str, host_id: i64, previous: Option<i64>) -> rusqlite::Result<Vec<i64>> {
+    let Some(previous) = previous else { return Ok(Vec::new()) };
+    tx.prepare_cached(spans)?.query_map(params![host_id, previous], |r| r.get(0))?.collect()
 }
 
 /// What `container_states` records; a new row is written when it changes.
