@@ -108,6 +108,12 @@ pub struct CollectConfig {
     /// Time a pass may spend measuring sizes; what is left waits for the next pass.
     #[serde(deserialize_with = "positive_duration")]
     pub size_budget: Duration,
+    /// A volume, bind mount or writable layer whose last walk took less than
+    /// this (and saw fewer than `cheap_walk_files` entries) is measured every
+    /// pass; a costlier one waits for `size_interval`.
+    #[serde(deserialize_with = "duration")]
+    pub cheap_walk_time: Duration,
+    pub cheap_walk_files: u64,
     /// Read running containers' counters from their cgroup files when they
     /// are visible; false: always ask the stats endpoint.
     pub cgroup_stats: bool,
@@ -169,6 +175,8 @@ impl Default for CollectConfig {
             sizes: true,
             size_interval: Duration::from_secs(30 * 60),
             size_budget: Duration::from_secs(20),
+            cheap_walk_time: Duration::from_millis(250),
+            cheap_walk_files: 100_000,
             cgroup_stats: true,
             keep_raw: Duration::from_secs(14 * 86_400),
             keep_hourly: Duration::from_secs(90 * 86_400),

@@ -56,18 +56,50 @@ pub struct Snapshot {
     /// Where running containers' counters came from: `cgroup` files,
     /// the stats `endpoint`, or `mixed`; None when nothing was running.
     pub stats_method: Option<&'static str>,
+    /// Every filesystem that holds something measured (the Docker root's,
+    /// each bind source's, and `/`), once each.
+    pub filesystems: Vec<Filesystem>,
+    /// Docker's own totals for what has no per-stack owner.
+    pub docker_totals: DockerTotals,
 }
 
-/// One measurement (or attempt) of a volume or writable layer.
+/// A filesystem as `statvfs` saw it this pass, with what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filesystem {
+    /// `st_dev` of its mount point: what identifies it across passes.
+    pub device: u64,
+    pub mount_point: String,
+    pub usage: FsUsage,
+    /// Holds the engine's root directory (images, volumes, logs, layers).
+    pub docker_root: bool,
+}
+
+/// Image and build-cache bytes as the engine accounts them (its `system
+/// df`), with when they were measured; `None` when unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DockerTotals {
+    /// Bytes of every image layer, each counted once (`LayersSize`).
+    pub images_bytes: Option<i64>,
+    pub build_cache_bytes: Option<i64>,
+    pub measured_at: Option<i64>,
+}
+
+/// One measurement (or attempt) of a volume, bind mount or writable layer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SizeUpdate {
-    /// `volume` (object = volume name) or `writable_layer` (object = container id).
+    /// `volume` (object = volume name, or a bind mount's host path, which
+    /// always starts with `/` where a volume name never does),
+    /// `writable_layer` (object = container id), or `docker_totals`.
     pub kind: &'static str,
     pub object: String,
     pub bytes: Option<i64>,
     pub method: Option<&'static str>,
     pub measured_at: Option<i64>,
     pub attempted_at: i64,
+    /// What the walk cost, to tell a cheap object (measured every pass)
+    /// from an expensive one (measured every `size_interval`).
+    pub walk_ms: Option<i64>,
+    pub walk_files: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -126,6 +158,15 @@ pub struct ContainerSample {
     pub log_driver: Option<String>,
     pub working_dir: Option<String>,
     pub config_files: Option<String>,
+    /// Host paths bind-mounted into the container.
+    pub binds: Vec<BindMount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    /// The host path (what is sized and attributed).
+    pub source: String,
+    pub read_only: bool,
 }
 
 impl ContainerSample {
@@ -163,8 +204,32 @@ impl Via {
     }
 }
 
+/// A named volume, or a host path bind-mounted into containers: both are
+/// sized, attributed to the stacks that mount them and kept in one history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MountKind {
+    #[default]
+    Volume,
+    Bind,
+}
+
+impl MountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MountKind::Volume => "volume",
+            MountKind::Bind => "bind",
+        }
+    }
+
+    pub fn parse(s: &str) -> MountKind {
+        if s == "bind" { MountKind::Bind } else { MountKind::Volume }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct VolumeSample {
+    pub kind: MountKind,
+    /// The volume's name, or the bind mount's host path.
     pub name: String,
     pub driver: String,
     pub created_at: Option<i64>,
@@ -175,6 +240,11 @@ pub struct VolumeSample {
     pub size_method: Option<&'static str>,
     pub size_measured_at: Option<i64>,
     pub mountpoint: String,
+    /// Binds: every container mounts it read-only. None for volumes.
+    pub read_only: Option<bool>,
+    /// Why the size is unknown, when it is never measured (a system path,
+    /// a socket, a path the collector cannot see).
+    pub unsized_reason: Option<String>,
 }
 
 impl VolumeSample {

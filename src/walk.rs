@@ -9,8 +9,11 @@
 //! Rules, as `du -s -x` applies them: allocated blocks (not apparent sizes),
 //! each hard-linked inode counted once, and never descending into another
 //! filesystem (a bind mount or a nested volume is someone else's space).
+//! A caller can also name directories inside the tree to leave out: a
+//! bind-mounted path nested in another is measured on its own, and counting
+//! it again in the outer one would count its bytes twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,10 +43,23 @@ struct Shared {
     queue: Mutex<Vec<PathBuf>>,
     /// Workers currently walking a directory (so an empty queue is not yet "done").
     busy: AtomicU64,
+    /// Files and directories not counted (nor entered), as paths below `root`.
+    excluded: HashSet<PathBuf>,
 }
 
 /// Walks `root` with up to `threads` threads, giving up at `deadline`.
 pub fn usage(root: &Path, threads: usize, deadline: Instant) -> Result<Usage, WalkError> {
+    usage_excluding(root, threads, deadline, HashSet::new())
+}
+
+/// [`usage`], leaving out the files and directories in `excluded` (paths spelled as
+/// `root` joined with their relative path) and everything below them.
+pub fn usage_excluding(
+    root: &Path,
+    threads: usize,
+    deadline: Instant,
+    excluded: HashSet<PathBuf>,
+) -> Result<Usage, WalkError> {
     let meta =
         std::fs::symlink_metadata(root).map_err(|e| WalkError::Unreadable(format!("{}: {e}", root.display())))?;
     if !meta.is_dir() {
@@ -56,6 +72,7 @@ pub fn usage(root: &Path, threads: usize, deadline: Instant) -> Result<Usage, Wa
         files: AtomicU64::new(0),
         queue: Mutex::new(vec![root.to_path_buf()]),
         busy: AtomicU64::new(0),
+        excluded,
     });
     let root_bytes = allocated(&meta);
     let threads = threads.max(1);
@@ -115,6 +132,9 @@ fn worker(s: &Shared) -> Partial {
                 // path lookup per file.
                 let Ok(m) = entry.metadata() else { continue };
                 if m.dev() != s.dev {
+                    continue;
+                }
+                if !s.excluded.is_empty() && s.excluded.contains(&entry.path()) {
                     continue;
                 }
                 s.files.fetch_add(1, Ordering::Relaxed);
@@ -186,6 +206,21 @@ mod tests {
         }
         let r = usage(dir.path(), 2, Instant::now());
         assert!(matches!(r, Err(WalkError::OutOfTime { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn an_excluded_directory_is_neither_entered_nor_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("inner/deep")).unwrap();
+        std::fs::write(root.join("outer-file"), vec![b'o'; 200_000]).unwrap();
+        std::fs::write(root.join("inner/deep/f"), vec![b'i'; 700_000]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let whole = usage(root, 2, deadline).unwrap();
+        let inner = usage(&root.join("inner"), 2, deadline).unwrap();
+        let outer = usage_excluding(root, 2, deadline, HashSet::from([root.join("inner")])).unwrap();
+        assert_eq!(outer.bytes + inner.bytes, whole.bytes, "the two parts add up to the whole, nothing twice");
+        assert!(outer.bytes < 400_000 && inner.bytes >= 700_000, "{outer:?} {inner:?}");
     }
 
     #[test]

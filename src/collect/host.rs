@@ -24,6 +24,20 @@ pub fn fs_usage(path: &Path) -> Option<FsUsage> {
     Some(FsUsage { total_bytes: total, used_bytes: total - free_all, free_bytes: st.f_bavail as i64 * frsize })
 }
 
+/// The filesystem holding `path`: its device number and mount point (the
+/// highest ancestor on the same device), with its usage.
+pub fn filesystem_of(path: &Path) -> Option<(u64, String, FsUsage)> {
+    let dev = std::fs::metadata(path).ok()?.dev();
+    let mut top = if path.is_dir() { path } else { path.parent()? };
+    while let Some(parent) = top.parent() {
+        match std::fs::metadata(parent) {
+            Ok(m) if m.dev() == dev => top = parent,
+            _ => break,
+        }
+    }
+    Some((dev, top.display().to_string(), fs_usage(path)?))
+}
+
 /// Bytes on disk (allocated blocks) of a container's logs.
 ///
 /// json-file keeps `<id>-json.log` plus rotated `<id>-json.log.1`, `.2.gz`,
@@ -89,6 +103,17 @@ mod tests {
         assert_eq!(log_bytes("journald", None, Some("/var/lib/docker"), "x"), None);
         assert_eq!(log_bytes("none", None, None, "x"), Some(0));
         assert_eq!(log_bytes("local", None, Some("/nonexistent"), "x"), None);
+    }
+
+    #[test]
+    fn a_path_and_its_mount_point_share_one_filesystem() {
+        let dir = tempfile::tempdir().unwrap();
+        let (dev, mount, usage) = filesystem_of(dir.path()).unwrap();
+        let (dev2, mount2, _) = filesystem_of(Path::new(&mount)).unwrap();
+        assert_eq!((dev, &mount), (dev2, &mount2), "the mount point is its own filesystem's mount point");
+        assert!(dir.path().starts_with(&mount));
+        assert!(usage.total_bytes > 0);
+        assert_eq!(filesystem_of(Path::new("/nonexistent/x")), None);
     }
 
     #[test]

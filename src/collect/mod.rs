@@ -18,7 +18,10 @@ use futures_util::{StreamExt, stream};
 
 use crate::engine::Engine;
 use crate::progress::Progress;
-use crate::snapshot::{ContainerSample, HostInfo, ImageSample, ObjectError, Snapshot, Stats, VolumeSample};
+use crate::snapshot::{
+    BindMount, ContainerSample, Filesystem, HostInfo, ImageSample, MountKind, ObjectError, Snapshot, Stats,
+    VolumeSample,
+};
 use crate::time::{now_unix, parse_rfc3339};
 
 pub struct Options {
@@ -83,7 +86,8 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     containers.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut volumes: Vec<VolumeSample> = volumes.into_iter().map(volume_sample).collect();
-    volumes.sort_by(|a, b| a.name.cmp(&b.name));
+    volumes.extend(bind_samples(&containers));
+    volumes.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     let managed = (opts.managed.0.as_str(), opts.managed.1.as_str());
     let mut images: Vec<ImageSample> = images.into_iter().map(|i| image_sample(i, managed)).collect();
     images.sort_by(|a, b| a.id.cmp(&b.id));
@@ -113,6 +117,8 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
             (0, _) => Some("endpoint"),
             _ => Some("mixed"),
         },
+        filesystems: Vec::new(),
+        docker_totals: Default::default(),
     })
 }
 
@@ -120,7 +126,35 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
 /// duration then covers sizing too.
 pub fn finish(snap: &mut Snapshot, took: std::time::Duration) {
     snap.stacks = aggregate::attribute(&snap.containers, &mut snap.volumes, &mut snap.images);
+    snap.filesystems = filesystems(snap);
     snap.duration_ms = took.as_millis() as i64;
+}
+
+/// The filesystems holding what this pass measured: the Docker root's, each
+/// measured bind source's, and `/` (what a preflight's `df /` checks), once
+/// each. Only when the engine's files are this machine's: elsewhere `/` and
+/// the paths would be the collector's own.
+fn filesystems(snap: &Snapshot) -> Vec<Filesystem> {
+    if !snap.host.root_visible {
+        return Vec::new();
+    }
+    let mut paths: Vec<(&str, bool)> = Vec::new();
+    if let Some(root) = snap.host.docker_root.as_deref() {
+        paths.push((root, true));
+    }
+    paths.push(("/", false));
+    for v in snap.volumes.iter().filter(|v| v.kind == MountKind::Bind && v.unsized_reason.is_none()) {
+        paths.push((v.name.as_str(), false));
+    }
+    let mut out: Vec<Filesystem> = Vec::new();
+    for (path, docker_root) in paths {
+        let Some((device, mount_point, usage)) = host::filesystem_of(Path::new(path)) else { continue };
+        match out.iter_mut().find(|f| f.device == device) {
+            Some(f) => f.docker_root |= docker_root,
+            None => out.push(Filesystem { device, mount_point, usage, docker_root }),
+        }
+    }
+    out
 }
 
 /// A root directory path that exists here is not enough: in a container
@@ -194,13 +228,21 @@ fn from_summary(s: &ContainerSummary) -> ContainerSample {
         .unwrap_or_else(|| id.chars().take(12).collect());
     let labels: BTreeMap<String, String> = s.labels.clone().unwrap_or_default().into_iter().collect();
     let (stack_key, service) = stack::identify(&name, &labels);
-    let mounts = s
-        .mounts
-        .iter()
-        .flatten()
-        .filter(|m| m.typ.as_ref().is_some_and(|t| t == "volume"))
-        .filter_map(|m| m.name.clone())
-        .collect();
+    let mut mounts: Vec<String> = Vec::new();
+    let mut binds: Vec<BindMount> = Vec::new();
+    for m in s.mounts.iter().flatten() {
+        match m.typ.as_deref() {
+            Some("volume") => mounts.extend(m.name.clone()),
+            Some("bind") => {
+                // A bind is keyed by its host path; a volume name never starts with `/`.
+                if let Some(source) = m.source.clone().filter(|p| p.starts_with('/')) {
+                    mounts.push(source.clone());
+                    binds.push(BindMount { source, read_only: m.rw == Some(false) });
+                }
+            }
+            _ => {}
+        }
+    }
     ContainerSample {
         id,
         name,
@@ -212,6 +254,7 @@ fn from_summary(s: &ContainerSummary) -> ContainerSample {
         image_id: s.image_id.clone(),
         state: s.state.map(|st| st.to_string()).unwrap_or_else(|| "unknown".into()),
         mounts,
+        binds,
         ..Default::default()
     }
 }
@@ -308,6 +351,29 @@ fn volume_sample(v: Volume) -> VolumeSample {
         name: v.name,
         ..Default::default()
     }
+}
+
+/// One sample per host path bound into any container, running or not:
+/// a path several containers bind is one object, measured once.
+fn bind_samples(containers: &[ContainerSample]) -> Vec<VolumeSample> {
+    let mut by_path: BTreeMap<&str, bool> = BTreeMap::new();
+    for c in containers {
+        for b in &c.binds {
+            let all_ro = by_path.entry(b.source.as_str()).or_insert(true);
+            *all_ro &= b.read_only;
+        }
+    }
+    by_path
+        .into_iter()
+        .map(|(path, read_only)| VolumeSample {
+            kind: MountKind::Bind,
+            name: path.to_string(),
+            driver: "bind".into(),
+            mountpoint: path.to_string(),
+            read_only: Some(read_only),
+            ..Default::default()
+        })
+        .collect()
 }
 
 fn image_sample(i: ImageSummary, managed: (&str, &str)) -> ImageSample {

@@ -1,23 +1,32 @@
-//! Volume and writable-layer sizes: the expensive part of a pass, so they
-//! run at their own cadence and under a time budget.
+//! Volume, bind-mount and writable-layer sizes, and Docker's own image and
+//! build-cache totals: the expensive part of a pass, so they run at their
+//! own cadence and under a time budget.
 //!
-//! Each object is re-measured when its last attempt is older than
-//! `interval`, oldest first, until the pass's budget is spent; the rest keep
-//! their last measurement (with its time) and get their turn in a later
-//! pass. When the engine's root directory is visible the walker measures
-//! (cheap for the daemon, parallel, deadline-bound); otherwise one
-//! `system df` call measures everything at once.
+//! An object whose last walk was cheap (under `[collect] cheap_walk_time`
+//! and `cheap_walk_files`) is measured every pass, so on most boxes every
+//! size is fresh. A costlier one is re-measured when its last attempt is
+//! older than `interval`, oldest first, until the pass's budget is spent;
+//! the rest keep their last measurement (with its time) and get their turn
+//! in a later pass. When the engine's root directory is visible the walker
+//! measures (cheap for the daemon, parallel, deadline-bound); otherwise one
+//! `system df` call measures volumes and layers at once. Bind mounts are
+//! host paths only the walker can measure, and some are never walked at
+//! all (see [`bind_sizing`]).
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::engine::Engine;
-use crate::snapshot::{ObjectError, SizeUpdate, Snapshot};
+use crate::snapshot::{DockerTotals, MountKind, ObjectError, SizeUpdate, Snapshot};
 use crate::walk;
 
 pub const VOLUME: &str = "volume";
 pub const WRITABLE_LAYER: &str = "writable_layer";
+/// Image and build-cache bytes, one state row each.
+pub const DOCKER_TOTALS: &str = "docker_totals";
+const IMAGES: &str = "images";
+const BUILD_CACHE: &str = "build_cache";
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -29,69 +38,205 @@ pub struct Plan {
     /// still carried forward.
     pub skip: bool,
     pub threads: usize,
+    /// A walk cheaper than both of these is repeated every pass.
+    pub cheap_time: Duration,
+    pub cheap_files: u64,
 }
 
 /// The last measurement of an object, as the store remembers it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Known {
     pub bytes: Option<i64>,
     pub method: Option<String>,
     pub measured_at: Option<i64>,
     pub attempted_at: i64,
+    pub walk_ms: Option<i64>,
+    pub walk_files: Option<i64>,
+}
+
+impl Known {
+    fn cheap(&self, plan: &Plan) -> bool {
+        self.method.as_deref() == Some("walk")
+            && self.walk_ms.is_some_and(|ms| (ms as u128) < plan.cheap_time.as_millis())
+            && self.walk_files.is_some_and(|f| (f as u64) < plan.cheap_files)
+    }
 }
 
 /// (kind, object) → last measurement.
 pub type State = HashMap<(String, String), Known>;
 
+/// How an object can be measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sizing {
+    /// By the walker, leaving out the nested bind paths measured on their own.
+    Walk { path: String, excluded: HashSet<PathBuf> },
+    /// By the engine's `system df`.
+    Engine,
+}
+
 struct Target {
     kind: &'static str,
     object: String,
-    /// Directory to walk, when the walker can measure it.
-    path: Option<String>,
+    sizing: Sizing,
     last_attempt: Option<i64>,
+}
+
+/// Why a bind mount's host path is never walked, or `None` when it can be.
+///
+/// * System paths (`/`, `/proc`, `/etc`, `/usr`, ...) are the machine's, not
+///   a stack's, and some never end (`/proc`); the top-level data folders
+///   (`/srv`, `/home`, `/var`, ...) hold everyone's data at once.
+/// * A path inside the Docker root is already counted there (a volume's
+///   data, a layer); one that holds the Docker root would count it twice.
+/// * Sockets, devices and pipes have no size of their own.
+/// * A path the collector cannot see (it runs in a container without it, or
+///   the engine is on another machine) is unknown, never 0.
+pub fn bind_sizing(path: &str, docker_root: Option<&str>, host_visible: bool) -> Option<String> {
+    const SYSTEM_TREES: [&str; 16] = [
+        "/proc",
+        "/sys",
+        "/dev",
+        "/run",
+        "/var/run",
+        "/etc",
+        "/usr",
+        "/boot",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/snap",
+        "/var/lock",
+    ];
+    const TOP_LEVEL: [&str; 12] =
+        ["/", "/srv", "/home", "/root", "/opt", "/mnt", "/media", "/tmp", "/var", "/var/lib", "/var/log", "/data"];
+    let p = Path::new(path);
+    if !host_visible {
+        return Some("the collector cannot see the engine's host paths".into());
+    }
+    if let Some(sys) = SYSTEM_TREES.iter().find(|t| p.starts_with(t)) {
+        return Some(format!("system path (under {sys})"));
+    }
+    if TOP_LEVEL.iter().any(|t| p == Path::new(t)) {
+        return Some("top-level system directory".into());
+    }
+    if let Some(root) = docker_root {
+        if p.starts_with(root) {
+            return Some("inside the Docker root (counted there)".into());
+        }
+        if Path::new(root).starts_with(p) {
+            return Some("holds the Docker root".into());
+        }
+    }
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(p) {
+        Ok(m) => {
+            let t = m.file_type();
+            if t.is_socket() {
+                Some("a socket".into())
+            } else if t.is_block_device() || t.is_char_device() {
+                Some("a device".into())
+            } else if t.is_fifo() {
+                Some("a pipe".into())
+            } else {
+                None
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some("not found from the collector (it runs elsewhere or in a container without it)".into())
+        }
+        Err(e) => Some(format!("unreadable: {e}")),
+    }
 }
 
 /// Which objects to measure now, most overdue first (never measured before
 /// anything else), so that a pass cut short by the budget resumes where the
-/// previous one stopped.
-fn due(snap: &Snapshot, state: &State, plan: &Plan, now: i64) -> Vec<Target> {
-    let root = snap.host.docker_root.as_deref().filter(|_| snap.host.root_visible);
-    let under_root = |p: &str| root.is_some_and(|r| Path::new(p).starts_with(r));
+/// previous one stopped. Bind paths that are never walked get their reason
+/// recorded on the sample instead.
+fn due(snap: &mut Snapshot, state: &State, plan: &Plan, now: i64) -> Vec<Target> {
+    let root = snap.host.docker_root.clone().filter(|_| snap.host.root_visible);
+    let under_root = |p: &str| root.as_deref().is_some_and(|r| Path::new(p).starts_with(r));
+    let known = |kind: &str, object: &str| state.get(&(kind.to_string(), object.to_string()));
     let mut targets: Vec<Target> = Vec::new();
+
+    let mut bind_paths: Vec<String> = Vec::new();
+    for v in snap.volumes.iter_mut().filter(|v| v.kind == MountKind::Bind) {
+        v.unsized_reason = bind_sizing(&v.name, snap.host.docker_root.as_deref(), snap.host.root_visible);
+        if v.unsized_reason.is_none() {
+            bind_paths.push(v.name.clone());
+        }
+    }
     for v in &snap.volumes {
-        let walkable = v.driver == "local" && under_root(&v.mountpoint);
+        let sizing = match v.kind {
+            MountKind::Volume if v.driver == "local" && under_root(&v.mountpoint) => {
+                Sizing::Walk { path: v.mountpoint.clone(), excluded: HashSet::new() }
+            }
+            MountKind::Volume => Sizing::Engine,
+            MountKind::Bind if v.unsized_reason.is_some() => continue,
+            // Each byte belongs to the innermost bound path: an outer walk
+            // leaves out every other bound path below it.
+            MountKind::Bind => Sizing::Walk {
+                path: v.name.clone(),
+                excluded: bind_paths
+                    .iter()
+                    .filter(|q| **q != v.name && Path::new(q.as_str()).starts_with(&v.name))
+                    .map(PathBuf::from)
+                    .collect(),
+            },
+        };
         targets.push(Target {
             kind: VOLUME,
             object: v.name.clone(),
-            path: walkable.then(|| v.mountpoint.clone()),
-            last_attempt: state.get(&(VOLUME.to_string(), v.name.clone())).map(|k| k.attempted_at),
+            sizing,
+            last_attempt: known(VOLUME, &v.name).map(|k| k.attempted_at),
         });
     }
     for c in &snap.containers {
-        let path = c.rw_path.clone().filter(|p| under_root(p));
+        let sizing = match c.rw_path.clone().filter(|p| under_root(p)) {
+            Some(path) => Sizing::Walk { path, excluded: HashSet::new() },
+            None => Sizing::Engine,
+        };
         targets.push(Target {
             kind: WRITABLE_LAYER,
             object: c.id.clone(),
-            path,
-            last_attempt: state.get(&(WRITABLE_LAYER.to_string(), c.id.clone())).map(|k| k.attempted_at),
+            sizing,
+            last_attempt: known(WRITABLE_LAYER, &c.id).map(|k| k.attempted_at),
         });
     }
     let interval = plan.interval.as_secs() as i64;
-    targets.retain(|t| plan.force || t.last_attempt.is_none_or(|a| now - a >= interval));
+    targets.retain(|t| {
+        plan.force
+            || match known(t.kind, &t.object) {
+                None => true,
+                Some(k) => {
+                    now - k.attempted_at >= interval || (matches!(t.sizing, Sizing::Walk { .. }) && k.cheap(plan))
+                }
+            }
+    });
     targets.sort_by_key(|t| t.last_attempt.unwrap_or(i64::MIN));
     targets
 }
 
-/// Measures what is due, then fills every volume's and container's size
-/// from this pass's measurements or the remembered ones.
+/// Docker's totals are due every pass where the engine can be asked for
+/// them alone (API 1.42+), else with the other expensive sizes.
+fn totals_due(engine: &Engine, state: &State, plan: &Plan, now: i64) -> bool {
+    let last = state.get(&(DOCKER_TOTALS.to_string(), IMAGES.to_string())).map(|k| k.attempted_at);
+    plan.force || engine.api_at_least(1, 42) || last.is_none_or(|a| now - a >= plan.interval.as_secs() as i64)
+}
+
+/// Measures what is due, then fills every volume's, bind's and container's
+/// size and the Docker totals from this pass's measurements or the
+/// remembered ones.
 pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: &Plan, now: i64) {
     let mut updates: Vec<SizeUpdate> = Vec::new();
     if !plan.skip {
         let deadline = Instant::now() + plan.budget;
         let targets = due(snap, state, plan, now);
         let mut need_engine = false;
-        for t in &targets {
-            let Some(path) = &t.path else {
+        for t in targets {
+            let Sizing::Walk { path, excluded } = &t.sizing else {
                 need_engine = true;
                 continue;
             };
@@ -99,7 +244,8 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                 // Not attempted: stays first in line for the next pass.
                 continue;
             }
-            match walk::usage(Path::new(path), plan.threads, deadline) {
+            let started = Instant::now();
+            match walk::usage_excluding(Path::new(path), plan.threads, deadline, excluded.clone()) {
                 Ok(u) => updates.push(SizeUpdate {
                     kind: t.kind,
                     object: t.object.clone(),
@@ -107,10 +253,12 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                     method: Some("walk"),
                     measured_at: Some(now),
                     attempted_at: now,
+                    walk_ms: Some(started.elapsed().as_millis() as i64),
+                    walk_files: Some(u.files as i64),
                 }),
                 Err(walk::WalkError::OutOfTime { files }) => {
                     // Goes to the back of the queue; its last size stays.
-                    updates.push(attempt_only(t, state, now));
+                    updates.push(attempt_only(&t, state, now));
                     snap.errors.push(ObjectError {
                         kind: t.kind,
                         name: t.object.clone(),
@@ -120,6 +268,18 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                             plan.budget.as_secs()
                         ),
                     });
+                }
+                // A bind path only the walker can measure: it stays unknown.
+                Err(walk::WalkError::Unreadable(e)) if t.object.starts_with('/') => {
+                    updates.push(SizeUpdate {
+                        kind: t.kind,
+                        object: t.object.clone(),
+                        attempted_at: now,
+                        ..Default::default()
+                    });
+                    if let Some(v) = snap.volumes.iter_mut().find(|v| v.kind == MountKind::Bind && v.name == t.object) {
+                        v.unsized_reason = Some(format!("unreadable: {e}"));
+                    }
                 }
                 // Gone since it was listed, or not ours to read: the engine
                 // answers for it.
@@ -163,6 +323,28 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                 }),
             }
         }
+        if totals_due(engine, state, plan, now) {
+            let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+            match tokio::time::timeout(remaining, engine.docker_totals()).await {
+                Ok(Ok(t)) => {
+                    updates.push(engine_total(IMAGES, t.images_bytes, now));
+                    updates.push(engine_total(BUILD_CACHE, t.build_cache_bytes, now));
+                }
+                Ok(Err(e)) => snap.errors.push(ObjectError {
+                    kind: "engine",
+                    name: "image and build-cache totals".into(),
+                    message: format!("{e:#}"),
+                }),
+                Err(_) => snap.errors.push(ObjectError {
+                    kind: "engine",
+                    name: "image and build-cache totals".into(),
+                    message: format!(
+                        "the engine took longer than the {}s size budget; totals kept from earlier passes",
+                        plan.budget.as_secs()
+                    ),
+                }),
+            }
+        }
     }
     apply(snap, state, &updates);
     snap.size_updates = updates;
@@ -176,6 +358,19 @@ fn engine_update(kind: &'static str, object: &str, bytes: i64, now: i64) -> Size
         method: Some("engine"),
         measured_at: Some(now),
         attempted_at: now,
+        ..Default::default()
+    }
+}
+
+fn engine_total(object: &str, bytes: Option<i64>, now: i64) -> SizeUpdate {
+    SizeUpdate {
+        kind: DOCKER_TOTALS,
+        object: object.to_string(),
+        bytes,
+        method: bytes.map(|_| "engine"),
+        measured_at: bytes.map(|_| now),
+        attempted_at: now,
+        ..Default::default()
     }
 }
 
@@ -188,6 +383,9 @@ fn attempt_only(t: &Target, state: &State, now: i64) -> SizeUpdate {
         method: old.and_then(|k| k.method.as_deref()).map(method_name),
         measured_at: old.and_then(|k| k.measured_at),
         attempted_at: now,
+        // A walk cut short is not cheap: it waits for the interval.
+        walk_ms: None,
+        walk_files: None,
     }
 }
 
@@ -208,11 +406,19 @@ fn apply(snap: &mut Snapshot, state: &State, updates: &[SizeUpdate]) {
         }
     };
     for v in &mut snap.volumes {
+        if v.unsized_reason.is_some() {
+            (v.size_bytes, v.size_method, v.size_measured_at) = (None, None, None);
+            continue;
+        }
         (v.size_bytes, v.size_method, v.size_measured_at) = lookup(VOLUME, &v.name);
     }
     for c in &mut snap.containers {
         (c.rw_bytes, c.rw_method, c.rw_measured_at) = lookup(WRITABLE_LAYER, &c.id);
     }
+    let (images, _, images_at) = lookup(DOCKER_TOTALS, IMAGES);
+    let (build_cache, _, cache_at) = lookup(DOCKER_TOTALS, BUILD_CACHE);
+    snap.docker_totals =
+        DockerTotals { images_bytes: images, build_cache_bytes: build_cache, measured_at: images_at.or(cache_at) };
 }
 
 #[cfg(test)]
@@ -254,16 +460,26 @@ mod tests {
             force: false,
             skip: false,
             threads: 2,
+            cheap_time: Duration::from_millis(250),
+            cheap_files: 100_000,
         }
     }
 
     fn known(attempted_at: i64) -> Known {
-        Known { bytes: Some(7), method: Some("walk".into()), measured_at: Some(attempted_at), attempted_at }
+        // Expensive: only the interval makes it due again.
+        Known {
+            bytes: Some(7),
+            method: Some("walk".into()),
+            measured_at: Some(attempted_at),
+            attempted_at,
+            walk_ms: Some(5_000),
+            walk_files: Some(3_000_000),
+        }
     }
 
     #[test]
     fn due_means_never_measured_first_then_oldest_and_only_past_the_interval() {
-        let s = snap(
+        let mut s = snap(
             "/var/lib/docker",
             &[
                 ("a", "/var/lib/docker/volumes/a/_data"),
@@ -275,13 +491,42 @@ mod tests {
         state.insert((VOLUME.into(), "a".into()), known(1000));
         state.insert((VOLUME.into(), "c".into()), known(500));
         state.insert((WRITABLE_LAYER.into(), "c1".into()), known(1900));
-        let order: Vec<String> = due(&s, &state, &plan(), 2000).into_iter().map(|t| t.object).collect();
+        let order: Vec<String> = due(&mut s, &state, &plan(), 2000).into_iter().map(|t| t.object).collect();
         assert_eq!(order, vec!["b".to_string()], "a and c were measured less than 30 minutes ago");
-        let order: Vec<(String, bool)> =
-            due(&s, &state, &plan(), 1000 + 1800).into_iter().map(|t| (t.object, t.path.is_some())).collect();
+        let order: Vec<(String, bool)> = due(&mut s, &state, &plan(), 1000 + 1800)
+            .into_iter()
+            .map(|t| (t.object, matches!(t.sizing, Sizing::Walk { .. })))
+            .collect();
         assert_eq!(order, vec![("b".into(), false), ("c".into(), true), ("a".into(), true)]);
         let forced = Plan { force: true, ..plan() };
-        assert_eq!(due(&s, &state, &forced, 3000).len(), 4);
+        assert_eq!(due(&mut s, &state, &forced, 3000).len(), 4);
+        // A walk that was cheap is repeated every pass; an engine-measured
+        // size (b) still waits for the interval.
+        state.insert((VOLUME.into(), "a".into()), Known { walk_ms: Some(3), walk_files: Some(40), ..known(1999) });
+        state.insert((VOLUME.into(), "b".into()), Known { method: Some("engine".into()), ..known(1999) });
+        let order: Vec<String> = due(&mut s, &state, &plan(), 2000).into_iter().map(|t| t.object).collect();
+        assert_eq!(order, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn bind_paths_never_walked_say_why() {
+        let root = Some("/var/lib/docker");
+        let reason = |p: &str| bind_sizing(p, root, true).unwrap_or_default();
+        assert!(reason("/").contains("top-level"));
+        assert!(reason("/etc/hostname").contains("system path"));
+        assert!(reason("/proc/1").contains("system path"));
+        assert!(reason("/var/run/docker.sock").contains("system path"));
+        assert!(reason("/var/lib/docker/volumes/x/_data").contains("inside the Docker root"));
+        assert!(reason("/var/lib").contains("top-level"));
+        assert!(reason("/nonexistent-stackwatch/x").contains("not found"));
+        assert!(bind_sizing("/srv/app", root, false).unwrap().contains("cannot see"));
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(bind_sizing(dir.path().to_str().unwrap(), root, true), None, "an ordinary directory is walked");
+        assert!(
+            bind_sizing(dir.path().to_str().unwrap(), dir.path().join("docker").to_str(), true)
+                .unwrap()
+                .contains("holds the Docker root")
+        );
     }
 
     #[test]

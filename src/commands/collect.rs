@@ -47,6 +47,8 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
         force: args.sizes,
         skip: args.no_sizes || !c.sizes,
         threads: crate::walk::default_threads(),
+        cheap_time: c.cheap_walk_time,
+        cheap_files: c.cheap_walk_files,
     };
 
     signals::install();

@@ -87,6 +87,50 @@ struct RawContainer {
     size_rw: Option<i64>,
 }
 
+#[derive(Deserialize, Default)]
+struct RawTotals {
+    #[serde(rename = "LayersSize", default)]
+    layers_size: Option<i64>,
+    #[serde(rename = "ImageUsage", default)]
+    image_usage: Option<Total>,
+    #[serde(rename = "BuildCache", default)]
+    build_cache: Option<Vec<RawCacheRecord>>,
+    #[serde(rename = "BuildCacheUsage", default)]
+    build_cache_usage: Option<Total>,
+}
+
+#[derive(Deserialize)]
+struct Total {
+    #[serde(rename = "TotalSize", default)]
+    total_size: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct RawCacheRecord {
+    #[serde(rename = "Size", default)]
+    size: i64,
+    #[serde(rename = "Shared", default)]
+    shared: bool,
+}
+
+/// Image layers (each counted once) and build cache, as `docker system df`
+/// shows them: cache records shared with an image are the image's bytes.
+pub fn parse_totals(body: &[u8]) -> Result<crate::snapshot::DockerTotals> {
+    let raw: RawTotals = serde_json::from_slice(body).context("unexpected /system/df response")?;
+    let images = raw.image_usage.and_then(|u| u.total_size).or(raw.layers_size).filter(|b| *b >= 0);
+    let cache = match (raw.build_cache_usage.and_then(|u| u.total_size), raw.build_cache) {
+        (Some(total), _) => Some(total),
+        (None, Some(records)) => Some(records.iter().filter(|r| !r.shared && r.size > 0).map(|r| r.size).sum()),
+        // `null`: the engine has no build cache (the classic builder).
+        (None, None) => Some(0),
+    };
+    Ok(crate::snapshot::DockerTotals {
+        images_bytes: images,
+        build_cache_bytes: cache.filter(|b| *b >= 0),
+        measured_at: None,
+    })
+}
+
 pub fn parse(body: &[u8]) -> Result<DiskUsage> {
     let raw: Raw = serde_json::from_slice(body).context("unexpected /system/df response")?;
     let vols = raw.volumes.into_iter().flatten().chain(raw.volume_usage.into_iter().flat_map(|u| u.items));
@@ -142,6 +186,19 @@ mod tests {
         assert_eq!(du.images["sha256:a"], ImageUsage { size_bytes: 300, unique_bytes: Some(200) });
         assert_eq!(du.images["sha256:b"], ImageUsage { size_bytes: 50, unique_bytes: None });
         assert!(!du.images.contains_key("sha256:c"), "-1 is not computed, not a size");
+    }
+
+    #[test]
+    fn totals_from_both_shapes_leave_shared_cache_records_to_images() {
+        let legacy = br#"{"LayersSize":5000,"Images":[],"BuildCache":[{"ID":"a","Size":300,"Shared":false},
+            {"ID":"b","Size":200,"Shared":true},{"ID":"c","Size":7,"Shared":false}]}"#;
+        let t = parse_totals(legacy).unwrap();
+        assert_eq!((t.images_bytes, t.build_cache_bytes), (Some(5000), Some(307)));
+        let none = parse_totals(br#"{"LayersSize":12,"BuildCache":null}"#).unwrap();
+        assert_eq!((none.images_bytes, none.build_cache_bytes), (Some(12), Some(0)));
+        let new =
+            parse_totals(br#"{"ImageUsage":{"TotalSize":9},"BuildCacheUsage":{"TotalSize":4,"Items":[]}}"#).unwrap();
+        assert_eq!((new.images_bytes, new.build_cache_bytes), (Some(9), Some(4)));
     }
 
     #[test]

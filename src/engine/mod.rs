@@ -189,7 +189,7 @@ impl Engine {
         self.endpoint.tls().map(|c| &c.dir)
     }
 
-    fn api_at_least(&self, major: usize, minor: usize) -> bool {
+    pub fn api_at_least(&self, major: usize, minor: usize) -> bool {
         parse_version(&self.api_version).is_some_and(|v| (v.major_version, v.minor_version) >= (major, minor))
     }
 
@@ -236,16 +236,31 @@ impl Engine {
         self.system_df(filter).await
     }
 
+    /// Image-layer and build-cache bytes as the engine counts them. API 1.42+
+    /// answers for just those two, which costs it no volume or layer walk;
+    /// older engines only answer the whole `system df`, so callers ask them
+    /// at the size interval.
+    pub async fn docker_totals(&self) -> Result<crate::snapshot::DockerTotals> {
+        let filter = if self.api_at_least(1, 42) { "?type=image&type=build-cache" } else { "" };
+        let path = format!("/v{}/system/df{filter}", self.api_version);
+        let body = self.system_df_body(&path).await?;
+        disk_usage::parse_totals(&body)
+    }
+
     /// The engine runs one disk-usage walk at a time and refuses a second
     /// ("a disk usage operation is already running"), e.g. a `docker system
     /// df` someone typed, or another stackwatch. Waiting for it is cheaper
     /// than starting over next pass, so retry until the request timeout.
     async fn system_df(&self, filter: &str) -> Result<disk_usage::DiskUsage> {
         let path = format!("/v{}/system/df{filter}", self.api_version);
+        disk_usage::parse(&self.system_df_body(&path).await?)
+    }
+
+    async fn system_df_body(&self, path: &str) -> Result<Vec<u8>> {
         let deadline = std::time::Instant::now() + self.timeout;
         loop {
-            match raw::get(&self.endpoint, &path, self.timeout).await {
-                Ok(body) => return disk_usage::parse(&body),
+            match raw::get(&self.endpoint, path, self.timeout).await {
+                Ok(body) => return Ok(body),
                 Err(e) if is_df_busy(&e) && std::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }

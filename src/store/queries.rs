@@ -22,8 +22,13 @@ const HOST_ID: &str = "SELECT id FROM hosts WHERE engine_id = ?1";
 
 const INSERT_PASS: &str = "INSERT INTO passes (host_id, started_at, duration_ms, engine_version, api_version,
         hostname, docker_root, fs_total_bytes, fs_used_bytes, fs_free_bytes, containers, volumes, images,
-        error_count, stackwatch_version, stats_method)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+        error_count, stackwatch_version, stats_method, images_bytes, build_cache_bytes, docker_totals_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+
+const UPSERT_FILESYSTEM: &str = "INSERT OR IGNORE INTO filesystems (host_id, device, mount_point) VALUES (?1, ?2, ?3)";
+const FILESYSTEM_ID: &str = "SELECT id FROM filesystems WHERE host_id = ?1 AND device = ?2 AND mount_point = ?3";
+const INSERT_FILESYSTEM_SAMPLE: &str = "INSERT INTO filesystem_samples (pass_id, fs_ref, total_bytes, used_bytes,
+        free_bytes, docker_root) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 const INSERT_ERROR: &str =
     "INSERT INTO pass_errors (pass_id, object_kind, object_name, message) VALUES (?1, ?2, ?3, ?4)";
@@ -72,25 +77,28 @@ const INSERT_CONTAINER_STATE: &str = "INSERT INTO container_states (container_re
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 const UPSERT_VOLUME: &str =
-    "INSERT INTO volumes (host_id, name, driver, created_at, labels) VALUES (?1, ?2, ?3, ?4, ?5)
+    "INSERT INTO volumes (host_id, name, driver, created_at, labels, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
      ON CONFLICT (host_id, name) DO UPDATE SET driver = excluded.driver, created_at = excluded.created_at,
-        labels = excluded.labels
+        labels = excluded.labels, kind = excluded.kind
      WHERE volumes.driver IS NOT excluded.driver OR volumes.created_at IS NOT excluded.created_at
-        OR volumes.labels IS NOT excluded.labels";
+        OR volumes.labels IS NOT excluded.labels OR volumes.kind IS NOT excluded.kind";
 const VOLUME_ID: &str = "SELECT id FROM volumes WHERE host_id = ?1 AND name = ?2";
 const UPSERT_VOLUME_SPAN: &str = "INSERT INTO volume_spans (volume_ref, host_id, first_pass, last_pass)
      VALUES (?1, ?2, ?3, ?3) ON CONFLICT (volume_ref) DO UPDATE SET last_pass = excluded.last_pass";
 
-const LATEST_VOLUME_STATE: &str = "SELECT pass_id, present, in_use, mounted_by FROM volume_states
+const LATEST_VOLUME_STATE: &str = "SELECT pass_id, present, in_use, mounted_by, read_only FROM volume_states
      WHERE volume_ref = ?1 ORDER BY pass_id DESC LIMIT 1";
 const VOLUME_STATE_LINKS: &str =
     "SELECT stack_id, via FROM volume_stacks WHERE volume_ref = ?1 AND pass_id = ?2 ORDER BY stack_id";
 const INSERT_VOLUME_STATE: &str =
-    "INSERT INTO volume_states (volume_ref, pass_id, present, in_use, mounted_by) VALUES (?1, ?2, ?3, ?4, ?5)";
-const LATEST_VOLUME_SIZE: &str =
-    "SELECT size_bytes, method, measured_at FROM volume_sizes WHERE volume_ref = ?1 ORDER BY pass_id DESC LIMIT 1";
-const INSERT_VOLUME_SIZE: &str =
-    "INSERT INTO volume_sizes (volume_ref, pass_id, size_bytes, method, measured_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO volume_states (volume_ref, pass_id, present, in_use, mounted_by, read_only)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const LATEST_VOLUME_SIZE: &str = "SELECT pass_id, size_bytes, method, unsized_reason, measured_at, checked_at
+     FROM volume_sizes WHERE volume_ref = ?1 ORDER BY pass_id DESC LIMIT 1";
+const INSERT_VOLUME_SIZE: &str = "INSERT INTO volume_sizes (volume_ref, pass_id, size_bytes, method, measured_at,
+        unsized_reason, checked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)";
+/// The same size measured again: only how fresh it is changes, in place.
+const CONFIRM_VOLUME_SIZE: &str = "UPDATE volume_sizes SET checked_at = ?3 WHERE volume_ref = ?1 AND pass_id = ?2";
 /// Volumes the host's previous pass saw and this one did not.
 const VOLUMES_GONE: &str = "SELECT volume_ref FROM volume_spans WHERE host_id = ?1 AND last_pass = ?2";
 /// The host's newest pass before this one is written. `+host_id` keeps the
@@ -99,15 +107,16 @@ const VOLUMES_GONE: &str = "SELECT volume_ref FROM volume_spans WHERE host_id = 
 const PREVIOUS_PASS: &str = "SELECT id FROM passes WHERE +host_id = ?1 ORDER BY id DESC LIMIT 1";
 
 const UPSERT_SIZE_STATE: &str = "INSERT INTO size_state (host_id, kind, object, size_bytes, method, measured_at,
-        attempted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        attempted_at, walk_ms, walk_files) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
      ON CONFLICT (host_id, kind, object) DO UPDATE SET size_bytes = excluded.size_bytes, method = excluded.method,
-        measured_at = excluded.measured_at, attempted_at = excluded.attempted_at";
+        measured_at = excluded.measured_at, attempted_at = excluded.attempted_at, walk_ms = excluded.walk_ms,
+        walk_files = excluded.walk_files";
 
 /// Objects gone from the engine are forgotten after a week.
 const FORGET_SIZE_STATE: &str = "DELETE FROM size_state WHERE host_id = ?1 AND attempted_at < ?2";
 
-const SIZE_STATE: &str = "SELECT ss.kind, ss.object, ss.size_bytes, ss.method, ss.measured_at, ss.attempted_at
-     FROM size_state ss JOIN hosts h ON h.id = ss.host_id WHERE h.engine_id = ?1";
+const SIZE_STATE: &str = "SELECT ss.kind, ss.object, ss.size_bytes, ss.method, ss.measured_at, ss.attempted_at,
+        ss.walk_ms, ss.walk_files FROM size_state ss JOIN hosts h ON h.id = ss.host_id WHERE h.engine_id = ?1";
 
 const INSERT_VOLUME_STACK: &str =
     "INSERT OR IGNORE INTO volume_stacks (volume_ref, pass_id, stack_id, via) VALUES (?1, ?2, ?3, ?4)";
@@ -178,10 +187,32 @@ pub fn insert_pass_checked(
             snap.errors.len() as i64,
             env!("CARGO_PKG_VERSION"),
             snap.stats_method,
+            snap.docker_totals.images_bytes,
+            snap.docker_totals.build_cache_bytes,
+            snap.docker_totals.measured_at,
         ],
     )?;
     let pass_id = tx.last_insert_rowid();
     go()?;
+    {
+        let mut upsert = tx.prepare_cached(UPSERT_FILESYSTEM)?;
+        let mut sample = tx.prepare_cached(INSERT_FILESYSTEM_SAMPLE)?;
+        for f in &snap.filesystems {
+            // SQLite integers are signed; a device number is an opaque id.
+            let device = f.device as i64;
+            upsert.execute(params![host_id, device, f.mount_point])?;
+            let id: i64 =
+                tx.prepare_cached(FILESYSTEM_ID)?.query_row(params![host_id, device, f.mount_point], |r| r.get(0))?;
+            sample.execute(params![
+                pass_id,
+                id,
+                f.usage.total_bytes,
+                f.usage.used_bytes,
+                f.usage.free_bytes,
+                f.docker_root
+            ])?;
+        }
+    }
     {
         let mut st = tx.prepare_cached(INSERT_ERROR)?;
         for e in &snap.errors {
@@ -297,10 +328,11 @@ pub fn insert_pass_checked(
         let mut link = tx.prepare_cached(INSERT_VOLUME_STACK)?;
         let mut latest_size = tx.prepare_cached(LATEST_VOLUME_SIZE)?;
         let mut size = tx.prepare_cached(INSERT_VOLUME_SIZE)?;
+        let mut confirm = tx.prepare_cached(CONFIRM_VOLUME_SIZE)?;
         for v in &snap.volumes {
             go()?;
             let labels = serde_json::to_string(&v.labels).unwrap_or_else(|_| "{}".into());
-            upsert.execute(params![host_id, v.name, v.driver, v.created_at, labels])?;
+            upsert.execute(params![host_id, v.name, v.driver, v.created_at, labels, v.kind.as_str()])?;
             let id: i64 = tx.prepare_cached(VOLUME_ID)?.query_row(params![host_id, v.name], |r| r.get(0))?;
             span.execute(params![id, host_id, pass_id])?;
             let mounted = serde_json::to_string(&v.mounted_by).unwrap_or_else(|_| "[]".into());
@@ -310,15 +342,17 @@ pub fn insert_pass_checked(
             }
             links.sort();
             links.dedup_by_key(|l| l.0);
-            let now = VolumeState { present: true, in_use: v.in_use(), mounted_by: mounted, links };
+            let now =
+                VolumeState { present: true, in_use: v.in_use(), mounted_by: mounted, read_only: v.read_only, links };
             let before = match latest_state
-                .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
                 .optional()?
             {
-                Some((at, present, in_use, mounted_by)) => Some(VolumeState {
+                Some((at, present, in_use, mounted_by, read_only)) => Some(VolumeState {
                     present,
                     in_use,
                     mounted_by,
+                    read_only,
                     links: latest_links
                         .query_map([id, at], |r| Ok((r.get(0)?, r.get(1)?)))?
                         .collect::<rusqlite::Result<_>>()?,
@@ -326,20 +360,39 @@ pub fn insert_pass_checked(
                 None => None,
             };
             if before.as_ref() != Some(&now) {
-                state.execute(params![id, pass_id, now.present, now.in_use, now.mounted_by])?;
+                state.execute(params![id, pass_id, now.present, now.in_use, now.mounted_by, now.read_only])?;
                 for (stack, via) in &now.links {
                     link.execute(params![id, pass_id, stack, via])?;
                 }
             }
-            let measured = (v.size_bytes, v.size_method.map(str::to_string), v.size_measured_at);
-            let before = latest_size.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
-            if before.as_ref() != Some(&measured) {
-                size.execute(params![id, pass_id, measured.0, measured.1, measured.2])?;
+            // A new row only when what is known changes; the same size
+            // measured again just moves the old row's checked_at.
+            let measured = (v.size_bytes, v.size_method.map(str::to_string), v.unsized_reason.clone());
+            let before = latest_size
+                .query_row([id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        (r.get(1)?, r.get(2)?, r.get(3)?),
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                    ))
+                })
+                .optional()?;
+            match before {
+                Some((at, known, measured_at, checked_at)) if known == measured => {
+                    let checked = checked_at.or(measured_at);
+                    if let Some(t) = v.size_measured_at.filter(|t| checked.is_none_or(|c| *t > c)) {
+                        confirm.execute(params![id, at, t])?;
+                    }
+                }
+                _ => {
+                    size.execute(params![id, pass_id, measured.0, measured.1, v.size_measured_at, measured.2])?;
+                }
             }
         }
         // What the previous pass saw and this one did not is gone from here on.
         for id in gone_since(&tx, VOLUMES_GONE, host_id, previous)? {
-            state.execute(params![id, pass_id, false, false, "[]"])?;
+            state.execute(params![id, pass_id, false, false, "[]", None::<bool>])?;
         }
     }
 
@@ -404,7 +457,17 @@ pub fn insert_pass_checked(
     {
         let mut up = tx.prepare_cached(UPSERT_SIZE_STATE)?;
         for u in &snap.size_updates {
-            up.execute(params![host_id, u.kind, u.object, u.bytes, u.method, u.measured_at, u.attempted_at])?;
+            up.execute(params![
+                host_id,
+                u.kind,
+                u.object,
+                u.bytes,
+                u.method,
+                u.measured_at,
+                u.attempted_at,
+                u.walk_ms,
+                u.walk_files
+            ])?;
         }
         tx.execute(FORGET_SIZE_STATE, params![host_id, snap.started_at - 7 * 86_400])?;
     }
@@ -469,6 +532,7 @@ struct VolumeState {
     present: bool,
     in_use: bool,
     mounted_by: String,
+    read_only: Option<bool>,
     /// (stack id, via), sorted by stack id.
     links: Vec<(i64, String)>,
 }
@@ -496,6 +560,8 @@ pub fn size_state(conn: &Connection, engine_id: &str) -> rusqlite::Result<crate:
                     method: r.get(3)?,
                     measured_at: r.get(4)?,
                     attempted_at: r.get(5)?,
+                    walk_ms: r.get(6)?,
+                    walk_files: r.get(7)?,
                 },
             ))
         })?

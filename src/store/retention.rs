@@ -140,6 +140,7 @@ fn carry_changes() -> String {
 const DELETE_DOOMED: &str = "
     DELETE FROM stack_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM pass_errors WHERE pass_id IN (SELECT id FROM temp.doomed);
+    DELETE FROM filesystem_samples WHERE pass_id IN (SELECT id FROM temp.doomed);
     DELETE FROM passes WHERE id IN (SELECT id FROM temp.doomed);";
 
 /// Containers and volumes with no surviving pass of their host within their

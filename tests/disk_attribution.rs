@@ -1,0 +1,303 @@
+//! Every byte of a filling disk attributed: bind mounts as sized objects
+//! beside volumes, sizes fresh every pass, the filesystems and Docker's own
+//! totals, against a real engine.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+const KIB: i64 = 1024;
+const MIB: i64 = 1024 * KIB;
+
+struct Bind {
+    size: Option<i64>,
+    read_only: Option<bool>,
+    reason: Option<String>,
+    mounted_by: String,
+    stacks: Vec<String>,
+}
+
+fn bind(db: &Path, path: &str) -> Bind {
+    let conn = open(db);
+    let mut st = conn
+        .prepare(
+            "SELECT size_bytes, read_only, unsized_reason, mounted_by, stack FROM latest_volumes
+             WHERE volume = ?1 AND kind = 'bind' ORDER BY stack",
+        )
+        .unwrap();
+    let rows: Vec<(Option<i64>, Option<bool>, Option<String>, String, Option<String>)> = st
+        .query_map([path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!rows.is_empty(), "bind {path} not recorded");
+    Bind {
+        size: rows[0].0,
+        read_only: rows[0].1,
+        reason: rows[0].2.clone(),
+        mounted_by: rows[0].3.clone(),
+        stacks: rows.iter().filter_map(|r| r.4.clone()).collect(),
+    }
+}
+
+fn stack_disk(db: &Path, stack: &str) -> Vec<i64> {
+    open(db)
+        .prepare("SELECT disk_bytes FROM stack_disk_history WHERE stack = ?1 ORDER BY pass_id")
+        .unwrap()
+        .query_map([stack], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn write_file(path: &Path, bytes: usize) {
+    std::fs::write(path, vec![0x5a; bytes]).unwrap();
+}
+
+/// Within `pct` percent of `want`.
+fn near(got: i64, want: i64, pct: i64) -> bool {
+    (got - want).abs() * 100 <= want * pct
+}
+
+#[test]
+fn bind_mounts_are_recorded_sized_once_and_attributed_to_every_stack_that_mounts_them() {
+    if !engine_available() {
+        return;
+    }
+    let img = image();
+    let mut clean = Cleanup::default();
+    let a = unique("binda");
+    let b = unique("bindb");
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let data = dir_a.path().join("data");
+    std::fs::create_dir_all(data.join("inner")).unwrap();
+    write_file(&data.join("outer.bin"), 3 * MIB as usize);
+    write_file(&data.join("inner/inner.bin"), MIB as usize);
+    write_file(&dir_a.path().join("app.conf"), 200 * KIB as usize);
+    let socket_path = dir_a.path().join("app.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket_path).unwrap();
+    // Stack a: a relative bind (compose resolves it against the project
+    // directory), a bind nested in it, a single file, a socket and a
+    // read-only system path.
+    compose_up(
+        &mut clean,
+        dir_a.path(),
+        &a,
+        &format!(
+            r#"version: "2.4"
+services:
+  app:
+    image: {img}
+    command: ["sleep", "3600"]
+    volumes:
+      - ./data:/data
+      - ./app.conf:/etc/app.conf:ro
+      - ./app.sock:/run/app.sock
+      - /etc:/host-etc:ro
+  sidecar:
+    image: {img}
+    command: ["sleep", "3600"]
+    volumes: ["./data/inner:/inner"]
+"#
+        ),
+    );
+    // Stack b binds stack a's data directory too.
+    compose_up(
+        &mut clean,
+        dir_b.path(),
+        &b,
+        &format!(
+            r#"version: "2.4"
+services:
+  reader:
+    image: {img}
+    command: ["sleep", "3600"]
+    volumes: ["{}:/shared:ro"]
+"#,
+            data.display()
+        ),
+    );
+    // A Nomad task with a host volume: a bind of a host path into a
+    // container labelled with its job.
+    let nomad = unique("nomadtask");
+    let job = unique("job");
+    let host_volume = dir_b.path().join("nomad-state");
+    std::fs::create_dir_all(&host_volume).unwrap();
+    write_file(&host_volume.join("state.db"), 2 * MIB as usize);
+    clean.container(&nomad);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &nomad,
+        "--label",
+        &format!("com.hashicorp.nomad.job_name={job}"),
+        "--label",
+        "com.hashicorp.nomad.task_name=server",
+        "--label",
+        "com.hashicorp.nomad.alloc_id=0f0e0d0c-0000-4000-8000-000000000001",
+        "-v",
+        &format!("{}:/alloc/data", host_volume.display()),
+        img,
+        "sleep",
+        "3600",
+    ]);
+
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("history.db");
+    collect(&db);
+
+    let data_s = data.to_str().unwrap();
+    let inner_s = data.join("inner");
+    let inner_s = inner_s.to_str().unwrap();
+    let outer = bind(&db, data_s);
+    let inner = bind(&db, inner_s);
+    let outer_bytes = outer.size.expect("the data directory is sized");
+    let inner_bytes = inner.size.expect("the nested directory is sized");
+    // Each byte belongs to the innermost bound path: the outer walk leaves
+    // the nested one out, so neither counts the other's megabyte.
+    assert!((3 * MIB..3 * MIB + 64 * KIB).contains(&outer_bytes), "outer {outer_bytes}");
+    assert!((MIB..MIB + 64 * KIB).contains(&inner_bytes), "inner {inner_bytes}");
+    // Bound by two stacks, measured once, listed under both.
+    assert_eq!(outer.stacks, {
+        let mut v = vec![a.clone(), b.clone()];
+        v.sort();
+        v
+    });
+    assert_eq!(outer.read_only, Some(false), "stack a mounts it read-write");
+    assert!(outer.mounted_by.contains(&format!("{a}_app_1")) || outer.mounted_by.contains(&format!("{a}-app-1")));
+    assert_eq!(inner.stacks, vec![a.clone()]);
+
+    let conf = bind(&db, dir_a.path().join("app.conf").to_str().unwrap());
+    assert!((200 * KIB..200 * KIB + 8 * KIB).contains(&conf.size.unwrap()), "a single file is sized by stat");
+    assert_eq!(conf.read_only, Some(true));
+
+    let etc = bind(&db, "/etc");
+    assert_eq!(etc.size, None, "a system path is never walked");
+    assert!(etc.reason.as_deref().unwrap().contains("system path"), "{:?}", etc.reason);
+    assert_eq!(etc.read_only, Some(true));
+    let sock = bind(&db, socket_path.to_str().unwrap());
+    assert_eq!((sock.size, sock.reason.as_deref()), (None, Some("a socket")));
+
+    let nomad_bind = bind(&db, host_volume.to_str().unwrap());
+    assert_eq!(nomad_bind.stacks, vec![job.clone()], "a Nomad host volume belongs to its job");
+    assert!((2 * MIB..2 * MIB + 64 * KIB).contains(&nomad_bind.size.unwrap()));
+    let (kind,): (String,) =
+        open(&db).query_row("SELECT kind FROM latest_stacks WHERE stack = ?1", [&job], |r| Ok((r.get(0)?,))).unwrap();
+    assert_eq!(kind, "nomad");
+
+    // Stack totals carry their binds: a's data (3 MiB), nested (1 MiB)
+    // and file (200 KiB); b's view of the shared directory.
+    let a_disk = *stack_disk(&db, &a).last().unwrap();
+    assert!(a_disk >= outer_bytes + inner_bytes + 200 * KIB, "stack a {a_disk}");
+    let b_disk = *stack_disk(&db, &b).last().unwrap();
+    assert!(b_disk >= outer_bytes, "stack b {b_disk}");
+
+    // The filesystem holding the binds is recorded with the Docker root's.
+    let conn = open(&db);
+    let (fs_rows, roots): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), sum(docker_root) FROM filesystem_history
+              WHERE pass_id = (SELECT MAX(pass_id) FROM pass_log)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(fs_rows >= 1 && roots == 1, "{fs_rows} filesystems, {roots} holding the Docker root");
+    let mount_of_data: String = conn
+        .query_row(
+            "SELECT mount_point FROM filesystem_history WHERE pass_id = (SELECT MAX(pass_id) FROM pass_log)
+              AND ?1 LIKE (CASE mount_point WHEN '/' THEN '' ELSE mount_point END) || '/%'
+              ORDER BY length(mount_point) DESC LIMIT 1",
+            [data_s],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(data.starts_with(&mount_of_data), "{mount_of_data}");
+}
+
+#[test]
+fn bytes_written_between_two_passes_seconds_apart_are_attributed_to_their_stack() {
+    if !engine_available() {
+        return;
+    }
+    let img = image();
+    let mut clean = Cleanup::default();
+    let project = unique("grow");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("pgdata")).unwrap();
+    compose_up(
+        &mut clean,
+        dir.path(),
+        &project,
+        &format!(
+            r#"version: "2.4"
+services:
+  db:
+    image: {img}
+    command: ["sleep", "3600"]
+    volumes: ["./pgdata:/var/lib/postgresql/data", "state:/state"]
+volumes:
+  state: {{}}
+"#
+        ),
+    );
+    let container = wait_for("the db container", Duration::from_secs(30), || {
+        let out = docker(&["ps", "-q", "--filter", &format!("label=com.docker.compose.project={project}")]);
+        (!out.is_empty()).then_some(out)
+    });
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("history.db");
+    collect(&db);
+    let bind_path = dir.path().join("pgdata");
+    let bind_before = bind(&db, bind_path.to_str().unwrap()).size.unwrap();
+    let disk_before = *stack_disk(&db, &project).last().unwrap();
+
+    // 6 MB into the bind mount and 4 MB into the named volume, then a pass
+    // a second later, with no `--sizes`: both are fresh.
+    docker(&["exec", &container, "dd", "if=/dev/urandom", "of=/var/lib/postgresql/data/wal", "bs=1000", "count=6000"]);
+    docker(&["exec", &container, "dd", "if=/dev/urandom", "of=/state/blob", "bs=1000", "count=4000"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    collect(&db);
+    let bind_grew = bind(&db, bind_path.to_str().unwrap()).size.unwrap() - bind_before;
+    assert!(near(bind_grew, 6_000_000, 5), "bind grew {bind_grew}");
+    let stack_grew = *stack_disk(&db, &project).last().unwrap() - disk_before;
+    assert!(near(stack_grew, 10_000_000, 5), "stack grew {stack_grew}, 10 MB were written");
+
+    // The report names the bind in the stack's growth.
+    let out =
+        bin().args(["report", "--db", db.to_str().unwrap(), "--window", "1h", "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = json.to_string();
+    assert!(text.contains(&format!("bind `{}`", bind_path.display())) || text.contains(bind_path.to_str().unwrap()));
+}
+
+#[test]
+fn docker_totals_hold_images_and_build_cache() {
+    if !engine_available() {
+        return;
+    }
+    let mut clean = Cleanup::default();
+    // An image with a 3 MB layer of its own. (The test bed's engine has no
+    // BuildKit client, so there is no build cache to create; its total must
+    // still be known, 0 included.)
+    let tag = format!("{}:1", unique("layer"));
+    build(&mut clean, &[&tag], "RUN dd if=/dev/zero of=/filler bs=1000 count=3000");
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("history.db");
+    collect(&db);
+    let (images, cache): (Option<i64>, Option<i64>) = open(&db)
+        .query_row("SELECT images_bytes, build_cache_bytes FROM pass_log ORDER BY pass_id DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let images = images.expect("image bytes known");
+    assert!(images >= 3_000_000, "images hold at least our 3 MB layer: {images}");
+    let cache = cache.expect("build cache known");
+    assert!(cache >= 0);
+}
