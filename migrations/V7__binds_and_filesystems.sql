@@ -8,8 +8,10 @@
 --   says whether every container mounts it read-only (NULL for volumes).
 -- * `volume_sizes` gets a row only when a size, its method or the reason it
 --   is not measured (`unsized_reason`) changes. A re-measurement that finds
---   the same size moves `checked_at` forward in place, so the views can say
---   how fresh a size was at each pass: MIN(pass time, checked_at).
+--   the same size moves `checked_at` forward in place. A size then held
+--   from its first measurement to its last check, so the views date it at
+--   each pass as the last check, or the end of that pass if the check came
+--   later (it held before and after).
 -- * `size_state` remembers what each walk cost (`walk_ms`, `walk_files`):
 --   a cheap object is measured every pass. It also keeps Docker's totals
 --   (kind 'docker_totals'), which older engines only give with a full
@@ -80,7 +82,7 @@ SELECT h.host AS host,
        v.driver,
        st.mounted_by,
        sz.method AS size_method,
-       strftime('%Y-%m-%dT%H:%M:%SZ', MIN(p.started_at, COALESCE(sz.checked_at, sz.measured_at)), 'unixepoch')
+       strftime('%Y-%m-%dT%H:%M:%SZ', MIN(COALESCE(sz.checked_at, sz.measured_at), p.started_at + (p.duration_ms + 999) / 1000), 'unixepoch')
            AS size_measured_at,
        h.engine_id,
        v.kind,
@@ -110,7 +112,7 @@ SELECT h.host AS host,
        v.kind,
        st.read_only,
        sz.unsized_reason,
-       strftime('%Y-%m-%dT%H:%M:%SZ', MIN(p.started_at, COALESCE(sz.checked_at, sz.measured_at)), 'unixepoch')
+       strftime('%Y-%m-%dT%H:%M:%SZ', MIN(COALESCE(sz.checked_at, sz.measured_at), p.started_at + (p.duration_ms + 999) / 1000), 'unixepoch')
            AS size_measured_at
 FROM volume_spans sp
 JOIN volumes v ON v.id = sp.volume_ref
