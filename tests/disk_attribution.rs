@@ -68,11 +68,12 @@ fn bind_mounts_are_recorded_sized_once_and_attributed_to_every_stack_that_mounts
         return;
     }
     let img = image();
-    let mut clean = Cleanup::default();
     let a = unique("binda");
     let b = unique("bindb");
+    // Before the guard: compose needs the project directory to take it down.
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
+    let mut clean = Cleanup::default();
     let data = dir_a.path().join("data");
     std::fs::create_dir_all(data.join("inner")).unwrap();
     write_file(&data.join("outer.bin"), 3 * MIB as usize);
@@ -226,9 +227,9 @@ fn bytes_written_between_two_passes_seconds_apart_are_attributed_to_their_stack(
         return;
     }
     let img = image();
-    let mut clean = Cleanup::default();
     let project = unique("grow");
     let dir = tempfile::tempdir().unwrap();
+    let mut clean = Cleanup::default();
     std::fs::create_dir_all(dir.path().join("pgdata")).unwrap();
     compose_up(
         &mut clean,
@@ -273,8 +274,38 @@ volumes:
         bin().args(["report", "--db", db.to_str().unwrap(), "--window", "1h", "--format", "json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let text = json.to_string();
-    assert!(text.contains(&format!("bind `{}`", bind_path.display())) || text.contains(bind_path.to_str().unwrap()));
+    let host =
+        json["hosts"].as_array().unwrap().iter().find(|h| h["filesystems"].as_array().is_some_and(|f| !f.is_empty()));
+    let host = host.expect("a host with filesystems");
+    let stack_growth =
+        host["growth"]["stacks"].as_array().unwrap().iter().find(|g| g["name"] == project.as_str()).unwrap();
+    let sentence = stack_growth["sentence"].as_str().unwrap();
+    assert!(sentence.contains(&format!("bind `{}` +6", bind_path.display())), "{sentence}");
+    assert!(sentence.contains(&format!("volume `{project}_state` +4")), "{sentence}");
+
+    // The reconciliation: on every filesystem the parts and "not
+    // attributed" add up exactly to the filesystem's own change, and our
+    // stack's 10 MB show up as its growth on the filesystems that hold it.
+    let mut ours = 0i64;
+    for fs in host["filesystems"].as_array().unwrap() {
+        let growth = fs["growth_bytes"].as_i64().expect("two passes recorded the filesystem");
+        let parts: i64 = fs["parts"].as_array().unwrap().iter().map(|p| p["delta_bytes"].as_i64().unwrap()).sum();
+        let rest = fs["not_attributed_bytes"].as_i64().unwrap();
+        assert_eq!(parts + rest, growth, "{fs}");
+        let kinds: Vec<&str> = fs["parts"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
+        if fs["docker_root"].as_bool().unwrap() {
+            assert_eq!(kinds, ["bind_mounts", "volumes", "logs", "writable_layers", "images", "build_cache"]);
+        }
+        for d in fs["drivers"].as_array().unwrap() {
+            if d["stack"] == project.as_str() {
+                ours += d["delta_bytes"].as_i64().unwrap();
+            }
+        }
+    }
+    assert!(near(ours, 10_000_000, 5), "our stack's growth across filesystems: {ours}");
+    let md = bin().args(["report", "--db", db.to_str().unwrap(), "--window", "1h"]).output().unwrap();
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(md.contains("**Where the disk went**"), "{md}");
 }
 
 #[test]

@@ -127,6 +127,11 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
 pub fn finish(snap: &mut Snapshot, took: std::time::Duration) {
     snap.stacks = aggregate::attribute(&snap.containers, &mut snap.volumes, &mut snap.images);
     snap.filesystems = filesystems(snap);
+    // One reading of the Docker root's filesystem per pass, taken with the
+    // others, so the disk line and the reconciliation agree.
+    if let Some(root) = snap.filesystems.iter().find(|f| f.docker_root) {
+        snap.host.fs = Some(root.usage);
+    }
     snap.duration_ms = took.as_millis() as i64;
 }
 

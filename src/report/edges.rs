@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use rusqlite::Connection;
 
-use crate::store::queries::{self, ContainerRow, ImageRow, PassRow, StackRow, VolumeRow};
+use crate::snapshot::DockerTotals;
+use crate::store::queries::{self, ContainerRow, FilesystemRow, ImageRow, PassRow, StackRow, VolumeRow};
 
 pub struct Edge {
     pub pass: PassRow,
@@ -13,6 +14,8 @@ pub struct Edge {
     pub containers: Vec<ContainerRow>,
     pub volumes: Vec<VolumeRow>,
     pub images: Vec<ImageRow>,
+    pub filesystems: Vec<FilesystemRow>,
+    pub docker_totals: DockerTotals,
 }
 
 impl Edge {
@@ -23,6 +26,8 @@ impl Edge {
             containers: queries::containers_in(conn, pass.id)?,
             volumes: queries::volumes_in(conn, pass.id)?,
             images: queries::images_in(conn, pass.id)?,
+            filesystems: queries::filesystems_in(conn, pass.id)?,
+            docker_totals: queries::docker_totals_in(conn, pass.id)?,
         })
     }
 

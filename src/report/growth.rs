@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::edges::{Edge, list};
 use super::md::code;
 use super::model::{Growth, GrowthPart};
+use super::symptoms::human_span;
+use crate::snapshot::MountKind;
 use crate::store::queries::{ContainerRow, VolumeRow};
 use crate::units;
 
@@ -54,6 +56,7 @@ fn parts_text(parts: &[GrowthPart]) -> String {
         .take(4)
         .map(|p| match (&p.kind, &p.name) {
             (&"volume", Some(n)) => format!("volume {} {}", code(n), units::delta(p.delta_bytes)),
+            (&"bind", Some(n)) => format!("bind {} {}", code(n), units::delta(p.delta_bytes)),
             (&"logs", _) => format!("logs {}", units::delta(p.delta_bytes)),
             _ => format!("writable layer {}", units::delta(p.delta_bytes)),
         })
@@ -110,13 +113,14 @@ fn volume_parts(
         start.volumes.iter().filter(|v| in_start(v)).map(|v| (v.volume_ref, v.size)).collect();
     let e: BTreeMap<i64, Option<i64>> =
         end.volumes.iter().filter(|v| in_end(v)).map(|v| (v.volume_ref, v.size)).collect();
-    let names: BTreeMap<i64, &str> =
-        start.volumes.iter().chain(end.volumes.iter()).map(|v| (v.volume_ref, v.name.as_str())).collect();
+    let names: BTreeMap<i64, (&str, MountKind)> =
+        start.volumes.iter().chain(end.volumes.iter()).map(|v| (v.volume_ref, (v.name.as_str(), v.kind))).collect();
     let ids: BTreeSet<i64> = s.keys().chain(e.keys()).copied().collect();
     ids.into_iter()
         .filter_map(|id| {
             let d = part_delta(s.get(&id).copied(), e.get(&id).copied())?;
-            Some(GrowthPart { kind: "volume", name: Some(names[&id].to_string()), delta_bytes: d })
+            let (name, kind) = names[&id];
+            Some(GrowthPart { kind: kind.as_str(), name: Some(name.to_string()), delta_bytes: d })
         })
         .collect()
 }
@@ -124,6 +128,23 @@ fn volume_parts(
 fn finish_parts(mut parts: Vec<GrowthPart>) -> Vec<GrowthPart> {
     parts.sort_by_key(|p| std::cmp::Reverse(p.delta_bytes.abs()));
     parts
+}
+
+/// How much older than the end pass the oldest size of a stack's volumes,
+/// binds and writable layers is, when a minute or more: sizes that were
+/// expensive to walk are carried forward between measurements.
+fn stale_for(end: &Edge, kind: &str, name: &str) -> Option<i64> {
+    let volumes = end
+        .volumes
+        .iter()
+        .filter(|v| v.size.is_some() && v.stacks.iter().any(|(k, n, _)| k == kind && n == name))
+        .filter_map(|v| v.measured_at);
+    let layers = end
+        .containers
+        .iter()
+        .filter(|c| c.rw.is_some() && c.stack_kind == kind && c.stack == name)
+        .filter_map(|c| c.rw_measured_at);
+    volumes.chain(layers).min().map(|t| end.pass.started_at - t).filter(|age| *age >= 60)
 }
 
 pub fn stacks(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
@@ -181,9 +202,13 @@ pub fn stacks(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
                 _ => compare(s.map(|x| x.disk), e.map(|x| x.disk)),
             };
             let partial = s.is_some_and(|x| x.unknown > 0) || e.is_some_and(|x| x.unknown > 0);
+            let mut text = sentence(&name, change, delta, &parts, span, partial);
+            if let Some(age) = stale_for(end, &kind, &name) {
+                text.push_str(&format!("; sizes up to {} older than the window's end", human_span(age)));
+            }
             Growth {
                 level: "stack",
-                sentence: sentence(&name, change, delta, &parts, span, partial),
+                sentence: text,
                 stack: Some(name.clone()),
                 name,
                 change,
@@ -278,9 +303,16 @@ pub fn volumes(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
             let (sv, ev) = (s.get(&id).copied(), e.get(&id).copied());
             let latest = ev.or(sv).expect("id from one of the maps");
             let (delta, a, b, change) = compare(sv.map(|v| v.size), ev.map(|v| v.size));
+            let mut text = sentence(&latest.name, change, delta, &[], span, false);
+            if let (Some(reason), "unknown") = (&latest.unsized_reason, change) {
+                text = format!("{}: not measured ({})", code(&latest.name), crate::inert::line(reason, 120));
+            }
             Growth {
-                level: "volume",
-                sentence: sentence(&latest.name, change, delta, &[], span, false),
+                level: latest.kind.as_str(),
+                sentence: match latest.kind {
+                    MountKind::Bind => format!("bind {text}"),
+                    MountKind::Volume => text,
+                },
                 name: latest.name.clone(),
                 stack: latest.stacks.first().map(|(_, n, _)| n.clone()),
                 change,

@@ -12,6 +12,7 @@ pub mod model;
 pub mod outputs;
 pub mod owners;
 pub mod prunes;
+pub mod reconcile;
 pub mod render;
 pub mod symptoms;
 
@@ -139,8 +140,8 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     let volumes = oldest(&mut end.volumes.iter().filter(|v| v.size.is_some()).filter_map(|v| v.measured_at));
     let layers = oldest(&mut end.containers.iter().filter(|c| c.rw.is_some()).filter_map(|c| c.rw_measured_at));
     let what = match (volumes, layers) {
-        (Some(_), Some(_)) => Some("Volume and writable-layer sizes"),
-        (Some(_), None) => Some("Volume sizes"),
+        (Some(_), Some(_)) => Some("Volume, bind-mount and writable-layer sizes"),
+        (Some(_), None) => Some("Volume and bind-mount sizes"),
         (None, Some(_)) => Some("Writable-layer sizes"),
         (None, None) => None,
     };
@@ -166,6 +167,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     let owner_of = stack_owners(&[&end, &start], req.config, req.projects);
 
     let disk = disk_context(&start, &end, has_span, &span, &growth, req);
+    let filesystems = reconcile::filesystems(&start, &end, has_span, &span, MIN_PROJECTION_SPAN);
     let pruned = prunes::summary(conn, h.host_id, start_pass.started_at, req.now.max(end_pass.started_at))?;
     let urgent = disk
         .as_ref()
@@ -267,6 +269,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         age_seconds: age,
         coverage,
         disk,
+        filesystems,
         pruned,
         growth,
         findings,

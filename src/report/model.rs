@@ -41,6 +41,10 @@ pub struct HostReport {
     /// One sentence about what the window covers.
     pub coverage: String,
     pub disk: Option<Disk>,
+    /// Each measured filesystem's change split into what it went to
+    /// (bind mounts, volumes, logs, layers, images, build cache) and what
+    /// is not attributed.
+    pub filesystems: Vec<super::reconcile::FilesystemChange>,
     /// What `stackwatch prune` removed since the window's start edge.
     pub pruned: Option<Pruned>,
     pub growth: GrowthLevels,
@@ -94,7 +98,7 @@ pub struct GrowthLevels {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Growth {
-    /// `stack`, `container` or `volume`.
+    /// `stack`, `container`, `volume` or `bind` (a bind mount's host path).
     pub level: &'static str,
     pub name: String,
     pub stack: Option<String>,
@@ -110,7 +114,7 @@ pub struct Growth {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GrowthPart {
-    /// `volume`, `logs` or `writable_layer`.
+    /// `volume`, `bind`, `logs` or `writable_layer`.
     pub kind: &'static str,
     pub name: Option<String>,
     pub delta_bytes: i64,

@@ -123,12 +123,13 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             if relative < i.config.bloat_min_percent {
                 continue;
             }
-            let Some(v) = i.end.volumes.iter().find(|v| v.name == g.name) else {
+            let Some(v) = i.end.volumes.iter().find(|v| v.name == g.name && v.kind.as_str() == g.level) else {
                 continue;
             };
             let pct = if relative.is_finite() { format!(", +{relative:.0}%") } else { String::new() };
             let text = format!(
-                "volume {} grew {} in {} (from {} to {}{pct})",
+                "{} {} grew {} in {} (from {} to {}{pct})",
+                v.kind.as_str(),
                 code(&g.name),
                 units::bytes(d),
                 i.span,

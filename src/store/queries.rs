@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::snapshot::{Snapshot, StackKey};
+use crate::snapshot::{MountKind, Snapshot, StackKey};
 
 pub const COUNT_TABLES: &str = "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view')";
 pub const HAS_MIGRATION_TABLE: &str =
@@ -750,8 +750,13 @@ pub struct VolumeRow {
     pub labels: String,
     /// (kind, name, via)
     pub stacks: Vec<(String, String, String)>,
-    /// When `size` was measured (sizes are carried forward between measurements).
+    /// When `size` was last measured (sizes are carried forward between measurements).
     pub measured_at: Option<i64>,
+    pub kind: MountKind,
+    /// Binds: every container mounts it read-only.
+    pub read_only: Option<bool>,
+    /// Why the size is never measured (binds of system paths, sockets, ...).
+    pub unsized_reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -794,8 +799,9 @@ const CONTAINERS_IN: &str =
          WHERE cs.sample_key BETWEEN ?1 << 32 AND (?1 << 32) + 4294967295";
 /// One row per volume and stack it belongs to (one with NULL stack when it
 /// belongs to none), in volume order.
-const VOLUMES_IN: &str = "SELECT v.id, v.name, sz.size_bytes, st.in_use, st.mounted_by, v.labels, sz.measured_at,
-            s.kind, s.name, vst.via
+const VOLUMES_IN: &str = "SELECT v.id, v.name, sz.size_bytes, st.in_use, st.mounted_by, v.labels,
+            MIN(COALESCE(sz.checked_at, sz.measured_at), p.started_at + (p.duration_ms + 999) / 1000),
+            s.kind, s.name, vst.via, v.kind, st.read_only, sz.unsized_reason
          FROM passes p
          JOIN volume_spans sp ON sp.host_id = p.host_id AND p.id BETWEEN sp.first_pass AND sp.last_pass
          JOIN volumes v ON v.id = sp.volume_ref
@@ -826,7 +832,14 @@ const UNHEALTHY_SINCE: &str = "SELECT MIN(p.started_at) FROM container_states st
 
 /// Every query a report runs over the history, for the EXPLAIN QUERY PLAN
 /// test that keeps them index range scans.
-pub const WINDOW_QUERIES: [(&str, &str); 11] = [
+const FILESYSTEMS_IN: &str = "SELECT f.device, f.mount_point, fs.total_bytes, fs.used_bytes, fs.free_bytes,
+        fs.docker_root FROM filesystem_samples fs JOIN filesystems f ON f.id = fs.fs_ref
+     WHERE fs.pass_id = ?1 ORDER BY f.mount_point";
+const DOCKER_TOTALS_IN: &str = "SELECT images_bytes, build_cache_bytes, docker_totals_at FROM passes WHERE id = ?1";
+
+pub const WINDOW_QUERIES: [(&str, &str); 13] = [
+    ("filesystems in pass", FILESYSTEMS_IN),
+    ("docker totals in pass", DOCKER_TOTALS_IN),
     ("hosts", HOSTS),
     ("pass by id", PASS_BY_ID),
     ("pass at or before", PASS_AT_OR_BEFORE),
@@ -839,6 +852,43 @@ pub const WINDOW_QUERIES: [(&str, &str); 11] = [
     ("image past stacks", IMAGE_PAST_STACKS),
     ("unhealthy since", UNHEALTHY_SINCE),
 ];
+
+/// A filesystem as one pass saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesystemRow {
+    pub device: i64,
+    pub mount_point: String,
+    pub total: i64,
+    pub used: i64,
+    pub free: i64,
+    /// Holds the engine's root directory.
+    pub docker_root: bool,
+}
+
+pub fn filesystems_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<FilesystemRow>> {
+    conn.prepare_cached(FILESYSTEMS_IN)?
+        .query_map([pass_id], |r| {
+            Ok(FilesystemRow {
+                device: r.get(0)?,
+                mount_point: r.get(1)?,
+                total: r.get(2)?,
+                used: r.get(3)?,
+                free: r.get(4)?,
+                docker_root: r.get(5)?,
+            })
+        })?
+        .collect()
+}
+
+pub fn docker_totals_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<crate::snapshot::DockerTotals> {
+    conn.prepare_cached(DOCKER_TOTALS_IN)?.query_row([pass_id], |r| {
+        Ok(crate::snapshot::DockerTotals {
+            images_bytes: r.get(0)?,
+            build_cache_bytes: r.get(1)?,
+            measured_at: r.get(2)?,
+        })
+    })
+}
 
 pub fn hosts(conn: &Connection) -> rusqlite::Result<Vec<HostRow>> {
     conn.prepare_cached(HOSTS)?
@@ -965,6 +1015,9 @@ pub fn volumes_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<Volum
             labels: r.get(5)?,
             stacks: Vec::new(),
             measured_at: r.get(6)?,
+            kind: MountKind::parse(&r.get::<_, String>(10)?),
+            read_only: r.get(11)?,
+            unsized_reason: r.get(12)?,
         };
         Ok((v, link))
     })? {

@@ -1,0 +1,349 @@
+//! The disk reconciled: each filesystem's change over the window, split
+//! into what stackwatch measured on it (bind mounts, volumes, logs,
+//! writable layers, images, build cache) and the rest, named as not
+//! attributed with its reason. The parts add up to the filesystem's own
+//! change by construction: "not attributed" is the difference.
+//!
+//! Where things live: bind mounts on the filesystem whose mount point is the
+//! longest prefix of their host path; volumes, logs, writable layers, images
+//! and build cache on the Docker root's filesystem. Each bind path is one
+//! object however many stacks mount it, and a nested bind is measured
+//! without its parent's bytes, so no byte is counted twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::edges::Edge;
+use super::md::code;
+use super::symptoms::human_span;
+use crate::snapshot::MountKind;
+use crate::store::queries::FilesystemRow;
+use crate::time::iso_utc;
+use crate::units;
+
+/// Sizes measured this long or more before the pass that uses them are
+/// called stale in the "not attributed" reason.
+const STALE_AFTER: i64 = 60;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FilesystemChange {
+    pub mount_point: String,
+    /// Holds the engine's root directory (and so volumes, logs, layers, images).
+    pub docker_root: bool,
+    pub total_bytes: i64,
+    pub used_bytes: i64,
+    pub free_bytes: i64,
+    pub used_percent: f64,
+    /// Change of used bytes over the span; None when the start pass did not
+    /// record this filesystem.
+    pub growth_bytes: Option<i64>,
+    pub parts: Vec<FsPart>,
+    /// `growth_bytes` minus the parts: written outside Docker, or by objects
+    /// whose size was not measured at both edges.
+    pub not_attributed_bytes: Option<i64>,
+    pub not_attributed_reason: Option<String>,
+    /// At the span's rate, seconds until the filesystem is full.
+    pub fill_seconds: Option<i64>,
+    pub full_at: Option<String>,
+    /// The stacks whose measured parts on this filesystem grew, largest first.
+    pub drivers: Vec<StackOnFs>,
+    pub sentence: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FsPart {
+    /// `bind_mounts`, `volumes`, `logs`, `writable_layers`, `images` or `build_cache`.
+    pub kind: &'static str,
+    /// Known change (objects measured at both edges, or new or gone).
+    pub delta_bytes: i64,
+    /// Objects whose change is unknown (a size missing at one edge).
+    pub unknown: i64,
+    /// For bind mounts: the stacks owning the largest changes, largest first.
+    pub stacks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StackOnFs {
+    pub kind: String,
+    pub stack: String,
+    pub delta_bytes: i64,
+}
+
+/// Sum of per-object changes, with unknowns counted.
+#[derive(Default)]
+struct Acc {
+    delta: i64,
+    unknown: i64,
+}
+
+impl Acc {
+    fn add(&mut self, start: Option<Option<i64>>, end: Option<Option<i64>>) -> Option<i64> {
+        let d = match (start, end) {
+            (Some(Some(a)), Some(Some(b))) => Some(b - a),
+            (None, Some(Some(b))) => Some(b),
+            (Some(Some(a)), None) => Some(-a),
+            (None, None) => Some(0),
+            _ => None,
+        };
+        match d {
+            Some(d) => self.delta += d,
+            None => self.unknown += 1,
+        }
+        d
+    }
+}
+
+/// The filesystem of `path` among `filesystems`: the longest mount point
+/// that contains it.
+fn filesystem_of<'a>(path: &str, filesystems: &'a [FilesystemRow]) -> Option<&'a FilesystemRow> {
+    filesystems.iter().filter(|f| Path::new(path).starts_with(&f.mount_point)).max_by_key(|f| f.mount_point.len())
+}
+
+/// One reconciliation per filesystem the end pass recorded.
+pub fn filesystems(start: &Edge, end: &Edge, has_span: bool, span: &str, min_projection: i64) -> Vec<FilesystemChange> {
+    let span_seconds = end.pass.started_at - start.pass.started_at;
+    end.filesystems
+        .iter()
+        .map(|fs| {
+            let before = start
+                .filesystems
+                .iter()
+                .find(|f| f.device == fs.device && f.mount_point == fs.mount_point)
+                .filter(|_| has_span);
+            let on_fs = |edge: &Edge, path: &str| {
+                filesystem_of(path, &edge.filesystems)
+                    .is_some_and(|f| f.device == fs.device && f.mount_point == fs.mount_point)
+            };
+            let mut stale = 0i64;
+            let mut note_age = |edge: &Edge, measured: Option<i64>| {
+                if let Some(t) = measured {
+                    stale = stale.max(edge.pass.started_at - t);
+                }
+            };
+            let mut per_stack: BTreeMap<(String, String), i64> = BTreeMap::new();
+            let mut parts: Vec<FsPart> = Vec::new();
+
+            // Bind mounts and (on the Docker root's filesystem) volumes, each once.
+            for (kind, part_kind) in [(MountKind::Bind, "bind_mounts"), (MountKind::Volume, "volumes")] {
+                if kind == MountKind::Volume && !fs.docker_root {
+                    continue;
+                }
+                let here = |edge: &'_ Edge| -> BTreeMap<i64, (Option<i64>, Vec<(String, String)>)> {
+                    edge.volumes
+                        .iter()
+                        .filter(|v| v.kind == kind && v.unsized_reason.is_none())
+                        .filter(|v| kind == MountKind::Volume || on_fs(edge, &v.name))
+                        .map(|v| {
+                            (v.volume_ref, (v.size, v.stacks.iter().map(|(k, n, _)| (k.clone(), n.clone())).collect()))
+                        })
+                        .collect()
+                };
+                let (s, e) = (here(start), here(end));
+                for v in start.volumes.iter().chain(end.volumes.iter()) {
+                    if s.contains_key(&v.volume_ref) || e.contains_key(&v.volume_ref) {
+                        let edge = if e.contains_key(&v.volume_ref) { end } else { start };
+                        note_age(edge, v.measured_at.filter(|_| v.size.is_some()));
+                    }
+                }
+                let mut acc = Acc::default();
+                let mut by_stack: BTreeMap<String, i64> = BTreeMap::new();
+                for id in s.keys().chain(e.keys()).collect::<BTreeSet<_>>() {
+                    let (a, b) = (s.get(id), e.get(id));
+                    let d = acc.add(a.map(|x| x.0), b.map(|x| x.0));
+                    if let Some(d) = d {
+                        let owners = b.or(a).map(|x| x.1.clone()).unwrap_or_default();
+                        for (k, n) in owners {
+                            *per_stack.entry((k, n.clone())).or_default() += d;
+                            *by_stack.entry(n).or_default() += d;
+                        }
+                    }
+                }
+                if kind == MountKind::Bind && s.is_empty() && e.is_empty() && !fs.docker_root {
+                    continue;
+                }
+                let mut stacks: Vec<(String, i64)> = by_stack.into_iter().filter(|(_, d)| *d != 0).collect();
+                stacks.sort_by_key(|(_, d)| std::cmp::Reverse(d.abs()));
+                parts.push(FsPart {
+                    kind: part_kind,
+                    delta_bytes: acc.delta,
+                    unknown: acc.unknown,
+                    stacks: stacks.into_iter().take(2).map(|(n, _)| n).collect(),
+                });
+            }
+
+            if fs.docker_root {
+                let (mut logs, mut layers) = (Acc::default(), Acc::default());
+                let by_id = |edge: &'_ Edge| -> BTreeMap<i64, (Option<i64>, Option<i64>, String, String)> {
+                    edge.containers
+                        .iter()
+                        .map(|c| (c.container_ref, (c.log, c.rw, c.stack_kind.clone(), c.stack.clone())))
+                        .collect()
+                };
+                let (s, e) = (by_id(start), by_id(end));
+                for c in &end.containers {
+                    note_age(end, c.rw_measured_at.filter(|_| c.rw.is_some()));
+                }
+                for id in s.keys().chain(e.keys()).collect::<BTreeSet<_>>() {
+                    let (a, b) = (s.get(id), e.get(id));
+                    let stack = b.or(a).map(|x| (x.2.clone(), x.3.clone())).expect("id from one of the maps");
+                    let dl = logs.add(a.map(|x| x.0), b.map(|x| x.0));
+                    let dr = layers.add(a.map(|x| x.1), b.map(|x| x.1));
+                    *per_stack.entry(stack).or_default() += dl.unwrap_or(0) + dr.unwrap_or(0);
+                }
+                parts.push(FsPart { kind: "logs", delta_bytes: logs.delta, unknown: logs.unknown, stacks: Vec::new() });
+                parts.push(FsPart {
+                    kind: "writable_layers",
+                    delta_bytes: layers.delta,
+                    unknown: layers.unknown,
+                    stacks: Vec::new(),
+                });
+                let (ts, te) = (&start.docker_totals, &end.docker_totals);
+                note_age(end, te.measured_at);
+                for (kind, a, b) in [
+                    ("images", ts.images_bytes, te.images_bytes),
+                    ("build_cache", ts.build_cache_bytes, te.build_cache_bytes),
+                ] {
+                    let mut acc = Acc::default();
+                    acc.add(Some(a), Some(b));
+                    parts.push(FsPart { kind, delta_bytes: acc.delta, unknown: acc.unknown, stacks: Vec::new() });
+                }
+            }
+
+            let growth = before.map(|b| fs.used - b.used);
+            let attributed: i64 = parts.iter().map(|p| p.delta_bytes).sum();
+            let not_attributed = growth.map(|g| g - attributed);
+            let unknown: i64 = parts.iter().map(|p| p.unknown).sum();
+            let mut reasons: Vec<String> = vec!["outside Docker".into()];
+            if unknown > 0 {
+                reasons.push(format!("{unknown} sizes not measured at one edge"));
+            }
+            if stale >= STALE_AFTER {
+                reasons.push(format!("sizes up to {} old", human_span(stale)));
+            }
+            let reason = not_attributed.map(|_| reasons.join(", or "));
+            let fill_seconds = match growth {
+                Some(g) if g > 0 && span_seconds >= min_projection => {
+                    Some((fs.free as f64 / (g as f64 / span_seconds as f64)) as i64)
+                }
+                _ => None,
+            };
+            let mut drivers: Vec<StackOnFs> = per_stack
+                .into_iter()
+                .filter(|(_, d)| *d > 0)
+                .map(|((kind, stack), delta_bytes)| StackOnFs { kind, stack, delta_bytes })
+                .collect();
+            drivers.sort_by(|a, b| b.delta_bytes.cmp(&a.delta_bytes).then_with(|| a.stack.cmp(&b.stack)));
+            let used_percent = 100.0 * fs.used as f64 / (fs.used + fs.free).max(1) as f64;
+            let sentence =
+                sentence(fs, used_percent, growth, &parts, not_attributed, reason.as_deref(), span, fill_seconds);
+            FilesystemChange {
+                mount_point: fs.mount_point.clone(),
+                docker_root: fs.docker_root,
+                total_bytes: fs.total,
+                used_bytes: fs.used,
+                free_bytes: fs.free,
+                used_percent: (used_percent * 10.0).round() / 10.0,
+                growth_bytes: growth,
+                parts,
+                not_attributed_bytes: not_attributed,
+                not_attributed_reason: reason,
+                fill_seconds,
+                full_at: fill_seconds.map(|s| iso_utc(end.pass.started_at + s)),
+                drivers,
+                sentence,
+            }
+        })
+        .collect()
+}
+
+fn part_name(kind: &str) -> &'static str {
+    match kind {
+        "bind_mounts" => "bind mounts",
+        "volumes" => "volumes",
+        "logs" => "logs",
+        "writable_layers" => "writable layers",
+        "images" => "images",
+        _ => "build cache",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sentence(
+    fs: &FilesystemRow,
+    used_percent: f64,
+    growth: Option<i64>,
+    parts: &[FsPart],
+    not_attributed: Option<i64>,
+    reason: Option<&str>,
+    span: &str,
+    fill_seconds: Option<i64>,
+) -> String {
+    let head = format!(
+        "{} {used_percent:.0}% used ({} of {}, {} free)",
+        code(&fs.mount_point),
+        units::bytes(fs.used),
+        units::bytes(fs.total),
+        units::bytes(fs.free)
+    );
+    let Some(g) = growth else {
+        return format!("{head}; its change is known once two passes have recorded it.");
+    };
+    let verb = if g >= 0 { "grew" } else { "shrank" };
+    let split: Vec<String> = parts
+        .iter()
+        .map(|p| {
+            let stacks = if p.stacks.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", p.stacks.iter().map(|s| code(s)).collect::<Vec<_>>().join(", "))
+            };
+            let unknown = if p.unknown > 0 { format!(", {} unknown", p.unknown) } else { String::new() };
+            let amount = if p.delta_bytes == 0 { "0".to_string() } else { units::delta(p.delta_bytes) };
+            format!("{} {amount}{stacks}{unknown}", part_name(p.kind))
+        })
+        .collect();
+    let rest = match (not_attributed, reason) {
+        (Some(n), Some(r)) => {
+            let amount = if n == 0 { "0".to_string() } else { units::delta(n) };
+            format!("not attributed {amount} ({r})")
+        }
+        _ => String::new(),
+    };
+    let mut out =
+        format!("{head}; {verb} {} in {span}: {}", units::bytes(g.abs()), [split.join(", "), rest].join(", "));
+    if let Some(s) = fill_seconds {
+        out.push_str(&format!("; at this rate full in {}", human_span(s)));
+    }
+    out.push('.');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(mount: &str, dev: i64) -> FilesystemRow {
+        FilesystemRow { device: dev, mount_point: mount.into(), total: 100, used: 50, free: 50, docker_root: false }
+    }
+
+    #[test]
+    fn a_path_belongs_to_its_longest_mount_point() {
+        let fss = [row("/", 1), row("/srv", 2), row("/srv/data", 3)];
+        assert_eq!(filesystem_of("/srv/data/app", &fss).unwrap().device, 3);
+        assert_eq!(filesystem_of("/srv/other", &fss).unwrap().device, 2);
+        assert_eq!(filesystem_of("/srvx/other", &fss).unwrap().device, 1, "a prefix of the name is not a parent");
+        assert_eq!(filesystem_of("/home/a", &fss).unwrap().device, 1);
+    }
+
+    #[test]
+    fn changes_sum_known_objects_and_count_unknown_ones() {
+        let mut acc = Acc::default();
+        acc.add(Some(Some(10)), Some(Some(25)));
+        acc.add(None, Some(Some(5)));
+        acc.add(Some(Some(7)), None);
+        acc.add(Some(None), Some(Some(100)));
+        assert_eq!((acc.delta, acc.unknown), (15 + 5 - 7, 1));
+    }
+}
