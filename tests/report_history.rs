@@ -450,10 +450,13 @@ fn the_report_says_how_old_carried_sizes_are() {
     let h = History { _dir: dir, path };
     let r = run(&h, "30m", T0 + 1800, &Projects::default(), false);
     assert!(
-        host(&r).coverage.contains("Volume sizes were measured up to 30m before the newest pass."),
+        host(&r).coverage.contains("Volume and bind-mount sizes were measured up to 30m before the newest pass."),
         "{}",
         host(&r).coverage
     );
+    // And per stack, in its growth sentence.
+    let harb = growth(&host(&r).growth.stacks, "harb");
+    assert!(harb.sentence.ends_with("; sizes up to 30m older than the window's end"), "{}", harb.sentence);
     // A writable layer measured even earlier sets the age, and is named.
     let mut s = snapshot(T0 + 3600, &chain_world(GB, 20 * GB));
     s.volumes[0].size_measured_at = Some(T0);
@@ -464,7 +467,7 @@ fn the_report_says_how_old_carried_sizes_are() {
     assert!(
         host(&r)
             .coverage
-            .contains("Volume and writable-layer sizes were measured up to 1h 30m before the newest pass."),
+            .contains("Volume, bind-mount and writable-layer sizes were measured up to 1h 30m before the newest pass."),
         "{}",
         host(&r).coverage
     );

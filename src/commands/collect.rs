@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
 use crate::progress::Progress;
 use crate::signals::{self, Interrupted};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{MountKind, Snapshot};
 use crate::store::retention;
 use crate::store::{self, lock, queries};
 use crate::time::now_unix;
@@ -229,14 +229,15 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) ->
     let h = &s.host;
     writeln!(
         out,
-        "pass {pass_id}: {} (engine {}, API {}) in {:.2}s: {} stacks, {} containers, {} volumes, {} images",
+        "pass {pass_id}: {} (engine {}, API {}) in {:.2}s: {} stacks, {} containers, {} volumes, {} bind mounts, {} images",
         inert::line(&h.hostname, 64),
         inert::line(&h.engine_version, 32),
         h.api_version,
         s.duration_ms as f64 / 1000.0,
         s.stacks.len(),
         s.containers.len(),
-        s.volumes.len(),
+        s.volumes.iter().filter(|v| v.kind == MountKind::Volume).count(),
+        s.volumes.iter().filter(|v| v.kind == MountKind::Bind).count(),
         s.images.len()
     )?;
     match (&h.docker_root, h.fs) {
@@ -253,6 +254,35 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) ->
             writeln!(out, "docker root {} is not visible from here: disk usage unknown", inert::line(root, 120))?
         }
         _ => {}
+    }
+    for fs in s.filesystems.iter().filter(|f| !f.docker_root) {
+        let pct = 100.0 * fs.usage.used_bytes as f64 / (fs.usage.used_bytes + fs.usage.free_bytes).max(1) as f64;
+        writeln!(
+            out,
+            "filesystem {}: {pct:.0}% used, {} free",
+            inert::line(&fs.mount_point, 120),
+            units::bytes(fs.usage.free_bytes)
+        )?;
+    }
+    let t = &s.docker_totals;
+    if t.images_bytes.is_some() || t.build_cache_bytes.is_some() {
+        writeln!(
+            out,
+            "images {}, build cache {}",
+            units::maybe_bytes(t.images_bytes),
+            units::maybe_bytes(t.build_cache_bytes)
+        )?;
+    }
+    let not_sized: Vec<String> = s
+        .volumes
+        .iter()
+        .filter(|v| v.kind == MountKind::Bind)
+        .filter_map(|v| {
+            v.unsized_reason.as_ref().map(|r| format!("{} ({})", inert::line(&v.name, 80), inert::line(r, 80)))
+        })
+        .collect();
+    if !not_sized.is_empty() {
+        writeln!(out, "bind mounts not sized: {}", not_sized.join(", "))?;
     }
     let mut stacks: Vec<_> = s.stacks.iter().collect();
     stacks.sort_by(|a, b| b.disk_bytes.cmp(&a.disk_bytes).then_with(|| a.key.cmp(&b.key)));

@@ -19,7 +19,9 @@ use exposition::{Family, Kind, Value};
 use crate::config::Config;
 use crate::report::edges::Edge;
 use crate::report::owners::Projects;
+use crate::report::reconcile;
 use crate::report::stack_owners;
+use crate::snapshot::MountKind;
 use crate::store::queries;
 
 /// Docker's container states, in the engine's own order.
@@ -63,6 +65,14 @@ struct Families {
     c_blk_w: Family,
     v_size: Family,
     v_in_use: Family,
+    b_size: Family,
+    b_in_use: Family,
+    filesystem_size: Family,
+    filesystem_used: Family,
+    filesystem_free: Family,
+    filesystem_part: Family,
+    images: Family,
+    build_cache: Family,
 }
 
 impl Families {
@@ -223,6 +233,46 @@ impl Families {
                 "Size of the volume; one series per owning stack, so a shared volume appears under each.",
             ),
             v_in_use: f("stackwatch_volume_in_use", Gauge, None, "1 when a container mounts the volume."),
+            b_size: f(
+                "stackwatch_bind_mount_size_bytes",
+                Gauge,
+                Some("bytes"),
+                "Size of a host path bind-mounted into containers (a nested bind's bytes are its own, not its parent's); \
+                 one series per owning stack; absent when the path is never walked (system paths, sockets).",
+            ),
+            b_in_use: f("stackwatch_bind_mount_in_use", Gauge, None, "1 when a container mounts the host path."),
+            filesystem_size: f(
+                "stackwatch_filesystem_size_bytes",
+                Gauge,
+                Some("bytes"),
+                "Size of each filesystem holding something stackwatch measures (Docker root, bind sources, /).",
+            ),
+            filesystem_used: f(
+                "stackwatch_filesystem_used_bytes",
+                Gauge,
+                Some("bytes"),
+                "Used bytes of the filesystem.",
+            ),
+            filesystem_free: f(
+                "stackwatch_filesystem_free_bytes",
+                Gauge,
+                Some("bytes"),
+                "Bytes available to unprivileged users on the filesystem.",
+            ),
+            filesystem_part: f(
+                "stackwatch_filesystem_part_bytes",
+                Gauge,
+                Some("bytes"),
+                "Used bytes of the filesystem by what holds them: bind_mounts, volumes, logs, writable_layers, images, \
+                 build_cache, and not_attributed (the rest: outside Docker, or not measured); the parts sum to used.",
+            ),
+            images: f(
+                "stackwatch_images_bytes",
+                Gauge,
+                Some("bytes"),
+                "Bytes of all image layers, each counted once, as the engine accounts them.",
+            ),
+            build_cache: f("stackwatch_build_cache_bytes", Gauge, Some("bytes"), "Bytes of the engine's build cache."),
         }
     }
 
@@ -261,6 +311,14 @@ impl Families {
             self.c_blk_w,
             self.v_size,
             self.v_in_use,
+            self.b_size,
+            self.b_in_use,
+            self.filesystem_size,
+            self.filesystem_used,
+            self.filesystem_free,
+            self.filesystem_part,
+            self.images,
+            self.build_cache,
         ]
     }
 }
@@ -375,10 +433,38 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
                 ]);
             }
             for mut l in owners_of_volume {
-                l.insert(1, ("volume", v.name.clone()));
-                f.v_size.push(l.clone(), int(v.size));
-                f.v_in_use.push(l, int(Some(i64::from(v.in_use))));
+                match v.kind {
+                    MountKind::Volume => {
+                        l.insert(1, ("volume", v.name.clone()));
+                        f.v_size.push(l.clone(), int(v.size));
+                        f.v_in_use.push(l, int(Some(i64::from(v.in_use))));
+                    }
+                    MountKind::Bind => {
+                        l.insert(1, ("path", v.name.clone()));
+                        f.b_size.push(l.clone(), int(v.size));
+                        f.b_in_use.push(l, int(Some(i64::from(v.in_use))));
+                    }
+                }
             }
+        }
+
+        f.images.push(host.clone(), int(edge.docker_totals.images_bytes));
+        f.build_cache.push(host.clone(), int(edge.docker_totals.build_cache_bytes));
+        for fs in &edge.filesystems {
+            let l: Labels = vec![("host", h.hostname.clone()), ("mount_point", fs.mount_point.clone())];
+            f.filesystem_size.push(l.clone(), int(Some(fs.total)));
+            f.filesystem_used.push(l.clone(), int(Some(fs.used)));
+            f.filesystem_free.push(l.clone(), int(Some(fs.free)));
+            let mut attributed = 0i64;
+            for (part, bytes) in reconcile::parts_now(&edge, fs) {
+                attributed += bytes;
+                let mut pl = l.clone();
+                pl.push(("part", part.to_string()));
+                f.filesystem_part.push(pl, int(Some(bytes)));
+            }
+            let mut pl = l.clone();
+            pl.push(("part", "not_attributed".to_string()));
+            f.filesystem_part.push(pl, int(Some(fs.used - attributed)));
         }
     }
     Ok(f.into_vec())

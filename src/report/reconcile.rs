@@ -258,6 +258,32 @@ pub fn filesystems(start: &Edge, end: &Edge, has_span: bool, span: &str, min_pro
         .collect()
 }
 
+/// What one pass's filesystem holds, by part, summing the known sizes
+/// (each bind path once): the point-in-time split behind the metrics.
+pub fn parts_now(edge: &Edge, fs: &FilesystemRow) -> Vec<(&'static str, i64)> {
+    let binds: i64 = edge
+        .volumes
+        .iter()
+        .filter(|v| v.kind == MountKind::Bind)
+        .filter(|v| filesystem_of(&v.name, &edge.filesystems).is_some_and(|f| f == fs))
+        .filter_map(|v| v.size)
+        .sum();
+    let mut out = vec![("bind_mounts", binds)];
+    if fs.docker_root {
+        let volumes = edge.volumes.iter().filter(|v| v.kind == MountKind::Volume).filter_map(|v| v.size).sum();
+        let logs = edge.containers.iter().filter_map(|c| c.log).sum();
+        let layers = edge.containers.iter().filter_map(|c| c.rw).sum();
+        out.extend([
+            ("volumes", volumes),
+            ("logs", logs),
+            ("writable_layers", layers),
+            ("images", edge.docker_totals.images_bytes.unwrap_or(0)),
+            ("build_cache", edge.docker_totals.build_cache_bytes.unwrap_or(0)),
+        ]);
+    }
+    out
+}
+
 fn part_name(kind: &str) -> &'static str {
     match kind {
         "bind_mounts" => "bind mounts",
