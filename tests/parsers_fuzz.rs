@@ -291,6 +291,7 @@ fn hostile_names_through_the_renderer_stay_inside_their_code_spans() {
                 age_seconds: 0,
                 coverage: "Window 24h.".into(),
                 disk: None,
+                filesystems: vec![],
                 pruned: None,
                 growth: GrowthLevels::default(),
                 findings: vec![],
