@@ -35,12 +35,15 @@ fn readme_example_queries_run_in_the_sqlite3_shell_and_through_stackwatch_sql() 
     let blocks = sql_blocks(&readme);
     assert!(blocks.len() >= 5, "README lost its example queries: {}", blocks.len());
 
+    // A host path for the bind-mount query, outliving the container.
+    let bind_src = tempfile::tempdir().unwrap();
     let mut clean = Cleanup::default();
     let solo = unique("readme");
     clean.container(&solo);
     let vol = unique("readmevol");
     clean.volume(&vol);
-    docker(&["run", "-d", "--name", &solo, "-v", &format!("{vol}:/data"), image(), "sleep", "3600"]);
+    let bind = format!("{}:/srv", bind_src.path().display());
+    docker(&["run", "-d", "--name", &solo, "-v", &format!("{vol}:/data"), "-v", &bind, image(), "sleep", "3600"]);
     // Something for the "restarting" query to find.
     let looper = unique("readmeloop");
     clean.container(&looper);
