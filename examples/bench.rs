@@ -190,12 +190,17 @@ fn ensure_image() {
     sh(&format!("docker build -q -t {IMAGE} {} >/dev/null", dir.path().display()));
 }
 
+/// Host directories the benchmark containers bind-mount.
+const BIND_ROOT: &str = "/tmp/swbench-binds";
+
 fn cleanup() {
     sh("docker ps -aq --filter label=swbench=1 | xargs -r docker rm -f -v >/dev/null 2>&1; \
         docker volume ls -q --filter label=swbench=1 | xargs -r docker volume rm -f >/dev/null 2>&1; true");
+    let _ = std::fs::remove_dir_all(BIND_ROOT);
 }
 
-/// N running containers in N/10 compose-labelled stacks (5..20), one volume each.
+/// N running containers in N/10 compose-labelled stacks (5..20), one volume
+/// each, and every other one a bind mount of a host directory of its own.
 fn populate(n: usize) {
     ensure_image();
     let stacks = (n / 10).clamp(5, 20);
@@ -203,10 +208,18 @@ fn populate(n: usize) {
     let mut script = String::new();
     for i in 0..n {
         let s = i % stacks;
+        let bind = if i % 2 == 0 {
+            let dir = format!("{BIND_ROOT}/{i}");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(format!("{dir}/state"), vec![7u8; 100_000]).unwrap();
+            format!("-v {dir}:/srv/state")
+        } else {
+            String::new()
+        };
         script.push_str(&format!(
             "docker volume create --label swbench=1 --label com.docker.compose.project=swbench{s} swbench{s}_data{i} >/dev/null && \
              docker run -d --label swbench=1 --label com.docker.compose.project=swbench{s} \
-             --label com.docker.compose.service=svc{i} --name swbench{s}-svc{i}-1 -v swbench{s}_data{i}:/data \
+             --label com.docker.compose.service=svc{i} --name swbench{s}-svc{i}-1 -v swbench{s}_data{i}:/data {bind} \
              {IMAGE} sh -c 'head -c 100000 /dev/urandom > /data/blob; echo started; sleep 86400' >/dev/null &\n"
         ));
         if i % 8 == 7 {
@@ -238,18 +251,23 @@ fn bench_collect(sizes: &[usize], runs: usize) {
         let endpoint_cfg = dir.path().join("endpoint.toml");
         std::fs::write(&endpoint_cfg, "[collect]\ncgroup_stats = false\n").unwrap();
         let endpoint = format!("{steady} --config {}", endpoint_cfg.display());
+        let interval_cfg = dir.path().join("interval.toml");
+        std::fs::write(&interval_cfg, "[collect]\ncheap_walk_time = \"0s\"\n").unwrap();
+        let interval = format!("{steady} --config {}", interval_cfg.display());
         // First pass measures every size (and creates the database).
         measure(&full);
-        let (mut a, mut b, mut c, mut e) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut a, mut b, mut c, mut e, mut i) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             a.push(measure(&steady));
+            i.push(measure(&interval));
             b.push(measure(&full));
             e.push(measure(&endpoint));
             c.push(measure(cli));
         }
-        let (a, b, c, e) = (median(a), median(b), median(c), median(e));
+        let (a, b, c, e, i) = (median(a), median(b), median(c), median(e), median(i));
         for (name, m) in [
-            ("stackwatch collect (sizes carried)", a),
+            ("stackwatch collect (default: cheap sizes fresh every pass)", a),
+            ("stackwatch collect, sizes carried until size_interval", i),
             ("stackwatch collect --sizes", b),
             ("stackwatch collect, counters from the stats endpoint", e),
             ("docker CLI", c),
@@ -349,10 +367,13 @@ fn fill(root: &Path, n: usize) {
 fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
     let stacks = 20;
     let age = (at - start) as f64 / 86_400.0;
-    // Sizes are measured every 30 minutes and carried forward in between, as
-    // `collect` does with the default size_interval.
-    let measured_at = at - at % 1800;
-    let measured_age = (measured_at - start).max(0) as f64 / 86_400.0;
+    // Every size is cheap to walk, so every pass measures it afresh, as
+    // `collect` does by default on a box like this. Most of them hold still;
+    // some grow every pass, as a database or a log directory does, and some
+    // in steps a few times a day.
+    let measured_at = at;
+    let measured_age = age;
+    let stepped_age = (at - at % 21_600 - start).max(0) as f64 / 86_400.0;
     let mut cs = Vec::with_capacity(containers);
     let mut vols = Vec::with_capacity(containers);
     for i in 0..containers {
@@ -388,7 +409,16 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
             rw_measured_at: Some(measured_at),
             log_bytes: Some((age * 100_000.0) as i64),
             log_driver: Some("json-file".into()),
-            mounts: vec![format!("stack{s}_data{i}")],
+            mounts: if i % 2 == 0 {
+                vec![format!("stack{s}_data{i}"), format!("/srv/stack{s}/state{i}")]
+            } else {
+                vec![format!("stack{s}_data{i}")]
+            },
+            binds: if i % 2 == 0 {
+                vec![BindMount { source: format!("/srv/stack{s}/state{i}"), read_only: false }]
+            } else {
+                Vec::new()
+            },
             // What compose puts on every container: the stack's paths end
             // up in its totals, so they cost what they would on a real box.
             labels: BTreeMap::from([
@@ -412,11 +442,33 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
             name: format!("stack{s}_data{i}"),
             driver: "local".into(),
             labels: BTreeMap::from([("com.docker.compose.project".to_string(), format!("stack{s}"))]),
-            size_bytes: Some(1_000_000_000 + (measured_age * 10_000_000.0 * (i % 3) as f64) as i64),
+            size_bytes: Some(
+                1_000_000_000
+                    + match i % 10 {
+                        0 => (measured_age * 50_000_000.0) as i64,
+                        1 | 2 => (stepped_age * 20_000_000.0) as i64,
+                        _ => 0,
+                    },
+            ),
             size_method: Some("walk"),
             size_measured_at: Some(measured_at),
             ..Default::default()
         });
+        if i % 2 == 0 {
+            vols.push(VolumeSample {
+                kind: MountKind::Bind,
+                name: format!("/srv/stack{s}/state{i}"),
+                driver: "bind".into(),
+                mountpoint: format!("/srv/stack{s}/state{i}"),
+                read_only: Some(false),
+                size_bytes: Some(
+                    200_000_000 + if i % 20 == 0 { (measured_age * 20_000_000.0) as i64 } else { 0 },
+                ),
+                size_method: Some("walk"),
+                size_measured_at: Some(measured_at),
+                ..Default::default()
+            });
+        }
     }
     let mut images: Vec<ImageSample> = (0..stacks)
         .map(|s| ImageSample {
@@ -427,6 +479,8 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
         })
         .collect();
     let st = aggregate::attribute(&cs, &mut vols, &mut images);
+    let used = 300_000_000_000 + (age * 1_500_000_000.0) as i64;
+    let fs = FsUsage { total_bytes: 1_000_000_000_000, used_bytes: used, free_bytes: 1_000_000_000_000 - used };
     Snapshot {
         started_at: at,
         duration_ms: 300,
@@ -436,17 +490,21 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
             engine_version: "27.0.0".into(),
             api_version: "1.46".into(),
             docker_root: Some("/var/lib/docker".into()),
-            fs: Some(FsUsage {
-                total_bytes: 500_000_000_000,
-                used_bytes: 300_000_000_000,
-                free_bytes: 200_000_000_000,
-            }),
+            fs: Some(fs),
             root_visible: true,
         },
         containers: cs,
         volumes: vols,
         images,
         stacks: st,
+        // The Docker root, the binds and `/` on one filesystem, as on most
+        // boxes: one row per pass.
+        filesystems: vec![Filesystem { device: 2049, mount_point: "/".into(), usage: fs, docker_root: true }],
+        docker_totals: DockerTotals {
+            images_bytes: Some(4_000_000_000),
+            build_cache_bytes: Some(1_000_000_000 + (age * 5_000_000.0) as i64),
+            measured_at: Some(at),
+        },
         ..Default::default()
     }
 }
@@ -463,7 +521,8 @@ fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Durat
     let start = 1_764_000_000 - 1_764_000_000 % 86_400;
     let passes = days as i64 * 86_400 / step;
     println!(
-        "\n## history: {days} days of 5-minute passes over {containers} containers and {containers} volumes, keep_raw {}, keep_hourly {}\n",
+        "\n## history: {days} days of 5-minute passes over {containers} containers, {containers} volumes and {} bind mounts, every size measured every pass, keep_raw {}, keep_hourly {}\n",
+        containers.div_ceil(2),
         stackwatch::time::format_duration(keep_raw),
         stackwatch::time::format_duration(keep_hourly)
     );
