@@ -41,7 +41,7 @@ volumes:
 "#
         ),
     );
-    let container = format!("{project}_writer_1");
+    let container = compose_container(&project, "writer");
     let volume = format!("{project}_chain");
     wait_for("the first 2 MiB", Duration::from_secs(30), || {
         docker(&["exec", &container, "sh", "-c", "test -f /data/done && echo y || echo n"]).eq("y").then_some(())
@@ -107,7 +107,11 @@ volumes:
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
-    assert_eq!((service.as_str(), name.as_str()), ("writer", container.as_str()), "compose v1 naming");
+    assert_eq!(
+        (service.as_str(), name.as_str()),
+        ("writer", container.as_str()),
+        "the name compose gave it (v1 `_`, v2 `-`)"
+    );
 }
 
 #[test]
@@ -141,8 +145,8 @@ services:
 "#
         ),
     );
-    let looper = format!("{project}_looper_1");
-    let sick = format!("{project}_sick_1");
+    let looper = compose_container(&project, "looper");
+    let sick = compose_container(&project, "sick");
     wait_for("the healthcheck to fail", Duration::from_secs(60), || {
         (inspect(&sick, "{{.State.Health.Status}}") == "unhealthy").then_some(())
     });

@@ -92,9 +92,9 @@ volumes:
         "-c",
         "exit 1",
     ]);
-    let writer = format!("{project}_writer_1");
-    let looper = format!("{project}_looper_1");
-    let sick = format!("{project}_sick_1");
+    let writer = compose_container(&project, "writer");
+    let looper = compose_container(&project, "looper");
+    let sick = compose_container(&project, "sick");
     wait_for("the writer", Duration::from_secs(30), || {
         (docker(&["exec", &writer, "sh", "-c", "test -f /data/ready && echo y || echo n"]) == "y").then_some(())
     });
