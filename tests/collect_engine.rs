@@ -337,3 +337,52 @@ fn overlapping_collects_never_double_a_pass_or_corrupt_the_history() {
     let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
 }
+
+#[test]
+fn a_container_oom_killed_and_restarted_between_passes_is_recorded_as_oom_killed() {
+    // Engine 20.10 keeps `OOMKilled` set after the restart; newer engines
+    // (26.1 here) clear it when the container starts again, so by the next pass
+    // inspect shows a healthy-looking running container. The kill must
+    // still reach the history.
+    if !engine_available() {
+        return;
+    }
+    let img = image();
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("history.db");
+    // A pass before the container exists: the next one looks back to it.
+    collect(&db);
+
+    let mut clean = Cleanup::default();
+    let hog = unique("oom");
+    clean.container(&hog);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &hog,
+        "--restart",
+        "always",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        img,
+        "sh",
+        "-c",
+        // Runs 8 s, then dd's 64 MiB buffer goes over the limit.
+        "sleep 8; dd if=/dev/zero of=/dev/null bs=64M count=1",
+    ]);
+    wait_for("an OOM kill and the restart after it", Duration::from_secs(60), || {
+        let restarts: i64 = inspect(&hog, "{{.RestartCount}}").parse().unwrap();
+        (restarts >= 1 && inspect(&hog, "{{.State.Status}}") == "running").then_some(())
+    });
+    collect(&db);
+    let (state, oom): (String, Option<bool>) = open(&db)
+        .query_row("SELECT state, oom_killed FROM latest_containers WHERE container = ?1", [&hog], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(state, "running");
+    assert_eq!(oom, Some(true), "killed for memory since the previous pass, though running again");
+}
