@@ -386,3 +386,51 @@ fn a_container_oom_killed_and_restarted_between_passes_is_recorded_as_oom_killed
     assert_eq!(state, "running");
     assert_eq!(oom, Some(true), "killed for memory since the previous pass, though running again");
 }
+
+#[test]
+fn the_stats_endpoint_and_the_cgroup_files_give_the_same_counters() {
+    // Two ways to one set of counters: the stats endpoint, whose shape
+    // varies with the engine (API 1.41 and 1.45, cgroup v1 and v2), and the
+    // cgroup files read directly. History must not jump when the method
+    // changes, so both are checked on every engine the suite runs on.
+    if !engine_available() {
+        return;
+    }
+    let img = image();
+    let mut clean = Cleanup::default();
+    let name = unique("stats");
+    clean.container(&name);
+    docker(&["run", "-d", "--name", &name, "--memory", "64m", img, "sleep", "3600"]);
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint_cfg = dir.path().join("endpoint.toml");
+    std::fs::write(&endpoint_cfg, "[collect]\ncgroup_stats = false\n").unwrap();
+    type Counters = (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+    let read = |db: &std::path::Path| -> (String, Counters) {
+        let conn = open(db);
+        let method: String = conn.query_row("SELECT stats_method FROM pass_log", [], |r| r.get(0)).unwrap();
+        let counters = conn
+            .query_row(
+                "SELECT mem_bytes, mem_limit_bytes, cpu_ns, pids, net_rx_bytes FROM latest_containers
+                 WHERE container = ?1",
+                [&name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        (method, counters)
+    };
+    let via_endpoint = dir.path().join("endpoint.db");
+    collect_with(&via_endpoint, &["--config", endpoint_cfg.to_str().unwrap()]);
+    let via_cgroup = dir.path().join("cgroup.db");
+    collect(&via_cgroup);
+
+    let (method, (mem_e, limit_e, cpu_e, pids_e, net_e)) = read(&via_endpoint);
+    assert_eq!(method, "endpoint");
+    let (method, (mem_c, limit_c, cpu_c, pids_c, net_c)) = read(&via_cgroup);
+    assert!(method == "cgroup" || method == "mixed", "as root on the host the cgroup files are read: {method}");
+    assert_eq!((limit_e, limit_c), (Some(64 << 20), Some(64 << 20)), "the limit, both ways");
+    assert_eq!((pids_e, pids_c), (Some(1), Some(1)), "one sleep, both ways");
+    let (mem_e, mem_c) = (mem_e.unwrap(), mem_c.unwrap());
+    assert!(mem_e > 0 && mem_c > 0 && (mem_e - mem_c).abs() < 4 << 20, "memory {mem_e} vs {mem_c}");
+    assert!(cpu_e.is_some_and(|c| c > 0) && cpu_c.is_some_and(|c| c > 0), "cpu {cpu_e:?} vs {cpu_c:?}");
+    assert!(net_e.is_some() && net_c.is_some(), "network counters both ways: {net_e:?} vs {net_c:?}");
+}
