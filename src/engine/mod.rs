@@ -1,8 +1,9 @@
 //! The only module that talks to Docker. Everything above it sees typed
 //! results and errors that already say which engine and what to do.
 //!
-//! Calls are the cheap ones (list, inspect, one-shot stats) plus at most
-//! one `system df` per pass for sizes.
+//! Calls are the cheap ones (list, inspect, one-shot stats, the `oom`
+//! events since the previous pass) plus at most one `system df` per pass
+//! for sizes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -255,7 +256,7 @@ impl Engine {
     }
 
     /// Ids of the containers the engine reported OOM kills in between the
-    /// Unix times `since` and `until`. Newer engines (26.1 here; 20.10 does not) clear a
+    /// Unix times `since` and `until`. Engine 26.1, unlike 20.10, clears a
     /// container's `OOMKilled` when it starts again, so a container that
     /// ran out of memory and was restarted looks healthy to inspect; its
     /// `oom` event remains. The engine keeps only a bounded log of recent
