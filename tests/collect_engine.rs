@@ -41,7 +41,7 @@ volumes:
 "#
         ),
     );
-    let container = format!("{project}_writer_1");
+    let container = compose_container(&project, "writer");
     let volume = format!("{project}_chain");
     wait_for("the first 2 MiB", Duration::from_secs(30), || {
         docker(&["exec", &container, "sh", "-c", "test -f /data/done && echo y || echo n"]).eq("y").then_some(())
@@ -110,7 +110,11 @@ volumes:
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
-    assert_eq!((service.as_str(), name.as_str()), ("writer", container.as_str()), "compose v1 naming");
+    assert_eq!(
+        (service.as_str(), name.as_str()),
+        ("writer", container.as_str()),
+        "the name compose gave it (v1 `_`, v2 `-`)"
+    );
 }
 
 #[test]
@@ -144,8 +148,8 @@ services:
 "#
         ),
     );
-    let looper = format!("{project}_looper_1");
-    let sick = format!("{project}_sick_1");
+    let looper = compose_container(&project, "looper");
+    let sick = compose_container(&project, "sick");
     wait_for("the healthcheck to fail", Duration::from_secs(60), || {
         (inspect(&sick, "{{.State.Health.Status}}") == "unhealthy").then_some(())
     });
@@ -335,4 +339,101 @@ fn overlapping_collects_never_double_a_pass_or_corrupt_the_history() {
     assert_eq!(passes, 3);
     let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
+}
+
+#[test]
+fn a_container_oom_killed_and_restarted_between_passes_is_recorded_as_oom_killed() {
+    // Engine 20.10 keeps `OOMKilled` set after the restart; newer engines
+    // (26.1 here) clear it when the container starts again, so by the next pass
+    // inspect shows a healthy-looking running container. The kill must
+    // still reach the history.
+    if !engine_available() {
+        return;
+    }
+    let img = image();
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("history.db");
+    // A pass before the container exists: the next one looks back to it.
+    collect(&db);
+
+    let mut clean = Cleanup::default();
+    let hog = unique("oom");
+    clean.container(&hog);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &hog,
+        "--restart",
+        "always",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        img,
+        "sh",
+        "-c",
+        // Runs 8 s, then dd's 64 MiB buffer goes over the limit.
+        "sleep 8; dd if=/dev/zero of=/dev/null bs=64M count=1",
+    ]);
+    wait_for("an OOM kill and the restart after it", Duration::from_secs(60), || {
+        let restarts: i64 = inspect(&hog, "{{.RestartCount}}").parse().unwrap();
+        (restarts >= 1 && inspect(&hog, "{{.State.Status}}") == "running").then_some(())
+    });
+    collect(&db);
+    let (state, oom): (String, Option<bool>) = open(&db)
+        .query_row("SELECT state, oom_killed FROM latest_containers WHERE container = ?1", [&hog], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(state, "running");
+    assert_eq!(oom, Some(true), "killed for memory since the previous pass, though running again");
+}
+
+#[test]
+fn the_stats_endpoint_and_the_cgroup_files_give_the_same_counters() {
+    // Two ways to one set of counters: the stats endpoint, whose shape
+    // varies with the engine (API 1.41 and 1.45, cgroup v1 and v2), and the
+    // cgroup files read directly. History must not jump when the method
+    // changes, so both are checked on every engine the suite runs on.
+    if !engine_available() {
+        return;
+    }
+    let img = image();
+    let mut clean = Cleanup::default();
+    let name = unique("stats");
+    clean.container(&name);
+    docker(&["run", "-d", "--name", &name, "--memory", "64m", img, "sleep", "3600"]);
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint_cfg = dir.path().join("endpoint.toml");
+    std::fs::write(&endpoint_cfg, "[collect]\ncgroup_stats = false\n").unwrap();
+    type Counters = (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+    let read = |db: &std::path::Path| -> (String, Counters) {
+        let conn = open(db);
+        let method: String = conn.query_row("SELECT stats_method FROM pass_log", [], |r| r.get(0)).unwrap();
+        let counters = conn
+            .query_row(
+                "SELECT mem_bytes, mem_limit_bytes, cpu_ns, pids, net_rx_bytes FROM latest_containers
+                 WHERE container = ?1",
+                [&name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        (method, counters)
+    };
+    let via_endpoint = dir.path().join("endpoint.db");
+    collect_with(&via_endpoint, &["--config", endpoint_cfg.to_str().unwrap()]);
+    let via_cgroup = dir.path().join("cgroup.db");
+    collect(&via_cgroup);
+
+    let (method, (mem_e, limit_e, cpu_e, pids_e, net_e)) = read(&via_endpoint);
+    assert_eq!(method, "endpoint");
+    let (method, (mem_c, limit_c, cpu_c, pids_c, net_c)) = read(&via_cgroup);
+    assert!(method == "cgroup" || method == "mixed", "as root on the host the cgroup files are read: {method}");
+    assert_eq!((limit_e, limit_c), (Some(64 << 20), Some(64 << 20)), "the limit, both ways");
+    assert_eq!((pids_e, pids_c), (Some(1), Some(1)), "one sleep, both ways");
+    let (mem_e, mem_c) = (mem_e.unwrap(), mem_c.unwrap());
+    assert!(mem_e > 0 && mem_c > 0 && (mem_e - mem_c).abs() < 4 << 20, "memory {mem_e} vs {mem_c}");
+    assert!(cpu_e.is_some_and(|c| c > 0) && cpu_c.is_some_and(|c| c > 0), "cpu {cpu_e:?} vs {cpu_c:?}");
+    assert!(net_e.is_some() && net_c.is_some(), "network counters both ways: {net_e:?} vs {net_c:?}");
 }

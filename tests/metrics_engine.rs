@@ -91,8 +91,8 @@ volumes:
 "#
         ),
     );
-    let web = format!("{project}_web_1");
-    let once = format!("{project}_once_1");
+    let web = compose_container(&project, "web");
+    let once = compose_container(&project, "once");
     let hostile = unique("hostile");
     clean.container(&hostile);
     docker(&[

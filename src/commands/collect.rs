@@ -108,9 +108,16 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
         let sizing = Instant::now();
         let state = queries::size_state(&st.conn, &snap.host.engine_id)
             .map_err(|e| store::sql_error(e, &db, "read size state from"))?;
+        let previous = queries::previous_pass_start(&st.conn, &snap.host.engine_id)
+            .map_err(|e| store::sql_error(e, &db, "read the previous pass from"))?;
         runtime.block_on(async {
             tokio::select! {
-                () = sizes::measure(&engine, &mut snap, &state, &plan, now_unix()) => Ok(()),
+                () = async {
+                    if let Some(since) = previous {
+                        collect::oom_kills_since(&engine, &mut snap, since).await;
+                    }
+                    sizes::measure(&engine, &mut snap, &state, &plan, now_unix()).await
+                } => Ok(()),
                 sig = signals::arrived() => Err(anyhow::Error::from(
                     Interrupted::new(sig, "stopped while measuring sizes; nothing was recorded"),
                 )),

@@ -1,10 +1,11 @@
 //! The only module that talks to Docker. Everything above it sees typed
 //! results and errors that already say which engine and what to do.
 //!
-//! Calls are the cheap ones (list, inspect, one-shot stats) plus at most
-//! one `system df` per pass for sizes.
+//! Calls are the cheap ones (list, inspect, one-shot stats, the `oom`
+//! events since the previous pass) plus at most one `system df` per pass
+//! for sizes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +15,8 @@ use bollard::models::{
     ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary, SystemInfo, SystemVersion, Volume,
 };
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptions, ListImagesOptions, ListVolumesOptions, RemoveContainerOptions,
-    RemoveImageOptions, RemoveVolumeOptions, StatsOptions,
+    EventsOptions, InspectContainerOptions, ListContainersOptions, ListImagesOptions, ListVolumesOptions,
+    RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions, StatsOptions,
 };
 use bollard::{API_DEFAULT_VERSION, BollardRequest, ClientVersion, Docker};
 use futures_util::StreamExt;
@@ -265,6 +266,40 @@ impl Engine {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 Err(e) => return Err(anyhow!("cannot read disk usage from the Docker engine at {}: {e:#}", self.host)),
+            }
+        }
+    }
+
+    /// Ids of the containers the engine reported OOM kills in between the
+    /// Unix times `since` and `until`. Engine 26.1, unlike 20.10, clears a
+    /// container's `OOMKilled` when it starts again, so a container that
+    /// ran out of memory and was restarted looks healthy to inspect; its
+    /// `oom` event remains. The engine keeps only a bounded log of recent
+    /// events (a few hundred), so on a busy engine an older kill can have
+    /// dropped out: this adds to `OOMKilled`, it cannot replace it.
+    pub async fn oom_kills(&self, since: i64, until: i64) -> Result<HashSet<String>> {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["oom".to_string()]),
+        ]);
+        let opts =
+            EventsOptions { since: Some(since.to_string()), until: Some(until.to_string()), filters: Some(filters) };
+        let mut events = self.docker.events(Some(opts));
+        let mut ids = HashSet::new();
+        // With `until` set the engine sends what it has and closes the stream.
+        let read = async {
+            while let Some(event) = events.next().await {
+                let event = event.map_err(|e| explain(e, &self.host, "read events from"))?;
+                if let Some(id) = event.actor.and_then(|a| a.id).filter(|id| !id.is_empty()) {
+                    ids.insert(id);
+                }
+            }
+            anyhow::Ok(())
+        };
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(r) => r.map(|()| ids),
+            Err(_) => {
+                bail!("the Docker engine at {} did not finish sending its events within {:?}", self.host, self.timeout)
             }
         }
     }

@@ -164,7 +164,12 @@ impl Families {
                 "Docker's restart count of the container (resets when the container is recreated).",
             ),
             c_exit: f("stackwatch_container_exit_code", Gauge, None, "Exit code of the container's last run."),
-            c_oom: f("stackwatch_container_oom_killed", Gauge, None, "1 when the container's last run was OOM-killed."),
+            c_oom: f(
+                "stackwatch_container_oom_killed",
+                Gauge,
+                None,
+                "1 when the container was OOM-killed in its last run or since the previous pass.",
+            ),
             c_started: f(
                 "stackwatch_container_started_timestamp_seconds",
                 Gauge,

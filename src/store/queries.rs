@@ -549,6 +549,15 @@ struct ImageState {
     stacks: Vec<i64>,
 }
 
+const PREVIOUS_PASS_START: &str =
+    "SELECT MAX(p.started_at) FROM passes p JOIN hosts h ON h.id = p.host_id WHERE h.engine_id = ?1";
+
+/// When the latest recorded pass of an engine started; `None` before its
+/// first (collect asks the engine what happened since).
+pub fn previous_pass_start(conn: &Connection, engine_id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(PREVIOUS_PASS_START)?.query_row([engine_id], |r| r.get(0))
+}
+
 /// What was last measured of each volume and writable layer on an engine.
 pub fn size_state(conn: &Connection, engine_id: &str) -> rusqlite::Result<crate::collect::sizes::State> {
     conn.prepare_cached(SIZE_STATE)?

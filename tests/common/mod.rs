@@ -176,7 +176,32 @@ impl Drop for Cleanup {
     }
 }
 
-/// A compose project from `yaml`, brought up with Debian's docker-compose.
+/// The major version of the `docker-compose` on PATH: 1 (Debian 12's
+/// 1.29) or 2 (Debian 13's, the one `.ci/modern-engine env` puts first).
+pub fn compose_major() -> u32 {
+    static MAJOR: OnceLock<u32> = OnceLock::new();
+    *MAJOR.get_or_init(|| {
+        let out = Command::new("docker-compose").args(["version", "--short"]).output().expect("run docker-compose");
+        let version = String::from_utf8_lossy(&out.stdout);
+        version
+            .trim()
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("docker-compose version --short said {version:?}"))
+    })
+}
+
+/// The name compose gives the first container of `service`: compose v1
+/// joins with `_`, v2 with `-`.
+pub fn compose_container(project: &str, service: &str) -> String {
+    let sep = if compose_major() >= 2 { '-' } else { '_' };
+    format!("{project}{sep}{service}{sep}1")
+}
+
+/// A compose project from `yaml`, brought up with the `docker-compose` on
+/// PATH (v1 or v2).
 pub fn compose_up(clean: &mut Cleanup, dir: &Path, project: &str, yaml: &str) {
     std::fs::write(dir.join("docker-compose.yml"), yaml).unwrap();
     clean.project(dir, project);
