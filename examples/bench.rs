@@ -461,9 +461,7 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
                 driver: "bind".into(),
                 mountpoint: format!("/srv/stack{s}/state{i}"),
                 read_only: Some(false),
-                size_bytes: Some(
-                    200_000_000 + if i % 20 == 0 { (measured_age * 20_000_000.0) as i64 } else { 0 },
-                ),
+                size_bytes: Some(200_000_000 + if i % 20 == 0 { (measured_age * 20_000_000.0) as i64 } else { 0 }),
                 size_method: Some("walk"),
                 size_measured_at: Some(measured_at),
                 ..Default::default()

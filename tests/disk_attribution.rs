@@ -28,19 +28,24 @@ fn bind(db: &Path, path: &str) -> Bind {
              WHERE volume = ?1 AND kind = 'bind' ORDER BY stack",
         )
         .unwrap();
-    let rows: Vec<(Option<i64>, Option<bool>, Option<String>, String, Option<String>)> = st
-        .query_map([path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+    // One row per owning stack; the bind's own columns repeat.
+    let rows: Vec<(Bind, Option<String>)> = st
+        .query_map([path], |r| {
+            let b = Bind {
+                size: r.get(0)?,
+                read_only: r.get(1)?,
+                reason: r.get(2)?,
+                mounted_by: r.get(3)?,
+                stacks: vec![],
+            };
+            Ok((b, r.get(4)?))
+        })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert!(!rows.is_empty(), "bind {path} not recorded");
-    Bind {
-        size: rows[0].0,
-        read_only: rows[0].1,
-        reason: rows[0].2.clone(),
-        mounted_by: rows[0].3.clone(),
-        stacks: rows.iter().filter_map(|r| r.4.clone()).collect(),
-    }
+    let stacks: Vec<String> = rows.iter().filter_map(|r| r.1.clone()).collect();
+    let (first, _) = rows.into_iter().next().unwrap_or_else(|| panic!("bind {path} not recorded"));
+    Bind { stacks, ..first }
 }
 
 fn stack_disk(db: &Path, stack: &str) -> Vec<i64> {
