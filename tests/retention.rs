@@ -74,6 +74,20 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
     if job {
         volumes.push(VolumeSample { name: "harb_job".into(), driver: "local".into(), ..Default::default() });
     }
+    // A bind mount measured every pass whose size moves every 45 minutes: its
+    // size rows are few, and checked in place between them.
+    volumes.push(VolumeSample {
+        kind: MountKind::Bind,
+        name: "/srv/harb/state".into(),
+        driver: "bind".into(),
+        mountpoint: "/srv/harb/state".into(),
+        read_only: Some(false),
+        size_bytes: Some(4096 * (1 + (at - T0) / (45 * MIN))),
+        size_method: Some("walk"),
+        size_measured_at: Some(at),
+        ..Default::default()
+    });
+    containers[0].mounts.push("/srv/harb/state".into());
     // A scratch volume that exists on days 3-5 and again on days 8-12 (removed
     // and recreated under the same name), mounted by nothing on odd hours.
     let day = (at - T0) / DAY;
@@ -114,6 +128,12 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
         volumes,
         images,
         stacks,
+        filesystems: vec![Filesystem {
+            device: 2049,
+            mount_point: "/".into(),
+            usage: FsUsage { total_bytes: 1 << 40, used_bytes: (1 << 39) + at - T0, free_bytes: (1 << 39) - (at - T0) },
+            docker_root: true,
+        }],
         ..Default::default()
     }
 }
@@ -124,8 +144,10 @@ fn history(c: &Connection) -> Vec<(i64, String)> {
     for sql in [
         "SELECT pass_id, 'c' || json_array(host, stack, service, container, sampled_at, state, health, restart_count,
                 cpu_ns, mem_bytes, rw_bytes, log_bytes, container_id) FROM container_history ORDER BY pass_id, container_id",
-        "SELECT pass_id, 'v' || json_array(host, volume, sampled_at, size_bytes, in_use) FROM volume_history
-          ORDER BY pass_id, volume",
+        "SELECT pass_id, 'v' || json_array(host, volume, sampled_at, size_bytes, in_use, kind, read_only,
+                size_measured_at) FROM volume_history ORDER BY pass_id, volume",
+        "SELECT pass_id, 'f' || json_array(host, mount_point, sampled_at, used_bytes, free_bytes) FROM filesystem_history
+          ORDER BY pass_id, mount_point",
         "SELECT pass_id, 'i' || json_array(host, image_id, sampled_at, tags, size_bytes, containers, managed, stacks)
            FROM image_history ORDER BY pass_id, image_id",
     ] {
@@ -191,6 +213,12 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     );
     // Samples went with their passes, and the one-off container is forgotten.
     assert_eq!(count(c, "SELECT count(*) FROM container_samples WHERE pass_id NOT IN (SELECT id FROM passes)"), 0);
+    assert_eq!(count(c, "SELECT count(*) FROM filesystem_samples"), 192 + 192 + 10);
+    // A size that holds still adds no rows: the bind's rows are one per
+    // 45-minute step that survived, not one per pass.
+    let bind_rows =
+        count(c, "SELECT count(*) FROM volume_sizes JOIN volumes v ON v.id = volume_ref WHERE v.kind = 'bind'");
+    assert!(bind_rows <= 20 * 24 * 60 / 45 + 1 && bind_rows < 192 + 192 + 10, "{bind_rows}");
     assert_eq!(count(c, "SELECT count(*) FROM stack_disk_history"), 192 + 192 + 10);
     assert_eq!(count(c, "SELECT count(*) FROM containers WHERE container_id IN ('oneoff', 'job')"), 0);
     assert_eq!(count(c, "SELECT count(*) FROM volumes WHERE name = 'harb_job'"), 0);
