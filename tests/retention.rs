@@ -218,7 +218,7 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     // 45-minute step that survived, not one per pass.
     let bind_rows =
         count(c, "SELECT count(*) FROM volume_sizes JOIN volumes v ON v.id = volume_ref WHERE v.kind = 'bind'");
-    assert!(bind_rows <= 20 * 24 * 60 / 45 + 1 && bind_rows < 192 + 192 + 10, "{bind_rows}");
+    assert!(bind_rows < 192 + 192 + 10, "{bind_rows} size rows for 394 surviving passes");
     assert_eq!(count(c, "SELECT count(*) FROM stack_disk_history"), 192 + 192 + 10);
     assert_eq!(count(c, "SELECT count(*) FROM containers WHERE container_id IN ('oneoff', 'job')"), 0);
     assert_eq!(count(c, "SELECT count(*) FROM volumes WHERE name = 'harb_job'"), 0);
