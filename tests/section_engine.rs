@@ -46,6 +46,23 @@ fn json(cwd: &Path, db: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok(report_in(cwd, db, &all))).unwrap()
 }
 
+/// The container of a compose service, by its labels: compose v1 names it
+/// `<project>_<service>_1`, v2 `<project>-<service>-1`.
+fn service(project: &str, service: &str) -> String {
+    let name = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "--filter",
+        &format!("label=com.docker.compose.service={service}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert!(!name.is_empty() && !name.contains('\n'), "one container for {project}/{service}: {name:?}");
+    name
+}
+
 fn finding<'a>(j: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
     j["hosts"][0]["findings"]
         .as_array()
@@ -120,8 +137,8 @@ volumes:
     let work = tempfile::tempdir().unwrap();
     let db = work.path().join("history.db");
     collect_with(&db, &["--sizes"]);
-    let writer = format!("{project}_writer_1");
-    let chatty = format!("{project}_chatty_1");
+    let writer = service(&project, "writer");
+    let chatty = service(&project, "chatty");
     docker(&["exec", &chatty, "touch", "/go"]);
     docker(&["exec", &writer, "dd", "if=/dev/zero", "of=/data/grown", "bs=1000000", "count=200"]);
     // 30 MB of output, plus json-file's framing of each line; done when
@@ -352,20 +369,17 @@ services:
     clean.container(&twin);
     docker(&["run", "-d", "--restart", "always", "--name", &twin, img, "sh", "-c", "exit 1"]);
 
-    let looper = format!("{project}_looper_1");
-    let sick = format!("{project}_sick_1");
+    let looper = service(&project, "looper");
+    let sick = service(&project, "sick");
+    let twin_app = service(&twin, "app");
     let work = tempfile::tempdir().unwrap();
     let db = work.path().join("history.db");
     collect(&db);
-    let before: Vec<i64> = [&looper, &format!("{twin}_app_1"), &twin]
-        .iter()
-        .map(|c| inspect(c, "{{.RestartCount}}").parse().unwrap())
-        .collect();
+    let before: Vec<i64> =
+        [&looper, &twin_app, &twin].iter().map(|c| inspect(c, "{{.RestartCount}}").parse().unwrap()).collect();
     wait_for("restarts and an unhealthy container", Duration::from_secs(60), || {
-        let after: Vec<i64> = [&looper, &format!("{twin}_app_1"), &twin]
-            .iter()
-            .map(|c| inspect(c, "{{.RestartCount}}").parse().unwrap())
-            .collect();
+        let after: Vec<i64> =
+            [&looper, &twin_app, &twin].iter().map(|c| inspect(c, "{{.RestartCount}}").parse().unwrap()).collect();
         let rose = after.iter().zip(&before).all(|(a, b)| a > b);
         (rose && inspect(&sick, "{{.State.Health.Status}}") == "unhealthy").then_some(())
     });
@@ -398,7 +412,7 @@ services:
     let compose_item = std::fs::read_to_string(vault.join(format!("stackwatch-{twin}-restarting.md"))).unwrap();
     let standalone_item =
         std::fs::read_to_string(vault.join(format!("stackwatch-standalone_{twin}-restarting.md"))).unwrap();
-    assert!(compose_item.contains("(compose stack)") && compose_item.contains(&format!("`{twin}_app_1`")));
+    assert!(compose_item.contains("(compose stack)") && compose_item.contains(&format!("`{twin_app}`")));
     assert!(standalone_item.contains("(standalone stack)"), "{standalone_item}");
     let item = std::fs::read_to_string(vault.join(format!("stackwatch-{project}-restarting.md"))).unwrap();
     assert!(
@@ -446,7 +460,7 @@ fn report_checks_every_output_path_before_writing_any_and_doctor_checks_the_same
             "version: \"2.4\"\nservices:\n  looper:\n    image: {img}\n    network_mode: none\n    command: [\"sh\", \"-c\", \"exit 1\"]\n    restart: always\n"
         ),
     );
-    let looper = format!("{project}_looper_1");
+    let looper = service(&project, "looper");
     let work = tempfile::tempdir().unwrap();
     let db = work.path().join("history.db");
     collect(&db);
