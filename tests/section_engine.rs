@@ -393,6 +393,11 @@ services:
     let link = work.path().join("sibling-stacks.md");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let vault = work.path().join("vault");
+    // An item an earlier version wrote for the exited one-off service, now
+    // a P4 below the default threshold: it is closed as such, not as gone.
+    std::fs::create_dir(&vault).unwrap();
+    let demoted = vault.join(format!("stackwatch-{project}-exited-nonzero.md"));
+    std::fs::write(&demoted, "# Stack exited with an error\n").unwrap();
     let args = ["--window", "1h", "--vault", vault.to_str().unwrap(), "--knowledge", link.to_str().unwrap()];
     ok(report_in(work.path(), &db, &args));
 
@@ -401,6 +406,7 @@ services:
     let mut ours: Vec<&String> = names.iter().filter(|n| mine(n)).collect();
     ours.sort();
     let want = [
+        format!("stackwatch-{project}-exited-nonzero.md"),
         format!("stackwatch-{project}-restarting.md"),
         format!("stackwatch-{project}-unhealthy.md"),
         format!("stackwatch-{twin}-restarting.md"),
@@ -408,7 +414,10 @@ services:
     ];
     let mut want: Vec<&String> = want.iter().collect();
     want.sort();
-    assert_eq!(ours, want, "P3 on foreign stacks only; exited one-offs are no vault items");
+    assert_eq!(ours, want, "P3 on foreign stacks only; exited one-offs are no vault items (the first is old)");
+    let text = std::fs::read_to_string(&demoted).unwrap();
+    assert!(text.starts_with("# Stack exited with an error\n\n## Cleared\n\nCleared as of "), "{text}");
+    assert!(text.contains("still seen, but at P4, below the vault's threshold (P3)"), "{text}");
     let compose_item = std::fs::read_to_string(vault.join(format!("stackwatch-{twin}-restarting.md"))).unwrap();
     let standalone_item =
         std::fs::read_to_string(vault.join(format!("stackwatch-standalone_{twin}-restarting.md"))).unwrap();

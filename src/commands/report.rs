@@ -91,6 +91,15 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
         // nothing new writes the same bytes.
         let as_of = rep.hosts.iter().filter_map(|h| parse_rfc3339(&h.as_of)).max().unwrap_or(0);
         let window_start = as_of - rep.window_seconds;
+        // Findings still seen but no longer worth a vault item (below
+        // `vault_min_priority`): their items close with another reason.
+        let below: Vec<(String, &'static str)> = rep
+            .hosts
+            .iter()
+            .flat_map(|h| h.findings.iter())
+            .filter(|f| f.vault_file.is_none())
+            .filter_map(|f| Some((f.vault_name.clone()?, f.priority)))
+            .collect();
         let mut cleared = Vec::new();
         for name in existing.into_iter().filter(|e| !written.contains(e)) {
             let path = outputs::vault_path(dir, &name);
@@ -101,7 +110,8 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
                     parse_rfc3339(rest.split([' ', '\n']).next().unwrap_or(""))
                 }
                 None => {
-                    clear.push((path, cleared_text(&text, as_of)));
+                    let tier = below.iter().find(|(n, _)| *n == name).map(|(_, p)| *p);
+                    clear.push((path, cleared_text(&text, as_of, tier, &config.report.vault_min_priority)));
                     Some(as_of)
                 }
             };
@@ -145,11 +155,18 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
 }
 
 /// A cleared item keeps what it said, with a `## Cleared` section saying
-/// since when, so a human reading the file sees that it is over.
-fn cleared_text(text: &str, as_of: i64) -> String {
+/// since when and why, so a human reading the file sees that it is over.
+/// `tier`: the finding is still seen, at a priority below `minimum`.
+fn cleared_text(text: &str, as_of: i64, tier: Option<&str>, minimum: &str) -> String {
+    let why = match tier {
+        None => "stackwatch no longer sees this finding. What it last saw is above".to_string(),
+        Some(p) => format!(
+            "the finding is still seen, but at {p}, below the vault's threshold ({minimum}): the report lists it, \
+             and no approval is asked. What it saw when it asked is above"
+        ),
+    };
     format!(
-        "{}\n{}{} (the newest pass): stackwatch no longer sees this finding. What it last saw is above; \
-         this file is left for a human to archive.\n",
+        "{}\n{}{} (the newest pass): {why}; this file is left for a human to archive.\n",
         text.trim_end(),
         CLEARED,
         iso_utc(as_of)

@@ -538,6 +538,7 @@ fn host_finding(
         since: None,
         bytes,
         vault_file: None,
+        vault_name: None,
         working_dir: None,
         config_files: None,
         location: None,
@@ -679,8 +680,8 @@ fn finding(
     // What deserves a human's approval (README "Vault items"): a foreign
     // stack's finding at `vault_min_priority` or more urgent.
     let wanted = tier_rank(priority) <= tier_rank(&cfg.vault_min_priority);
-    let vault_file =
-        (req.vault && !factory && wanted).then(|| vault_name(vault_prefix, &d.stack_kind, &d.stack, d.kind));
+    let name = (req.vault && !factory).then(|| vault_name(vault_prefix, &d.stack_kind, &d.stack, d.kind));
+    let vault_file = name.clone().filter(|_| wanted);
     Finding {
         key: format!("{}:{}:{}", d.kind, d.stack_kind, d.stack),
         kind: d.kind,
@@ -696,6 +697,7 @@ fn finding(
         owner: Some(owner.owner),
         owner_source: Some(owner.source),
         vault_file,
+        vault_name: name,
         working_dir: row.and_then(|r| r.working_dir.clone()),
         config_files: row.and_then(|r| r.config_files.clone()),
         location: row.and_then(|r| location(r.working_dir.as_deref(), r.config_files.as_deref())),

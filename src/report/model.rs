@@ -159,6 +159,10 @@ pub struct Finding {
     pub bytes: Option<i64>,
     /// Actionable by a human only: a foreign stack's finding becomes a vault item.
     pub vault_file: Option<String>,
+    /// The vault file this finding would have at any priority (a foreign
+    /// stack's finding), so an older item for it is not called cleared.
+    #[serde(skip)]
+    pub vault_name: Option<String>,
     /// Compose working directory and config files of the stack, when known:
     /// the quickest way for a human to find who runs it.
     pub working_dir: Option<String>,
