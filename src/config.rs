@@ -70,6 +70,11 @@ pub struct ReportConfig {
     /// vault items (`P1` .. `P4`).
     #[serde(deserialize_with = "priority_tier")]
     pub vault_min_priority: String,
+    /// Space a foreign stack has held unused (orphaned volumes, unused
+    /// images) for at least this long, and at least `reclaim_min_bytes`,
+    /// becomes a vault item whatever its priority.
+    #[serde(deserialize_with = "positive_duration")]
+    pub vault_after: Duration,
     /// Default markdown stays within this many bytes (`--full` ignores it).
     #[serde(deserialize_with = "at_least_one")]
     pub budget_bytes: usize,
@@ -176,6 +181,7 @@ impl Default for ReportConfig {
             log_growth_per_day: 1_000_000_000,
             volume_growth_per_day: 5_000_000_000,
             vault_min_priority: "P3".into(),
+            vault_after: Duration::from_secs(3 * 86_400),
             budget_bytes: 4096,
         }
     }

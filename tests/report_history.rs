@@ -518,3 +518,40 @@ fn engines_sharing_a_hostname_get_their_own_sections_and_vault_items() {
     assert_eq!(vault[0], "stackwatch-billing-restarting.md");
     assert!(vault[1].starts_with("stackwatch-engine-2-") && vault[1].ends_with("-billing-restarting.md"), "{vault:?}");
 }
+
+#[test]
+fn space_a_foreign_stack_held_unused_for_vault_after_becomes_a_vault_item_but_trivia_and_one_offs_do_not() {
+    let world = || {
+        let mut oneoff = c("oneoff-task", None);
+        oneoff.state = "exited";
+        World {
+            fs_used: Some(40 * GB),
+            containers: vec![oneoff, c("billing-api-1", Some("billing"))],
+            volumes: vec![v("legacy_data", Some("legacy"), GB), v("tiny_data", Some("tiny"), 4_096)],
+            images: vec![("sha256:app", "app:latest", 100_000_000)],
+        }
+    };
+    let vault_of = |h: &History| {
+        let r = run(h, "24h", T0 + 24 * H, &Projects::default(), true);
+        let hr = host(&r).clone();
+        let get = |key: &str| hr.findings.iter().find(|f| f.key == key).unwrap_or_else(|| panic!("{key}")).clone();
+        (
+            get("orphaned_volume:compose:legacy"),
+            get("orphaned_volume:compose:tiny"),
+            get("exited_nonzero:standalone:oneoff-task"),
+        )
+    };
+
+    // Held for four days: the 1 GB orphan asks its owner, at P4.
+    let h = history(&[(T0 - 3 * 24 * H, world()), (T0, world()), (T0 + 24 * H, world())]);
+    let (legacy, tiny, oneoff) = vault_of(&h);
+    assert_eq!(legacy.priority, "P4");
+    assert_eq!(legacy.vault_file.as_deref(), Some("stackwatch-legacy-orphaned-volume.md"));
+    assert!(legacy.why.contains("Already so at 2026-11-22T00:00:00Z and still unused"), "{}", legacy.why);
+    assert_eq!(tiny.vault_file, None, "4 kB held for days is still trivia");
+    assert_eq!(oneoff.vault_file, None, "an exited one-off is listed, never sent for approval");
+
+    // Held for only a day: not yet.
+    let h = history(&[(T0, world()), (T0 + 24 * H, world())]);
+    assert_eq!(vault_of(&h).0.vault_file, None);
+}

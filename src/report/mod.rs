@@ -203,6 +203,33 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         config: cfg,
         now: req.now,
     });
+    // Space held unused for `vault_after`: the same findings at the pass
+    // that long before the newest one.
+    let held_at = end_pass.started_at - cfg.vault_after.as_secs() as i64;
+    let mut persisted: BTreeSet<(&'static str, String, String)> = BTreeSet::new();
+    let mut held_since = None;
+    if let Some(p) = queries::pass_at_or_before(conn, h.host_id, held_at)?.filter(|p| p.id != end_pass.id) {
+        let old = Edge::load(conn, p)?;
+        let none = BTreeMap::new();
+        let then = symptoms::find(&symptoms::Inputs {
+            start: &old,
+            end: &old,
+            has_span: false,
+            span: &span,
+            span_seconds: 0,
+            volume_growth: &[],
+            unhealthy_since: &none,
+            image_stacks: &image_stacks,
+            config: cfg,
+            now: req.now,
+        });
+        persisted = then
+            .into_iter()
+            .filter(|d| matches!(d.kind, "orphaned_volume" | "unused_images"))
+            .map(|d| (d.kind, d.stack_kind, d.stack))
+            .collect();
+        held_since = Some(p.started_at);
+    }
     let mut findings: Vec<Finding> = Vec::new();
     if let Some(d) = disk.as_ref().filter(|d| d.over_threshold) {
         findings.push(host_finding(
@@ -255,7 +282,10 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
             (Owner { owner: "unowned".into(), source: "stack not seen at the window edges".into() }, false)
         });
         let row = stack_rows.get(&(d.stack_kind.clone(), d.stack.clone())).copied();
-        findings.push(finding(d, owner, factory, pressure.as_ref(), req, &h.hostname, vault_prefix, row));
+        let held = held_since
+            .filter(|_| persisted.contains(&(d.kind, d.stack_kind.clone(), d.stack.clone())))
+            .filter(|_| d.bytes.is_some_and(|b| b >= cfg.reclaim_min_bytes));
+        findings.push(finding(d, owner, factory, pressure.as_ref(), req, &h.hostname, vault_prefix, row, held));
     }
     findings.sort_by(|a, b| a.priority.cmp(b.priority).then(b.bytes.cmp(&a.bytes)).then(a.key.cmp(&b.key)));
 
@@ -618,6 +648,7 @@ fn finding(
     host: &str,
     vault_prefix: &str,
     row: Option<&queries::StackRow>,
+    held_since: Option<i64>,
 ) -> Finding {
     let cfg = &req.config.report;
     let matters = pressure.is_some_and(|p| p.matters(d.bytes));
@@ -676,10 +707,18 @@ fn finding(
         _ => "P4: housekeeping",
     };
     let numbers = d.evidence.join("; ");
-    let why = format!("{reason}: {numbers}.");
+    let mut why = format!("{reason}: {numbers}.");
+    if let Some(t) = held_since {
+        why.push_str(&format!(
+            " Already so at {} and still unused: space held for over {}.",
+            iso_utc(t),
+            human_span(cfg.vault_after.as_secs() as i64)
+        ));
+    }
     // What deserves a human's approval (README "Vault items"): a foreign
-    // stack's finding at `vault_min_priority` or more urgent.
-    let wanted = tier_rank(priority) <= tier_rank(&cfg.vault_min_priority);
+    // stack's finding at `vault_min_priority` or more urgent, or space it
+    // has held unused for `vault_after`.
+    let wanted = tier_rank(priority) <= tier_rank(&cfg.vault_min_priority) || held_since.is_some();
     let name = (req.vault && !factory).then(|| vault_name(vault_prefix, &d.stack_kind, &d.stack, d.kind));
     let vault_file = name.clone().filter(|_| wanted);
     Finding {
