@@ -6,6 +6,7 @@
 //!   cargo run --release --example bench -- sizing [--files 100000,1000000] [--runs 3]
 //!   cargo run --release --example bench -- history [--days 365] [--containers 200] [--keep-raw 14d]
 //!                                                  [--keep-hourly 90d] [--keep FILE]
+//!   cargo run --release --example bench -- section [--stacks 10,50,200] [--show N]
 //!
 //! `collect` and `sizing` need root and a local Docker engine; they create
 //! containers and volumes named `swbench-*` and remove them afterwards.
@@ -22,6 +23,9 @@ use stackwatch::snapshot::*;
 use stackwatch::store::{self, queries, retention};
 
 const IMAGE: &str = "stackwatch-test-busybox:1";
+
+#[path = "../tests/support/generated_box.rs"]
+mod generated_box;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,8 +52,9 @@ fn main() {
                 opt("--keep", ""),
             )
         }
+        Some("section") => bench_section(&list(opt("--stacks", "10,50,200")), list(opt("--show", "0"))[0]),
         _ => {
-            eprintln!("usage: bench collect|sizing|history [options] (see the file's header)");
+            eprintln!("usage: bench collect|sizing|history|section [options] (see the file's header)");
             std::process::exit(2);
         }
     }
@@ -615,5 +620,57 @@ fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Durat
     println!("\ngoal: every report under 200 ms");
     if !keep.is_empty() {
         std::fs::copy(&path, &keep).unwrap();
+    }
+}
+
+/// The size of the section a prompt receives: budgeted markdown (the
+/// default), `--full` markdown and JSON, on the generated box of
+/// tests/support/generated_box.rs. `show`: also print the budgeted section
+/// for that many stacks.
+fn bench_section(sizes: &[usize], show: usize) {
+    use stackwatch::report::render::Renderer;
+    println!("| stacks | findings | default markdown | lines | --full markdown | lines | JSON | build + render |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for &n in sizes {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box.db");
+        let mut st = store::open_for_write(&path, Duration::from_secs(30)).unwrap();
+        for s in generated_box::passes(n) {
+            queries::insert_pass(&mut st.conn, &s).unwrap();
+        }
+        drop(st);
+        let st = store::open_read_only(&path, Duration::from_secs(30)).unwrap();
+        let config = Config::default();
+        let started = Instant::now();
+        let report = stackwatch::report::build(
+            &st.conn,
+            &stackwatch::report::Request {
+                window_seconds: generated_box::DAY,
+                window_text: "24h".into(),
+                now: generated_box::T0 + generated_box::DAY,
+                config: &config,
+                projects: &Projects::default(),
+                vault: true,
+            },
+        )
+        .unwrap();
+        let renderer = Renderer::new(None).unwrap();
+        let md = renderer.section(&report, config.report.top, Some(config.report.budget_bytes)).unwrap();
+        let took = started.elapsed();
+        let full = renderer.section(&report, config.report.top, None).unwrap();
+        let json = serde_json::to_string_pretty(&report).unwrap();
+        println!(
+            "| {n} | {} | {} B | {} | {} B | {} | {} B | {} |",
+            report.hosts[0].findings.len(),
+            md.len(),
+            md.lines().count(),
+            full.len(),
+            full.lines().count(),
+            json.len(),
+            ms(took)
+        );
+        if n == show {
+            println!("\n{md}");
+        }
     }
 }

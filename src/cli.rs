@@ -133,7 +133,7 @@ pub struct MetricsArgs {
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Project TOMLs for the owner label. Default: $FACTORY_ROOT/projects, else ./projects.
+    /// Project TOMLs for the owner label. Default: $FACTORY_ROOT/projects, else [report] projects_dir, else none.
     #[arg(long, value_name = "DIR")]
     pub projects: Option<PathBuf>,
 }
@@ -146,7 +146,7 @@ pub struct ServeArgs {
     pub listen: std::net::SocketAddr,
 
     /// Project TOMLs for the owner label, re-read on every scrape.
-    /// Default: $FACTORY_ROOT/projects, else ./projects.
+    /// Default: $FACTORY_ROOT/projects, else [report] projects_dir, else none.
     #[arg(long, value_name = "DIR")]
     pub projects: Option<PathBuf>,
 
@@ -188,8 +188,20 @@ pub struct ReportArgs {
     /// Update this knowledge file in place: the block between
     /// `<!-- stackwatch:begin -->` and `<!-- stackwatch:end -->` is replaced,
     /// everything else kept byte for byte; without markers it is appended.
+    /// A symlink is written through to its target. Default:
+    /// $OPS_KNOWLEDGE_ROOT/sibling-stacks.md, else
+    /// $OPS_REPO_ROOT/knowledge/sibling-stacks.md; with neither, none.
     #[arg(long, value_name = "PATH")]
     pub knowledge: Option<PathBuf>,
+
+    /// Update no knowledge file even when the environment names one.
+    #[arg(long, conflicts_with = "knowledge")]
+    pub no_knowledge: bool,
+
+    /// Markdown with every finding, grower and stack, ignoring
+    /// `[report] budget_bytes` (JSON always has everything).
+    #[arg(long)]
+    pub full: bool,
 
     /// Write vault items here. Default: $OPS_VAULT_ROOT, else
     /// $OPS_REPO_ROOT/vault/pending; with neither, no vault output.
@@ -200,7 +212,7 @@ pub struct ReportArgs {
     #[arg(long, conflicts_with = "vault")]
     pub no_vault: bool,
 
-    /// Project TOMLs for ownership. Default: $FACTORY_ROOT/projects, else ./projects.
+    /// Project TOMLs for ownership. Default: $FACTORY_ROOT/projects, else [report] projects_dir, else none.
     #[arg(long, value_name = "DIR")]
     pub projects: Option<PathBuf>,
 
@@ -280,7 +292,7 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "DIR")]
     pub vault: Option<PathBuf>,
 
-    /// Project TOMLs. Default: $FACTORY_ROOT/projects, else ./projects.
+    /// Project TOMLs. Default: $FACTORY_ROOT/projects, else [report] projects_dir, else none.
     #[arg(long, value_name = "DIR")]
     pub projects: Option<PathBuf>,
 }

@@ -44,6 +44,40 @@ pub struct ReportConfig {
     pub bloat_min_percent: f64,
     /// Stacks that are the factory's own even without the managed label.
     pub factory_stacks: Vec<String>,
+    /// Project TOMLs when neither `--projects` nor `$FACTORY_ROOT` says;
+    /// absolute, so the answer never depends on the current directory.
+    #[serde(deserialize_with = "absolute_path")]
+    pub projects_dir: Option<PathBuf>,
+    /// A projected fill within `fill_warning` is a finding: P1 when the disk
+    /// would be full within this long, P2 otherwise.
+    #[serde(deserialize_with = "positive_duration")]
+    pub fill_p1: Duration,
+    /// Under disk pressure, space findings (orphaned volumes, unused images,
+    /// growth) are P1 only when they hold at least this percentage of the
+    /// larger of the free space and the window's growth...
+    #[serde(deserialize_with = "non_negative_f64")]
+    pub reclaim_min_percent: f64,
+    /// ...and at least this many bytes.
+    #[serde(deserialize_with = "non_negative")]
+    pub reclaim_min_bytes: i64,
+    /// A container whose logs grow this fast (bytes per day) is a finding.
+    #[serde(deserialize_with = "positive_i64")]
+    pub log_growth_per_day: i64,
+    /// A volume that grows this fast (bytes per day) is a finding.
+    #[serde(deserialize_with = "positive_i64")]
+    pub volume_growth_per_day: i64,
+    /// Findings on foreign stacks at this priority or more urgent become
+    /// vault items (`P1` .. `P4`).
+    #[serde(deserialize_with = "priority_tier")]
+    pub vault_min_priority: String,
+    /// Space a foreign stack has held unused (orphaned volumes, unused
+    /// images) for at least this long, and at least `reclaim_min_bytes`,
+    /// becomes a vault item whatever its priority.
+    #[serde(deserialize_with = "positive_duration")]
+    pub vault_after: Duration,
+    /// Default markdown stays within this many bytes (`--full` ignores it).
+    #[serde(deserialize_with = "at_least_one")]
+    pub budget_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +180,15 @@ impl Default for ReportConfig {
             bloat_min_bytes: 1_000_000_000,
             bloat_min_percent: 20.0,
             factory_stacks: Vec::new(),
+            projects_dir: None,
+            fill_p1: Duration::from_secs(2 * 86_400),
+            reclaim_min_percent: 5.0,
+            reclaim_min_bytes: 100_000_000,
+            log_growth_per_day: 1_000_000_000,
+            volume_growth_per_day: 5_000_000_000,
+            vault_min_priority: "P3".into(),
+            vault_after: Duration::from_secs(3 * 86_400),
+            budget_bytes: 4096,
         }
     }
 }
@@ -271,6 +314,32 @@ fn non_negative<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 fn non_negative_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
     if v >= 0.0 && v.is_finite() { Ok(v) } else { Err(D::Error::custom(format!("must not be negative, got {v}"))) }
+}
+
+fn positive_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = i64::deserialize(d)?;
+    if v > 0 { Ok(v) } else { Err(D::Error::custom(format!("must be more than 0, got {v}"))) }
+}
+
+fn absolute_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let v = PathBuf::deserialize(d)?;
+    if v.is_absolute() {
+        Ok(Some(v))
+    } else {
+        Err(D::Error::custom(format!(
+            "must be an absolute path (a relative one would depend on where the command runs), got {}",
+            v.display()
+        )))
+    }
+}
+
+fn priority_tier<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = String::deserialize(d)?;
+    if ["P1", "P2", "P3", "P4"].contains(&v.as_str()) {
+        Ok(v)
+    } else {
+        Err(D::Error::custom(format!("must be one of P1, P2, P3, P4, got {v:?}")))
+    }
 }
 
 fn nonempty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

@@ -9,16 +9,19 @@ pub fn database(cli: Option<PathBuf>, config: Option<PathBuf>) -> PathBuf {
 }
 
 /// Project TOMLs for ownership: the given directory (its absence is then an
-/// error), else `$FACTORY_ROOT/projects`, else `./projects` (either may be
-/// absent). Returns the directory and whether the user named it.
-pub fn projects(cli: Option<&Path>) -> (PathBuf, bool) {
-    match cli {
-        Some(p) => (p.to_path_buf(), true),
-        None => match std::env::var_os("FACTORY_ROOT").filter(|v| !v.is_empty()) {
-            Some(root) => (PathBuf::from(root).join("projects"), false),
-            None => (PathBuf::from("projects"), false),
-        },
+/// error), else `$FACTORY_ROOT/projects`, else the config's absolute
+/// `[report] projects_dir` (either may be absent), else none at all. Never
+/// relative to the current directory: cron and a shell in another directory
+/// must name the same owners. Returns the directory and whether the user
+/// named it on the command line.
+pub fn projects(cli: Option<&Path>, config: Option<&Path>) -> Option<(PathBuf, bool)> {
+    if let Some(p) = cli {
+        return Some((p.to_path_buf(), true));
     }
+    if let Some(root) = std::env::var_os("FACTORY_ROOT").filter(|v| !v.is_empty()) {
+        return Some((PathBuf::from(root).join("projects"), false));
+    }
+    config.map(|p| (p.to_path_buf(), false))
 }
 
 /// Root: `/var/lib/stackwatch/history.db`, next to other system state.

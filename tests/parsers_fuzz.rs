@@ -271,6 +271,9 @@ fn hostile_names_through_the_renderer_stay_inside_their_code_spans() {
                 disk_bytes: Some(1),
                 unknown_sizes: 0,
                 growth_bytes: None,
+                working_dir: Some(n.clone()),
+                config_files: Some(format!("{n}/x.yml,{n}")),
+                location: stackwatch::report::location(Some(n), Some(&format!("{n}/x.yml,{n}"))),
                 disk: "1 B".into(),
                 change: "–".into(),
             })
@@ -296,10 +299,12 @@ fn hostile_names_through_the_renderer_stay_inside_their_code_spans() {
                 growth: GrowthLevels::default(),
                 findings: vec![],
                 stacks,
+                omitted: None,
             }],
+            project_errors: names.to_vec(),
             vault: VaultStatus { dir: None, written: vec![], cleared: names.to_vec() },
         };
-        renderer.section(&report, 10).unwrap()
+        renderer.section(&report, 10, None).unwrap()
     };
     let baseline = render(&["a".to_string(), "b".to_string(), "c".to_string()]);
     let shape = |md: &str| md.lines().filter(|l| l.starts_with('#') || l.starts_with('|')).count();

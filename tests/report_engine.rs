@@ -152,6 +152,7 @@ volumes:
     std::fs::write(&knowledge, guide).unwrap();
     let vault = work.path().join("vault");
     let args = [
+        "--full",
         "--window",
         "1h",
         "--projects",
@@ -187,7 +188,7 @@ volumes:
     let item = |kind: &str| vault.join(format!("stackwatch-{project}-{kind}.md"));
     for kind in ["restarting", "unhealthy"] {
         let text = std::fs::read_to_string(item(kind)).unwrap_or_else(|e| panic!("{kind} item: {e}"));
-        assert!(text.starts_with("# Stack `"), "{text}");
+        assert!(text.starts_with("# Ask `team-chain` to "), "{text}");
         for section in ["\n## What\n", "\n## Why\n", "\n## Unblocks\n- "] {
             assert!(text.contains(section), "{kind} lacks {section:?}:\n{text}");
         }

@@ -249,7 +249,7 @@ fn a_single_pass_claims_no_growth() {
     assert!(hr.growth.stacks.is_empty() && hr.growth.volumes.is_empty() && hr.growth.containers.is_empty());
     let d = hr.disk.as_ref().unwrap();
     assert_eq!((d.growth_bytes, d.fill.as_str()), (None, "unknown"));
-    let md = Renderer::new(None).unwrap().section(&r, 10).unwrap();
+    let md = Renderer::new(None).unwrap().section(&r, 10, None).unwrap();
     assert!(md.contains("no stack changed size (needs two passes)"), "{md}");
 }
 
@@ -291,11 +291,22 @@ fn fill_projection_and_disk_pressure_name_the_top_contributors() {
     assert_eq!((d.used_percent, d.growth_bytes, d.fill_seconds), (90.0, Some(10 * GB), Some(10 * H)));
     assert_eq!(d.full_at.as_deref(), Some("2026-11-25T20:00:00Z"));
     assert!(d.over_threshold);
-    assert!(d.sentence.starts_with("P1 disk pressure (over 80%)"), "{}", d.sentence);
+    assert!(d.sentence.contains("over the 80% threshold"), "{}", d.sentence);
     assert!(d.sentence.contains("at this rate full in 10h"), "{}", d.sentence);
     assert!(d.sentence.contains("top contributors in 10h: `harb` +10.1 GB"), "{}", d.sentence);
-    assert_eq!(hr.findings[0].kind, "disk_pressure");
-    assert_eq!(hr.findings[0].priority, "P1");
+    let kinds: Vec<(&str, &str)> = hr.findings.iter().map(|f| (f.kind, f.priority)).collect();
+    assert_eq!(&kinds[..2], &[("disk_pressure", "P1"), ("disk_filling", "P1")], "{kinds:?}");
+    assert!(
+        hr.findings[0].summary.starts_with("Disk pressure: "),
+        "the tier is not repeated: {}",
+        hr.findings[0].summary
+    );
+    let fill = &hr.findings[1];
+    assert!(
+        fill.summary.contains("fills in about 10h") && fill.summary.contains("driven by `harb` +10.1 GB (101%)"),
+        "{}",
+        fill.summary
+    );
 
     // Shrinking use is "not filling"; a 5-minute span is too short to project.
     let h = history(&[(T0, chain_world(10 * GB, 50 * GB)), (T0 + H, chain_world(10 * GB, 49 * GB))]);
@@ -344,6 +355,7 @@ fn symptoms_across_stacks_with_owners_priorities_and_vault_names() {
             Path::new("/f/projects/billing.toml"),
         )
         .unwrap()],
+        errors: vec![],
     };
     let r = run(&h, "24h", T0 + 24 * H, &projects, true);
     let hr = host(&r);
@@ -359,7 +371,8 @@ fn symptoms_across_stacks_with_owners_priorities_and_vault_names() {
 
     let unhealthy = by_key["unhealthy:compose:billing"];
     assert_eq!(unhealthy.since.as_deref(), Some("2026-11-25T12:00:00Z"), "first unhealthy sample");
-    assert!(unhealthy.summary.contains("unhealthy since 2026-11-25T12:00:00Z (12h)"), "{}", unhealthy.summary);
+    assert!(unhealthy.summary.contains("unhealthy since 2026-11-25T12:00:00Z"), "{}", unhealthy.summary);
+    assert!(!unhealthy.summary.contains("(12h)"), "a start time, not a duration from now: {}", unhealthy.summary);
 
     let factory = by_key["restarting:compose:disinto"];
     assert!(factory.factory);
@@ -368,11 +381,12 @@ fn symptoms_across_stacks_with_owners_priorities_and_vault_names() {
 
     let bloat = by_key["volume_bloat:compose:billing"];
     assert!(
-        bloat.summary.contains("volume `billing_db` grew 3 GB in 24h (from 2 GB to 5 GB, +150%)"),
+        bloat.summary.contains("volume `billing_db` grew 3 GB in 24h (from 2 GB to 5 GB, +150%; about 3 GB/day)"),
         "{}",
         bloat.summary
     );
-    assert_eq!(bloat.priority, "P4", "disk is at 45%, not filling within 7d");
+    assert_eq!(bloat.priority, "P4", "disk is at 45%, not filling within 7d; 3 GB/day is under 5 GB/day");
+    assert_eq!(bloat.vault_file, None, "P4 housekeeping is no vault item by default");
 
     let orphan = by_key["orphaned_volume:compose:legacy"];
     assert!(orphan.summary.contains("`legacy_data` holds 1 GB"), "{}", orphan.summary);
@@ -394,7 +408,7 @@ fn rendered_markdown_matches_the_snapshot() {
     let h = history(&[(T0, start), (T0 + 24 * H, end)]);
     let r = run(&h, "24h", T0 + 24 * H + 120, &Projects::default(), true);
     let renderer = Renderer::new(None).unwrap();
-    let mut text = renderer.section(&r, 10).unwrap();
+    let mut text = renderer.section(&r, 10, Some(4096)).unwrap();
     let hr = host(&r);
     let f = hr.findings.iter().find(|f| f.kind == "restarting" && !f.factory).unwrap();
     text.push_str("\n----- vault item -----\n");
@@ -506,4 +520,41 @@ fn engines_sharing_a_hostname_get_their_own_sections_and_vault_items() {
     // the second carries its engine ID.
     assert_eq!(vault[0], "stackwatch-billing-restarting.md");
     assert!(vault[1].starts_with("stackwatch-engine-2-") && vault[1].ends_with("-billing-restarting.md"), "{vault:?}");
+}
+
+#[test]
+fn space_a_foreign_stack_held_unused_for_vault_after_becomes_a_vault_item_but_trivia_and_one_offs_do_not() {
+    let world = || {
+        let mut oneoff = c("oneoff-task", None);
+        oneoff.state = "exited";
+        World {
+            fs_used: Some(40 * GB),
+            containers: vec![oneoff, c("billing-api-1", Some("billing"))],
+            volumes: vec![v("legacy_data", Some("legacy"), GB), v("tiny_data", Some("tiny"), 4_096)],
+            images: vec![("sha256:app", "app:latest", 100_000_000)],
+        }
+    };
+    let vault_of = |h: &History| {
+        let r = run(h, "24h", T0 + 24 * H, &Projects::default(), true);
+        let hr = host(&r).clone();
+        let get = |key: &str| hr.findings.iter().find(|f| f.key == key).unwrap_or_else(|| panic!("{key}")).clone();
+        (
+            get("orphaned_volume:compose:legacy"),
+            get("orphaned_volume:compose:tiny"),
+            get("exited_nonzero:standalone:oneoff-task"),
+        )
+    };
+
+    // Held for four days: the 1 GB orphan asks its owner, at P4.
+    let h = history(&[(T0 - 3 * 24 * H, world()), (T0, world()), (T0 + 24 * H, world())]);
+    let (legacy, tiny, oneoff) = vault_of(&h);
+    assert_eq!(legacy.priority, "P4");
+    assert_eq!(legacy.vault_file.as_deref(), Some("stackwatch-legacy-orphaned-volume.md"));
+    assert!(legacy.why.contains("Already so at 2026-11-22T00:00:00Z and still unused"), "{}", legacy.why);
+    assert_eq!(tiny.vault_file, None, "4 kB held for days is still trivia");
+    assert_eq!(oneoff.vault_file, None, "an exited one-off is listed, never sent for approval");
+
+    // Held for only a day: not yet.
+    let h = history(&[(T0, world()), (T0 + 24 * H, world())]);
+    assert_eq!(vault_of(&h).0.vault_file, None);
 }

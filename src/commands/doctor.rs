@@ -8,14 +8,15 @@
 
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Result, bail};
 
 use crate::cli::{DoctorArgs, Global};
-use crate::commands::report::default_vault_dir;
+use crate::commands::report::{default_knowledge_path, default_vault_dir};
 use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
+use crate::report::outputs;
 use crate::report::owners::Projects;
 use crate::store::{self, queries};
 use crate::time::iso_utc;
@@ -86,35 +87,56 @@ pub fn run(global: &Global, args: &DoctorArgs) -> Result<()> {
 
     database(&mut checks, &paths::database(global.db.clone(), config.database.path.clone()), &config);
 
-    let (pdir, explicit) = crate::paths::projects(args.projects.as_deref());
-    match Projects::load(&pdir, explicit) {
-        Ok(p) if p.list.is_empty() && !pdir.exists() => checks.ok(
+    match crate::paths::projects(args.projects.as_deref(), config.report.projects_dir.as_deref()) {
+        None => checks.warn(
             "projects",
-            format!(
-                "no project directory at {} (--projects, $FACTORY_ROOT/projects): owners come from labels only",
-                pdir.display()
+            "no projects directory configured (--projects, $FACTORY_ROOT, [report] projects_dir): \
+             no project TOMLs are read, so owners come from labels only",
+        ),
+        Some((pdir, explicit)) => match Projects::load(&pdir, explicit) {
+            Ok(p) if p.list.is_empty() && p.errors.is_empty() && !pdir.exists() => checks.warn(
+                "projects",
+                format!(
+                    "no project directory at {} (--projects, $FACTORY_ROOT/projects, [report] projects_dir): \
+                     owners come from labels only",
+                    pdir.display()
+                ),
             ),
-        ),
-        Ok(p) => checks.ok("projects", format!("{}: {} project files valid", pdir.display(), p.list.len())),
-        Err(e) if !pdir.exists() => checks.fail(
-            "projects",
-            format!("{e:#}; create it, or point --projects (or $FACTORY_ROOT) at the factory's projects directory"),
-        ),
-        Err(e) => checks.fail("projects", format!("{e:#}; fix that file (README \"Ownership\")")),
+            Ok(p) => {
+                for e in &p.errors {
+                    checks.fail(
+                        "projects",
+                        format!("{e}; fix that file (README \"Ownership\"); until then `report` ignores its claims"),
+                    );
+                }
+                checks.ok("projects", format!("{}: {} project files valid", pdir.display(), p.list.len()));
+            }
+            Err(e) if !pdir.exists() => checks.fail(
+                "projects",
+                format!("{e:#}; create it, or point --projects (or $FACTORY_ROOT) at the factory's projects directory"),
+            ),
+            Err(e) => checks.fail("projects", format!("{e:#}; fix its permissions or point --projects elsewhere")),
+        },
     }
 
-    let knowledge = args.knowledge.clone().or_else(|| {
-        env_path("OPS_KNOWLEDGE_ROOT")
-            .or_else(|| env_path("OPS_REPO_ROOT").map(|r| r.join("knowledge")))
-            .map(|d| d.join("sibling-stacks.md"))
-    });
-    writable(&mut checks, "knowledge", knowledge.as_deref(), "--knowledge, $OPS_KNOWLEDGE_ROOT or $OPS_REPO_ROOT");
-    writable(
-        &mut checks,
-        "vault",
-        default_vault_dir(args.vault.clone()).as_deref(),
-        "--vault, $OPS_VAULT_ROOT or $OPS_REPO_ROOT",
-    );
+    // The same paths and the same checks as `report`, which refuses to
+    // write anything when one of them fails.
+    let from = "--knowledge, $OPS_KNOWLEDGE_ROOT or $OPS_REPO_ROOT";
+    match default_knowledge_path(args.knowledge.clone()) {
+        None => checks.ok("knowledge", format!("not configured ({from}): `report` updates none")),
+        Some(k) => match outputs::check_knowledge(&k) {
+            Ok(()) => checks.ok("knowledge", format!("{} can be updated", k.display())),
+            Err(e) => checks.fail("knowledge", format!("{e:#}; fix it or point {from} elsewhere")),
+        },
+    }
+    let from = "--vault, $OPS_VAULT_ROOT or $OPS_REPO_ROOT";
+    match default_vault_dir(args.vault.clone()) {
+        None => checks.ok("vault", format!("not configured ({from}): `report` writes none")),
+        Some(v) => match outputs::check_vault(&v) {
+            Ok(()) => checks.ok("vault", format!("{} is writable", v.display())),
+            Err(e) => checks.fail("vault", format!("{e:#}; fix its permissions or point {from} elsewhere")),
+        },
+    }
 
     let mut out = std::io::stdout().lock();
     for c in &checks.0 {
@@ -138,10 +160,6 @@ pub fn run(global: &Global, args: &DoctorArgs) -> Result<()> {
         if warned > 0 { format!(" ({warned} with a warning)") } else { String::new() }
     )?;
     Ok(())
-}
-
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 /// Who may use the socket, and whether this user is among them; for a TCP
@@ -319,19 +337,5 @@ fn database(checks: &mut Checks, db: &Path, config: &Config) {
         }
         // A database created but never migrated has no tables yet.
         Err(_) => checks.ok("database", format!("{} is writable and empty; the next collect sets it up", db.display())),
-    }
-}
-
-fn writable(checks: &mut Checks, name: &'static str, path: Option<&Path>, from: &str) {
-    let Some(path) = path else {
-        checks.ok(name, format!("not configured ({from}): `report` writes none"));
-        return;
-    };
-    match paths::unwritable(path) {
-        None => checks.ok(name, format!("{} is writable", path.display())),
-        Some(why) => checks.fail(
-            name,
-            format!("{} cannot be written: {why}; fix its permissions or point {from} elsewhere", path.display()),
-        ),
     }
 }

@@ -13,8 +13,8 @@ use crate::{paths, store};
 
 pub fn run(global: &Global, args: &MetricsArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;
-    let (pdir, explicit) = paths::projects(args.projects.as_deref());
-    let projects = Projects::load(&pdir, explicit)?;
+    let pdir = paths::projects(args.projects.as_deref(), config.report.projects_dir.as_deref());
+    let projects = Projects::load_from(pdir.as_ref())?;
     let db = paths::database(global.db.clone(), config.database.path.clone());
     let st = store::open_read_only(&db, config.database.busy_timeout)?;
     let families = metrics::build(&st.conn, &config, &projects)?;

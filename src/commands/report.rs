@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::report::owners::Projects;
 use crate::report::render::Renderer;
 use crate::report::{self, outputs};
-use crate::time::{format_duration, now_unix};
+use crate::time::{format_duration, iso_utc, now_unix, parse_rfc3339};
 use crate::{paths, store};
 
 fn vault_dir(args: &ReportArgs) -> Option<PathBuf> {
@@ -20,13 +20,28 @@ fn vault_dir(args: &ReportArgs) -> Option<PathBuf> {
     default_vault_dir(args.vault.clone())
 }
 
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
 /// `--vault`, else `$OPS_VAULT_ROOT`, else `$OPS_REPO_ROOT/vault/pending`
 /// (shared with `doctor`, which checks the same directory).
 pub fn default_vault_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
-    explicit.or_else(|| std::env::var_os("OPS_VAULT_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from)).or_else(|| {
-        std::env::var_os("OPS_REPO_ROOT").filter(|v| !v.is_empty()).map(|r| PathBuf::from(r).join("vault/pending"))
-    })
+    explicit
+        .or_else(|| env_path("OPS_VAULT_ROOT"))
+        .or_else(|| env_path("OPS_REPO_ROOT").map(|r| r.join("vault/pending")))
 }
+
+/// `--knowledge`, else `$OPS_KNOWLEDGE_ROOT/sibling-stacks.md`, else
+/// `$OPS_REPO_ROOT/knowledge/sibling-stacks.md` (shared with `doctor`).
+pub fn default_knowledge_path(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit
+        .or_else(|| env_path("OPS_KNOWLEDGE_ROOT").map(|d| d.join("sibling-stacks.md")))
+        .or_else(|| env_path("OPS_REPO_ROOT").map(|r| r.join("knowledge/sibling-stacks.md")))
+}
+
+/// The marker a cleared vault item carries, followed by the time.
+const CLEARED: &str = "\n## Cleared\n\nCleared as of ";
 
 pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;
@@ -34,10 +49,20 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
         Some((d, text)) => (*d, text.clone()),
         None => (config.report.window, format_duration(config.report.window)),
     };
-    let (pdir, explicit) = paths::projects(args.projects.as_deref());
-    let projects = Projects::load(&pdir, explicit)?;
+    let pdir = paths::projects(args.projects.as_deref(), config.report.projects_dir.as_deref());
+    let projects = Projects::load_from(pdir.as_ref())?;
     let renderer = Renderer::new(args.templates.as_deref())?;
     let vault = vault_dir(args);
+    let knowledge = if args.no_knowledge { None } else { default_knowledge_path(args.knowledge.clone()) };
+
+    // Every output path is checked before any is written: a knowledge file
+    // that cannot be written must not leave a vault half updated.
+    if let Some(k) = &knowledge {
+        outputs::check_knowledge(k).context("nothing was written; fix the path or point --knowledge elsewhere")?;
+    }
+    if let Some(v) = &vault {
+        outputs::check_vault(v).context("nothing was written; fix the path or point --vault elsewhere")?;
+    }
 
     let db = paths::database(global.db.clone(), config.database.path.clone());
     let st = store::open_read_only(&db, config.database.busy_timeout)?;
@@ -53,28 +78,68 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
         },
     )?;
 
+    // Render everything first, then write: a template error writes nothing.
+    let mut items: Vec<(PathBuf, String)> = Vec::new();
+    let mut clear: Vec<(PathBuf, String)> = Vec::new();
     if let Some(dir) = &vault {
         let existing = outputs::existing_vault_items(dir)?;
         let mut written: Vec<String> =
             rep.hosts.iter().flat_map(|h| h.findings.iter().filter_map(|f| f.vault_file.clone())).collect();
         written.sort();
         written.dedup();
+        // Cleared times are the newest pass's, not the clock's: a rerun with
+        // nothing new writes the same bytes.
+        let as_of = rep.hosts.iter().filter_map(|h| parse_rfc3339(&h.as_of)).max().unwrap_or(0);
+        let window_start = as_of - rep.window_seconds;
+        // Findings still seen but no longer worth a vault item (below
+        // `vault_min_priority`): their items close with another reason.
+        let below: Vec<(String, &'static str)> = rep
+            .hosts
+            .iter()
+            .flat_map(|h| h.findings.iter())
+            .filter(|f| f.vault_file.is_none())
+            .filter_map(|f| Some((f.vault_name.clone()?, f.priority)))
+            .collect();
+        let mut cleared = Vec::new();
+        for name in existing.into_iter().filter(|e| !written.contains(e)) {
+            let path = outputs::vault_path(dir, &name);
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let since = match text.find(CLEARED) {
+                Some(at) => {
+                    let rest = &text[at + CLEARED.len()..];
+                    parse_rfc3339(rest.split([' ', '\n']).next().unwrap_or(""))
+                }
+                None => {
+                    let tier = below.iter().find(|(n, _)| *n == name).map(|(_, p)| *p);
+                    clear.push((path, cleared_text(&text, as_of, tier, &config.report.vault_min_priority)));
+                    Some(as_of)
+                }
+            };
+            if since.is_some_and(|t| t >= window_start) {
+                cleared.push(name);
+            }
+        }
         rep.vault.dir = Some(dir.display().to_string());
-        rep.vault.cleared = existing.into_iter().filter(|e| !written.contains(e)).collect();
+        rep.vault.cleared = cleared;
         rep.vault.written = written;
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create vault directory {}", dir.display()))?;
         for h in &rep.hosts {
             for f in &h.findings {
                 if let Some(file) = &f.vault_file {
-                    let text = renderer.vault_item(&rep, h, f)?;
-                    outputs::write_atomic(&outputs::vault_path(dir, file), text.as_bytes())?;
+                    items.push((outputs::vault_path(dir, file), renderer.vault_item(&rep, h, f)?));
                 }
             }
         }
     }
+    let budget = (!args.full).then_some(config.report.budget_bytes);
+    let section = renderer.section(&rep, config.report.top, budget)?;
 
-    let section = renderer.section(&rep, config.report.top)?;
-    if let Some(path) = &args.knowledge {
+    if let Some(dir) = &vault {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create vault directory {}", dir.display()))?;
+    }
+    for (path, text) in items.iter().chain(clear.iter()) {
+        outputs::write_if_changed(path, text.as_bytes())?;
+    }
+    if let Some(path) = &knowledge {
         outputs::update_knowledge(path, &section)?;
     }
     let mut out = std::io::stdout().lock();
@@ -87,4 +152,23 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.context("cannot write the report to stdout"),
     }
+}
+
+/// A cleared item keeps what it said, with a `## Cleared` section saying
+/// since when and why, so a human reading the file sees that it is over.
+/// `tier`: the finding is still seen, at a priority below `minimum`.
+fn cleared_text(text: &str, as_of: i64, tier: Option<&str>, minimum: &str) -> String {
+    let why = match tier {
+        None => "stackwatch no longer sees this finding. What it last saw is above".to_string(),
+        Some(p) => format!(
+            "the finding is still seen, but at {p}, below the vault's threshold ({minimum}): the report lists it, \
+             and no approval is asked. What it saw when it asked is above"
+        ),
+    };
+    format!(
+        "{}\n{}{} (the newest pass): {why}; this file is left for a human to archive.\n",
+        text.trim_end(),
+        CLEARED,
+        iso_utc(as_of)
+    )
 }

@@ -38,19 +38,18 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 struct State {
     db: PathBuf,
     config: Config,
-    projects_dir: PathBuf,
-    projects_explicit: bool,
+    projects: Option<(PathBuf, bool)>,
     max_age: Duration,
 }
 
 pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;
     let db = paths::database(global.db.clone(), config.database.path.clone());
-    let (projects_dir, projects_explicit) = paths::projects(args.projects.as_deref());
+    let projects = paths::projects(args.projects.as_deref(), config.report.projects_dir.as_deref());
     // Fail at start, not at the first scrape, on a wrong --db or --projects.
     store::open_read_only(&db, config.database.busy_timeout)?;
-    Projects::load(&projects_dir, projects_explicit)?;
-    let state = Arc::new(State { db, config, projects_dir, projects_explicit, max_age: args.max_age.0 });
+    Projects::load_from(projects.as_ref())?;
+    let state = Arc::new(State { db, config, projects, max_age: args.max_age.0 });
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(serve(args.listen, state, global.quiet))
@@ -164,7 +163,7 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Fu
 /// One scrape: the projects are re-read so ownership edits show up without
 /// a restart, and the database is opened afresh (read-only) each time.
 fn scrape(state: &State, format: Format) -> Result<String> {
-    let projects = Projects::load(&state.projects_dir, state.projects_explicit)?;
+    let projects = Projects::load_from(state.projects.as_ref())?;
     let st = store::open_read_only(&state.db, state.config.database.busy_timeout)?;
     let families = metrics::build(&st.conn, &state.config, &projects)?;
     Ok(render(&families, format))

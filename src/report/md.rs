@@ -14,7 +14,12 @@ pub const MAX_NAME: usize = 80;
 
 /// `value` as an inert inline code span.
 pub fn code(value: &str) -> String {
-    let line = inert::line(value, MAX_NAME);
+    code_long(value, MAX_NAME)
+}
+
+/// `code` with another bound on the length, in characters.
+pub fn code_long(value: &str, max: usize) -> String {
+    let line = inert::line(value, max);
     let safe: String = line
         .chars()
         .map(|c| match c {

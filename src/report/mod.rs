@@ -5,6 +5,7 @@
 //! into markdown through templates; `outputs` writes the knowledge file and
 //! vault items. Nothing here talks to the engine.
 
+pub mod budget;
 pub mod edges;
 pub mod growth;
 pub mod md;
@@ -24,6 +25,7 @@ use rusqlite::Connection;
 use edges::{Edge, labels};
 use md::code;
 use model::{Disk, Finding, GrowthLevels, HostReport, Report, StackSummary, VaultStatus};
+
 use owners::{Owner, Projects, StackFacts};
 use symptoms::{Draft, human_span};
 
@@ -70,6 +72,7 @@ pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
         window: req.window_text.clone(),
         window_seconds: req.window_seconds,
         hosts: out,
+        project_errors: req.projects.errors.clone(),
         vault: VaultStatus::default(),
     })
 }
@@ -89,9 +92,13 @@ fn make_names_inert(h: &mut HostReport) {
         fix(&mut f.key);
         f.stack.iter_mut().chain(f.owner.iter_mut()).for_each(fix);
     }
+    for f in &mut h.findings {
+        f.working_dir.iter_mut().chain(f.config_files.iter_mut()).for_each(fix);
+    }
     for s in &mut h.stacks {
         fix(&mut s.name);
         fix(&mut s.owner);
+        s.working_dir.iter_mut().chain(s.config_files.iter_mut()).for_each(fix);
     }
 }
 
@@ -149,8 +156,12 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         coverage.push_str(&format!(" {what} were measured up to {} before the newest pass.", human_span(size_age)));
     }
     if age > 3600 {
-        coverage
-            .push_str(&format!(" The newest pass is {} old: is `stackwatch collect` still running?", human_span(age)));
+        // The time of the newest pass, not its age: the age changes with the
+        // clock, and a rerun with nothing new must write the same text.
+        coverage.push_str(&format!(
+            " No pass since {}, over an hour before this report: is `stackwatch collect` still running?",
+            iso_utc(end_pass.started_at)
+        ));
     }
 
     let growth = if has_span {
@@ -169,9 +180,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     let disk = disk_context(&start, &end, has_span, &span, &growth, req);
     let filesystems = reconcile::filesystems(&start, &end, has_span, &span, MIN_PROJECTION_SPAN);
     let pruned = prunes::summary(conn, h.host_id, start_pass.started_at, req.now.max(end_pass.started_at))?;
-    let urgent = disk
-        .as_ref()
-        .is_some_and(|d| d.over_threshold || d.fill_seconds.is_some_and(|s| s <= cfg.fill_warning.as_secs() as i64));
+    let pressure = disk.as_ref().map(|d| Pressure::of(d, cfg));
 
     // Symptoms.
     let mut unhealthy_since = BTreeMap::new();
@@ -189,38 +198,96 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         end: &end,
         has_span,
         span: &span,
+        span_seconds,
         volume_growth: &growth.volumes,
         unhealthy_since: &unhealthy_since,
         image_stacks: &image_stacks,
         config: cfg,
         now: req.now,
     });
+    // Space held unused for `vault_after`: the same findings at the pass
+    // that long before the newest one.
+    let held_at = end_pass.started_at - cfg.vault_after.as_secs() as i64;
+    let mut persisted: BTreeSet<(&'static str, String, String)> = BTreeSet::new();
+    let mut held_since = None;
+    if let Some(p) = queries::pass_at_or_before(conn, h.host_id, held_at)?.filter(|p| p.id != end_pass.id) {
+        let old = Edge::load(conn, p)?;
+        let none = BTreeMap::new();
+        let then = symptoms::find(&symptoms::Inputs {
+            start: &old,
+            end: &old,
+            has_span: false,
+            span: &span,
+            span_seconds: 0,
+            volume_growth: &[],
+            unhealthy_since: &none,
+            image_stacks: &image_stacks,
+            config: cfg,
+            now: req.now,
+        });
+        persisted = then
+            .into_iter()
+            .filter(|d| matches!(d.kind, "orphaned_volume" | "unused_images"))
+            .map(|d| (d.kind, d.stack_kind, d.stack))
+            .collect();
+        held_since = Some(p.started_at);
+    }
     let mut findings: Vec<Finding> = Vec::new();
     if let Some(d) = disk.as_ref().filter(|d| d.over_threshold) {
-        findings.push(Finding {
-            key: "disk_pressure:host".into(),
-            kind: "disk_pressure",
-            priority: "P1",
-            stack: None,
-            stack_kind: None,
-            factory: false,
-            owner: None,
-            owner_source: None,
-            summary: d.sentence.clone(),
-            evidence: vec![],
-            since: None,
-            bytes: Some(d.used_bytes),
-            vault_file: None,
-            title: "Docker root filesystem over the disk-pressure threshold".into(),
-            why: "P1 disk pressure.".into(),
-            unblocks: "Disk space for every stack on the box.".into(),
-        });
+        findings.push(host_finding(
+            "disk_pressure",
+            "P1",
+            format!("Disk pressure: {}", d.sentence.trim_end_matches('.')),
+            Some(d.used_bytes),
+            format!(
+                "Free space on the Docker root filesystem of {} (over {:.0}% used)",
+                code(&h.hostname),
+                cfg.disk_p1_percent
+            ),
+            "P1: the disk is over the disk-pressure threshold.".into(),
+            "Disk space for every stack on the box.".into(),
+        ));
     }
+    if let Some(f) = disk.as_ref().and_then(|d| fill_finding(d, &growth.stacks, &span, cfg, &h.hostname)) {
+        findings.push(f);
+    }
+    let dangling = symptoms::dangling_volumes(&end);
+    if !dangling.is_empty() {
+        let bytes = dangling.iter().filter_map(|d| d.1).reduce(|a, b| a + b);
+        let matters = pressure.as_ref().is_some_and(|p| p.matters(bytes));
+        let shown: Vec<&str> = dangling.iter().take(5).map(|d| d.0.as_str()).collect();
+        let more = dangling.len().saturating_sub(shown.len());
+        let mut f = host_finding(
+            "dangling_volumes",
+            if matters { "P1" } else { "P4" },
+            format!(
+                "{} volume{} with no labels, no stack and nothing mounting {} hold {}: {}{}",
+                dangling.len(),
+                if dangling.len() == 1 { "" } else { "s" },
+                if dangling.len() == 1 { "it" } else { "them" },
+                units::maybe_bytes(bytes),
+                shown.join(", "),
+                if more > 0 { format!(", and {more} more") } else { String::new() }
+            ),
+            bytes,
+            format!("Decide whether the dangling volumes on {} can be removed", code(&h.hostname)),
+            "Nothing on the box claims them; only a human can say whether their data still matters.".into(),
+            "The space they hold, once someone confirms they can go.".into(),
+        );
+        f.evidence = dangling.into_iter().map(|d| d.0).collect();
+        findings.push(f);
+    }
+    let stack_rows: BTreeMap<(String, String), &queries::StackRow> =
+        end.stacks.iter().chain(start.stacks.iter()).rev().map(|s| ((s.kind.clone(), s.name.clone()), s)).collect();
     for d in drafts {
         let (owner, factory) = owner_of.get(&(d.stack_kind.clone(), d.stack.clone())).cloned().unwrap_or_else(|| {
             (Owner { owner: "unowned".into(), source: "stack not seen at the window edges".into() }, false)
         });
-        findings.push(finding(d, owner, factory, urgent, req.vault, &h.hostname, vault_prefix));
+        let row = stack_rows.get(&(d.stack_kind.clone(), d.stack.clone())).copied();
+        let held = held_since
+            .filter(|_| persisted.contains(&(d.kind, d.stack_kind.clone(), d.stack.clone())))
+            .filter(|_| d.bytes.is_some_and(|b| b >= cfg.reclaim_min_bytes));
+        findings.push(finding(d, owner, factory, pressure.as_ref(), req, &h.hostname, vault_prefix, row, held));
     }
     findings.sort_by(|a, b| a.priority.cmp(b.priority).then(b.bytes.cmp(&a.bytes)).then(a.key.cmp(&b.key)));
 
@@ -242,6 +309,9 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
                 disk_bytes: s.disk,
                 unknown_sizes: s.unknown,
                 growth_bytes: g.and_then(|g| g.delta_bytes),
+                working_dir: s.working_dir.clone(),
+                config_files: s.config_files.clone(),
+                location: location(s.working_dir.as_deref(), s.config_files.as_deref()),
                 disk: match (s.disk, s.unknown) {
                     (d, 0) => units::maybe_bytes(d),
                     (Some(d), _) => format!("{} + unmeasured", units::bytes(d)),
@@ -274,6 +344,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         growth,
         findings,
         stacks,
+        omitted: None,
     })
 }
 
@@ -317,7 +388,7 @@ pub fn stack_owners(
             }
             _ => None,
         };
-        let facts = StackFacts { name, containers, volumes, factory };
+        let facts = StackFacts { kind, name, containers, volumes, factory };
         let owner = owners::resolve(&facts, projects, &config.labels.owner);
         owner_of.insert((kind.clone(), name.clone()), (owner, facts.factory.is_some()));
     }
@@ -381,7 +452,7 @@ fn disk_context(
         } else {
             format!("top contributors in {span}: {}", growers.join(", "))
         };
-        sentence = format!("P1 disk pressure (over {:.0}%): {sentence}; {contributors}", cfg.disk_p1_percent);
+        sentence = format!("{sentence}; over the {:.0}% threshold; {contributors}", cfg.disk_p1_percent);
     }
     sentence.push('.');
     Some(Disk {
@@ -398,8 +469,122 @@ fn disk_context(
     })
 }
 
-/// Priority on the supervisor's scale (README "Priorities").
-pub fn priority(kind: &str, factory: bool, disk_urgent: bool) -> &'static str {
+/// How close the disk is to trouble, and so which space findings matter.
+pub struct Pressure {
+    /// Over the threshold, or filling within `fill_warning`.
+    pub urgent: bool,
+    /// Bytes a space finding must hold to matter to that pressure.
+    pub min_bytes: i64,
+}
+
+impl Pressure {
+    pub fn of(d: &Disk, cfg: &crate::config::ReportConfig) -> Pressure {
+        let urgent = d.over_threshold || d.fill_seconds.is_some_and(|s| s <= cfg.fill_warning.as_secs() as i64);
+        let scale = d.free_bytes.max(d.growth_bytes.unwrap_or(0));
+        let min_bytes = ((scale as f64 * cfg.reclaim_min_percent / 100.0) as i64).max(cfg.reclaim_min_bytes);
+        Pressure { urgent, min_bytes }
+    }
+
+    /// A space finding of `bytes` is worth raising to P1.
+    pub fn matters(&self, bytes: Option<i64>) -> bool {
+        self.urgent && bytes.is_some_and(|b| b >= self.min_bytes)
+    }
+}
+
+/// The projected fill as a finding of its own: P1 when the disk would be
+/// full within `fill_p1`, P2 within `fill_warning`, none otherwise. It
+/// names the stacks whose growth drives it. Takes one filesystem's figures
+/// and the growth of the stacks on it, so it can be applied per filesystem.
+pub fn fill_finding(
+    d: &Disk,
+    stacks: &[model::Growth],
+    span: &str,
+    cfg: &crate::config::ReportConfig,
+    host: &str,
+) -> Option<Finding> {
+    let secs = d.fill_seconds?;
+    if secs > cfg.fill_warning.as_secs() as i64 {
+        return None;
+    }
+    let priority = if secs <= cfg.fill_p1.as_secs() as i64 { "P1" } else { "P2" };
+    let mut growers: Vec<&model::Growth> = stacks.iter().filter(|g| g.delta_bytes.is_some_and(|b| b > 0)).collect();
+    growers.sort_by_key(|g| std::cmp::Reverse(g.delta_bytes));
+    let total = d.growth_bytes.unwrap_or(0).max(1);
+    let named: Vec<String> = growers
+        .iter()
+        .take(3)
+        .map(|g| {
+            let b = g.delta_bytes.unwrap_or(0);
+            format!("{} {} ({:.0}%)", code(&g.name), units::delta(b), 100.0 * b as f64 / total as f64)
+        })
+        .collect();
+    let driving = if named.is_empty() {
+        "no stack's measured growth accounts for it (images, build cache or files outside Docker?)".to_string()
+    } else {
+        format!("driven by {}", named.join(", "))
+    };
+    let summary = format!(
+        "The Docker root filesystem fills in about {} (around {}): {} free, {} in {span}; {driving}",
+        human_span(secs),
+        d.full_at.clone().unwrap_or_default(),
+        units::bytes(d.free_bytes),
+        units::delta(d.growth_bytes.unwrap_or(0)),
+    );
+    let mut f = host_finding(
+        "disk_filling",
+        priority,
+        summary,
+        d.growth_bytes,
+        format!("Stop the growth that fills {} in about {}", code(host), human_span(secs)),
+        format!(
+            "{priority}: at the window's rate the disk is full within {} ({} for P1, {} for a finding).",
+            human_span(secs),
+            human_span(cfg.fill_p1.as_secs() as i64),
+            human_span(cfg.fill_warning.as_secs() as i64)
+        ),
+        "Every stack on the box keeps running once the growth stops or the space is freed.".into(),
+    );
+    f.evidence = named;
+    Some(f)
+}
+
+fn host_finding(
+    kind: &'static str,
+    priority: &'static str,
+    summary: String,
+    bytes: Option<i64>,
+    title: String,
+    why: String,
+    unblocks: String,
+) -> Finding {
+    Finding {
+        key: format!("{kind}:host"),
+        kind,
+        priority,
+        stack: None,
+        stack_kind: None,
+        factory: false,
+        owner: None,
+        owner_source: None,
+        summary,
+        evidence: vec![],
+        since: None,
+        bytes,
+        vault_file: None,
+        vault_name: None,
+        working_dir: None,
+        config_files: None,
+        location: None,
+        title,
+        why,
+        unblocks,
+    }
+}
+
+/// Priority on the supervisor's scale (README "Priorities"). `matters`:
+/// the disk is under pressure and this finding holds enough space to
+/// matter to it; `fast`: it grows at or above its per-day rate.
+pub fn priority(kind: &str, factory: bool, matters: bool, fast: bool) -> &'static str {
     match kind {
         "disk_pressure" => "P1",
         "restarting" | "unhealthy" | "oom_killed" => {
@@ -409,70 +594,141 @@ pub fn priority(kind: &str, factory: bool, disk_urgent: bool) -> &'static str {
                 "P3"
             }
         }
-        "exited_nonzero" => {
-            if factory {
-                "P2"
-            } else {
-                "P4"
-            }
-        }
-        // Space findings matter when space is short.
-        _ => {
-            if disk_urgent {
-                "P1"
-            } else {
-                "P4"
-            }
-        }
+        "exited_nonzero" if factory => "P2",
+        "exited_nonzero" => "P4",
+        // Space findings matter when space is short and they are big
+        // enough to make a difference, never merely because they exist.
+        _ if matters => "P1",
+        "log_growth" | "volume_bloat" if fast => "P3",
+        _ => "P4",
     }
 }
 
+/// Where a compose stack's files are, as markdown: the working directory,
+/// then the config files (relative to it when inside it).
+pub fn location(dir: Option<&str>, files: Option<&str>) -> Option<String> {
+    let files: Vec<String> = files
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            let rel = dir.and_then(|d| f.strip_prefix(d.trim_end_matches('/'))).and_then(|r| r.strip_prefix('/'));
+            code(rel.unwrap_or(f))
+        })
+        .collect();
+    match (dir.filter(|d| !d.trim().is_empty()), files.is_empty()) {
+        (Some(d), true) => Some(code(d)),
+        (Some(d), false) => Some(format!("{}: {}", code(d), files.join(", "))),
+        (None, false) => Some(files.join(", ")),
+        (None, true) => None,
+    }
+}
+
+/// Vault file name, stable across runs and unique per stack identity:
+/// compose stacks keep `stackwatch-<stack>-<finding>.md`; other kinds carry
+/// their kind before an underscore, which no slug contains, so a standalone
+/// container cannot take a compose project's file.
+pub fn vault_name(prefix: &str, stack_kind: &str, stack: &str, kind: &str) -> String {
+    let finding = kind.replace('_', "-");
+    match stack_kind {
+        "compose" => format!("stackwatch-{prefix}{}-{finding}.md", md::slug(stack)),
+        other => format!("stackwatch-{prefix}{}_{}-{finding}.md", md::slug(other), md::slug(stack)),
+    }
+}
+
+fn tier_rank(p: &str) -> u8 {
+    p.trim_start_matches('P').parse().unwrap_or(9)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn finding(
     d: Draft,
     owner: Owner,
     factory: bool,
-    urgent: bool,
-    vault: bool,
+    pressure: Option<&Pressure>,
+    req: &Request<'_>,
     host: &str,
     vault_prefix: &str,
+    row: Option<&queries::StackRow>,
+    held_since: Option<i64>,
 ) -> Finding {
-    let priority = priority(d.kind, factory, urgent);
-    let (what, unblocks) = match d.kind {
-        "restarting" => {
-            ("is in a restart loop", "A stable service, and an end to the churn of restarts on the shared box.")
-        }
-        "unhealthy" => {
-            ("reports unhealthy containers", "A healthy service, or a healthcheck that says what is really wrong.")
-        }
-        "oom_killed" => {
-            ("had containers killed for lack of memory", "Memory limits that fit, and no more surprise kills.")
-        }
+    let cfg = &req.config.report;
+    let matters = pressure.is_some_and(|p| p.matters(d.bytes));
+    let fast = d.rate.is_some();
+    let priority = priority(d.kind, factory, matters, fast);
+    let h = code(host);
+    // An unowned stack's item asks whoever runs it; the title names the
+    // stack once either way.
+    let (who, place) = if owner.owner == "unowned" {
+        (format!("whoever runs {}", code(&d.stack)), format!("on {h}"))
+    } else {
+        (code(&owner.owner), format!("in {} on {h}", code(&d.stack)))
+    };
+    let subj = &d.subject;
+    let (title, unblocks) = match d.kind {
+        "restarting" => (
+            format!("Ask {who} to fix the restart loop of {subj} {place}"),
+            "Approving sends the owner this request; once fixed, the restarts stop churning the shared box.",
+        ),
+        "unhealthy" => (
+            format!("Ask {who} to make {subj} {place} healthy, or fix its healthcheck"),
+            "Approving sends the owner this request; once done, the service is healthy or its healthcheck says what is really wrong.",
+        ),
+        "oom_killed" => (
+            format!("Ask {who} to fit the memory limit of {subj} {place}"),
+            "Approving sends the owner this request; once done, no more processes are killed for memory.",
+        ),
         "exited_nonzero" => (
-            "has containers that exited with an error",
-            "Either a running service again, or removal of containers nobody needs.",
+            format!("Ask {who} to fix or remove {subj} {place}"),
+            "Approving sends the owner this request; once done, the service runs again or the dead containers are gone.",
         ),
-        "volume_bloat" => {
-            ("has volumes growing fast", "Disk headroom for every stack on the box, before the disk fills.")
-        }
+        "log_growth" => (
+            format!("Ask {who} to rotate or quiet the logs of {subj} {place}"),
+            "Approving sends the owner this request; once done, the logs stop eating the disk every stack shares.",
+        ),
+        "volume_bloat" => (
+            format!("Ask {who} to bound the growth of {subj} {place}"),
+            "Approving sends the owner this request; once done, the disk every stack shares stops filling.",
+        ),
         "orphaned_volume" => (
-            "keeps volumes with no containers left",
-            "The space those volumes hold, once the owner confirms they can go.",
+            format!("Ask {who} whether {subj} {place} can be removed"),
+            "Approving sends the owner this question; their yes frees the space (stackwatch never removes a foreign stack's data).",
         ),
-        _ => ("keeps images no container uses", "The space those images hold, once the owner confirms they can go."),
+        _ => (
+            format!("Ask {who} whether {subj} {place} can be removed"),
+            "Approving sends the owner this question; their yes frees the space the images hold.",
+        ),
     };
-    let why = match priority {
-        "P1" => "P1: the disk is under pressure or filling within the warning horizon, and this holds or adds space.",
-        "P2" => "P2: a factory service is not running or not healthy.",
-        "P3" => "P3: a neighbouring stack is degraded on the shared box.",
-        _ => "P4: housekeeping.",
+    let reason = match priority {
+        "P1" => {
+            "P1: the disk is under pressure or filling within the warning horizon, and this holds or adds enough space to matter"
+        }
+        "P2" => "P2: a factory service is not running or not healthy",
+        "P3" if fast => "P3: this grows fast enough to fill the shared disk",
+        "P3" => "P3: a neighbouring stack is degraded on the shared box",
+        _ => "P4: housekeeping",
     };
-    let vault_file = (vault && !factory)
-        .then(|| format!("stackwatch-{vault_prefix}{}-{}.md", md::slug(&d.stack), d.kind.replace('_', "-")));
+    let numbers = d.evidence.join("; ");
+    let mut why = format!("{reason}: {numbers}.");
+    if let Some(t) = held_since {
+        why.push_str(&format!(
+            " Already so at {} and still unused: space held for over {}.",
+            iso_utc(t),
+            human_span(cfg.vault_after.as_secs() as i64)
+        ));
+    }
+    // What deserves a human's approval (README "Vault items"): a foreign
+    // stack's finding at `vault_min_priority` or more urgent, or space it
+    // has held unused for `vault_after`.
+    let wanted = tier_rank(priority) <= tier_rank(&cfg.vault_min_priority) || held_since.is_some();
+    let name = (req.vault && !factory).then(|| vault_name(vault_prefix, &d.stack_kind, &d.stack, d.kind));
+    let vault_file = name.clone().filter(|_| wanted);
     Finding {
         key: format!("{}:{}:{}", d.kind, d.stack_kind, d.stack),
         kind: d.kind,
         priority,
-        title: format!("Stack {} on {} {what}", code(&d.stack), code(host)),
+        title,
         summary: d.summary,
         evidence: d.evidence,
         since: d.since.map(iso_utc),
@@ -483,7 +739,11 @@ fn finding(
         owner: Some(owner.owner),
         owner_source: Some(owner.source),
         vault_file,
-        why: why.into(),
+        vault_name: name,
+        working_dir: row.and_then(|r| r.working_dir.clone()),
+        config_files: row.and_then(|r| r.config_files.clone()),
+        location: row.and_then(|r| location(r.working_dir.as_deref(), r.config_files.as_deref())),
+        why,
         unblocks: unblocks.into(),
     }
 }

@@ -11,6 +11,9 @@ pub struct Report {
     pub window: String,
     pub window_seconds: i64,
     pub hosts: Vec<HostReport>,
+    /// Project TOMLs that could not be used (file, line, key, what is
+    /// wrong): their claims are ignored until they are fixed.
+    pub project_errors: Vec<String>,
     /// Vault item files written this run, and stackwatch's earlier items
     /// whose finding has cleared (left in place for humans).
     pub vault: VaultStatus,
@@ -50,6 +53,27 @@ pub struct HostReport {
     pub growth: GrowthLevels,
     pub findings: Vec<Finding>,
     pub stacks: Vec<StackSummary>,
+    /// Set only in budgeted markdown: what was left out to fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<Omitted>,
+}
+
+/// What the budgeted markdown left out (`--full` and JSON keep everything).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Omitted {
+    /// Findings left out, by priority (`P4` first to go).
+    pub findings: usize,
+    pub findings_text: String,
+    /// Growers (stack level) left out; container and volume levels are
+    /// always left out.
+    pub growers: usize,
+    /// Stacks left out of the table, and the sum of their known disk use.
+    pub stacks: usize,
+    pub stacks_bytes: String,
+    #[serde(skip)]
+    pub stacks_total_bytes: i64,
+    #[serde(skip)]
+    pub by_tier: std::collections::BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,7 +146,8 @@ pub struct GrowthPart {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    /// Stable identity: `<kind>:<stack kind>:<stack>` (or `disk_pressure:host`).
+    /// Stable identity: `<kind>:<stack kind>:<stack>` (or `<kind>:host` for
+    /// host-wide findings: `disk_pressure`, `disk_filling`, `dangling_volumes`).
     pub key: String,
     pub kind: &'static str,
     pub priority: &'static str,
@@ -138,7 +163,17 @@ pub struct Finding {
     pub bytes: Option<i64>,
     /// Actionable by a human only: a foreign stack's finding becomes a vault item.
     pub vault_file: Option<String>,
-    /// Vault item title, one line.
+    /// The vault file this finding would have at any priority (a foreign
+    /// stack's finding), so an older item for it is not called cleared.
+    #[serde(skip)]
+    pub vault_name: Option<String>,
+    /// Compose working directory and config files of the stack, when known:
+    /// the quickest way for a human to find who runs it.
+    pub working_dir: Option<String>,
+    pub config_files: Option<String>,
+    /// The two above as markdown: the directory and the files in it.
+    pub location: Option<String>,
+    /// Vault item title, one line: what is asked of whom.
     pub title: String,
     pub why: String,
     pub unblocks: String,
@@ -156,6 +191,10 @@ pub struct StackSummary {
     pub disk_bytes: Option<i64>,
     pub unknown_sizes: i64,
     pub growth_bytes: Option<i64>,
+    pub working_dir: Option<String>,
+    pub config_files: Option<String>,
+    /// The two above as markdown: the directory and the files in it.
+    pub location: Option<String>,
     /// Human-readable disk and change, for tables.
     pub disk: String,
     pub change: String,

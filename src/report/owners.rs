@@ -61,11 +61,16 @@ struct Siblings {
 #[derive(Debug, Clone, Default)]
 pub struct Projects {
     pub list: Vec<Project>,
+    /// Project files that could not be used, one line each (file, line,
+    /// key, what is wrong). A broken file costs only its own claims: the
+    /// report still renders and names it.
+    pub errors: Vec<String>,
 }
 
 impl Projects {
     /// Reads every `*.toml` in `dir`. A missing default directory is an
-    /// empty list; a missing directory the user named is an error.
+    /// empty list; a missing directory the user named is an error. A file
+    /// that does not read or parse is recorded in `errors` and skipped.
     pub fn load(dir: &Path, explicit: bool) -> Result<Projects> {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
@@ -79,13 +84,25 @@ impl Projects {
         let mut files: Vec<PathBuf> =
             entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
         files.sort();
-        let mut list = Vec::new();
+        let mut out = Projects::default();
         for path in files {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read project file {}", path.display()))?;
-            list.push(parse_project(&text, &path)?);
+            let parsed = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read project file {}", path.display()))
+                .and_then(|text| parse_project(&text, &path));
+            match parsed {
+                Ok(p) => out.list.push(p),
+                Err(e) => out.errors.push(crate::inert::line(&format!("{e:#}"), 300)),
+            }
         }
-        Ok(Projects { list })
+        Ok(out)
+    }
+
+    /// `load` for an optional directory (none configured: no projects).
+    pub fn load_from(dir: Option<&(PathBuf, bool)>) -> Result<Projects> {
+        match dir {
+            Some((d, explicit)) => Projects::load(d, *explicit),
+            None => Ok(Projects::default()),
+        }
     }
 }
 
@@ -148,6 +165,8 @@ pub struct Owner {
 
 /// What ownership resolution looks at for one stack.
 pub struct StackFacts<'a> {
+    /// `compose`, `swarm`, `nomad` or `standalone`.
+    pub kind: &'a str,
     pub name: &'a str,
     /// (container name, service, labels)
     pub containers: Vec<(&'a str, Option<&'a str>, &'a BTreeMap<String, String>)>,
@@ -170,9 +189,18 @@ pub fn resolve(stack: &StackFacts<'_>, projects: &Projects, owner_label: &str) -
             return Owner { owner: project_owner(p), source };
         }
     }
+    // A project's own compose project carries its name.
+    if let Some(p) = projects.list.iter().find(|p| stack.kind == "compose" && p.name == stack.name) {
+        let source = format!("{} `name` {}: the project's own compose project", code(&p.file), code(&p.name));
+        return Owner { owner: project_owner(p), source };
+    }
+    // Container names only, matched exactly: a bare service name (`db`)
+    // would claim every stack that happens to have a service of that name.
+    // Within a stack the project already claims, its services are its own
+    // anyway (above).
     for p in &projects.list {
-        for (name, service, _) in &stack.containers {
-            if p.containers.iter().any(|c| c == name || Some(c.as_str()) == *service) {
+        for (name, _, _) in &stack.containers {
+            if p.containers.iter().any(|c| c == name) {
                 let source = format!("{} `[services]` containers lists {}", code(&p.file), code(name));
                 return Owner { owner: project_owner(p), source };
             }
@@ -227,10 +255,12 @@ mod tests {
                 )
                 .unwrap(),
             ],
+            errors: vec![],
         };
         let labels = BTreeMap::from([("com.disinto.owner".to_string(), "alice".to_string())]);
         let none = BTreeMap::new();
         let facts = |name: &'static str, container: &'static str, l: &'static BTreeMap<String, String>| StackFacts {
+            kind: "compose",
             name,
             containers: vec![(container, None, l)],
             volumes: vec![],
@@ -259,6 +289,60 @@ mod tests {
         factory.factory = Some("label `com.disinto.managed=true` on container `agent`".into());
         let o = resolve(&factory, &projects, "com.disinto.owner");
         assert_eq!(o.owner, "the factory");
+    }
+
+    #[test]
+    fn a_bare_service_name_claims_nothing_but_the_projects_own_name_claims_its_compose_project() {
+        let projects = Projects {
+            list: vec![
+                parse_project("name = \"proj-x\"\n[services]\ncontainers = [\"db\"]\n", Path::new("/p/proj-x.toml"))
+                    .unwrap(),
+                parse_project("name = \"ncharb\"\n", Path::new("/p/ncharb.toml")).unwrap(),
+            ],
+            errors: vec![],
+        };
+        let none: &'static BTreeMap<String, String> = Box::leak(Box::new(BTreeMap::new()));
+        // Two unrelated stacks with a `db` service are not proj-x's.
+        for stack in ["shop", "blog"] {
+            let facts = StackFacts {
+                kind: "compose",
+                name: stack,
+                containers: vec![(Box::leak(format!("{stack}_db_1").into_boxed_str()), Some("db"), none)],
+                volumes: vec![],
+                factory: None,
+            };
+            assert_eq!(resolve(&facts, &projects, "o").owner, "unowned", "{stack}");
+        }
+        // A container named exactly `db` is.
+        let facts = StackFacts {
+            kind: "standalone",
+            name: "db",
+            containers: vec![("db", None, none)],
+            volumes: vec![],
+            factory: None,
+        };
+        assert_eq!(resolve(&facts, &projects, "o").owner, "proj-x");
+        // The project's own name claims the compose project of that name, and says so.
+        let facts = StackFacts { kind: "compose", name: "ncharb", containers: vec![], volumes: vec![], factory: None };
+        let o = resolve(&facts, &projects, "o");
+        assert_eq!(o.owner, "ncharb");
+        assert_eq!(o.source, "`projects/ncharb.toml` `name` `ncharb`: the project's own compose project");
+        // ...but not a standalone container that happens to share it.
+        let facts =
+            StackFacts { kind: "standalone", name: "ncharb", containers: vec![], volumes: vec![], factory: None };
+        assert_eq!(resolve(&facts, &projects, "o").owner, "unowned");
+    }
+
+    #[test]
+    fn a_broken_project_file_costs_only_its_own_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("good.toml"), "name = \"good\"\n[siblings]\nstacks = [\"g\"]\n").unwrap();
+        std::fs::write(dir.path().join("bad.toml"), "name = \"bad\"\n[siblings]\nstack = [\"b\"]\n").unwrap();
+        let p = Projects::load(dir.path(), true).unwrap();
+        assert_eq!(p.list.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), vec!["good"]);
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        let e = &p.errors[0];
+        assert!(e.contains("bad.toml line 3") && e.contains("siblings.stack") && !e.contains('\n'), "{e}");
     }
 
     #[test]

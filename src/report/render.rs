@@ -47,6 +47,9 @@ impl Renderer {
             };
             out.write_str(&text).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
         });
+        // A longer inert line than a code span's 80 characters, for
+        // messages that must stay whole (project file errors).
+        env.add_filter("long", |value: String| Value::from_safe_string(md::code_long(&value, 300)));
         for (name, embedded) in EMBEDDED {
             let source = match overrides.map(|d| d.join(name)) {
                 Some(path) if path.exists() => std::fs::read_to_string(&path)
@@ -58,7 +61,33 @@ impl Renderer {
         Ok(Renderer { env })
     }
 
-    pub fn section(&self, report: &Report, top: usize) -> Result<String> {
+    /// The section; with a budget, the budgeted view (README "Reporting"):
+    /// lines are left out, least important first, until it fits or only
+    /// P1 and P2 findings and a few rows are left.
+    pub fn section(&self, report: &Report, top: usize, budget: Option<usize>) -> Result<String> {
+        let Some(budget) = budget else {
+            return self.render_section(report, top);
+        };
+        let mut r = report.clone();
+        for h in &mut r.hosts {
+            super::budget::start(h, top);
+        }
+        loop {
+            let text = self.render_section(&r, top)?;
+            if text.len() <= budget {
+                return Ok(text);
+            }
+            // Most lines are under 400 bytes: cutting one per 400 bytes over
+            // the budget rarely cuts more than needed, and a 50 kB section
+            // takes a few rounds rather than hundreds.
+            let cuts = ((text.len() - budget) / 400).max(1);
+            if !(0..cuts).all(|_| super::budget::step(&mut r.hosts)) {
+                return self.render_section(&r, top);
+            }
+        }
+    }
+
+    fn render_section(&self, report: &Report, top: usize) -> Result<String> {
         let t = self.env.get_template(SECTION)?;
         let text = t
             .render(context! { report => Value::from(Serde(report)), top => top })

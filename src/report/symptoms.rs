@@ -23,6 +23,12 @@ pub struct Draft {
     pub evidence: Vec<String>,
     pub since: Option<i64>,
     pub bytes: Option<i64>,
+    /// What a title names: the first affected object (an inert code span,
+    /// with its telling number), and how many more there are.
+    pub subject: String,
+    /// Fastest growth among the affected objects, bytes per day, for
+    /// findings found by their rate.
+    pub rate: Option<i64>,
 }
 
 pub struct Inputs<'a> {
@@ -31,6 +37,8 @@ pub struct Inputs<'a> {
     /// False when the window has a single pass: nothing can have "risen".
     pub has_span: bool,
     pub span: &'a str,
+    /// Seconds between the edges; rates need at least MIN_PROJECTION_SPAN.
+    pub span_seconds: i64,
     pub volume_growth: &'a [Growth],
     /// container_ref → first unhealthy sample time.
     pub unhealthy_since: &'a BTreeMap<i64, i64>,
@@ -41,17 +49,47 @@ pub struct Inputs<'a> {
 }
 
 type Key = (String, String);
-/// (evidence line, since, bytes) per affected object.
-type Entries = Vec<(String, Option<i64>, Option<i64>)>;
 
-fn group(drafts: &mut Vec<Draft>, kind: &'static str, items: BTreeMap<Key, Entries>, lead: &str) {
-    for ((stack_kind, stack), entries) in items {
-        let since = entries.iter().filter_map(|e| e.1).min();
-        let bytes = entries.iter().filter_map(|e| e.2).reduce(|a, b| a + b);
-        let evidence: Vec<String> = entries.into_iter().map(|e| e.0).collect();
-        let summary = format!("{} {lead}: {}", code(&stack), evidence.join("; "));
-        drafts.push(Draft { kind, stack_kind, stack, summary, evidence, since, bytes });
+/// One affected object: its evidence line, since when, bytes, its name for
+/// titles (with its telling number), and its growth rate per day.
+struct Entry {
+    text: String,
+    since: Option<i64>,
+    bytes: Option<i64>,
+    subject: String,
+    rate: Option<i64>,
+}
+
+fn entry(text: String, subject: String) -> Entry {
+    Entry { text, since: None, bytes: None, subject, rate: None }
+}
+
+fn subject(entries: &[Entry]) -> String {
+    match entries.len() {
+        0 => String::new(),
+        1 => entries[0].subject.clone(),
+        n => format!("{} and {} more", entries[0].subject, n - 1),
     }
+}
+
+fn group(drafts: &mut Vec<Draft>, kind: &'static str, items: BTreeMap<Key, Vec<Entry>>, lead: &str) {
+    for ((stack_kind, stack), mut entries) in items {
+        // The biggest first, so titles name the object that matters most.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.bytes.unwrap_or(0)));
+        let since = entries.iter().filter_map(|e| e.since).min();
+        let bytes = entries.iter().filter_map(|e| e.bytes).reduce(|a, b| a + b);
+        let rate = entries.iter().filter_map(|e| e.rate).max();
+        let subject = subject(&entries);
+        let evidence: Vec<String> = entries.into_iter().map(|e| e.text).collect();
+        let summary = format!("{} {lead}: {}", code(&stack), evidence.join("; "));
+        drafts.push(Draft { kind, stack_kind, stack, summary, evidence, since, bytes, subject, rate });
+    }
+}
+
+/// Bytes per day for `delta` over `seconds`, when the span is long enough
+/// for a rate to mean something.
+pub fn per_day(delta: i64, seconds: i64) -> Option<i64> {
+    (seconds >= super::MIN_PROJECTION_SPAN).then(|| (delta as f64 * 86_400.0 / seconds as f64) as i64)
 }
 
 pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
@@ -59,11 +97,13 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
     let start_by_ref: BTreeMap<i64, &ContainerRow> = i.start.containers.iter().map(|c| (c.container_ref, c)).collect();
     let key = |c: &ContainerRow| (c.stack_kind.clone(), c.stack.clone());
 
-    let mut restarting: BTreeMap<Key, Vec<_>> = BTreeMap::new();
-    let mut unhealthy: BTreeMap<Key, Vec<_>> = BTreeMap::new();
-    let mut oom: BTreeMap<Key, Vec<_>> = BTreeMap::new();
-    let mut exited: BTreeMap<Key, Vec<_>> = BTreeMap::new();
+    let mut restarting: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
+    let mut unhealthy: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
+    let mut oom: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
+    let mut exited: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
+    let mut logs: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
     for c in &i.end.containers {
+        let name = code(&c.name);
         let before = start_by_ref.get(&c.container_ref).and_then(|s| s.restart_count);
         // A container created inside the window started from 0 restarts.
         let base = if start_by_ref.contains_key(&c.container_ref) { before } else { Some(0) };
@@ -72,45 +112,87 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             _ => None,
         };
         if c.state == "restarting" || rose.is_some() {
-            let text = match rose {
-                Some((a, b)) => format!("{} restart count {a} → {b} in {}", code(&c.name), i.span),
-                None => format!("{} is restarting (restart count {})", code(&c.name), c.restart_count.unwrap_or(0)),
+            let (text, subj) = match rose {
+                Some((a, b)) => (
+                    format!("{name} restart count {a} → {b} in {}", i.span),
+                    format!("{name} (restart count {a} → {b})"),
+                ),
+                None => {
+                    let n = c.restart_count.unwrap_or(0);
+                    (format!("{name} is restarting (restart count {n})"), format!("{name} (restart count {n})"))
+                }
             };
             let text = match c.exit_code {
                 Some(code_) if code_ != 0 => format!("{text}, last exit code {code_}"),
                 _ => text,
             };
-            restarting.entry(key(c)).or_default().push((text, None, None));
+            restarting.entry(key(c)).or_default().push(entry(text, subj));
         }
         if c.health.as_deref() == Some("unhealthy") {
             let since = i.unhealthy_since.get(&c.container_ref).copied();
+            // A start time, never a duration from now: a rerun with nothing
+            // new must say the same thing.
             let text = match since {
-                Some(t) => format!("{} unhealthy since {} ({})", code(&c.name), iso_utc(t), human_span(i.now - t)),
-                None => format!("{} unhealthy", code(&c.name)),
+                Some(t) => format!("{name} unhealthy since {}", iso_utc(t)),
+                None => format!("{name} unhealthy"),
             };
-            unhealthy.entry(key(c)).or_default().push((text, since, None));
+            unhealthy.entry(key(c)).or_default().push(Entry { since, ..entry(text, name.clone()) });
         }
         if c.oom_killed == Some(true) {
-            oom.entry(key(c)).or_default().push((
-                format!("{} was killed for running out of memory (OOM)", code(&c.name)),
-                None,
-                None,
-            ));
+            // Docker sets OOMKilled when any process in the container was
+            // killed; with exit code 0 the container itself survived it.
+            let text = match (c.state.as_str(), c.exit_code) {
+                ("exited", Some(0)) | ("running", _) => format!(
+                    "a process in {name} was killed for running out of memory (OOM); the container itself was not{}",
+                    if c.state == "exited" { " (it exited 0)" } else { " (it runs)" }
+                ),
+                _ => format!("{name} was killed for running out of memory (OOM)"),
+            };
+            oom.entry(key(c)).or_default().push(entry(text, name.clone()));
         } else if c.state == "exited" && c.exit_code.is_some_and(|e| e != 0) {
-            let text = format!("{} exited with code {}", code(&c.name), c.exit_code.unwrap_or_default());
-            exited.entry(key(c)).or_default().push((text, None, None));
+            let e = c.exit_code.unwrap_or_default();
+            let text = format!("{name} exited with code {e}");
+            exited.entry(key(c)).or_default().push(entry(text, format!("{name} (exits {e})")));
+        }
+        // Log growth by rate: a container filling the disk with logs matters
+        // long before its logs are large.
+        if i.has_span {
+            let start_log = match start_by_ref.get(&c.container_ref) {
+                Some(s) => s.log,
+                None => Some(0),
+            };
+            if let (Some(a), Some(b)) = (start_log, c.log) {
+                let rate = per_day(b - a, i.span_seconds);
+                if let Some(r) = rate.filter(|r| *r >= i.config.log_growth_per_day) {
+                    let text = format!(
+                        "{name} logs grew {} in {} (about {}/day; now {})",
+                        units::bytes(b - a),
+                        i.span,
+                        units::bytes(r),
+                        units::bytes(b)
+                    );
+                    let subj = format!("{name} (logs +{}/day)", units::bytes(r));
+                    logs.entry(key(c)).or_default().push(Entry {
+                        bytes: Some(b - a),
+                        rate: Some(r),
+                        ..entry(text, subj)
+                    });
+                }
+            }
         }
     }
     group(&mut drafts, "restarting", restarting, "has containers restarting");
     group(&mut drafts, "unhealthy", unhealthy, "has unhealthy containers");
-    group(&mut drafts, "oom_killed", oom, "had containers OOM-killed");
+    group(&mut drafts, "oom_killed", oom, "had processes OOM-killed");
     group(&mut drafts, "exited_nonzero", exited, "has containers that exited with an error");
+    group(&mut drafts, "log_growth", logs, "has logs growing fast");
 
-    // Volume bloat: large in absolute terms and relative to where it started.
-    let mut bloat: BTreeMap<Key, Vec<_>> = BTreeMap::new();
+    // Volume growth: fast by rate, or large in absolute terms and relative
+    // to where it started.
+    let mut bloat: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
     if i.has_span {
         for g in i.volume_growth {
-            let Some(d) = g.delta_bytes.filter(|d| *d >= i.config.bloat_min_bytes && *d > 0) else {
+            let Some(d) = g.delta_bytes.filter(|d| *d > 0) else {
                 continue;
             };
             if !matches!(g.change, "grew" | "new") {
@@ -120,15 +202,19 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
                 Some(s) if s > 0 => 100.0 * d as f64 / s as f64,
                 _ => f64::INFINITY,
             };
-            if relative < i.config.bloat_min_percent {
+            let rate = per_day(d, i.span_seconds);
+            let fast = rate.is_some_and(|r| r >= i.config.volume_growth_per_day);
+            let bloated = d >= i.config.bloat_min_bytes && relative >= i.config.bloat_min_percent;
+            if !fast && !bloated {
                 continue;
             }
             let Some(v) = i.end.volumes.iter().find(|v| v.name == g.name && v.kind.as_str() == g.level) else {
                 continue;
             };
             let pct = if relative.is_finite() { format!(", +{relative:.0}%") } else { String::new() };
+            let per = rate.map(|r| format!("; about {}/day", units::bytes(r))).unwrap_or_default();
             let text = format!(
-                "{} {} grew {} in {} (from {} to {}{pct})",
+                "{} {} grew {} in {} (from {} to {}{pct}{per})",
                 v.kind.as_str(),
                 code(&g.name),
                 units::bytes(d),
@@ -136,22 +222,31 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
                 units::maybe_bytes(g.start_bytes.or(Some(0))),
                 units::maybe_bytes(g.end_bytes)
             );
+            let subj = format!("{} {} (+{} in {})", v.kind.as_str(), code(&g.name), units::bytes(d), i.span);
             for (kind, stack, _) in &v.stacks {
-                bloat.entry((kind.clone(), stack.clone())).or_default().push((text.clone(), None, Some(d)));
+                bloat.entry((kind.clone(), stack.clone())).or_default().push(Entry {
+                    bytes: Some(d),
+                    rate: rate.filter(|_| fast),
+                    ..entry(text.clone(), subj.clone())
+                });
             }
         }
     }
     group(&mut drafts, "volume_bloat", bloat, "has volumes growing fast");
 
     // Orphaned volumes: their stack (by compose label) has no containers left.
-    let mut orphaned: BTreeMap<Key, Vec<_>> = BTreeMap::new();
+    let mut orphaned: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
     for v in &i.end.volumes {
         for (kind, stack, via) in &v.stacks {
             let empty = i.end.stack(kind, stack).is_some_and(|s| s.containers == 0);
             if via == "label" && empty && list(&v.mounted_by).is_empty() {
-                let text =
-                    format!("volume {} holds {} and nothing mounts it", code(&v.name), units::maybe_bytes(v.size));
-                orphaned.entry((kind.clone(), stack.clone())).or_default().push((text, None, v.size));
+                let size = units::maybe_bytes(v.size);
+                let text = format!("volume {} holds {size} and nothing mounts it", code(&v.name));
+                let subj = format!("volume {} ({size})", code(&v.name));
+                orphaned
+                    .entry((kind.clone(), stack.clone()))
+                    .or_default()
+                    .push(Entry { bytes: v.size, ..entry(text, subj) });
             }
         }
     }
@@ -191,17 +286,41 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
     for ((stack_kind, stack), entries) in unused {
         let bytes = entries.iter().filter_map(|e| e.2).reduce(|a, b| a + b);
         let evidence: Vec<String> = entries.into_iter().map(|e| e.0).collect();
+        let plural = if evidence.len() == 1 { "" } else { "s" };
         let summary = format!(
-            "{} has {} unused image{} holding {}: {}",
+            "{} has {} unused image{plural} holding {}: {}",
             code(&stack),
             evidence.len(),
-            if evidence.len() == 1 { "" } else { "s" },
             units::maybe_bytes(bytes),
             evidence.join(", ")
         );
-        drafts.push(Draft { kind: "unused_images", stack_kind, stack, summary, evidence, since: None, bytes });
+        let subject = format!("{} unused image{plural} ({})", evidence.len(), units::maybe_bytes(bytes));
+        drafts.push(Draft {
+            kind: "unused_images",
+            stack_kind,
+            stack,
+            summary,
+            evidence,
+            since: None,
+            bytes,
+            subject,
+            rate: None,
+        });
     }
     drafts
+}
+
+/// Volumes that belong to no stack: no labels, nothing mounts them, no
+/// stack claims them. (evidence line, size) each, largest first.
+pub fn dangling_volumes(end: &Edge) -> Vec<(String, Option<i64>)> {
+    let mut out: Vec<(String, Option<i64>)> = end
+        .volumes
+        .iter()
+        .filter(|v| v.stacks.is_empty() && list(&v.mounted_by).is_empty() && labels(&v.labels).is_empty())
+        .map(|v| (format!("volume {} ({})", code(&v.name), units::maybe_bytes(v.size)), v.size))
+        .collect();
+    out.sort_by_key(|(_, s)| std::cmp::Reverse(s.unwrap_or(0)));
+    out
 }
 
 /// `24h`, `3h 10m`, `45s`, `2d 4h`: the two largest units.

@@ -711,6 +711,9 @@ pub struct StackRow {
     pub disk: Option<i64>,
     pub unknown: i64,
     pub mem: Option<i64>,
+    /// Compose's working directory and config files, the newest known.
+    pub working_dir: Option<String>,
+    pub config_files: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -792,7 +795,7 @@ const PASSES_BETWEEN: &str = "SELECT count(*) FROM passes WHERE host_id = ?1 AND
 
 const STACKS_IN: &str =
     "SELECT s.kind, s.name, ss.containers, ss.running, ss.rw_bytes, ss.log_bytes, ss.volume_bytes, ss.disk_bytes,
-                ss.unknown_sizes, ss.mem_bytes
+                ss.unknown_sizes, ss.mem_bytes, s.working_dir, s.config_files
          FROM stack_samples ss JOIN stacks s ON s.id = ss.stack_id WHERE ss.pass_id = ?1";
 // The state of an object at a pass is its change row with the greatest
 // pass_id at or before it (migration V5).
@@ -968,6 +971,8 @@ pub fn stacks_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<StackR
                 disk: r.get(7)?,
                 unknown: r.get(8)?,
                 mem: r.get(9)?,
+                working_dir: r.get(10)?,
+                config_files: r.get(11)?,
             })
         })?
         .collect()
