@@ -204,10 +204,13 @@ volumes:
     }
     // Our hostile stack gets a safely named item, and its name shows there
     // as one code span.
-    let evil_title = format!("# Stack `{evil}{HOSTILE_TAIL_INERT}`");
+    let evil_span = format!("`{evil}{HOSTILE_TAIL_INERT}`");
     assert!(
-        items.iter().any(|n| std::fs::read_to_string(vault.join(n)).unwrap().starts_with(&evil_title)),
-        "no item titled {evil_title:?} among {items:?}"
+        items.iter().any(|n| {
+            let text = std::fs::read_to_string(vault.join(n)).unwrap();
+            text.lines().next().is_some_and(|title| title.starts_with("# ") && title.contains(&evil_span))
+        }),
+        "no item whose title names {evil_span:?} among {items:?}"
     );
 
     // Idempotent: a second report rewrites the same files, never adds copies.
