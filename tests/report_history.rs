@@ -558,3 +558,92 @@ fn space_a_foreign_stack_held_unused_for_vault_after_becomes_a_vault_item_but_tr
     let h = history(&[(T0, world()), (T0 + 24 * H, world())]);
     assert_eq!(vault_of(&h).0.vault_file, None);
 }
+
+/// A box whose Docker root sits on `/` and whose bind mounts live on a
+/// second filesystem, `/srv`, that a stack's bind fills.
+fn two_filesystems(at: i64, srv_used: i64, bind: i64, volume: i64, logs: i64) -> Snapshot {
+    let mut s = snapshot(
+        at,
+        &World {
+            fs_used: Some(40 * GB),
+            containers: vec![C {
+                mounts: vec!["harb_chain", "/srv/harb/chain"],
+                log: Some(logs),
+                ..c("harb-anvil-1", Some("harb"))
+            }],
+            volumes: vec![v("harb_chain", Some("harb"), volume)],
+            images: vec![],
+        },
+    );
+    s.volumes.push(VolumeSample {
+        kind: MountKind::Bind,
+        name: "/srv/harb/chain".into(),
+        driver: "bind".into(),
+        mountpoint: "/srv/harb/chain".into(),
+        read_only: Some(false),
+        size_bytes: Some(bind),
+        size_method: Some("walk"),
+        size_measured_at: Some(at),
+        ..Default::default()
+    });
+    s.volumes.push(VolumeSample {
+        kind: MountKind::Bind,
+        name: "/etc/hostname".into(),
+        driver: "bind".into(),
+        mountpoint: "/etc/hostname".into(),
+        read_only: Some(true),
+        unsized_reason: Some("system path (under /etc)".into()),
+        ..Default::default()
+    });
+    s.stacks = aggregate::attribute(&s.containers, &mut s.volumes, &mut s.images);
+    let fs = |used: i64, total: i64| FsUsage { total_bytes: total, used_bytes: used, free_bytes: total - used };
+    s.filesystems = vec![
+        Filesystem { device: 1, mount_point: "/".into(), usage: fs(40 * GB, 100 * GB), docker_root: true },
+        Filesystem { device: 2, mount_point: "/srv".into(), usage: fs(srv_used, 50 * GB), docker_root: false },
+    ];
+    s.docker_totals = DockerTotals { images_bytes: Some(2 * GB), build_cache_bytes: Some(0), measured_at: Some(at) };
+    s
+}
+
+#[test]
+fn each_filesystem_is_reconciled_and_a_filling_one_names_the_stack_whose_bind_fills_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
+    // In 6 hours /srv grows 12 GB: 10 GB of it is harb's bind, 2 GB nobody's.
+    let first = two_filesystems(T0, 30 * GB, 5 * GB, GB, 1000);
+    let second = two_filesystems(T0 + 6 * H, 42 * GB, 15 * GB, GB, 1000);
+    queries::insert_pass(&mut st.conn, &first).unwrap();
+    queries::insert_pass(&mut st.conn, &second).unwrap();
+    let h = History { _dir: dir, path };
+    let r = run(&h, "6h", T0 + 6 * H, &Projects::default(), false);
+    let host = host(&r);
+
+    let srv = host.filesystems.iter().find(|f| f.mount_point == "/srv").expect("/srv reconciled");
+    assert_eq!(srv.growth_bytes, Some(12 * GB));
+    let kinds: Vec<(&str, i64)> = srv.parts.iter().map(|p| (p.kind, p.delta_bytes)).collect();
+    assert_eq!(kinds, vec![("bind_mounts", 10 * GB)], "only binds live on /srv");
+    assert_eq!(srv.not_attributed_bytes, Some(2 * GB));
+    assert_eq!(srv.parts[0].stacks, vec!["harb".to_string()]);
+    assert!(
+        srv.sentence.contains("grew 12 GB in 6h: bind mounts +10 GB (`harb`), not attributed +2 GB (outside Docker)"),
+        "{}",
+        srv.sentence
+    );
+    // 8 GB free at 2 GB an hour: full in 4h, a P1 naming harb's share.
+    assert_eq!(srv.fill_seconds, Some(4 * H));
+    let filling = host.findings.iter().find(|f| f.key == "disk_filling:/srv").expect("a fill finding for /srv");
+    assert_eq!(filling.priority, "P1");
+    assert!(filling.summary.contains("Filesystem `/srv` fills in about 4h"), "{}", filling.summary);
+    assert!(filling.summary.contains("driven by `harb` +10 GB (83%)"), "{}", filling.summary);
+
+    // `/` did not change: every part 0, nothing unattributed, no finding.
+    let root = host.filesystems.iter().find(|f| f.docker_root).unwrap();
+    assert_eq!(root.growth_bytes, Some(0));
+    assert!(root.parts.iter().all(|p| p.delta_bytes == 0 && p.unknown == 0), "{:?}", root.parts);
+    assert!(!host.findings.iter().any(|f| f.key == "disk_filling:host"));
+    // The never-walked bind counts nowhere and says why in the growth list.
+    let etc = host.growth.volumes.iter().find(|g| g.name == "/etc/hostname").unwrap();
+    assert_eq!((etc.level, etc.change), ("bind", "unknown"));
+    assert!(etc.sentence.contains("not measured (system path (under /etc))"), "{}", etc.sentence);
+}

@@ -248,8 +248,38 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
             "Disk space for every stack on the box.".into(),
         ));
     }
-    if let Some(f) = disk.as_ref().and_then(|d| fill_finding(d, &growth.stacks, &span, cfg, &h.hostname)) {
-        findings.push(f);
+    // The Docker root's filesystem from the disk context, its drivers from
+    // the reconciliation when the pass recorded filesystems (growth on that
+    // filesystem only), else every stack's growth; then each other
+    // filesystem that holds bind mounts.
+    if let Some(d) = disk.as_ref() {
+        let root = filesystems.iter().find(|f| f.docker_root);
+        let drivers: Vec<(&str, i64)> = match root {
+            Some(r) => r.drivers.iter().map(|x| (x.stack.as_str(), x.delta_bytes)).collect(),
+            None => growth.stacks.iter().filter_map(|g| Some((g.name.as_str(), g.delta_bytes?))).collect(),
+        };
+        let filling = Filling {
+            what: "The Docker root filesystem".into(),
+            key: "host".into(),
+            fill_seconds: d.fill_seconds,
+            full_at: d.full_at.clone(),
+            free_bytes: d.free_bytes,
+            growth_bytes: d.growth_bytes,
+            drivers,
+        };
+        findings.extend(fill_finding(&filling, &span, cfg, &h.hostname));
+    }
+    for fs in filesystems.iter().filter(|f| !f.docker_root) {
+        let filling = Filling {
+            what: format!("Filesystem {}", code(&fs.mount_point)),
+            key: inert::line(&fs.mount_point, 200),
+            fill_seconds: fs.fill_seconds,
+            full_at: fs.full_at.clone(),
+            free_bytes: fs.free_bytes,
+            growth_bytes: fs.growth_bytes,
+            drivers: fs.drivers.iter().map(|x| (x.stack.as_str(), x.delta_bytes)).collect(),
+        };
+        findings.extend(fill_finding(&filling, &span, cfg, &h.hostname));
     }
     let dangling = symptoms::dangling_volumes(&end);
     if !dangling.is_empty() {
@@ -491,32 +521,38 @@ impl Pressure {
     }
 }
 
-/// The projected fill as a finding of its own: P1 when the disk would be
-/// full within `fill_p1`, P2 within `fill_warning`, none otherwise. It
-/// names the stacks whose growth drives it. Takes one filesystem's figures
-/// and the growth of the stacks on it, so it can be applied per filesystem.
-pub fn fill_finding(
-    d: &Disk,
-    stacks: &[model::Growth],
-    span: &str,
-    cfg: &crate::config::ReportConfig,
-    host: &str,
-) -> Option<Finding> {
-    let secs = d.fill_seconds?;
+/// One filesystem's projected fill, as [`fill_finding`] reads it.
+pub struct Filling<'a> {
+    /// How the sentence names it: "The Docker root filesystem", "Filesystem `/srv`".
+    pub what: String,
+    /// Its key among the host's findings: `host` for the Docker root's, else the mount point.
+    pub key: String,
+    pub fill_seconds: Option<i64>,
+    pub full_at: Option<String>,
+    pub free_bytes: i64,
+    pub growth_bytes: Option<i64>,
+    /// (stack, its growth on this filesystem), any order.
+    pub drivers: Vec<(&'a str, i64)>,
+}
+
+/// The projected fill as a finding of its own: P1 when the filesystem would
+/// be full within `fill_p1`, P2 within `fill_warning`, none otherwise. It
+/// names the stacks whose growth on that filesystem drives it, with their
+/// share. Applied to the Docker root's filesystem and to every other
+/// filesystem holding bind mounts.
+pub fn fill_finding(fs: &Filling<'_>, span: &str, cfg: &crate::config::ReportConfig, host: &str) -> Option<Finding> {
+    let secs = fs.fill_seconds?;
     if secs > cfg.fill_warning.as_secs() as i64 {
         return None;
     }
     let priority = if secs <= cfg.fill_p1.as_secs() as i64 { "P1" } else { "P2" };
-    let mut growers: Vec<&model::Growth> = stacks.iter().filter(|g| g.delta_bytes.is_some_and(|b| b > 0)).collect();
-    growers.sort_by_key(|g| std::cmp::Reverse(g.delta_bytes));
-    let total = d.growth_bytes.unwrap_or(0).max(1);
+    let mut growers: Vec<(&str, i64)> = fs.drivers.iter().copied().filter(|(_, b)| *b > 0).collect();
+    growers.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let total = fs.growth_bytes.unwrap_or(0).max(1);
     let named: Vec<String> = growers
         .iter()
         .take(3)
-        .map(|g| {
-            let b = g.delta_bytes.unwrap_or(0);
-            format!("{} {} ({:.0}%)", code(&g.name), units::delta(b), 100.0 * b as f64 / total as f64)
-        })
+        .map(|(name, b)| format!("{} {} ({:.0}%)", code(name), units::delta(*b), 100.0 * *b as f64 / total as f64))
         .collect();
     let driving = if named.is_empty() {
         "no stack's measured growth accounts for it (images, build cache or files outside Docker?)".to_string()
@@ -524,18 +560,19 @@ pub fn fill_finding(
         format!("driven by {}", named.join(", "))
     };
     let summary = format!(
-        "The Docker root filesystem fills in about {} (around {}): {} free, {} in {span}; {driving}",
+        "{} fills in about {} (around {}): {} free, {} in {span}; {driving}",
+        fs.what,
         human_span(secs),
-        d.full_at.clone().unwrap_or_default(),
-        units::bytes(d.free_bytes),
-        units::delta(d.growth_bytes.unwrap_or(0)),
+        fs.full_at.clone().unwrap_or_default(),
+        units::bytes(fs.free_bytes),
+        units::delta(fs.growth_bytes.unwrap_or(0)),
     );
     let mut f = host_finding(
         "disk_filling",
         priority,
         summary,
-        d.growth_bytes,
-        format!("Stop the growth that fills {} in about {}", code(host), human_span(secs)),
+        fs.growth_bytes,
+        format!("Stop the growth that fills {} on {} in about {}", lower_first(&fs.what), code(host), human_span(secs)),
         format!(
             "{priority}: at the window's rate the disk is full within {} ({} for P1, {} for a finding).",
             human_span(secs),
@@ -544,8 +581,16 @@ pub fn fill_finding(
         ),
         "Every stack on the box keeps running once the growth stops or the space is freed.".into(),
     );
+    f.key = format!("disk_filling:{}", fs.key);
     f.evidence = named;
     Some(f)
+}
+
+/// "The Docker root filesystem" → "the Docker root filesystem"; names in
+/// code spans keep their case.
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
 }
 
 fn host_finding(
