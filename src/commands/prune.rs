@@ -198,7 +198,7 @@ async fn prune(
         crate::fault::pause_async(crate::fault::PRUNE_ASKING).await;
         // An engine error leaves the row pending: whether the object went is
         // unknown until the next prune looks.
-        let outcome = remove(&engine, c).await.with_context(|| done.summary(db))?;
+        let outcome = remove(&engine, c).await.with_context(|| done.summary_asking(db, &what))?;
         crate::fault::pause_async(crate::fault::PRUNE_REMOVED).await;
         match outcome {
             Outcome::Removed => {
@@ -254,9 +254,22 @@ impl Done {
 
     /// For an interrupted or failed run: what was removed, and that it is recorded.
     fn summary(&self, db: &Path) -> String {
+        format!("{}; nothing else was touched", self.removed(db))
+    }
+
+    /// For a run that failed while the engine was removing `what`.
+    fn summary_asking(&self, db: &Path, what: &str) -> String {
+        format!(
+            "{}; the removal of {what} was asked for and got no answer, so it is recorded as pending (the next \
+             prune --apply settles it)",
+            self.removed(db)
+        )
+    }
+
+    fn removed(&self, db: &Path) -> String {
         let (bytes, _) = prune::total(&self.list);
         format!(
-            "stopped after removing {} objects ({}), each recorded in {}; nothing else was touched",
+            "stopped after removing {} objects ({}), each recorded in {}",
             self.list.len(),
             units::bytes(bytes),
             db.display()
