@@ -14,6 +14,8 @@ pub const WRITE: &str = "write";
 pub const ENGINE: &str = "engine";
 /// `prune --apply`: a removal's intent is recorded, the engine not yet asked.
 pub const PRUNE_ASKING: &str = "prune-asking";
+/// `prune --apply`: one tag of an image in several repositories is off.
+pub const PRUNE_UNTAGGED: &str = "prune-untagged";
 /// `prune --apply`: the engine answered a removal, not yet settled in the history.
 pub const PRUNE_REMOVED: &str = "prune-removed";
 

@@ -388,3 +388,44 @@ fn a_prune_killed_mid_removal_leaves_a_record_the_next_prune_settles() {
     assert_eq!(reasons_of(&bed.db, &first), ["exited"]);
     assert_eq!(reasons_of(&bed.db, &second), ["exited"], "one row for the one removal");
 }
+
+#[test]
+fn an_image_whose_removal_is_refused_after_untagging_gets_its_tags_back() {
+    if !engine_available() {
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    let u = unique("retag");
+    let key = format!("{u}.managed");
+    let bed = Bed::new(&format!("{key}=true"));
+    let mut clean = Cleanup::default();
+    let tags = [format!("{u}-img:a"), format!("{u}-img:b")];
+    let id = build(&mut clean, &[&tags[0], &tags[1]], &format!("LABEL {key}=true marker=retag-{u}"));
+    let before = tags_of(&id);
+
+    // Once the first tag is off, a container starts using the image: the
+    // engine refuses to take the last tag, and the prune must undo the first.
+    let mut child = KillOnDrop(
+        bin()
+            .args(["prune", "--apply", "--config", bed.config.to_str().unwrap(), "--db", bed.db.to_str().unwrap()])
+            .env("STACKWATCH_FAULT_PAUSE", "prune-untagged:3000")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("paused at prune-untagged") {
+        assert!(err.read_line(&mut said).unwrap() > 0, "prune never untagged: {said}");
+    }
+    let user = format!("{u}-user");
+    clean.container(&user);
+    docker(&["create", "--name", &user, "--network", "none", &id, "true"]);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(child.0.wait().unwrap().success(), "{out}{said}");
+    assert!(out.contains("the engine refused") && out.contains("its tags were put back"), "{out}");
+    assert_eq!(tags_of(&id), before, "{out}");
+    assert!(prune_log(&bed.db).iter().all(|r| !r.1.starts_with(&u)), "nothing changed, nothing recorded");
+}

@@ -336,6 +336,7 @@ async fn remove(engine: &Engine, c: &Candidate) -> Result<Outcome> {
                         }
                         _ => untagged.push(tag.clone()),
                     }
+                    crate::fault::pause_async(crate::fault::PRUNE_UNTAGGED).await;
                 }
                 let last = match refused {
                     Some(why) => Removal::Refused(why),
@@ -371,8 +372,9 @@ async fn restore_tags(engine: &Engine, c: &Candidate, untagged: &[String], why: 
     }
     let why = format!("the engine refused: {why}");
     if lost.is_empty() {
-        let note = if untagged.is_empty() { "" } else { " (its tags were put back)" };
-        Outcome::Kept(format!("{why}{note}"), None)
+        // First: the engine's reason can be long enough to be cut.
+        let note = if untagged.is_empty() { "" } else { "its tags were put back; " };
+        Outcome::Kept(format!("{note}{why}"), None)
     } else {
         Outcome::Kept(why, Some(format!("lost tags {}", lost.join(", "))))
     }
