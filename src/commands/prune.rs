@@ -334,7 +334,9 @@ async fn remove(engine: &Engine, c: &Candidate) -> Result<Outcome> {
                             refused = Some(why);
                             break;
                         }
-                        _ => untagged.push(tag.clone()),
+                        Removal::Removed => untagged.push(tag.clone()),
+                        // Someone else took it off meanwhile: not ours to put back.
+                        Removal::Gone => {}
                     }
                     crate::fault::pause_async(crate::fault::PRUNE_UNTAGGED).await;
                 }
