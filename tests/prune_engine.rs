@@ -429,3 +429,34 @@ fn an_image_whose_removal_is_refused_after_untagging_gets_its_tags_back() {
     assert_eq!(tags_of(&id), before, "{out}");
     assert!(prune_log(&bed.db).iter().all(|r| !r.1.starts_with(&u)), "nothing changed, nothing recorded");
 }
+
+#[test]
+fn a_prune_killed_half_way_through_untagging_gets_the_tags_back_next_time() {
+    if !engine_available() {
+        return;
+    }
+    let u = unique("halftag");
+    let key = format!("{u}.managed");
+    let bed = Bed::new(&format!("{key}=true"));
+    let mut clean = Cleanup::default();
+    let tags = [format!("{u}-img:a"), format!("{u}-img:b")];
+    let id = build(&mut clean, &[&tags[0], &tags[1]], &format!("LABEL {key}=true marker=halftag-{u}"));
+    let before = tags_of(&id);
+
+    prune_killed_at(&bed, "prune-untagged");
+    assert!(exists("image", &id));
+    assert_ne!(tags_of(&id), before, "killed with one tag off");
+    let log = prune_log(&bed.db);
+    assert!(log.iter().any(|r| r.4.starts_with("pending: unused (tags: ")), "{log:?}");
+
+    // Now in use (by a container that is not the factory's), so not
+    // removed: the next prune only settles, tags and all.
+    let user = format!("{u}-user");
+    clean.container(&user);
+    let foreign = format!("{key}=foreign");
+    docker(&["create", "--name", &user, "--network", "none", "--label", &foreign, &id, "true"]);
+    let applied = bed.ok(&["prune", "--apply"]);
+    assert!(applied.contains("was not removed (tags put back: "), "{applied}");
+    assert_eq!(tags_of(&id), before, "{applied}");
+    assert!(prune_log(&bed.db).iter().all(|r| !r.1.starts_with(&u)), "nothing changed, nothing recorded");
+}

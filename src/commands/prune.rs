@@ -184,7 +184,7 @@ async fn prune(
         // The intent is recorded before the engine is asked, and settled
         // after: a prune killed in between leaves a pending row, never a
         // removal without one (the next prune settles it).
-        let pending_reason = format!("{}{}", queries::PENDING, c.reason);
+        let pending_reason = pending_reason(c);
         let mut row = queries::Removed {
             kind: c.kind.as_str(),
             object_id: &c.id,
@@ -382,9 +382,33 @@ async fn restore_tags(engine: &Engine, c: &Candidate, untagged: &[String], why: 
     }
 }
 
+/// Where a pending image removal lists the tags it may take off.
+const TAGS_MARK: &str = " (tags: ";
+
+/// `pending: unused`, and for an image in several repositories (untagged
+/// tag by tag) its tags too, so a prune killed half-way through can put
+/// them back: `pending: unused (tags: a:1 b:1)`.
+fn pending_reason(c: &Candidate) -> String {
+    if c.kind == Kind::Image && c.tags.len() > 1 {
+        format!("{}{}{TAGS_MARK}{})", queries::PENDING, c.reason, c.tags.join(" "))
+    } else {
+        format!("{}{}", queries::PENDING, c.reason)
+    }
+}
+
+/// A pending row's reason (without the pending mark) split into the reason
+/// and the tags it lists.
+fn split_tags(reason: &str) -> (&str, Vec<&str>) {
+    match reason.strip_suffix(')').and_then(|r| r.split_once(TAGS_MARK)) {
+        Some((base, tags)) => (base, tags.split_whitespace().collect()),
+        None => (reason, Vec::new()),
+    }
+}
+
 /// Removals an earlier prune of this engine left pending (it was killed
 /// between recording the intent and settling it): the object gone means
-/// the removal happened and the row stands; still there means it did not.
+/// the removal happened and the row stands; still there means it did not,
+/// and an image gets back any tag it lost on the way.
 async fn settle_pending(
     engine: &Engine,
     conn: &rusqlite::Connection,
@@ -400,12 +424,40 @@ async fn settle_pending(
             _ => engine.current_volume(&p.object_id).await?,
         };
         let name = inert::line(&p.name, 80);
-        if now.is_none() {
-            queries::settle_prune_removal(conn, p.id, &p.reason).map_err(record)?;
+        let (reason, tags) = split_tags(&p.reason);
+        let Some(now) = now else {
+            queries::settle_prune_removal(conn, p.id, reason).map_err(record)?;
             writeln!(out, "settled an interrupted prune: {} {name} was removed (recorded)", p.kind)?;
-        } else {
+            continue;
+        };
+        let (mut back, mut lost) = (Vec::new(), Vec::new());
+        for tag in tags.into_iter().filter(|t| !now.tags.iter().any(|n| n == t)) {
+            // Only a tag nothing else took meanwhile.
+            let free = engine.current_image(tag).await?.is_none();
+            if free && engine.tag_image(&p.object_id, tag).await.is_ok() {
+                back.push(tag);
+            } else {
+                lost.push(tag);
+            }
+        }
+        if lost.is_empty() {
             queries::drop_prune_removal(conn, p.id).map_err(record)?;
-            writeln!(out, "settled an interrupted prune: {} {name} was not removed", p.kind)?;
+            let note = if back.is_empty() { String::new() } else { format!(" (tags put back: {})", back.join(", ")) };
+            writeln!(
+                out,
+                "settled an interrupted prune: {} {name} was not removed{}",
+                p.kind,
+                inert::line(&note, 300)
+            )?;
+        } else {
+            let why = format!("untagged only (lost tags {}); an interrupted prune", lost.join(", "));
+            queries::settle_prune_untagged(conn, p.id, &why).map_err(record)?;
+            writeln!(
+                out,
+                "settled an interrupted prune: {} {name} was not removed: {}",
+                p.kind,
+                inert::line(&why, 300)
+            )?;
         }
     }
     Ok(())
@@ -458,4 +510,29 @@ fn print_skipped(out: &mut dyn Write, plan: &Plan) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_image_row_carries_its_tags() {
+        let mut c = Candidate {
+            kind: Kind::Image,
+            id: "sha256:x".into(),
+            name: "a:1".into(),
+            tags: vec!["a:1".into(), "reg:5000/b:2".into()],
+            stack: None,
+            size: None,
+            reason: "unused".into(),
+        };
+        let reason = pending_reason(&c);
+        assert_eq!(reason, "pending: unused (tags: a:1 reg:5000/b:2)");
+        let rest = reason.strip_prefix(queries::PENDING).unwrap();
+        assert_eq!(split_tags(rest), ("unused", vec!["a:1", "reg:5000/b:2"]));
+        c.tags.pop();
+        assert_eq!(pending_reason(&c), "pending: unused");
+        assert_eq!(split_tags("exited"), ("exited", vec![]));
+    }
 }
