@@ -166,6 +166,18 @@ pub struct SqlArgs {
     /// header (NULL is empty); json: an array of objects (NULL is null).
     #[arg(long, value_enum, default_value_t = crate::adhoc::SqlFormat::Table)]
     pub format: crate::adhoc::SqlFormat,
+
+    /// Stop the query after this long (30s, 5m, ...; 0 for no limit): an
+    /// open read keeps the write-ahead log from being checkpointed.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    if s.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    crate::time::parse_duration(s)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

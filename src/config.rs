@@ -87,7 +87,7 @@ pub struct DatabaseConfig {
     pub path: Option<PathBuf>,
     /// How long a write waits for a reader (or another writer) holding the
     /// database before giving up.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "busy_timeout")]
     pub busy_timeout: Duration,
     /// How long `collect` waits for an overlapping `collect` to finish
     /// before it skips its own pass.
@@ -245,6 +245,18 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 fn positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let v = duration(d)?;
     if v.is_zero() { Err(D::Error::custom("must be more than 0")) } else { Ok(v) }
+}
+
+/// SQLite takes its busy timeout as a C `int` of milliseconds (about 24.8
+/// days); the driver panics on more, so it is refused here with the rest.
+pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+fn busy_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let v = duration(d)?;
+    if v > MAX_BUSY_TIMEOUT {
+        return Err(D::Error::custom("must be at most 24d (SQLite counts it in milliseconds in a 32-bit number)"));
+    }
+    Ok(v)
 }
 
 fn concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -479,6 +491,11 @@ mod tests {
         assert!(err.contains("line 2, key `labels.managed`"), "{err}");
         let err = parse("[report]\n\ndisk_p1_percent = 180.0\n").unwrap_err().to_string();
         assert!(err.contains("line 3, key `report.disk_p1_percent`"), "{err}");
+        for too_long in ["25d", "4w", "1000000000h"] {
+            let err = parse(&format!("[database]\nbusy_timeout = \"{too_long}\"\n")).unwrap_err().to_string();
+            assert!(err.contains("line 2, key `database.busy_timeout`: must be at most 24d"), "{err}");
+        }
+        assert_eq!(parse("[database]\nbusy_timeout = \"24d\"\n").unwrap().database.busy_timeout.as_secs(), 24 * 86_400);
     }
 
     #[test]

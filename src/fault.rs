@@ -12,6 +12,12 @@ use std::time::Duration;
 /// Where a pause can be asked for.
 pub const WRITE: &str = "write";
 pub const ENGINE: &str = "engine";
+/// `prune --apply`: a removal's intent is recorded, the engine not yet asked.
+pub const PRUNE_ASKING: &str = "prune-asking";
+/// `prune --apply`: one tag of an image in several repositories is off.
+pub const PRUNE_UNTAGGED: &str = "prune-untagged";
+/// `prune --apply`: the engine answered a removal, not yet settled in the history.
+pub const PRUNE_REMOVED: &str = "prune-removed";
 
 fn requested(stage: &str) -> Option<Duration> {
     let v = std::env::var("STACKWATCH_FAULT_PAUSE").ok()?;

@@ -85,6 +85,8 @@ pub struct Inputs<'a> {
     pub labelled_volumes: &'a [Volume],
     /// Every container, any state, any label: what keeps images and volumes in use.
     pub all_containers: &'a [ContainerSummary],
+    /// Image ids other images are built on: the engine will not remove them.
+    pub parents: &'a HashSet<String>,
     pub usage: Option<&'a DiskUsage>,
     pub volumes: bool,
     /// Stacks that ran an image, from the history (an unused image has no container left to say).
@@ -161,7 +163,9 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
             continue;
         }
         out.labelled += 1;
-        if used_images.contains(i.id.as_str()) {
+        // Not a candidate at all: removing an image with dependent child
+        // images fails, and only after untagging one in several repositories.
+        if used_images.contains(i.id.as_str()) || inp.parents.contains(&i.id) {
             continue;
         }
         let tags: Vec<String> = i.repo_tags.iter().filter(|t| *t != "<none>:<none>").cloned().collect();
@@ -293,6 +297,8 @@ mod tests {
             image("sha256:used-by-gone", &["disinto-agent:old"], &[(KEY, "true")]),
             image("sha256:used-by-running", &["disinto-agent:new"], &[(KEY, "true")]),
             image("sha256:dangling", &["<none>:<none>"], &[(KEY, "true")]),
+            // Unused, but another image is built on it.
+            image("sha256:parent", &["disinto-base:1", "disinto-base:2"], &[(KEY, "true")]),
             image("sha256:plain", &["other:1"], &[]),
             image("sha256:truthy", &["other:2"], &[(KEY, "True")]),
         ];
@@ -311,6 +317,7 @@ mod tests {
             ..Default::default()
         };
         let past = |id: &str| if id == "sha256:dangling" { vec!["old-stack".to_string()] } else { vec![] };
+        let parents = HashSet::from(["sha256:parent".to_string()]);
         for with_volumes in [false, true] {
             let p = plan(&Inputs {
                 key: KEY,
@@ -320,6 +327,7 @@ mod tests {
                 labelled_images: &images,
                 labelled_volumes: &volumes,
                 all_containers: &containers,
+                parents: &parents,
                 usage: Some(&usage),
                 volumes: with_volumes,
                 past_stacks: &past,
@@ -337,7 +345,7 @@ mod tests {
             }
             assert_eq!(ids, expected);
             assert_eq!(p.skipped_volumes.len(), if with_volumes { 0 } else { 2 });
-            assert_eq!(p.labelled, 2 + 3 + 3);
+            assert_eq!(p.labelled, 2 + 4 + 3);
             let by_id = |id: &str| p.candidates.iter().find(|c| c.id == id).unwrap().clone();
             assert_eq!(
                 by_id("sha256:used-by-gone").stack.as_deref(),
@@ -360,6 +368,7 @@ mod tests {
             labelled_images: &[],
             labelled_volumes: &[],
             all_containers: &[],
+            parents: &HashSet::new(),
             usage: None,
             volumes: true,
             past_stacks: &|_| vec![],

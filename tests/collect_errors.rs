@@ -138,3 +138,75 @@ fn bad_config_names_file_line_and_key() {
     assert!(err.contains("stackwatch.toml line 3") && err.contains("docker.timout"), "{err}");
     assert!(!dir.path().join("h.db").exists());
 }
+
+#[test]
+fn a_busy_timeout_sqlite_cannot_take_is_one_line_in_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    drop(stackwatch::store::open_for_write(&db, std::time::Duration::from_secs(1)).unwrap());
+    let cfg = dir.path().join("stackwatch.toml");
+    // 25 days: over the 2^31 - 1 milliseconds SQLite's busy timeout holds.
+    std::fs::write(&cfg, "[database]\nbusy_timeout = \"25d\"\n").unwrap();
+    let before = std::fs::read(&db).unwrap();
+    for cmd in [&["collect"][..], &["report", "--no-vault"], &["doctor"], &["sql", "SELECT 1"], &["metrics"]] {
+        let out = bin()
+            .args(cmd)
+            .args(["--config", cfg.to_str().unwrap(), "--db", db.to_str().unwrap()])
+            .args(if cmd[0] == "collect" || cmd[0] == "doctor" {
+                &["--docker-host", "unix:///nonexistent.sock"][..]
+            } else {
+                &[][..]
+            })
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {text}");
+        assert!(!text.contains("panicked"), "{cmd:?}: {text}");
+        assert!(text.contains("key `database.busy_timeout`: must be at most 24d"), "{cmd:?}: {text}");
+        if cmd[0] != "doctor" {
+            assert_eq!(stderr_of(&out).trim().lines().count(), 1, "{cmd:?}: {text}");
+        }
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the history is untouched");
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_refused_database_gets_no_lock_file_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("app.db");
+    {
+        let c = rusqlite::Connection::open(&foreign).unwrap();
+        c.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE users(name); INSERT INTO users VALUES ('ada');")
+            .unwrap();
+    }
+    let newer = dir.path().join("newer.db");
+    drop(stackwatch::store::open_for_write(&newer, std::time::Duration::from_secs(1)).unwrap());
+    {
+        let c = rusqlite::Connection::open(&newer).unwrap();
+        c.execute_batch(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (999, 'future', '', '0');
+             PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;",
+        )
+        .unwrap();
+    }
+    let files = listing(dir.path());
+    for (db, why) in [(&foreign, "stackwatch did not create"), (&newer, "newer than this stackwatch")] {
+        let before = std::fs::read(db).unwrap();
+        for cmd in [&["collect", "--docker-host", "unix:///nonexistent.sock"][..], &["compact"]] {
+            let out = bin().args(cmd).args(["--db", db.to_str().unwrap()]).output().unwrap();
+            let err = stderr_of(&out);
+            assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+            assert!(err.contains(why), "{cmd:?} refuses {} first: {err}", db.display());
+            assert_eq!(listing(dir.path()), files, "{cmd:?} on {}: nothing left beside it", db.display());
+            assert_eq!(&std::fs::read(db).unwrap(), &before);
+        }
+    }
+}

@@ -151,8 +151,10 @@ volumes:
             "stray line: {line:?}"
         );
     }
-    assert!(text.contains(r#"stack="evil\"\\stack\nfake_metric 1""#), "escaped stack label missing:\n{text}");
-    assert!(text.contains(r#"owner="mallory \"the\" \\ owner\n# HELP x""#), "escaped owner label missing");
+    // Quotes and backslashes escaped, the line feed made inert (`?`), and a
+    // hash of the original name so it stays its own series.
+    assert!(text.contains(r#"stack="evil\"\\stack?fake_metric 1~"#), "escaped stack label missing:\n{text}");
+    assert!(text.contains(r#"owner="mallory \"the\" \\ owner?# HELP x~"#), "escaped owner label missing");
 
     // 3. A healthy running container: state and health state sets, counters,
     //    owner from the project TOML, no container ID anywhere.

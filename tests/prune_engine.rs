@@ -259,3 +259,204 @@ fn apply_is_refused_when_nothing_carries_the_label() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("empty key or value"), "{err}");
 }
+
+/// Builds `FROM parent` with `lines`, tagged `tag`; returns the image id.
+fn build_on(clean: &mut Cleanup, parent: &str, tag: &str, lines: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), format!("FROM {parent}\n{lines}\n")).unwrap();
+    let id = docker(&["build", "-q", "-t", tag, dir.path().to_str().unwrap()]);
+    clean.image(tag);
+    clean.image(&id);
+    id
+}
+
+fn tags_of(image: &str) -> String {
+    docker(&["image", "inspect", "-f", "{{json .RepoTags}}", image])
+}
+
+#[test]
+fn an_image_other_images_are_built_on_keeps_its_tags_and_nothing_is_recorded() {
+    if !engine_available() {
+        return;
+    }
+    let u = unique("parent");
+    let key = format!("{u}.managed");
+    let bed = Bed::new(&format!("{key}=true"));
+    let mut clean = Cleanup::default();
+    // Labelled parents with one and with two tags, each with a foreign
+    // child image (its own value of the key) that a running container uses.
+    let mut parents = Vec::new();
+    for (n, tags) in [(1, vec![format!("{u}-one:a")]), (2, vec![format!("{u}-two:a"), format!("{u}-two:b")])] {
+        let refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let id = build(&mut clean, &refs, &format!("LABEL {key}=true marker=parent{n}-{u}"));
+        let child_tag = format!("{u}-child{n}:1");
+        build_on(&mut clean, &tags[0], &child_tag, &format!("LABEL {key}=foreign\nRUN echo {n} > /child"));
+        let c = format!("{u}-user{n}");
+        clean.container(&c);
+        docker(&["run", "-d", "--network", "none", "--name", &c, &child_tag, "sleep", "600"]);
+        parents.push((id, tags));
+    }
+    let before: Vec<String> = parents.iter().map(|(id, _)| tags_of(id)).collect();
+    bed.ok(&["collect"]);
+    let applied = bed.ok(&["prune", "--apply"]);
+    for ((id, tags), was) in parents.iter().zip(&before) {
+        assert!(exists("image", id), "{applied}");
+        assert_eq!(&tags_of(id), was, "a kept image keeps every tag: {applied}");
+        for t in tags {
+            assert!(exists("image", t), "{t}: {applied}");
+        }
+    }
+    let log = prune_log(&bed.db);
+    assert!(log.iter().all(|r| !r.1.starts_with(&u)), "nothing changed, nothing recorded: {log:?}");
+}
+
+/// `prune --apply` stopped by SIGKILL at fault pause `stage`.
+fn prune_killed_at(bed: &Bed, stage: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut child = KillOnDrop(
+        bin()
+            .args(["prune", "--apply", "--config", bed.config.to_str().unwrap(), "--db", bed.db.to_str().unwrap()])
+            .env("STACKWATCH_FAULT_PAUSE", format!("{stage}:60000"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut seen = String::new();
+    for line in BufReader::new(child.0.stderr.take().unwrap()).lines().map_while(Result::ok) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(&format!("fault: paused at {stage}")) {
+            break;
+        }
+    }
+    assert!(seen.contains("paused at"), "prune never reached {stage}: {seen}");
+    child.0.kill().unwrap();
+    let status = child.0.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+    seen
+}
+
+fn reasons_of(db: &Path, name: &str) -> Vec<String> {
+    open(db)
+        .prepare("SELECT reason FROM prune_log WHERE name = ?1 ORDER BY removed_unix")
+        .unwrap()
+        .query_map([name], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_prune_killed_mid_removal_leaves_a_record_the_next_prune_settles() {
+    if !engine_available() {
+        return;
+    }
+    let u = unique("kill");
+    let key = format!("{u}.managed");
+    let bed = Bed::new(&format!("{key}=true"));
+    let mut clean = Cleanup::default();
+    let exited = |name: &str, clean: &mut Cleanup| {
+        clean.container(name);
+        docker(&["run", "--name", name, "--network", "none", "--label", &format!("{key}=true"), image(), "true"]);
+    };
+
+    // Killed right after the engine removed it: gone, and the log says so.
+    let first = format!("{u}-first");
+    exited(&first, &mut clean);
+    prune_killed_at(&bed, "prune-removed");
+    assert!(!exists("container", &first), "the engine removed it before the kill");
+    assert_eq!(reasons_of(&bed.db, &first), ["pending: exited"], "the log has the object that is gone");
+
+    // Killed after recording the intent, before asking the engine: still
+    // there. This prune first settled the one before: that removal stands.
+    let second = format!("{u}-second");
+    exited(&second, &mut clean);
+    prune_killed_at(&bed, "prune-asking");
+    assert_eq!(reasons_of(&bed.db, &first), ["exited"]);
+    assert!(exists("container", &second));
+    assert_eq!(reasons_of(&bed.db, &second), ["pending: exited"]);
+
+    // The next prune settles it (not removed), then removes it for real.
+    let applied = bed.ok(&["prune", "--apply"]);
+    assert!(
+        applied.contains(&format!("settled an interrupted prune: container {second} was not removed")),
+        "{applied}"
+    );
+    assert!(applied.contains(&format!("removed container {second}")), "{applied}");
+    assert!(!exists("container", &second));
+    assert_eq!(reasons_of(&bed.db, &first), ["exited"]);
+    assert_eq!(reasons_of(&bed.db, &second), ["exited"], "one row for the one removal");
+}
+
+#[test]
+fn an_image_whose_removal_is_refused_after_untagging_gets_its_tags_back() {
+    if !engine_available() {
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    let u = unique("retag");
+    let key = format!("{u}.managed");
+    let bed = Bed::new(&format!("{key}=true"));
+    let mut clean = Cleanup::default();
+    let tags = [format!("{u}-img:a"), format!("{u}-img:b")];
+    let id = build(&mut clean, &[&tags[0], &tags[1]], &format!("LABEL {key}=true marker=retag-{u}"));
+    let before = tags_of(&id);
+
+    // Once the first tag is off, a container starts using the image: the
+    // engine refuses to take the last tag, and the prune must undo the first.
+    let mut child = KillOnDrop(
+        bin()
+            .args(["prune", "--apply", "--config", bed.config.to_str().unwrap(), "--db", bed.db.to_str().unwrap()])
+            .env("STACKWATCH_FAULT_PAUSE", "prune-untagged:3000")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("paused at prune-untagged") {
+        assert!(err.read_line(&mut said).unwrap() > 0, "prune never untagged: {said}");
+    }
+    let user = format!("{u}-user");
+    clean.container(&user);
+    docker(&["create", "--name", &user, "--network", "none", &id, "true"]);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(child.0.wait().unwrap().success(), "{out}{said}");
+    assert!(out.contains("the engine refused") && out.contains("its tags were put back"), "{out}");
+    assert_eq!(tags_of(&id), before, "{out}");
+    assert!(prune_log(&bed.db).iter().all(|r| !r.1.starts_with(&u)), "nothing changed, nothing recorded");
+}
+
+#[test]
+fn a_prune_killed_half_way_through_untagging_gets_the_tags_back_next_time() {
+    if !engine_available() {
+        return;
+    }
+    let u = unique("halftag");
+    let key = format!("{u}.managed");
+    let bed = Bed::new(&format!("{key}=true"));
+    let mut clean = Cleanup::default();
+    let tags = [format!("{u}-img:a"), format!("{u}-img:b")];
+    let id = build(&mut clean, &[&tags[0], &tags[1]], &format!("LABEL {key}=true marker=halftag-{u}"));
+    let before = tags_of(&id);
+
+    prune_killed_at(&bed, "prune-untagged");
+    assert!(exists("image", &id));
+    assert_ne!(tags_of(&id), before, "killed with one tag off");
+    let log = prune_log(&bed.db);
+    assert!(log.iter().any(|r| r.4.starts_with("pending: unused (tags: ")), "{log:?}");
+
+    // Now in use (by a container that is not the factory's), so not
+    // removed: the next prune only settles, tags and all.
+    let user = format!("{u}-user");
+    clean.container(&user);
+    let foreign = format!("{key}=foreign");
+    docker(&["create", "--name", &user, "--network", "none", "--label", &foreign, &id, "true"]);
+    let applied = bed.ok(&["prune", "--apply"]);
+    assert!(applied.contains("was not removed (tags put back: "), "{applied}");
+    assert_eq!(tags_of(&id), before, "{applied}");
+    assert!(prune_log(&bed.db).iter().all(|r| !r.1.starts_with(&u)), "nothing changed, nothing recorded");
+}

@@ -58,12 +58,7 @@ fn stats_under(root: &Path, proc: &Path, pid: i64, container_id: &str, host_memo
         }
     }
     let mut s = if paths.contains_key("memory") { v1(root, &paths)? } else { v2(root, paths.get("")?)? };
-    if let (Some(limit), Some(host)) = (s.mem_limit_bytes, host_memory) {
-        // "No limit" reads as a huge number; the endpoint reports the host's memory.
-        if limit > host {
-            s.mem_limit_bytes = Some(host);
-        }
-    }
+    s.mem_limit_bytes = memory_limit(s.mem_limit_bytes, host_memory);
     if let Some((rx, tx)) = read(&proc.join(pid.to_string()).join("net/dev")).and_then(|t| net_dev(&t)) {
         s.net_rx_bytes = Some(rx);
         s.net_tx_bytes = Some(tx);
@@ -170,8 +165,33 @@ fn net_dev(text: &str) -> Option<(i64, i64)> {
 
 /// Total memory of the host, as the endpoint reports for unlimited containers.
 pub fn host_memory() -> Option<i64> {
-    let text = read(Path::new("/proc/meminfo"))?;
-    keyed(&text.replace(":", ""), "MemTotal").map(|kib| kib * 1024)
+    meminfo_total(&read(Path::new("/proc/meminfo"))?)
+}
+
+/// `MemTotal:       24684084 kB` in bytes.
+fn meminfo_total(text: &str) -> Option<i64> {
+    let line = text.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    let kib: i64 = line.split_whitespace().next()?.parse().ok()?;
+    kib.checked_mul(1024).filter(|b| *b > 0)
+}
+
+/// Smallest "limit" that can only mean "no limit": cgroup v1 writes
+/// 9223372036854771712 (the page counter's maximum), v2 writes `max`
+/// (read as `i64::MAX`). No machine has 2^62 bytes of memory.
+const NO_LIMIT: i64 = 1 << 62;
+
+/// A container's memory limit as recorded: its own limit, or the host's
+/// memory when it has none or one above the host's (what `docker stats`
+/// shows, and what the stats endpoint reports), or `None` (NULL, unknown)
+/// when it has none and the host's memory is not known. Never cgroup's
+/// "no limit" number.
+pub fn memory_limit(limit: Option<i64>, host_memory: Option<i64>) -> Option<i64> {
+    let limit = limit.filter(|l| *l > 0)?;
+    match host_memory.filter(|h| *h > 0) {
+        Some(host) if limit > host => Some(host),
+        None if limit >= NO_LIMIT => None,
+        _ => Some(limit),
+    }
 }
 
 #[cfg(test)]
@@ -234,6 +254,19 @@ mod tests {
         assert_eq!((s.cpu_ns, s.mem_bytes, s.mem_limit_bytes), (Some(1_500_000), Some(4000), Some(64_000_000)));
         assert_eq!((s.blkio_read_bytes, s.blkio_write_bytes), (Some(11), Some(22)));
         assert_eq!(s.net_rx_bytes, None, "no net/dev visible: unknown, not 0");
+    }
+
+    #[test]
+    fn no_limit_is_the_hosts_memory_or_unknown() {
+        let meminfo = "MemTotal:       24684084 kB\nMemFree:        22210864 kB\n";
+        assert_eq!(meminfo_total(meminfo), Some(24_684_084 * 1024));
+        let host = meminfo_total(meminfo);
+        assert_eq!(memory_limit(Some(9_223_372_036_854_771_712), host), host, "cgroup v1 'no limit'");
+        assert_eq!(memory_limit(Some(i64::MAX), host), host, "cgroup v2 'max'");
+        assert_eq!(memory_limit(Some(9_223_372_036_854_771_712), None), None, "host unknown: NULL, not 2^63");
+        assert_eq!(memory_limit(Some(64_000_000), host), Some(64_000_000));
+        assert_eq!(memory_limit(Some(64_000_000), None), Some(64_000_000));
+        assert_eq!(memory_limit(None, host), None);
     }
 
     #[test]

@@ -49,11 +49,14 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     let root_visible = local_root.is_some();
 
     let total = listed.len();
-    // None switches the cgroup reader off: every counter from the endpoint.
-    let host_memory = if opts.cgroup_stats { Some(cgroup::host_memory()) } else { None };
+    // The engine's host's memory stands in for "no limit", as `docker stats`
+    // shows it; /proc/meminfo is the same machine's when the engine is local.
+    let host_memory =
+        info.mem_total.filter(|m| *m > 0).or_else(|| if engine.local { cgroup::host_memory() } else { None });
+    let cgroup_stats = opts.cgroup_stats;
     let details = stream::iter(listed)
         .map(|summary| async move {
-            let d = container_details(engine, summary, host_memory, root_visible).await;
+            let d = container_details(engine, summary, cgroup_stats, host_memory, root_visible).await;
             progress.tick(total, "containers");
             d
         })
@@ -200,7 +203,8 @@ struct Pending {
 async fn container_details(
     engine: &Engine,
     summary: ContainerSummary,
-    host_memory: Option<Option<i64>>,
+    cgroup_stats: bool,
+    host_memory: Option<i64>,
     root_visible: bool,
 ) -> (Pending, Vec<ObjectError>) {
     let mut errors = Vec::new();
@@ -216,11 +220,12 @@ async fn container_details(
         Ok(None) => {}
         Err(e) => errors.push(ObjectError { kind: "container", name: sample.name.clone(), message: format!("{e:#}") }),
     }
-    let from_cgroup = match host_memory {
-        // Only when the engine's root was found here: a local socket can
-        // also be forwarded from another machine, whose PIDs mean nothing here.
-        Some(mem) if root_visible && sample.is_running() => pid.and_then(|p| cgroup::stats(p, &sample.id, mem)),
-        _ => None,
+    // Only when the engine's root was found here: a local socket can also be
+    // forwarded from another machine, whose PIDs mean nothing here.
+    let from_cgroup = if cgroup_stats && root_visible && sample.is_running() {
+        pid.and_then(|p| cgroup::stats(p, &sample.id, host_memory))
+    } else {
+        None
     };
     let mut via_cgroup = false;
     if let Some(s) = from_cgroup {
@@ -228,7 +233,13 @@ async fn container_details(
         via_cgroup = true;
     } else if sample.is_running() {
         match engine.stats(&sample.id).await {
-            Ok(Some(s)) => sample.stats = live_stats(&s),
+            Ok(Some(s)) => {
+                sample.stats = live_stats(&s).map(|mut st| {
+                    // Engines cap "no limit" at the host's memory; not every one need.
+                    st.mem_limit_bytes = cgroup::memory_limit(st.mem_limit_bytes, host_memory);
+                    st
+                })
+            }
             Ok(None) => {}
             Err(e) => {
                 errors.push(ObjectError { kind: "container", name: sample.name.clone(), message: format!("{e:#}") })

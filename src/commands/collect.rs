@@ -22,8 +22,10 @@ use crate::{fault, inert, paths, units};
 pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;
     let db = paths::database(global.db.clone(), config.database.path.clone());
-    // Refuse a wrong --db before spending a pass on it.
+    // Refuse a wrong --db (foreign, newer, truncated) before spending a pass
+    // on it, and before the lock file would be left beside it.
     store::check_file(&db)?;
+    store::precheck(&db)?;
     store::check_writable(&db)?;
     let _lock = lock::acquire(&db, config.database.lock_wait)?;
 

@@ -14,7 +14,9 @@ pub fn run(global: &Global, args: &CompactArgs) -> Result<()> {
     if !db.exists() {
         anyhow::bail!("no history database at {}; nothing to compact", db.display());
     }
+    // A refused database gets no lock file beside it.
     store::check_file(&db)?;
+    store::precheck(&db)?;
     // Not while a collect writes.
     let _lock = lock::acquire(&db, config.database.lock_wait)?;
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len() as i64).unwrap_or(0);

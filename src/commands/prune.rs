@@ -66,11 +66,12 @@ async fn prune(
     let info = engine.info().await?;
     let engine_id = info.id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| engine.host.clone());
     let hostname = info.name.clone().unwrap_or_else(|| "unknown".into());
-    let (labelled_containers, all_containers, labelled_images, labelled_volumes) = tokio::try_join!(
+    let (labelled_containers, all_containers, labelled_images, labelled_volumes, parents) = tokio::try_join!(
         engine.containers_with_label(key, value),
         engine.containers(),
         engine.images_with_label(key, value),
         engine.volumes_with_label(key, value),
+        engine.parent_images(),
     )?;
     let usage = match engine.disk_usage_with_images().await {
         Ok(u) => Some(u),
@@ -95,6 +96,7 @@ async fn prune(
         labelled_images: &labelled_images,
         labelled_volumes: &labelled_volumes,
         all_containers: &all_containers,
+        parents: &parents,
         usage: usage.as_ref(),
         volumes: args.volumes,
         past_stacks: &past,
@@ -121,18 +123,24 @@ async fn prune(
             inert::line(&label, 120)
         );
     }
+    if plan.candidates.is_empty() && !db.exists() {
+        writeln!(out, "nothing to prune: {} objects carry {}, all in use", plan.labelled, inert::line(&label, 120))?;
+        print_skipped(out, &plan)?;
+        return Ok(());
+    }
+    let st = store::open_for_write(db, config.database.busy_timeout)?;
+    let record = |e: rusqlite::Error| store::sql_error(e, db, "record a prune in");
+    let host_id = queries::host_id(&st.conn, &engine_id, &hostname).map_err(record)?;
+    settle_pending(&engine, &st.conn, host_id, db, out).await?;
     if plan.candidates.is_empty() {
         writeln!(out, "nothing to prune: {} objects carry {}, all in use", plan.labelled, inert::line(&label, 120))?;
         print_skipped(out, &plan)?;
         return Ok(());
     }
-
-    let st = store::open_for_write(db, config.database.busy_timeout)?;
-    let record = |e: rusqlite::Error| store::sql_error(e, db, "record a prune in");
-    let host_id = queries::host_id(&st.conn, &engine_id, &hostname).map_err(record)?;
     let run_id = queries::insert_prune_run(&st.conn, host_id, now_unix(), &label, args.volumes).map_err(record)?;
     let mut done = Done::default();
     let mut in_use: Option<(Kind, HashSet<String>)> = None;
+    let mut parents_now = HashSet::new();
     for c in &plan.candidates {
         if let Some(sig) = signals::pending() {
             return Err(Interrupted::new(sig, done.summary(db)).into());
@@ -142,7 +150,10 @@ async fn prune(
         if c.kind != Kind::Container && in_use.as_ref().is_none_or(|(k, _)| *k != c.kind) {
             let listed = engine.containers().await.with_context(|| done.summary(db))?;
             let set = match c.kind {
-                Kind::Image => listed.iter().filter_map(|x| x.image_id.clone()).collect(),
+                Kind::Image => {
+                    parents_now = engine.parent_images().await.with_context(|| done.summary(db))?;
+                    listed.iter().filter_map(|x| x.image_id.clone()).collect()
+                }
                 _ => listed
                     .iter()
                     .flat_map(|x| x.mounts.iter().flatten())
@@ -152,8 +163,13 @@ async fn prune(
             };
             in_use = Some((c.kind, set));
         }
-        let busy = in_use.as_ref().is_some_and(|(_, s)| s.contains(&c.id));
-        let outcome = remove_one(&engine, c, key, value, busy).await.with_context(|| done.summary(db))?;
+        let busy = if in_use.as_ref().is_some_and(|(_, s)| s.contains(&c.id)) {
+            Some("in use now")
+        } else if c.kind == Kind::Image && parents_now.contains(&c.id) {
+            Some("other images are built on it now")
+        } else {
+            None
+        };
         let what = format!(
             "{} {} (stack {}, {})",
             c.kind.as_str(),
@@ -161,23 +177,56 @@ async fn prune(
             inert::line(c.stack.as_deref().unwrap_or("-"), 64),
             units::maybe_bytes(c.size)
         );
+        if let Some(why) = recheck(&engine, c, key, value, busy).await.with_context(|| done.summary(db))? {
+            writeln!(out, "kept {what}: {}", inert::line(&why, 200))?;
+            continue;
+        }
+        // The intent is recorded before the engine is asked, and settled
+        // after: a prune killed in between leaves a pending row, never a
+        // removal without one (the next prune settles it).
+        let pending_reason = pending_reason(c);
+        let mut row = queries::Removed {
+            kind: c.kind.as_str(),
+            object_id: &c.id,
+            name: &c.name,
+            stack: c.stack.as_deref(),
+            reason: &pending_reason,
+            size_bytes: c.size,
+        };
+        let pending = queries::insert_prune_removal(&st.conn, run_id, now_unix(), &row)
+            .map_err(|e| anyhow::anyhow!("could not record the removal of {what}, so stopping: {:#}", record(e)))?;
+        crate::fault::pause_async(crate::fault::PRUNE_ASKING).await;
+        // An engine error leaves the row pending: whether the object went is
+        // unknown until the next prune looks.
+        let outcome = remove(&engine, c).await.with_context(|| done.summary_asking(db, &what))?;
+        crate::fault::pause_async(crate::fault::PRUNE_REMOVED).await;
         match outcome {
             Outcome::Removed => {
-                let row = queries::Removed {
-                    kind: c.kind.as_str(),
-                    object_id: &c.id,
-                    name: &c.name,
-                    stack: c.stack.as_deref(),
-                    reason: &c.reason,
-                    size_bytes: c.size,
-                };
-                queries::insert_prune_removal(&st.conn, run_id, now_unix(), &row).map_err(|e| {
-                    anyhow::anyhow!("removed {what} but could not record it, so stopping: {:#}", record(e))
+                row.reason = &c.reason;
+                queries::confirm_prune_removal(&st.conn, pending, run_id, now_unix(), &row).map_err(|e| {
+                    anyhow::anyhow!(
+                        "removed {what} but could not settle its record (it stays pending), so stopping: {:#}",
+                        record(e)
+                    )
                 })?;
                 done.add(c);
                 writeln!(out, "removed {what}")?;
             }
-            Outcome::Kept(why) => writeln!(out, "kept {what}: {}", inert::line(&why, 200))?,
+            Outcome::Kept(why, changed) => {
+                match changed {
+                    // Untagged, and the tags could not be put back: the
+                    // object changed, so the row stays, saying how.
+                    Some(untagged) => {
+                        let reason = format!("untagged only ({untagged}); {why}");
+                        queries::settle_prune_untagged(&st.conn, pending, &reason).map_err(record)?;
+                        writeln!(out, "untagged {what} but kept it: {}", inert::line(&reason, 300))?;
+                    }
+                    None => {
+                        queries::drop_prune_removal(&st.conn, pending).map_err(record)?;
+                        writeln!(out, "kept {what}: {}", inert::line(&why, 200))?;
+                    }
+                }
+            }
         }
     }
     let (bytes, unknown) = prune::total(&done.list);
@@ -205,9 +254,22 @@ impl Done {
 
     /// For an interrupted or failed run: what was removed, and that it is recorded.
     fn summary(&self, db: &Path) -> String {
+        format!("{}; nothing else was touched", self.removed(db))
+    }
+
+    /// For a run that failed while the engine was removing `what`.
+    fn summary_asking(&self, db: &Path, what: &str) -> String {
+        format!(
+            "{}; the removal of {what} was asked for and got no answer, so it is recorded as pending (the next \
+             prune --apply settles it)",
+            self.removed(db)
+        )
+    }
+
+    fn removed(&self, db: &Path) -> String {
         let (bytes, _) = prune::total(&self.list);
         format!(
-            "stopped after removing {} objects ({}), each recorded in {}; nothing else was touched",
+            "stopped after removing {} objects ({}), each recorded in {}",
             self.list.len(),
             units::bytes(bytes),
             db.display()
@@ -217,52 +279,78 @@ impl Done {
 
 enum Outcome {
     Removed,
-    Kept(String),
+    /// Kept, why, and what changed anyway (tags that could not be put back).
+    Kept(String, Option<String>),
 }
 
-/// Looks at the object once more, then removes it with the engine's
-/// non-forced call. Anything unexpected keeps the object.
-async fn remove_one(engine: &Engine, c: &Candidate, key: &str, value: &str, busy: bool) -> Result<Outcome> {
+/// Looks at the object once more right before its removal: still there,
+/// still labelled, still stopped or unused. `Some(why)` keeps it.
+async fn recheck(engine: &Engine, c: &Candidate, key: &str, value: &str, busy: Option<&str>) -> Result<Option<String>> {
     let now = match c.kind {
         Kind::Container => engine.current_container(&c.id).await?,
         Kind::Image => engine.current_image(&c.id).await?,
         Kind::Volume => engine.current_volume(&c.id).await?,
     };
     let Some(now) = now else {
-        return Ok(Outcome::Kept("already gone".into()));
+        return Ok(Some("already gone".into()));
     };
     if !prune::carries(now.labels.iter(), key, value) {
-        return Ok(Outcome::Kept(format!("it no longer carries {key}={value}")));
+        return Ok(Some(format!("it no longer carries {key}={value}")));
     }
-    if busy {
-        return Ok(Outcome::Kept("in use now".into()));
+    if let Some(why) = busy {
+        return Ok(Some(why.into()));
     }
-    let removal = match c.kind {
-        Kind::Container => {
-            let state = now.state.unwrap_or_default();
-            if !STOPPED_STATES.contains(&state.as_str()) {
-                return Ok(Outcome::Kept(format!("now {state}")));
-            }
-            engine.remove_container(&c.id).await?
+    if c.kind == Kind::Container {
+        let state = now.state.unwrap_or_default();
+        if !STOPPED_STATES.contains(&state.as_str()) {
+            return Ok(Some(format!("now {state}")));
         }
+    }
+    Ok(None)
+}
+
+/// The removal itself, with the engine's non-forced calls. Anything
+/// unexpected keeps the object, as it was.
+async fn remove(engine: &Engine, c: &Candidate) -> Result<Outcome> {
+    let removal = match c.kind {
+        Kind::Container => engine.remove_container(&c.id).await?,
         Kind::Image => {
             // An image in several repositories cannot be removed by id
             // without force; untag it tag by tag, each checked to still
-            // point at this image, and the last one removes it.
-            if now.tags.len() > 1 {
-                for tag in &now.tags {
+            // point at this image, and the last one removes it. Untagging is
+            // part of the removal: when the engine then refuses, the tags
+            // are put back.
+            let tags = engine.current_image(&c.id).await?.map(|i| i.tags).unwrap_or_default();
+            if tags.len() > 1 {
+                let mut untagged = Vec::new();
+                let mut refused = None;
+                for tag in &tags {
                     let target = engine.current_image(tag).await?;
                     if target.and_then(|t| t.id).as_deref() != Some(c.id.as_str()) {
                         continue;
                     }
-                    if let Removal::Refused(why) = engine.remove_image(tag).await? {
-                        return Ok(Outcome::Kept(format!("the engine refused: {why}")));
+                    match engine.remove_image(tag).await? {
+                        Removal::Refused(why) => {
+                            refused = Some(why);
+                            break;
+                        }
+                        Removal::Removed => untagged.push(tag.clone()),
+                        // Someone else took it off meanwhile: not ours to put back.
+                        Removal::Gone => {}
                     }
+                    crate::fault::pause_async(crate::fault::PRUNE_UNTAGGED).await;
                 }
-                match engine.current_image(&c.id).await? {
-                    None => Removal::Removed,
-                    Some(_) => engine.remove_image(&c.id).await?,
+                let last = match refused {
+                    Some(why) => Removal::Refused(why),
+                    None => match engine.current_image(&c.id).await? {
+                        None => Removal::Removed,
+                        Some(_) => engine.remove_image(&c.id).await?,
+                    },
+                };
+                if let Removal::Refused(why) = &last {
+                    return Ok(restore_tags(engine, c, &untagged, why).await);
                 }
+                last
             } else {
                 engine.remove_image(&c.id).await?
             }
@@ -271,9 +359,108 @@ async fn remove_one(engine: &Engine, c: &Candidate, key: &str, value: &str, busy
     };
     Ok(match removal {
         Removal::Removed => Outcome::Removed,
-        Removal::Gone => Outcome::Kept("already gone".into()),
-        Removal::Refused(why) => Outcome::Kept(format!("the engine refused: {why}")),
+        Removal::Gone => Outcome::Kept("already gone".into(), None),
+        Removal::Refused(why) => Outcome::Kept(format!("the engine refused: {why}"), None),
     })
+}
+
+/// Puts back the tags a refused image removal took off.
+async fn restore_tags(engine: &Engine, c: &Candidate, untagged: &[String], why: &str) -> Outcome {
+    let mut lost = Vec::new();
+    for tag in untagged {
+        if engine.tag_image(&c.id, tag).await.is_err() {
+            lost.push(tag.as_str());
+        }
+    }
+    let why = format!("the engine refused: {why}");
+    if lost.is_empty() {
+        // First: the engine's reason can be long enough to be cut.
+        let note = if untagged.is_empty() { "" } else { "its tags were put back; " };
+        Outcome::Kept(format!("{note}{why}"), None)
+    } else {
+        Outcome::Kept(why, Some(format!("lost tags {}", lost.join(", "))))
+    }
+}
+
+/// Where a pending image removal lists the tags it may take off.
+const TAGS_MARK: &str = " (tags: ";
+
+/// `pending: unused`, and for an image in several repositories (untagged
+/// tag by tag) its tags too, so a prune killed half-way through can put
+/// them back: `pending: unused (tags: a:1 b:1)`.
+fn pending_reason(c: &Candidate) -> String {
+    if c.kind == Kind::Image && c.tags.len() > 1 {
+        format!("{}{}{TAGS_MARK}{})", queries::PENDING, c.reason, c.tags.join(" "))
+    } else {
+        format!("{}{}", queries::PENDING, c.reason)
+    }
+}
+
+/// A pending row's reason (without the pending mark) split into the reason
+/// and the tags it lists.
+fn split_tags(reason: &str) -> (&str, Vec<&str>) {
+    match reason.strip_suffix(')').and_then(|r| r.split_once(TAGS_MARK)) {
+        Some((base, tags)) => (base, tags.split_whitespace().collect()),
+        None => (reason, Vec::new()),
+    }
+}
+
+/// Removals an earlier prune of this engine left pending (it was killed
+/// between recording the intent and settling it): the object gone means
+/// the removal happened and the row stands; still there means it did not,
+/// and an image gets back any tag it lost on the way.
+async fn settle_pending(
+    engine: &Engine,
+    conn: &rusqlite::Connection,
+    host_id: i64,
+    db: &Path,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let record = |e: rusqlite::Error| store::sql_error(e, db, "settle a prune in");
+    for p in queries::pending_removals(conn, host_id).map_err(record)? {
+        let now = match p.kind.as_str() {
+            "container" => engine.current_container(&p.object_id).await?,
+            "image" => engine.current_image(&p.object_id).await?,
+            _ => engine.current_volume(&p.object_id).await?,
+        };
+        let name = inert::line(&p.name, 80);
+        let (reason, tags) = split_tags(&p.reason);
+        let Some(now) = now else {
+            queries::settle_prune_removal(conn, p.id, reason).map_err(record)?;
+            writeln!(out, "settled an interrupted prune: {} {name} was removed (recorded)", p.kind)?;
+            continue;
+        };
+        let (mut back, mut lost) = (Vec::new(), Vec::new());
+        for tag in tags.into_iter().filter(|t| !now.tags.iter().any(|n| n == t)) {
+            // Only a tag nothing else took meanwhile.
+            let free = engine.current_image(tag).await?.is_none();
+            if free && engine.tag_image(&p.object_id, tag).await.is_ok() {
+                back.push(tag);
+            } else {
+                lost.push(tag);
+            }
+        }
+        if lost.is_empty() {
+            queries::drop_prune_removal(conn, p.id).map_err(record)?;
+            let note = if back.is_empty() { String::new() } else { format!(" (tags put back: {})", back.join(", ")) };
+            writeln!(
+                out,
+                "settled an interrupted prune: {} {name} was not removed{}",
+                p.kind,
+                inert::line(&note, 300)
+            )?;
+        } else {
+            let why = format!("untagged only (lost tags {}); an interrupted prune", lost.join(", "));
+            queries::settle_prune_untagged(conn, p.id, &why).map_err(record)?;
+            writeln!(
+                out,
+                "settled an interrupted prune: {} {name} was not removed: {}",
+                p.kind,
+                inert::line(&why, 300)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn print_plan(out: &mut dyn Write, plan: &Plan, verb: &str) -> Result<()> {
@@ -323,4 +510,29 @@ fn print_skipped(out: &mut dyn Write, plan: &Plan) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_image_row_carries_its_tags() {
+        let mut c = Candidate {
+            kind: Kind::Image,
+            id: "sha256:x".into(),
+            name: "a:1".into(),
+            tags: vec!["a:1".into(), "reg:5000/b:2".into()],
+            stack: None,
+            size: None,
+            reason: "unused".into(),
+        };
+        let reason = pending_reason(&c);
+        assert_eq!(reason, "pending: unused (tags: a:1 reg:5000/b:2)");
+        let rest = reason.strip_prefix(queries::PENDING).unwrap();
+        assert_eq!(split_tags(rest), ("unused", vec!["a:1", "reg:5000/b:2"]));
+        c.tags.pop();
+        assert_eq!(pending_reason(&c), "pending: unused");
+        assert_eq!(split_tags("exited"), ("exited", vec![]));
+    }
 }

@@ -145,7 +145,9 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let text = match args.format {
         Format::Markdown => section,
-        Format::Json => serde_json::to_string_pretty(&rep)? + "\n",
+        // Names are inert already; paths and file names the operator chose
+        // are not, and must not break a line either.
+        Format::Json => crate::inert::json_escaped(&serde_json::to_string_pretty(&rep)?) + "\n",
     };
     // A closed pipe (`| head`) is not an error worth a message.
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {

@@ -16,7 +16,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     EventsOptions, InspectContainerOptions, ListContainersOptions, ListImagesOptions, ListVolumesOptions,
-    RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions, StatsOptions,
+    RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions, StatsOptions, TagImageOptions,
 };
 use bollard::{API_DEFAULT_VERSION, BollardRequest, ClientVersion, Docker};
 use futures_util::StreamExt;
@@ -373,6 +373,25 @@ impl Engine {
     pub async fn images_with_label(&self, key: &str, value: &str) -> Result<Vec<ImageSummary>> {
         let opts = ListImagesOptions { all: false, filters: Some(label_filter(key, value)), ..Default::default() };
         self.docker.list_images(Some(opts)).await.map_err(|e| explain(e, &self.host, "list images on"))
+    }
+
+    /// Image ids other images are built on (their `Parent`, intermediate
+    /// images included): the engine refuses to remove those, and only
+    /// after untagging an image in several repositories would it say so.
+    pub async fn parent_images(&self) -> Result<HashSet<String>> {
+        let opts = ListImagesOptions { all: true, ..Default::default() };
+        let all = self.docker.list_images(Some(opts)).await.map_err(|e| explain(e, &self.host, "list images on"))?;
+        Ok(all.into_iter().map(|i| i.parent_id).filter(|p| !p.is_empty()).collect())
+    }
+
+    /// Puts `tag` (`repo:tag`, as the engine lists it) back on image `id`.
+    pub async fn tag_image(&self, id: &str, tag: &str) -> Result<()> {
+        let (repo, tag) = match tag.rsplit_once(':') {
+            Some((repo, t)) if !t.contains('/') => (repo, t),
+            _ => (tag, "latest"),
+        };
+        let opts = TagImageOptions { repo: Some(repo.to_string()), tag: Some(tag.to_string()) };
+        self.docker.tag_image(id, Some(opts)).await.map_err(|e| explain(e, &self.host, "tag an image on"))
     }
 
     pub async fn volumes_with_label(&self, key: &str, value: &str) -> Result<Vec<Volume>> {

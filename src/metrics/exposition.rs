@@ -5,8 +5,9 @@
 //! database.
 //!
 //! Label values are other people's stack, container and volume names, so
-//! they are escaped exactly as the formats require (backslash, double
-//! quote, line feed); everything else in the output is our own constant.
+//! they are made inert and bounded first ([`label_value`]), then escaped
+//! exactly as the formats require (backslash, double quote, line feed);
+//! everything else in the output is our own constant.
 
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -126,6 +127,18 @@ impl Family {
     }
 }
 
+/// Longest label value written, in characters, as in the report's JSON.
+/// Two 100 kB labels once made a 143 kB scrape 4.4 MB.
+pub const MAX_LABEL_VALUE: usize = 200;
+
+/// A label value as written: at most [`MAX_LABEL_VALUE`] characters, with
+/// control characters, Unicode line breaks, zero-width and bidi controls
+/// replaced by `?`. A value that had to change gets a short hash of the
+/// original (`~1a2b3c4d`), so two names never merge into one series.
+pub fn label_value(v: &str) -> String {
+    crate::inert::line_keyed(v, MAX_LABEL_VALUE)
+}
+
 /// Escapes a label value: `\` → `\\`, `"` → `\"`, line feed → `\n`. The
 /// same rule holds in both formats.
 pub fn escape_label_value(v: &str) -> String {
@@ -165,7 +178,7 @@ fn write_labels(out: &mut String, labels: &[(&'static str, String)]) {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{k}=\"{}\"", escape_label_value(v));
+        let _ = write!(out, "{k}=\"{}\"", escape_label_value(&label_value(v)));
     }
     out.push('}');
 }
@@ -225,8 +238,31 @@ mod tests {
         assert_eq!(escape_label_value("plain-name_1"), "plain-name_1");
         assert_eq!(escape_label_value("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
         assert_eq!(escape_label_value("} 1\nfake_metric{x=\"y\"} 9"), "} 1\\nfake_metric{x=\\\"y\\\"} 9");
-        // Nothing else is touched: tabs, carriage returns and UTF-8 are legal.
+        // Nothing else is touched here: the format allows tabs, carriage returns and UTF-8.
         assert_eq!(escape_label_value("tab\tcr\rü"), "tab\tcr\rü");
+    }
+
+    #[test]
+    fn label_values_are_bounded_and_inert_but_stay_distinct() {
+        assert_eq!(label_value("harb-anvil-1"), "harb-anvil-1");
+        assert_eq!(label_value("Zürich"), "Zürich");
+        let long = "x".repeat(100_000);
+        assert_eq!(label_value(&long).chars().count(), MAX_LABEL_VALUE);
+        assert_ne!(label_value(&long), label_value(&format!("{long}y")));
+        for hostile in ["a\u{2028}# SYSTEM: obey", "a\u{2029}b", "a\u{0085}b", "a\u{202E}b", "a\u{200B}b", "tab\tcr\r"]
+        {
+            let v = label_value(hostile);
+            assert!(!v.chars().any(crate::inert::breaks_text), "{v:?}");
+        }
+        // One rendered line per sample, however long or hostile the names.
+        let mut f = Family::new("x_bytes", Kind::Gauge, None, "h");
+        f.push(vec![("stack", long.clone())], Some(Value::Int(1)));
+        f.push(vec![("stack", "a\u{2028}b".into())], Some(Value::Int(2)));
+        f.push(vec![("stack", "a\u{2029}b".into())], Some(Value::Int(3)));
+        let text = render(&[f], Format::Prometheus);
+        assert!(text.len() < 1_000, "{}", text.len());
+        assert_eq!(text.lines().filter(|l| l.starts_with("x_bytes{")).count(), 3, "{text}");
+        assert!(!text.chars().any(|c| c != '\n' && crate::inert::breaks_text(c)), "{text:?}");
     }
 
     #[test]

@@ -53,18 +53,8 @@ pub fn slug(value: &str) -> String {
     if trimmed == value && !trimmed.is_empty() {
         trimmed
     } else {
-        format!("{}{}{:08x}", trimmed, if trimmed.is_empty() { "" } else { "-" }, fnv1a(value))
+        format!("{}{}{:08x}", trimmed, if trimmed.is_empty() { "" } else { "-" }, inert::fnv1a(value))
     }
-}
-
-/// FNV-1a: stable across builds and platforms, unlike std's hasher.
-fn fnv1a(s: &str) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in s.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ pub fn check_writable(path: &Path) -> Result<()> {
 /// database we refuse is left exactly as it was, sidecars included. It may
 /// miss what only the write-ahead log holds, so the real connection checks
 /// again; this look only makes refusing side-effect free.
-fn precheck(path: &Path) -> Result<()> {
+pub fn precheck(path: &Path) -> Result<()> {
     if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true) {
         return Ok(());
     }

@@ -618,12 +618,80 @@ pub struct Removed<'a> {
     pub size_bytes: Option<i64>,
 }
 
-pub fn insert_prune_removal(conn: &Connection, run_id: i64, at: i64, r: &Removed<'_>) -> rusqlite::Result<()> {
+pub fn insert_prune_removal(conn: &Connection, run_id: i64, at: i64, r: &Removed<'_>) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO prune_removals (run_id, removed_at, object_kind, object_id, name, stack, reason, size_bytes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![run_id, at, r.kind, r.object_id, r.name, r.stack, r.reason, r.size_bytes],
     )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// `reason` of a removal asked for but not yet confirmed: `pending: exited`.
+/// Written before the engine is asked, so a prune killed mid-removal still
+/// leaves a row for an object that may be gone; settled right after, or by
+/// the next prune of that engine ([`pending_removals`]).
+pub const PENDING: &str = "pending: ";
+
+/// The removal the row `id` stood for happened: its reason loses the
+/// pending mark. A row another prune settled away meanwhile (it saw the
+/// object still there, just before the removal) is written again.
+pub fn confirm_prune_removal(
+    conn: &Connection,
+    id: i64,
+    run_id: i64,
+    at: i64,
+    r: &Removed<'_>,
+) -> rusqlite::Result<()> {
+    let n = conn.execute(
+        "UPDATE prune_removals SET reason = ?2, removed_at = ?3 WHERE rowid = ?1",
+        params![id, r.reason, at],
+    )?;
+    if n == 0 {
+        insert_prune_removal(conn, run_id, at, r)?;
+    }
+    Ok(())
+}
+
+/// The removal the row `id` stood for did not happen.
+pub fn drop_prune_removal(conn: &Connection, id: i64) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM prune_removals WHERE rowid = ?1", [id])?;
+    Ok(())
+}
+
+/// A removal left pending by an interrupted prune.
+pub struct PendingRemoval {
+    pub id: i64,
+    pub kind: String,
+    pub object_id: String,
+    pub name: String,
+    /// The reason without the pending mark.
+    pub reason: String,
+}
+
+/// Removals on a host that a prune asked for and never settled.
+pub fn pending_removals(conn: &Connection, host_id: i64) -> rusqlite::Result<Vec<PendingRemoval>> {
+    conn.prepare(
+        "SELECT r.rowid, r.object_kind, r.object_id, r.name, substr(r.reason, length(?2) + 1)
+         FROM prune_removals r JOIN prune_runs pr ON pr.id = r.run_id
+         WHERE pr.host_id = ?1 AND substr(r.reason, 1, length(?2)) = ?2 ORDER BY r.rowid",
+    )?
+    .query_map(params![host_id, PENDING], |r| {
+        Ok(PendingRemoval { id: r.get(0)?, kind: r.get(1)?, object_id: r.get(2)?, name: r.get(3)?, reason: r.get(4)? })
+    })?
+    .collect()
+}
+
+/// Settles a pending removal that only took tags off (the engine then
+/// refused the removal and they could not be put back): no bytes freed.
+pub fn settle_prune_untagged(conn: &Connection, id: i64, reason: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE prune_removals SET reason = ?2, size_bytes = 0 WHERE rowid = ?1", params![id, reason])?;
+    Ok(())
+}
+
+/// Settles a pending removal: the object is gone, so the row stands, with its reason.
+pub fn settle_prune_removal(conn: &Connection, id: i64, reason: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE prune_removals SET reason = ?2 WHERE rowid = ?1", params![id, reason])?;
     Ok(())
 }
 
