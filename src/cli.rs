@@ -112,6 +112,21 @@ pub enum Command {
     /// read-only; statements that would write, and more than one statement,
     /// are refused. The views are in the README ("The history database").
     Sql(SqlArgs),
+
+    /// Serve the history to an agent over the Model Context Protocol (stdio).
+    ///
+    /// Tools: report, top_growth, stack_history, object_history, findings,
+    /// sql; resources: the knowledge block and the view catalogue. Reads
+    /// only the database, never the engine, and never writes. Configure it
+    /// in the client's `.mcp.json` (README "Asking it: `stackwatch mcp`").
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Project TOMLs for ownership, re-read on every call. Default: $FACTORY_ROOT/projects, else [report] projects_dir, else none.
+    #[arg(long, value_name = "DIR")]
+    pub projects: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod fault;
 pub mod inert;
+pub mod mcp;
 pub mod metrics;
 pub mod paths;
 pub mod progress;
@@ -37,5 +38,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Metrics(args) => commands::metrics::run(&cli.global, args),
         Command::Serve(args) => commands::serve::run(&cli.global, args),
         Command::Sql(args) => commands::sql::run(&cli.global, args),
+        Command::Mcp(args) => commands::mcp::run(&cli.global, args),
     }
 }

@@ -4,6 +4,7 @@
 pub mod collect;
 pub mod compact;
 pub mod doctor;
+pub mod mcp;
 pub mod metrics;
 pub mod prune;
 pub mod report;

@@ -1,5 +1,6 @@
 //! The history database: opening it safely, migrating it, and the overlap
-//! lock. All SQL text lives in `migrations/` and in [`queries`].
+//! lock. All SQL text lives in `migrations/` and in [`queries`] (and
+//! [`series`], the time series `stackwatch mcp` answers with).
 //!
 //! Opening is defensive because the path comes from the user and the file
 //! holds months of history: anything that is not a stackwatch database is
@@ -8,6 +9,7 @@
 pub mod lock;
 pub mod queries;
 pub mod retention;
+pub mod series;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

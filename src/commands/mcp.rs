@@ -1,0 +1,21 @@
+//! `stackwatch mcp`.
+
+use anyhow::{Context as _, Result};
+
+use crate::cli::{Global, McpArgs};
+use crate::config::Config;
+use crate::mcp::{self, answers};
+use crate::paths;
+
+pub fn run(global: &Global, args: &McpArgs) -> Result<()> {
+    let config = Config::load(global.config.as_deref())?;
+    let db = paths::database(global.db.clone(), config.database.path.clone());
+    let projects = paths::projects(args.projects.as_deref(), config.report.projects_dir.as_deref());
+    let schema_at_start = answers::schema_version_of(&db);
+    let cx = mcp::Context { db, config, projects, schema_at_start };
+    // One thread is plenty for one client; the answers run on tokio's
+    // blocking pool.
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    rt.block_on(mcp::serve(cx))
+}

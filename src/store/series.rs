@@ -1,0 +1,187 @@
+//! Time series of one stack or object over a window, for `stackwatch mcp`:
+//! at most one row per bucket (the bucket's newest sample), so an answer
+//! stays a few hundred points whatever the window and the history's tier.
+
+use rusqlite::{Connection, params};
+
+// Every sample in the window, oldest first; [`newest_per_bucket`] thins
+// them (a GROUP BY with bare columns is not reliable through these views).
+const STACK_SERIES: &str = "SELECT host, sampled_unix, disk_bytes, rw_bytes, log_bytes, volume_bytes,
+        mem_bytes, unknown_sizes, pass_id
+     FROM stack_disk_history
+     WHERE stack = ?1 AND (?2 IS NULL OR host = ?2) AND sampled_unix >= ?3
+     ORDER BY host, sampled_unix";
+// A time range first: `container_history` is keyed by pass (README).
+const STACK_RESTARTS: &str = "SELECT pass_id, host, SUM(restart_count) FROM container_history
+     WHERE sampled_unix >= ?3 AND stack = ?1 AND (?2 IS NULL OR host = ?2) GROUP BY pass_id, host";
+const VOLUME_SERIES: &str = "SELECT host, sampled_unix, size_bytes, in_use, unsized_reason
+     FROM volume_history
+     WHERE volume = ?1 AND kind = ?4 AND (?2 IS NULL OR host = ?2) AND sampled_unix >= ?3
+     ORDER BY host, sampled_unix";
+const CONTAINER_SERIES: &str = "SELECT host, sampled_unix, stack, state, health, restart_count,
+        mem_bytes, mem_peak_bytes, rw_bytes, log_bytes
+     FROM container_history
+     WHERE sampled_unix >= ?3 AND container = ?1 AND (?2 IS NULL OR host = ?2)
+     ORDER BY host, sampled_unix";
+const STACK_NAMES: &str = "SELECT DISTINCT name FROM stacks";
+const VOLUME_NAMES: &str = "SELECT DISTINCT name FROM volumes WHERE kind = ?1";
+const CONTAINER_NAMES: &str = "SELECT DISTINCT name FROM container_states";
+const HOST_NAMES: &str = "SELECT host FROM host_names ORDER BY host";
+
+/// Keeps the newest of each host's samples in each bucket of `bucket`
+/// seconds; `rows` come ordered by host, then time.
+pub fn newest_per_bucket<T>(rows: Vec<T>, bucket: i64, key: impl Fn(&T) -> (&str, i64)) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for r in rows {
+        let (host, at) = key(&r);
+        let same = out.last().is_some_and(|l| {
+            let (h, t) = key(l);
+            h == host && t.div_euclid(bucket.max(1)) == at.div_euclid(bucket.max(1))
+        });
+        if same {
+            out.pop();
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// What one series is asked for: a name, optionally one host, from a time
+/// on, in buckets of `bucket` seconds.
+pub struct Span<'a> {
+    pub name: &'a str,
+    pub host: Option<&'a str>,
+    pub since: i64,
+    pub bucket: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StackPoint {
+    pub host: String,
+    pub at_unix: i64,
+    pub disk_bytes: Option<i64>,
+    pub rw_bytes: Option<i64>,
+    pub log_bytes: Option<i64>,
+    pub volume_bytes: Option<i64>,
+    pub mem_bytes: Option<i64>,
+    pub unknown_sizes: Option<i64>,
+    /// Sum of the stack's containers' restart counts at that pass.
+    pub restarts: Option<i64>,
+}
+
+pub fn stack_series(conn: &Connection, s: &Span<'_>) -> rusqlite::Result<Vec<StackPoint>> {
+    let mut restarts = std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached(STACK_RESTARTS)?;
+    let mut rows = stmt.query(params![s.name, s.host, s.since])?;
+    while let Some(r) = rows.next()? {
+        restarts.insert((r.get::<_, i64>(0)?, r.get::<_, String>(1)?), r.get::<_, Option<i64>>(2)?);
+    }
+    let rows = conn
+        .prepare_cached(STACK_SERIES)?
+        .query_map(params![s.name, s.host, s.since], |r| {
+            let host: String = r.get(0)?;
+            let pass: i64 = r.get(8)?;
+            Ok(StackPoint {
+                restarts: restarts.get(&(pass, host.clone())).copied().flatten(),
+                host,
+                at_unix: r.get(1)?,
+                disk_bytes: r.get(2)?,
+                rw_bytes: r.get(3)?,
+                log_bytes: r.get(4)?,
+                volume_bytes: r.get(5)?,
+                mem_bytes: r.get(6)?,
+                unknown_sizes: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VolumePoint {
+    pub host: String,
+    pub at_unix: i64,
+    pub size_bytes: Option<i64>,
+    pub in_use: Option<i64>,
+    pub unsized_reason: Option<String>,
+}
+
+/// `kind`: `volume` or `bind` (then `name` is the host path).
+pub fn volume_series(conn: &Connection, s: &Span<'_>, kind: &str) -> rusqlite::Result<Vec<VolumePoint>> {
+    let rows = conn
+        .prepare_cached(VOLUME_SERIES)?
+        .query_map(params![s.name, s.host, s.since, kind], |r| {
+            Ok(VolumePoint {
+                host: r.get(0)?,
+                at_unix: r.get(1)?,
+                size_bytes: r.get(2)?,
+                in_use: r.get(3)?,
+                unsized_reason: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ContainerPoint {
+    pub host: String,
+    pub at_unix: i64,
+    pub stack: String,
+    pub state: Option<String>,
+    pub health: Option<String>,
+    pub restart_count: Option<i64>,
+    pub mem_bytes: Option<i64>,
+    pub mem_peak_bytes: Option<i64>,
+    pub rw_bytes: Option<i64>,
+    pub log_bytes: Option<i64>,
+}
+
+pub fn container_series(conn: &Connection, s: &Span<'_>) -> rusqlite::Result<Vec<ContainerPoint>> {
+    let rows = conn
+        .prepare_cached(CONTAINER_SERIES)?
+        .query_map(params![s.name, s.host, s.since], |r| {
+            Ok(ContainerPoint {
+                host: r.get(0)?,
+                at_unix: r.get(1)?,
+                stack: r.get(2)?,
+                state: r.get(3)?,
+                health: r.get(4)?,
+                restart_count: r.get(5)?,
+                mem_bytes: r.get(6)?,
+                mem_peak_bytes: r.get(7)?,
+                rw_bytes: r.get(8)?,
+                log_bytes: r.get(9)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
+}
+
+/// Every name the history knows for `kind` (`stack`, `volume`, `bind`,
+/// `container` or `host`), for near matches when a name is not found.
+pub fn names(conn: &Connection, kind: &str) -> rusqlite::Result<Vec<String>> {
+    let (sql, arg) = match kind {
+        "stack" => (STACK_NAMES, None),
+        "container" => (CONTAINER_NAMES, None),
+        "host" => (HOST_NAMES, None),
+        other => (VOLUME_NAMES, Some(other)),
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    Ok(match arg {
+        Some(k) => stmt.query_map([k], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?,
+        None => stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bucket_keeps_its_newest_sample_per_host() {
+        let rows = vec![("a", 0), ("a", 5), ("a", 9), ("a", 10), ("a", 31), ("b", 1), ("b", 2)];
+        let kept = newest_per_bucket(rows, 10, |r| (r.0, r.1));
+        assert_eq!(kept, vec![("a", 9), ("a", 10), ("a", 31), ("b", 2)]);
+    }
+}
