@@ -231,6 +231,13 @@ volumes:
     assert_eq!(last["restarts"].as_i64(), Some(0), "{j}");
     assert!(last["volume_bytes"].as_i64().unwrap() >= 3000 * 1024, "{j}");
 
+    // The hostile stack's own history: its name comes back one inert line.
+    let hostile = format!("{evil}{HOSTILE_TAIL}");
+    let t = ok(&client, "stack_history", json!({"stack": hostile, "window": "1h"})).await;
+    let j = json_of(&t);
+    assert_eq!(j["stack"], json!(format!("{evil}{HOSTILE_TAIL_JSON}")), "{t}");
+    assert!(!j["points"].as_array().unwrap().is_empty(), "{t}");
+
     // object_history: the volume's size, and a container's samples.
     let j = json_of(&ok(&client, "object_history", json!({"kind": "volume", "name": volume, "window": "1h"})).await);
     let last = j["points"].as_array().unwrap().last().cloned().unwrap();
