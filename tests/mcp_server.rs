@@ -306,6 +306,19 @@ volumes:
     let again = ok(&client, "report", json!({"window": "1h", "stack": project})).await;
     assert_eq!(again, md, "the same answer after the errors");
 
+    // A collect writing meanwhile: every call still answers.
+    let mut writer_pass = bin().args(["collect", "--db", db.to_str().unwrap(), "--sizes"]).spawn().unwrap();
+    let mut answered = 0;
+    while writer_pass.try_wait().unwrap().is_none() && answered < 50 {
+        ok(&client, "stack_history", json!({"stack": project, "window": "1h"})).await;
+        ok(&client, "sql", json!({"query": "SELECT count(*) FROM pass_log"})).await;
+        answered += 1;
+    }
+    assert!(writer_pass.wait().unwrap().success());
+    assert!(answered > 0, "no call overlapped the collect");
+    let j = json_of(&ok(&client, "stack_history", json!({"stack": project, "window": "1h"})).await);
+    assert_eq!(j["points"].as_array().unwrap().last().unwrap()["disk_bytes"].as_i64(), Some(stack_disk), "{j}");
+
     // A schema upgrade under the server: each call says to restart.
     {
         let w = rusqlite::Connection::open(&db).unwrap();
