@@ -65,8 +65,8 @@ impl Context {
         match window.map(str::trim).filter(|w| !w.is_empty()) {
             None => Ok((self.config.report.window.as_secs() as i64, format_duration(self.config.report.window))),
             Some(w) => {
-                let d = parse_duration(w)
-                    .map_err(|e| anyhow!("bad window: {e}; give a duration such as 30m, 6h, 24h or 7d"))?;
+                // parse_duration's message names the units and gives examples.
+                let d = parse_duration(w).map_err(|e| anyhow!("bad window: {e}"))?;
                 if d < Duration::from_secs(1) {
                     bail!(
                         "bad window `{}`: it must be at least 1s; give a duration such as 30m, 6h, 24h or 7d",
