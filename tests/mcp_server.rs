@@ -319,6 +319,18 @@ volumes:
     let j = json_of(&ok(&client, "stack_history", json!({"stack": project, "window": "1h"})).await);
     assert_eq!(j["points"].as_array().unwrap().last().unwrap()["disk_bytes"].as_i64(), Some(stack_disk), "{j}");
 
+    // A collector that stopped a month ago: a series' window ends at the
+    // newest pass, as the report's does, not at the clock.
+    {
+        let w = rusqlite::Connection::open(&db).unwrap();
+        w.execute("UPDATE passes SET started_at = started_at - 30 * 86400", []).unwrap();
+    }
+    let j = json_of(&ok(&client, "stack_history", json!({"stack": project, "window": "1h"})).await);
+    assert_eq!(j["points"].as_array().unwrap().last().map(|p| p["disk_bytes"].clone()), Some(json!(stack_disk)), "{j}");
+    let j = json_of(&ok(&client, "object_history", json!({"kind": "volume", "name": volume, "window": "1h"})).await);
+    let last = j["points"].as_array().unwrap().last().cloned();
+    assert_eq!(last.map(|p| p["size_bytes"].clone()), Some(vol_growth["end_bytes"].clone()), "{j}");
+
     // A schema upgrade under the server: each call says to restart.
     {
         let w = rusqlite::Connection::open(&db).unwrap();

@@ -341,6 +341,11 @@ pub fn top_growth(cx: &Context, window: Option<&str>, level: &str, n: usize, hos
     fit_json(v, "ask for a smaller `n` or one `host`")
 }
 
+/// The newest pass's time: series windows end there, like the report's.
+fn newest(conn: &Connection, host: Option<&str>) -> Result<i64> {
+    Ok(series::newest_pass(conn, host).context("cannot read the newest pass")?.unwrap_or_else(now_unix))
+}
+
 /// A bucket that keeps a window's series at most [`MAX_POINTS`] long.
 fn bucket(window_seconds: i64) -> i64 {
     (window_seconds + MAX_POINTS - 1) / MAX_POINTS
@@ -354,14 +359,15 @@ pub fn stack_history(cx: &Context, stack: &str, window: Option<&str>, host: Opti
     }
     require_known(&conn, "stack", stack)?;
     let b = bucket(secs);
-    let span = series::Span { name: stack, host, since: now_unix() - secs, bucket: b };
+    let since = newest(&conn, host)? - secs;
+    let span = series::Span { name: stack, host, since, bucket: b };
     let points = series::stack_series(&conn, &span).context("cannot read the stack's history")?;
     let v = json!({
         "stack": name(stack),
         "window": text,
         "bucket_seconds": b,
-        "note": "one point per bucket: the bucket's newest sample; sizes in bytes, null = not measured; \
-                 restarts = sum of the stack's containers' restart counts",
+        "note": "the window ends at the newest pass; one point per bucket: the bucket's newest sample; sizes in \
+                 bytes, null = not measured; restarts = sum of the stack's containers' restart counts",
         "points": points.iter().map(|p| {
             let mut o = serde_json::to_value(p).unwrap_or_default();
             o["host"] = name(&p.host).into();
@@ -389,7 +395,8 @@ pub fn object_history(
     }
     require_known(&conn, kind, object)?;
     let b = bucket(secs);
-    let span = series::Span { name: object, host, since: now_unix() - secs, bucket: b };
+    let since = newest(&conn, host)? - secs;
+    let span = series::Span { name: object, host, since, bucket: b };
     let points: Vec<Value> = if kind == "container" {
         let ps = series::container_series(&conn, &span).context("cannot read the container's history")?;
         ps.iter()
@@ -417,7 +424,8 @@ pub fn object_history(
         "name": name(object),
         "window": text,
         "bucket_seconds": b,
-        "note": "one point per bucket: the bucket's newest sample; sizes in bytes, null = not measured",
+        "note": "the window ends at the newest pass; one point per bucket: the bucket's newest sample; sizes in bytes, \
+                 null = not measured",
         "points": points,
     });
     fit_json(v, "give a shorter `window` or one `host`")

@@ -23,6 +23,8 @@ const CONTAINER_SERIES: &str = "SELECT host, sampled_unix, stack, state, health,
      FROM container_history
      WHERE sampled_unix >= ?3 AND container = ?1 AND (?2 IS NULL OR host = ?2)
      ORDER BY host, sampled_unix";
+const NEWEST_PASS: &str = "SELECT MAX(p.started_at) FROM passes p JOIN host_names h ON h.host_id = p.host_id
+     WHERE (?1 IS NULL OR h.host = ?1)";
 const STACK_NAMES: &str = "SELECT DISTINCT name FROM stacks";
 const VOLUME_NAMES: &str = "SELECT DISTINCT name FROM volumes WHERE kind = ?1";
 const CONTAINER_NAMES: &str = "SELECT DISTINCT name FROM container_states";
@@ -156,6 +158,13 @@ pub fn container_series(conn: &Connection, s: &Span<'_>) -> rusqlite::Result<Vec
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
+}
+
+/// Time of the newest pass (of `host`, or of any host): a series' window
+/// ends there, as the report's does, so a stopped collector still shows
+/// its last window.
+pub fn newest_pass(conn: &Connection, host: Option<&str>) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(NEWEST_PASS)?.query_row([host], |r| r.get(0))
 }
 
 /// Every name the history knows for `kind` (`stack`, `volume`, `bind`,
