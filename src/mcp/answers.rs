@@ -112,7 +112,7 @@ fn require_known(conn: &Connection, kind: &str, wanted: &str) -> Result<()> {
     }
     let near = near_matches(wanted, &known);
     let hint = if near.is_empty() {
-        format!("list them with the `sql` tool (e.g. SELECT DISTINCT {} ...)", column_of(kind))
+        format!("list them with the `sql` tool: `SELECT DISTINCT {}`", column_of(kind))
     } else {
         format!("did you mean {}?", near.iter().map(|n| md::code(n)).collect::<Vec<_>>().join(", "))
     };
