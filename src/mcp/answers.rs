@@ -212,8 +212,8 @@ fn to_json(v: &Value) -> Result<String> {
 }
 
 /// `v` as JSON text of at most [`MAX_ANSWER`] bytes that still parses:
-/// while it is too long, the longest list in it loses its second half
-/// (lists are ordered most important first), and a top-level `cut` object
+/// while it is too long, the longest list in it loses at least its second
+/// half (lists are ordered most important first), and a top-level `cut` object
 /// says which lists lost how many entries and how to narrow the question.
 pub fn fit_json(mut v: Value, narrow: &str) -> Result<String> {
     let mut cut: std::collections::BTreeMap<String, usize> = Default::default();
@@ -228,10 +228,14 @@ pub fn fit_json(mut v: Value, narrow: &str) -> Result<String> {
         if len < 2 {
             return Ok(bounded(text, narrow));
         }
+        // Cut in proportion to the excess when that cuts more than half,
+        // so a report of thousands of rows fits in a few rounds.
+        let share = len * (MAX_ANSWER * 9 / 10) / text.len();
+        let keep = (len / 2).min(share).max(1);
         if let Some(Value::Array(a)) = v.pointer_mut(&path) {
-            a.truncate(len / 2);
+            a.truncate(keep);
         }
-        *cut.entry(path).or_default() += len - len / 2;
+        *cut.entry(path).or_default() += len - keep;
         if let Value::Object(o) = &mut v {
             o.insert("cut".into(), json!({"dropped_from_lists": cut, "how_to_narrow": narrow}));
         }
