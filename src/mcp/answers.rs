@@ -22,7 +22,7 @@ use crate::{adhoc, inert};
 /// Largest answer, in bytes: a few thousand tokens of a model's context.
 pub const MAX_ANSWER: usize = 24_000;
 /// Most points in a series answer.
-pub const MAX_POINTS: i64 = 300;
+pub const MAX_POINTS: i64 = 200;
 /// Most rows a `sql` answer shows.
 pub const MAX_SQL_ROWS: usize = 200;
 /// Most growers `top_growth` lists, and findings `findings` lists.
@@ -350,6 +350,39 @@ fn newest(conn: &Connection, host: Option<&str>) -> Result<i64> {
     Ok(series::newest_pass(conn, host).context("cannot read the newest pass")?.unwrap_or_else(now_unix))
 }
 
+/// A series answer: `head`'s fields, then `columns` once and one compact
+/// row per point per line (objects per point would be three times the
+/// size). When the rows do not fit [`MAX_ANSWER`], the oldest go and a
+/// `cut` field says how many and how to narrow the question.
+fn series_json(head: Value, columns: &[&str], points: Vec<Value>, narrow: &str) -> Result<String> {
+    let mut rows = Vec::with_capacity(points.len());
+    for p in &points {
+        let row: Vec<Value> = columns.iter().map(|c| p.get(*c).cloned().unwrap_or(Value::Null)).collect();
+        rows.push(inert::json_escaped(&serde_json::to_string(&row)?));
+    }
+    let mut head_text = String::from("{\n");
+    if let Value::Object(o) = &head {
+        for (k, v) in o {
+            head_text.push_str(&format!("  {}: {},\n", serde_json::to_string(k)?, serde_json::to_string(v)?));
+        }
+    }
+    head_text.push_str(&format!("  \"columns\": {},\n", serde_json::to_string(columns)?));
+    let room = MAX_ANSWER.saturating_sub(head_text.len() + 400);
+    let mut used = 0;
+    let mut first = rows.len();
+    while first > 0 && used + rows[first - 1].len() + 6 <= room {
+        used += rows[first - 1].len() + 6;
+        first -= 1;
+    }
+    if first > 0 {
+        let cut = json!({"dropped_oldest_points": first, "how_to_narrow": narrow});
+        head_text.push_str(&format!("  \"cut\": {},\n", serde_json::to_string(&cut)?));
+    }
+    let body: Vec<String> = rows[first..].iter().map(|r| format!("    {r}")).collect();
+    let sep = if body.is_empty() { "" } else { "\n" };
+    Ok(inert::json_escaped(&format!("{head_text}  \"points\": [{sep}{}{sep}  ]\n}}\n", body.join(",\n"))))
+}
+
 /// A bucket that keeps a window's series at most [`MAX_POINTS`] long.
 fn bucket(window_seconds: i64) -> i64 {
     (window_seconds + MAX_POINTS - 1) / MAX_POINTS
@@ -372,14 +405,19 @@ pub fn stack_history(cx: &Context, stack: &str, window: Option<&str>, host: Opti
         "bucket_seconds": b,
         "note": "the window ends at the newest pass; one point per bucket: the bucket's newest sample; sizes in \
                  bytes, null = not measured; restarts = sum of the stack's containers' restart counts",
-        "points": points.iter().map(|p| {
+    });
+    let points = points
+        .iter()
+        .map(|p| {
             let mut o = serde_json::to_value(p).unwrap_or_default();
             o["host"] = name(&p.host).into();
             o["at"] = iso_utc(p.at_unix).into();
             o
-        }).collect::<Vec<_>>(),
-    });
-    fit_json(v, "give a shorter `window` or one `host`")
+        })
+        .collect();
+    let columns =
+        ["at", "disk_bytes", "rw_bytes", "log_bytes", "volume_bytes", "mem_bytes", "restarts", "unknown_sizes", "host"];
+    series_json(v, &columns, points, "give a shorter `window` or one `host`")
 }
 
 pub fn object_history(
@@ -430,9 +468,24 @@ pub fn object_history(
         "bucket_seconds": b,
         "note": "the window ends at the newest pass; one point per bucket: the bucket's newest sample; sizes in bytes, \
                  null = not measured",
-        "points": points,
     });
-    fit_json(v, "give a shorter `window` or one `host`")
+    let columns: &[&str] = if kind == "container" {
+        &[
+            "at",
+            "state",
+            "health",
+            "restart_count",
+            "mem_bytes",
+            "mem_peak_bytes",
+            "rw_bytes",
+            "log_bytes",
+            "stack",
+            "host",
+        ]
+    } else {
+        &["at", "size_bytes", "in_use", "unsized_reason", "host"]
+    };
+    series_json(v, columns, points, "give a shorter `window` or one `host`")
 }
 
 pub fn findings(cx: &Context, window: Option<&str>, host: Option<&str>, stack: Option<&str>) -> Result<String> {
@@ -549,6 +602,23 @@ mod tests {
         assert!(out.ends_with("narrow it]\n"), "{}", &out[out.len() - 200..]);
         assert!(out.contains("\nline 10\n"));
         assert_eq!(bounded("short\n".into(), "x"), "short\n");
+    }
+
+    #[test]
+    fn series_are_rows_under_columns_and_lose_their_oldest_points_first() {
+        let points: Vec<Value> = (0..5000).map(|i| json!({"at": i, "size_bytes": i * 1000, "host": "h"})).collect();
+        let text = series_json(json!({"name": "v"}), &["at", "size_bytes", "host"], points, "narrow it").unwrap();
+        assert!(text.len() <= MAX_ANSWER, "{}", text.len());
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let rows = v["points"].as_array().unwrap();
+        assert_eq!(rows.last().unwrap(), &json!([4999, 4999000, "h"]), "the newest point is kept");
+        assert_eq!(v["cut"]["dropped_oldest_points"], json!(5000 - rows.len()));
+        assert_eq!(v["columns"], json!(["at", "size_bytes", "host"]));
+        let small = series_json(json!({"name": "v"}), &["at"], vec![json!({"at": 1})], "x").unwrap();
+        let v: Value = serde_json::from_str(&small).unwrap();
+        assert!(v.get("cut").is_none() && v["points"] == json!([[1]]), "{small}");
+        let empty = series_json(json!({}), &["at"], vec![], "x").unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&empty).unwrap()["points"], json!([]));
     }
 
     #[test]

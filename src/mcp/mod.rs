@@ -172,7 +172,7 @@ impl Server {
     }
 
     #[tool(description = "One stack over a window: disk by part (rw_bytes writable layers, log_bytes, \
-        volume_bytes, disk_bytes their sum), mem_bytes and restarts, at most 300 points (one per bucket, the \
+        volume_bytes, disk_bytes their sum), mem_bytes and restarts, at most 200 points as rows under `columns` (one per bucket, the \
         bucket's newest sample). An unknown stack gets the nearest names.")]
     async fn stack_history(&self, Parameters(p): Parameters<StackHistoryParams>) -> CallToolResult {
         answer(&self.cx, move |cx| {
@@ -181,9 +181,11 @@ impl Server {
         .await
     }
 
-    #[tool(description = "One volume, bind mount (by host path) or container over a window, at most 300 points. \
+    #[tool(
+        description = "One volume, bind mount (by host path) or container over a window, at most 200 points as rows under `columns`. \
         Volumes and binds: size_bytes, in_use. Containers: state, health, restart_count, mem_bytes, \
-        mem_peak_bytes, rw_bytes, log_bytes. An unknown name gets the nearest names.")]
+        mem_peak_bytes, rw_bytes, log_bytes. An unknown name gets the nearest names."
+    )]
     async fn object_history(&self, Parameters(p): Parameters<ObjectHistoryParams>) -> CallToolResult {
         answer(&self.cx, move |cx| {
             answers::object_history(
