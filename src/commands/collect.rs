@@ -114,7 +114,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
             tokio::select! {
                 () = async {
                     if let Some(since) = previous {
-                        collect::oom_kills_since(&engine, &mut snap, since).await;
+                        collect::events::since(&engine, &mut snap, since).await;
                     }
                     sizes::measure(&engine, &mut snap, &state, &plan, now_unix()).await
                 } => Ok(()),

@@ -137,6 +137,42 @@ const INSERT_IMAGE_STATE: &str = "INSERT INTO image_states (image_ref, pass_id, 
 const INSERT_IMAGE_STACK: &str =
     "INSERT OR IGNORE INTO image_stacks (image_ref, pass_id, stack_id) VALUES (?1, ?2, ?3)";
 /// Images the host's previous pass saw and this one did not.
+// An event is stored once, whoever saw it first (V8's key).
+const INSERT_EVENT: &str = "INSERT OR IGNORE INTO event_rows (host_id, container_id, at_ns, action, name, stack_kind,
+        stack, service, health, exit_code, signal, oom, source)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+const INSERT_EVENT_GAP: &str = "INSERT OR IGNORE INTO event_gap_rows (host_id, from_ns, to_ns, reason, noted_at)
+     VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// Stores container events; those already stored are skipped.
+pub fn insert_events(
+    conn: &Connection,
+    host_id: i64,
+    events: &[crate::snapshot::ContainerEvent],
+    source: &str,
+) -> rusqlite::Result<usize> {
+    let mut st = conn.prepare_cached(INSERT_EVENT)?;
+    let mut added = 0;
+    for e in events {
+        added += st.execute(params![
+            host_id,
+            e.container_id,
+            e.at_ns,
+            e.action,
+            e.name,
+            e.stack.as_ref().map(|k| k.kind.as_str()),
+            e.stack.as_ref().map(|k| k.name.as_str()),
+            e.service,
+            e.health,
+            e.exit_code,
+            e.signal,
+            e.oom,
+            source
+        ])?;
+    }
+    Ok(added)
+}
+
 const IMAGES_GONE: &str = "SELECT image_ref FROM image_spans WHERE host_id = ?1 AND last_pass = ?2";
 
 /// Writes one pass in one IMMEDIATE transaction: it lands whole or not at
@@ -470,6 +506,16 @@ pub fn insert_pass_checked(
             ])?;
         }
         tx.execute(FORGET_SIZE_STATE, params![host_id, snap.started_at - 7 * 86_400])?;
+    }
+    insert_events(&tx, host_id, &snap.events, "collect")?;
+    if let Some(g) = &snap.event_gap {
+        tx.prepare_cached(INSERT_EVENT_GAP)?.execute(params![
+            host_id,
+            g.from_ns,
+            g.to_ns,
+            g.reason,
+            snap.started_at
+        ])?;
     }
     tx.commit()?;
     Ok(pass_id)
