@@ -19,6 +19,22 @@ fn events_of(db: &Path, container: &str) -> Vec<(String, Option<i64>, i64)> {
     st.query_map([container], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
 }
 
+/// `stackwatch report` on `db`, as markdown or JSON.
+fn report(db: &Path, format: &str) -> String {
+    let out = bin()
+        .args(["report", "--db", db.to_str().unwrap(), "--window", "1h", "--no-vault", "--format", format])
+        .env_remove("FACTORY_ROOT")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "report failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The report's findings about `stack`, from its JSON.
+fn findings_of(json: &serde_json::Value, stack: &str) -> Vec<serde_json::Value> {
+    json["hosts"][0]["findings"].as_array().unwrap().iter().filter(|f| f["stack"] == stack).cloned().collect()
+}
+
 fn pass_start(db: &Path) -> i64 {
     open(db).query_row("SELECT MAX(sampled_unix) FROM pass_log", [], |r| r.get(0)).unwrap()
 }
@@ -65,6 +81,111 @@ fn a_job_that_ran_failed_and_was_removed_between_two_passes_is_recorded_with_its
     // of the previous one): each is stored once.
     collect(&db);
     assert_eq!(events_of(&db, &job), events);
+
+    // The report: a job that came and went, with its exit code, at the
+    // priority of a foreign stack's non-zero exit.
+    let json: serde_json::Value = serde_json::from_str(&report(&db, "json")).unwrap();
+    let found = findings_of(&json, "harbjob");
+    assert_eq!(found.len(), 1, "{:?}", json["hosts"][0]["events"]);
+    assert_eq!((found[0]["kind"].as_str(), found[0]["priority"].as_str()), (Some("exited_nonzero"), Some("P4")));
+    let summary = found[0]["summary"].as_str().unwrap();
+    assert!(summary.contains(&format!("job `{job}` ran once in ")), "{summary}");
+    assert!(summary.contains("and was removed, failed once with exit 3;"), "{summary}");
+    let jobs = json["hosts"][0]["events"]["jobs"].as_array().unwrap();
+    let j = jobs.iter().find(|j| j["name"] == job.as_str()).expect("the job in JSON");
+    assert_eq!((j["runs"].as_i64(), j["failures"][0]["exit_code"].as_i64()), (Some(1), Some(3)));
+    assert!(report(&db, "markdown").contains(&format!("job `{job}` ran once")));
+}
+
+#[test]
+fn oom_kills_under_restart_always_are_counted_from_events_though_inspect_no_longer_shows_them() {
+    // Engine 26.1 clears OOMKilled and the exit code when the container
+    // starts again; 20.10 keeps them. Either way only the events say how
+    // many times it happened.
+    if !engine_available() {
+        return;
+    }
+    let img = image();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    collect(&db);
+
+    let project = unique("oomloop");
+    let mut clean = Cleanup::default();
+    // Killed for memory 4 times (dd's 64 MiB buffer over a 16 MiB limit),
+    // counted on a volume; then it stays up.
+    compose_up(
+        &mut clean,
+        dir.path(),
+        &project,
+        &format!(
+            r#"version: "2.4"
+services:
+  anvil:
+    image: {img}
+    restart: always
+    mem_limit: 16m
+    memswap_limit: 16m
+    network_mode: none
+    command: ["sh", "-c", "n=$$(cat /state/n 2>/dev/null || echo 0); if [ $$n -lt 4 ]; then echo $$((n+1)) > /state/n; sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1; fi; exec sleep 3600"]
+    volumes: ["state:/state"]
+volumes:
+  state: {{}}
+"#
+        ),
+    );
+    let anvil = compose_container(&project, "anvil");
+    wait_for("four OOM kills and the restart after the last", Duration::from_secs(90), || {
+        let restarts: i64 = inspect(&anvil, "{{.RestartCount}}").parse().unwrap();
+        (restarts == 4 && inspect(&anvil, "{{.State.Status}}") == "running").then_some(())
+    });
+    // The engine can say "running" a moment before it logs the start event.
+    wait_for("the fifth start event", Duration::from_secs(10), || {
+        let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let starts = docker(&[
+            "events",
+            "--since",
+            &pass_start(&db).to_string(),
+            "--until",
+            &until.to_string(),
+            "--filter",
+            &format!("container={anvil}"),
+            "--filter",
+            "event=start",
+        ]);
+        (starts.lines().count() == 5).then_some(())
+    });
+    let oom_flag = inspect(&anvil, "{{.State.OOMKilled}}");
+    let engine: u32 = docker(&["version", "-f", "{{.Server.Version}}"]).split('.').next().unwrap().parse().unwrap();
+    if engine >= 26 {
+        assert_eq!(oom_flag, "false", "engine {engine} clears OOMKilled on restart");
+    }
+    collect(&db);
+
+    let events = events_of(&db, &anvil);
+    assert_eq!(events.iter().filter(|e| e.0 == "oom" && e.2 == 1).count(), 4, "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.0 == "die" && e.1 == Some(137)).count(), 4, "{events:?}");
+
+    let json: serde_json::Value = serde_json::from_str(&report(&db, "json")).unwrap();
+    let found = findings_of(&json, &project);
+    let oom = found.iter().find(|f| f["kind"] == "oom_killed").expect("an OOM finding from events");
+    assert_eq!(oom["priority"], "P3", "a foreign stack's OOM kills");
+    let summary = oom["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("`{anvil}` was OOM-killed 4 times in ")) && summary.contains("restarted each time"),
+        "{summary}"
+    );
+    assert!(summary.contains("(memory limit 16"), "the limit is given: {summary}");
+    let restarting = found.iter().find(|f| f["kind"] == "restarting").expect("a restart finding from events");
+    let summary = restarting["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("`{anvil}` restarted 4 times in "))
+            && summary.contains(": 4 times exit 137 (killed: OOM);"),
+        "{summary}"
+    );
+    let counts = json["hosts"][0]["events"]["oom_kills"].as_array().unwrap();
+    let c = counts.iter().find(|c| c["container"] == anvil.as_str()).expect("the OOM count in JSON");
+    assert_eq!(c["times"], 4);
 }
 
 #[test]
@@ -115,4 +236,9 @@ fn more_events_between_two_passes_than_the_engine_keeps_are_recorded_as_a_gap() 
     assert_eq!(reason, "overflow");
     assert_eq!(from, since * 1_000_000_000, "missing from the previous pass");
     assert!(to >= oldest, "up to the oldest event the engine still held: {to} vs {oldest}");
+    let md = report(&db, "markdown");
+    let line = md.lines().find(|l| l.starts_with("**Events:**")).expect("the report says events may be missing");
+    assert!(line.contains("Events may be missing once in "), "{line}");
+    let json: serde_json::Value = serde_json::from_str(&report(&db, "json")).unwrap();
+    assert_eq!(json["hosts"][0]["events"]["gaps"][0]["reason"], "overflow");
 }

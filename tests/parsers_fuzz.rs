@@ -296,6 +296,7 @@ fn hostile_names_through_the_renderer_stay_inside_their_code_spans() {
                 growth: GrowthLevels::default(),
                 findings: vec![],
                 stacks,
+                events: Default::default(),
             }],
             vault: VaultStatus { dir: None, written: vec![], cleared: names.to_vec() },
         };

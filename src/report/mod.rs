@@ -6,6 +6,7 @@
 //! vault items. Nothing here talks to the engine.
 
 pub mod edges;
+pub mod events;
 pub mod growth;
 pub mod md;
 pub mod model;
@@ -93,6 +94,7 @@ fn make_names_inert(h: &mut HostReport) {
         fix(&mut s.name);
         fix(&mut s.owner);
     }
+    h.events.make_inert();
 }
 
 fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: &str) -> Result<HostReport> {
@@ -184,6 +186,14 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     for img in end.images.iter().filter(|i| i.containers == 0) {
         image_stacks.insert(img.image_ref, queries::image_past_stacks(conn, img.image_ref)?);
     }
+    let (event_findings, events) = events::find(
+        conn,
+        h.host_id,
+        end_pass.started_at - req.window_seconds,
+        req.now.max(end_pass.started_at),
+        &end,
+        &span,
+    )?;
     let drafts = symptoms::find(&symptoms::Inputs {
         start: &start,
         end: &end,
@@ -194,6 +204,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         image_stacks: &image_stacks,
         config: cfg,
         now: req.now,
+        events: &event_findings,
     });
     let mut findings: Vec<Finding> = Vec::new();
     if let Some(d) = disk.as_ref().filter(|d| d.over_threshold) {
@@ -274,6 +285,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         growth,
         findings,
         stacks,
+        events,
     })
 }
 

@@ -50,6 +50,9 @@ pub struct HostReport {
     pub growth: GrowthLevels,
     pub findings: Vec<Finding>,
     pub stacks: Vec<StackSummary>,
+    /// What happened between passes: OOM kills, restarts and jobs counted
+    /// from the engine's events, and when events may be missing.
+    pub events: super::events::Summary,
 }
 
 #[derive(Debug, Clone, Serialize)]

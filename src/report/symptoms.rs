@@ -38,6 +38,8 @@ pub struct Inputs<'a> {
     pub image_stacks: &'a BTreeMap<i64, Vec<(String, String)>>,
     pub config: &'a ReportConfig,
     pub now: i64,
+    /// What happened between passes (`report::events`).
+    pub events: &'a super::events::Found,
 }
 
 type Key = (String, String);
@@ -101,6 +103,7 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             exited.entry(key(c)).or_default().push((text, None, None));
         }
     }
+    i.events.merge_into(&mut restarting, &mut oom, &mut exited);
     group(&mut drafts, "restarting", restarting, "has containers restarting");
     group(&mut drafts, "unhealthy", unhealthy, "has unhealthy containers");
     group(&mut drafts, "oom_killed", oom, "had containers OOM-killed");

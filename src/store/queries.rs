@@ -1116,6 +1116,70 @@ pub fn unhealthy_since(conn: &Connection, container_ref: i64) -> rusqlite::Resul
     conn.prepare_cached(UNHEALTHY_SINCE)?.query_row([container_ref], |r| r.get(0))
 }
 
+// ---------------------------------------------------------------------------
+// Container events (migration V8), for the report.
+
+/// One stored container event.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub container_id: String,
+    pub name: String,
+    pub stack_kind: String,
+    pub stack: String,
+    pub service: Option<String>,
+    pub action: String,
+    pub exit_code: Option<i64>,
+    pub oom: bool,
+    pub at_ns: i64,
+}
+
+const EVENTS_BETWEEN: &str = "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
+        service, action, exit_code, oom, at_ns
+     FROM event_rows WHERE host_id = ?1 AND at_ns BETWEEN ?2 AND ?3 ORDER BY container_id, at_ns";
+
+/// A host's events between two times (Unix nanoseconds), per container in
+/// time order.
+pub fn events_between(conn: &Connection, host_id: i64, from_ns: i64, to_ns: i64) -> rusqlite::Result<Vec<EventRow>> {
+    conn.prepare_cached(EVENTS_BETWEEN)?
+        .query_map(params![host_id, from_ns, to_ns], |r| {
+            Ok(EventRow {
+                container_id: r.get(0)?,
+                name: r.get(1)?,
+                stack_kind: r.get(2)?,
+                stack: r.get(3)?,
+                service: r.get(4)?,
+                action: r.get(5)?,
+                exit_code: r.get(6)?,
+                oom: r.get(7)?,
+                at_ns: r.get(8)?,
+            })
+        })?
+        .collect()
+}
+
+const CONTAINER_SEEN: &str = "SELECT EXISTS (SELECT 1 FROM containers WHERE host_id = ?1 AND container_id = ?2)";
+
+/// Whether any pass of the host recorded this container.
+pub fn container_seen(conn: &Connection, host_id: i64, container_id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached(CONTAINER_SEEN)?.query_row(params![host_id, container_id], |r| r.get(0))
+}
+
+const EVENT_GAPS_BETWEEN: &str = "SELECT from_ns, to_ns, reason FROM event_gap_rows
+     WHERE host_id = ?1 AND to_ns >= ?2 AND from_ns <= ?3 ORDER BY from_ns";
+
+/// (from_ns, to_ns, reason) of the intervals overlapping a time range
+/// whose events may be missing.
+pub fn event_gaps_between(
+    conn: &Connection,
+    host_id: i64,
+    from_ns: i64,
+    to_ns: i64,
+) -> rusqlite::Result<Vec<(i64, i64, String)>> {
+    conn.prepare_cached(EVENT_GAPS_BETWEEN)?
+        .query_map(params![host_id, from_ns, to_ns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
