@@ -186,6 +186,27 @@ volumes:
     let counts = json["hosts"][0]["events"]["oom_kills"].as_array().unwrap();
     let c = counts.iter().find(|c| c["container"] == anvil.as_str()).expect("the OOM count in JSON");
     assert_eq!(c["times"], 4);
+
+    // Metrics: the same counts, as counters.
+    let out = bin().args(["metrics", "--db", db.to_str().unwrap()]).env_remove("FACTORY_ROOT").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let sample = |metric: &str, extra: &str| -> Option<String> {
+        text.lines()
+            .find(|l| {
+                l.starts_with(&format!("{metric}{{"))
+                    && l.contains(&format!("container=\"{anvil}\""))
+                    && l.contains(extra)
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_string)
+    };
+    assert_eq!(sample("stackwatch_container_oom_kills_total", "").as_deref(), Some("4"), "{text}");
+    assert_eq!(
+        sample("stackwatch_container_restarts_by_cause_total", "exit_code=\"137\",cause=\"oom\"").as_deref(),
+        Some("4"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -173,6 +173,17 @@ fn lives(rows: &[EventRow]) -> Vec<Life> {
     out
 }
 
+/// Per container (by name) of `rows`, its OOM kills and its restarts by
+/// cause: what the metrics count.
+pub fn tallies(rows: &[EventRow]) -> BTreeMap<String, (i64, Vec<Cause>)> {
+    let mut out = BTreeMap::new();
+    for l in lives(rows) {
+        let restarts: Vec<_> = l.dies.iter().filter(|d| d.3).collect();
+        out.insert(l.name.clone(), (l.ooms.len() as i64, causes(&restarts)));
+    }
+    out
+}
+
 /// How an exit code reads: 128 + signal for a killed process, 125-127 when
 /// the command could not run at all.
 pub fn reading(exit_code: Option<i64>, oom: bool) -> &'static str {

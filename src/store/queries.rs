@@ -1164,6 +1164,38 @@ pub fn container_seen(conn: &Connection, host_id: i64, container_id: &str) -> ru
     conn.prepare_cached(CONTAINER_SEEN)?.query_row(params![host_id, container_id], |r| r.get(0))
 }
 
+const CONTAINER_IDS_IN_PASS: &str = "SELECT c.container_id FROM container_spans sp
+     JOIN containers c ON c.id = sp.container_ref WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2";
+
+/// Engine IDs of the containers a pass saw.
+pub fn container_ids_in_pass(conn: &Connection, host_id: i64, pass_id: i64) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(CONTAINER_IDS_IN_PASS)?.query_map(params![host_id, pass_id], |r| r.get(0))?.collect()
+}
+
+const EVENTS_OF_CONTAINER: &str =
+    "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
+        service, action, exit_code, oom, at_ns
+     FROM event_rows WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns";
+
+/// Every stored event of one container, in time order.
+pub fn events_of_container(conn: &Connection, host_id: i64, container_id: &str) -> rusqlite::Result<Vec<EventRow>> {
+    conn.prepare_cached(EVENTS_OF_CONTAINER)?
+        .query_map(params![host_id, container_id], |r| {
+            Ok(EventRow {
+                container_id: r.get(0)?,
+                name: r.get(1)?,
+                stack_kind: r.get(2)?,
+                stack: r.get(3)?,
+                service: r.get(4)?,
+                action: r.get(5)?,
+                exit_code: r.get(6)?,
+                oom: r.get(7)?,
+                at_ns: r.get(8)?,
+            })
+        })?
+        .collect()
+}
+
 const EVENT_GAPS_BETWEEN: &str = "SELECT from_ns, to_ns, reason FROM event_gap_rows
      WHERE host_id = ?1 AND to_ns >= ?2 AND from_ns <= ?3 ORDER BY from_ns";
 
