@@ -47,6 +47,11 @@ fn a_job_that_ran_failed_and_was_removed_between_two_passes_is_recorded_with_its
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
     collect(&db);
+    // The same passes with events switched off.
+    let off = dir.path().join("off.db");
+    let off_cfg = dir.path().join("off.toml");
+    std::fs::write(&off_cfg, "[collect]\nevents = false\n").unwrap();
+    collect_with(&off, &["--config", off_cfg.to_str().unwrap()]);
 
     let mut clean = Cleanup::default();
     let job = unique("job");
@@ -59,6 +64,8 @@ fn a_job_that_ran_failed_and_was_removed_between_two_passes_is_recorded_with_its
     assert_eq!(status.code(), Some(3));
     docker(&["rm", &job]);
     collect(&db);
+    collect_with(&off, &["--config", off_cfg.to_str().unwrap()]);
+    assert_eq!(events_of(&off, &job), [], "events = false reads none");
 
     let events = events_of(&db, &job);
     let actions: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();

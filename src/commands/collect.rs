@@ -113,7 +113,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
         runtime.block_on(async {
             tokio::select! {
                 () = async {
-                    if let Some(since) = previous {
+                    if let Some(since) = previous.filter(|_| c.events) {
                         collect::events::since(&engine, &mut snap, since).await;
                     }
                     sizes::measure(&engine, &mut snap, &state, &plan, now_unix()).await
