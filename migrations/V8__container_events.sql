@@ -7,7 +7,7 @@
 --   previous pass already stored adds nothing. Stack and service come from
 --   the event's attributes (the container's labels), so a container that
 --   came and went between two passes still has its stack. `source` says
---   who stored it (`collect`).
+--   who stored it first (`collect` or `watch`).
 -- * `event_gap_rows`: an interval whose events may be missing, because the
 --   engine's bounded log no longer reached back to the previous pass
 --   (`overflow`) or could not be read (`unreadable`).

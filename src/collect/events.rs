@@ -36,7 +36,7 @@ pub async fn since(engine: &Engine, snap: &mut Snapshot, since: i64) {
     }
 }
 
-fn now_ns() -> i64 {
+pub fn now_ns() -> i64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
@@ -72,7 +72,8 @@ pub fn select(messages: &[EventMessage], since_ns: i64) -> (Vec<ContainerEvent>,
     (out, gap)
 }
 
-fn container_event(m: &EventMessage, at_ns: i64) -> Option<ContainerEvent> {
+/// One engine event as a stored container event, when it is one we keep.
+pub fn container_event(m: &EventMessage, at_ns: i64) -> Option<ContainerEvent> {
     let raw = m.action.as_deref()?;
     // `health_status: healthy`; `exec_start: sh -c ...` is not kept.
     let (action, detail) = match raw.split_once(':') {

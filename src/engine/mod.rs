@@ -300,6 +300,14 @@ impl Engine {
         }
     }
 
+    /// The engine's container events from `since` (`secs.nanos`) on, as
+    /// they happen: the stream stays open until the engine goes away.
+    pub fn event_stream(&self, since: &str) -> impl futures_util::Stream<Item = Result<EventMessage>> + '_ {
+        let filters = HashMap::from([("type".to_string(), vec!["container".to_string()])]);
+        let opts = EventsOptions { since: Some(since.to_string()), until: None, filters: Some(filters) };
+        self.docker.events(Some(opts)).map(move |e| e.map_err(|e| explain(e, &self.host, "follow events from")))
+    }
+
     pub async fn volumes(&self) -> Result<Vec<Volume>> {
         let list = self
             .docker

@@ -144,6 +144,17 @@ const INSERT_EVENT: &str = "INSERT OR IGNORE INTO event_rows (host_id, container
 const INSERT_EVENT_GAP: &str = "INSERT OR IGNORE INTO event_gap_rows (host_id, from_ns, to_ns, reason, noted_at)
      VALUES (?1, ?2, ?3, ?4, ?5)";
 
+/// Records an interval whose events may be missing, noted at `noted_at`.
+pub fn insert_event_gap(
+    conn: &Connection,
+    host_id: i64,
+    gap: &crate::snapshot::EventGap,
+    noted_at: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(INSERT_EVENT_GAP)?.execute(params![host_id, gap.from_ns, gap.to_ns, gap.reason, noted_at])?;
+    Ok(())
+}
+
 /// Stores container events; those already stored are skipped.
 pub fn insert_events(
     conn: &Connection,
