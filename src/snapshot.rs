@@ -94,7 +94,9 @@ pub struct ContainerEvent {
 pub struct EventGap {
     pub from_ns: i64,
     pub to_ns: i64,
-    /// `overflow` (the engine's bounded log dropped them) or `unreadable`.
+    /// `overflow` (the engine's bounded log dropped them), `unreadable`, or
+    /// `reconnect` (`watch` lost the stream and the engine's log no longer
+    /// reaches back to what it last saw).
     pub reason: &'static str,
 }
 

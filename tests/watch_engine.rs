@@ -98,3 +98,53 @@ fn watch_beside_collect_stores_each_event_once_and_sigterm_loses_nothing() {
         .unwrap();
     assert_eq!(code, 4);
 }
+
+#[test]
+fn watch_across_an_engine_restart_reconnects_and_records_the_gap() {
+    // The shared engine must never be restarted: a private one of this
+    // test's own (see tests/engine_restart.rs).
+    if !engine_available() {
+        return;
+    }
+    let Some(mut engine) = PrivateEngine::possible(&[])
+        .then(|| PrivateEngine::builder("private", "swtwatchd").arg("--storage-driver=vfs").start())
+    else {
+        return;
+    };
+    let host = engine.host();
+    engine.load(image());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let out = bin().args(["collect", "--db", db.to_str().unwrap(), "--docker-host", &host]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let (watcher, mut stderr) = start(&db, &["--docker-host", &host]);
+    // Created and removed (nothing needs to run): a destroy event.
+    let removed = |engine: &PrivateEngine, name: &str| {
+        engine.docker(&["create", "--name", name, "--network", "none", image(), "true"]);
+        engine.docker(&["rm", name]);
+        wait_for("the watcher to store the destroy event", Duration::from_secs(30), || {
+            events_of(&db, name).contains(&("destroy".to_string(), "watch".to_string())).then_some(())
+        });
+    };
+    removed(&engine, "before");
+    engine.stop();
+    engine.launch();
+    removed(&engine, "after");
+    let mut rest = String::new();
+    stop(watcher, &mut stderr, &mut rest);
+    assert!(rest.contains("lost the event stream"), "{rest}");
+
+    // The watcher's first read may note the fresh engine's list starting
+    // after the pass; the reconnect is what this test is about.
+    let (from, to): (i64, i64) = open(&db)
+        .query_row("SELECT from_ns, to_ns FROM event_gaps WHERE reason = 'reconnect'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let before: i64 =
+        open(&db).query_row("SELECT at_ns FROM container_events WHERE container = 'before'", [], |r| r.get(0)).unwrap();
+    let after: i64 =
+        open(&db).query_row("SELECT at_ns FROM container_events WHERE container = 'after'", [], |r| r.get(0)).unwrap();
+    assert!(before <= from && from < to && to <= after, "the gap lies between: {before} {from} {to} {after}");
+}

@@ -92,6 +92,7 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
     // Until when the watcher has seen everything (Unix nanoseconds).
     let mut seen_until = start;
     let mut backoff = Duration::from_secs(1);
+    let mut reconnecting = false;
     let outcome: Result<()> = runtime.block_on(async {
         loop {
             if signals::pending().is_some() {
@@ -125,6 +126,15 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
                 Ok(messages) => {
                     let (events, gap) = select(&messages, seen_until);
                     pending.events.extend(events);
+                    // After a lost stream an empty list is an engine that
+                    // started afresh: what it held before went with it.
+                    let gap = match gap {
+                        Some(g) if reconnecting => Some(EventGap { reason: "reconnect", ..g }),
+                        None if reconnecting && messages.is_empty() => {
+                            Some(EventGap { from_ns: seen_until, to_ns: asked, reason: "reconnect" })
+                        }
+                        other => other,
+                    };
                     pending.gaps.extend(gap);
                 }
                 Err(err) => {
@@ -170,6 +180,7 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
                 eprintln!("stackwatch: warning: lost the event stream ({}); reconnecting", inert::line(&why, 300));
             }
             flush(&mut pending, Duration::ZERO)?;
+            reconnecting = true;
         }
     });
     // Whatever arrived is written before exiting, waiting for a pass if one

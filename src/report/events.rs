@@ -348,9 +348,11 @@ pub fn find(conn: &Connection, host_id: i64, from: i64, to: i64, end: &Edge, spa
 
     let gaps = queries::event_gaps_between(conn, host_id, from_ns, to_ns)?;
     if let (Some(first), Some(last)) = (gaps.first(), gaps.last()) {
-        let (n, reasons) = (gaps.len() as i64, gaps.iter().any(|g| g.2 == "overflow"));
-        let why = if reasons {
+        let n = gaps.len() as i64;
+        let why = if gaps.iter().any(|g| g.2 == "overflow") {
             "the engine keeps only its last few hundred events and dropped some before a pass read them"
+        } else if gaps.iter().any(|g| g.2 == "reconnect") {
+            "`stackwatch watch` lost the engine's event stream (the engine restarted or went away)"
         } else {
             "the engine's events could not be read"
         };
