@@ -37,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Metrics(args) => commands::metrics::run(&cli.global, args),
         Command::Serve(args) => commands::serve::run(&cli.global, args),
         Command::Sql(args) => commands::sql::run(&cli.global, args),
+        Command::Watch(args) => commands::watch::run(&cli.global, args),
     }
 }

@@ -9,3 +9,4 @@ pub mod prune;
 pub mod report;
 pub mod serve;
 pub mod sql;
+pub mod watch;
