@@ -259,19 +259,25 @@ fn bench_collect(sizes: &[usize], runs: usize) {
         let interval_cfg = dir.path().join("interval.toml");
         std::fs::write(&interval_cfg, "[collect]\ncheap_walk_time = \"0s\"\n").unwrap();
         let interval = format!("{steady} --config {}", interval_cfg.display());
+        let no_events_cfg = dir.path().join("no-events.toml");
+        std::fs::write(&no_events_cfg, "[collect]\nevents = false\n").unwrap();
+        let no_events = format!("{steady} --config {}", no_events_cfg.display());
         // First pass measures every size (and creates the database).
         measure(&full);
         let (mut a, mut b, mut c, mut e, mut i) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut x = Vec::new();
         for _ in 0..runs {
             a.push(measure(&steady));
+            x.push(measure(&no_events));
             i.push(measure(&interval));
             b.push(measure(&full));
             e.push(measure(&endpoint));
             c.push(measure(cli));
         }
-        let (a, b, c, e, i) = (median(a), median(b), median(c), median(e), median(i));
+        let (a, b, c, e, i, x) = (median(a), median(b), median(c), median(e), median(i), median(x));
         for (name, m) in [
             ("stackwatch collect (default: cheap sizes fresh every pass)", a),
+            ("stackwatch collect, events not read (`[collect] events = false`)", x),
             ("stackwatch collect, sizes carried until size_interval", i),
             ("stackwatch collect --sizes", b),
             ("stackwatch collect, counters from the stats endpoint", e),

@@ -106,6 +106,16 @@ pub enum Command {
     /// from cron as before. Listens on loopback unless told otherwise.
     Serve(ServeArgs),
 
+    /// Follow the engine's container events as they happen and store them.
+    ///
+    /// Optional, for boxes where the engine's short list of recent events
+    /// overflows between passes (the report then says events may be
+    /// missing). Writes small batches beside `collect` (an event is stored
+    /// once, whoever sees it first), reconnects with backoff when the engine
+    /// goes away and records what it could not see. SIGTERM: writes what it
+    /// received, exits 0.
+    Watch(WatchArgs),
+
     /// Run one read-only SQL query against the history and print the rows.
     ///
     /// For boxes without the `sqlite3` shell. The database is opened
@@ -255,6 +265,20 @@ fn parse_window(s: &str) -> Result<(std::time::Duration, String), String> {
         return Err("the window must be at least 1s".into());
     }
     Ok((d, s.trim().to_string()))
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Docker engine to follow (as for collect; one engine per watcher).
+    /// Default: the first [docker] host from the config, else
+    /// unix:///var/run/docker.sock.
+    #[arg(long, env = "DOCKER_HOST", value_name = "HOST")]
+    pub docker_host: Option<String>,
+
+    /// Write what was received at least this often (500 events also make a
+    /// batch): 1s, 10s, 1m.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_window)]
+    pub flush_every: (std::time::Duration, String),
 }
 
 #[derive(Debug, Args)]

@@ -151,6 +151,9 @@ pub struct CollectConfig {
     /// Read running containers' counters from their cgroup files when they
     /// are visible; false: always ask the stats endpoint.
     pub cgroup_stats: bool,
+    /// Read the engine's container events since the previous pass (OOM
+    /// kills, restarts and their causes, jobs that came and went).
+    pub events: bool,
     /// After how long raw passes are thinned to one per hour.
     #[serde(deserialize_with = "positive_duration")]
     pub keep_raw: Duration,
@@ -221,6 +224,7 @@ impl Default for CollectConfig {
             cheap_walk_time: Duration::from_millis(250),
             cheap_walk_files: 100_000,
             cgroup_stats: true,
+            events: true,
             keep_raw: Duration::from_secs(14 * 86_400),
             keep_hourly: Duration::from_secs(90 * 86_400),
         }

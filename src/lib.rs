@@ -39,5 +39,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(&cli.global, args),
         Command::Sql(args) => commands::sql::run(&cli.global, args),
         Command::Mcp(args) => commands::mcp::run(&cli.global, args),
+        Command::Watch(args) => commands::watch::run(&cli.global, args),
     }
 }

@@ -61,6 +61,43 @@ pub struct Snapshot {
     pub filesystems: Vec<Filesystem>,
     /// Docker's own totals for what has no per-stack owner.
     pub docker_totals: DockerTotals,
+    /// The container events the engine reported since this engine's
+    /// previous pass (none before its first).
+    pub events: Vec<ContainerEvent>,
+    /// An interval whose events may be missing: the engine's event log no
+    /// longer reached back to the previous pass, or could not be read.
+    pub event_gap: Option<EventGap>,
+}
+
+/// One container event (`die`, `oom`, `kill`, `start`, `restart`,
+/// `destroy`, `health_status`), as the engine reported it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerEvent {
+    /// Unix nanoseconds (the engine's `timeNano`).
+    pub at_ns: i64,
+    pub container_id: String,
+    pub name: String,
+    pub stack: Option<StackKey>,
+    pub service: Option<String>,
+    /// The action without its detail: `health_status`, not `health_status: healthy`.
+    pub action: String,
+    /// For `health_status`: the new status.
+    pub health: Option<String>,
+    pub exit_code: Option<i64>,
+    /// For `kill`: the signal sent (`9`, `SIGTERM`, as the client gave it).
+    pub signal: Option<String>,
+    pub oom: bool,
+}
+
+/// Events between `from_ns` and `to_ns` (Unix nanoseconds) may be missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventGap {
+    pub from_ns: i64,
+    pub to_ns: i64,
+    /// `overflow` (the engine's bounded log dropped them), `unreadable`, or
+    /// `reconnect` (`watch` lost the stream and the engine's log no longer
+    /// reaches back to what it last saw).
+    pub reason: &'static str,
 }
 
 /// A filesystem as `statvfs` saw it this pass, with what it holds.

@@ -299,6 +299,7 @@ fn hostile_names_through_the_renderer_stay_inside_their_code_spans() {
                 growth: GrowthLevels::default(),
                 findings: vec![],
                 stacks,
+                events: Default::default(),
                 omitted: None,
             }],
             project_errors: names.to_vec(),

@@ -54,6 +54,16 @@ fn readme_example_queries_run_in_the_sqlite3_shell_and_through_stackwatch_sql() 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
     collect(&db);
+    // Something for the container_events query: a job that ran, failed and
+    // was removed between two passes.
+    let job = unique("readmejob");
+    clean.container(&job);
+    let status = Command::new("docker")
+        .args(["run", "--name", &job, "--network", "none", image(), "sh", "-c", "exit 3"])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "the job exits 3");
+    docker(&["rm", &job]);
     collect(&db);
     // Something for the prune_log query: a stopped container carrying a
     // label of this test's own, pruned under that label.

@@ -169,7 +169,8 @@ volumes:
     assert!(md.contains(&format!("`{project}` grew ")), "stack growth sentence: {md}");
     assert!(md.contains(&format!("(volume `{project}_chain` +3.")), "volume named in the stack's growth: {md}");
     assert!(md.contains(&format!("`{project}_chain` grew 3.")), "3000 KiB is 3.07 MB: {md}");
-    assert!(md.contains(&format!("`{looper}` restart count ")), "{md}");
+    // Counted from the engine's events between the passes, with the cause.
+    assert!(md.contains(&format!("`{looper}` restarted ")) && md.contains("exit 3"), "{md}");
     assert!(md.contains(&format!("`{sick}` unhealthy since ")), "{md}");
     assert!(md.contains("Owner: `team-chain` (`projects/chain.toml` `[siblings]` stacks"), "{md}");
     assert_inert("stdout", &md);

@@ -134,6 +134,21 @@ fn snapshot(at: i64, extra: bool) -> Snapshot {
             usage: FsUsage { total_bytes: 1 << 40, used_bytes: (1 << 39) + at - T0, free_bytes: (1 << 39) - (at - T0) },
             docker_root: true,
         }],
+        // An OOM kill at every pass, and a gap every day.
+        events: vec![ContainerEvent {
+            at_ns: at * 1_000_000_000,
+            container_id: "anvil".into(),
+            name: "harb-anvil-1".into(),
+            stack: Some(StackKey { kind: StackKind::Compose, name: "harb".into() }),
+            action: "oom".into(),
+            oom: true,
+            ..Default::default()
+        }],
+        event_gap: ((at - T0) % DAY == 0).then(|| EventGap {
+            from_ns: (at - 15 * MIN) * 1_000_000_000,
+            to_ns: at * 1_000_000_000,
+            reason: "overflow",
+        }),
         ..Default::default()
     }
 }
@@ -220,6 +235,10 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
         count(c, "SELECT count(*) FROM volume_sizes JOIN volumes v ON v.id = volume_ref WHERE v.kind = 'bind'");
     assert!(bind_rows < 192 + 192 + 10, "{bind_rows} size rows for 394 surviving passes");
     assert_eq!(count(c, "SELECT count(*) FROM stack_disk_history"), 192 + 192 + 10);
+    // Events and gaps are kept as long as hourly passes: the last 10 days'.
+    assert_eq!(count(c, "SELECT count(*) FROM container_events WHERE oom = 1"), 10 * 24 * 4);
+    assert_eq!(count(c, "SELECT MIN(at_ns) FROM container_events") / 1_000_000_000, now - 10 * DAY);
+    assert_eq!(count(c, "SELECT count(*) FROM event_gaps"), 10);
     assert_eq!(count(c, "SELECT count(*) FROM containers WHERE container_id IN ('oneoff', 'job')"), 0);
     assert_eq!(count(c, "SELECT count(*) FROM volumes WHERE name = 'harb_job'"), 0);
     assert_eq!(

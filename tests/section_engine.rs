@@ -93,6 +93,33 @@ fn stretch_first_pass(db: &Path, secs: i64) {
     assert_eq!(n, 1);
 }
 
+/// The engine's filesystem is shared with other people's tests, which write
+/// and delete beside ours: set the first pass's figures of the Docker root's
+/// filesystem to the second pass's less `ours`, the bytes this test wrote, so
+/// the window's growth is ours alone (what a quiet box would show).
+fn only_our_growth_on_the_disk(db: &Path, ours: i64) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let n = c
+        .execute(
+            "UPDATE passes SET fs_used_bytes = (SELECT fs_used_bytes - ?1 FROM passes ORDER BY id DESC LIMIT 1),
+                               fs_free_bytes = (SELECT fs_free_bytes + ?1 FROM passes ORDER BY id DESC LIMIT 1)
+              WHERE id = (SELECT MIN(id) FROM passes)",
+            [ours],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    c.execute(
+        "UPDATE filesystem_samples AS f
+            SET used_bytes = (SELECT l.used_bytes - ?1 FROM filesystem_samples l
+                               WHERE l.fs_ref = f.fs_ref AND l.pass_id = (SELECT MAX(id) FROM passes)),
+                free_bytes = (SELECT l.free_bytes + ?1 FROM filesystem_samples l
+                               WHERE l.fs_ref = f.fs_ref AND l.pass_id = (SELECT MAX(id) FROM passes))
+          WHERE f.pass_id = (SELECT MIN(id) FROM passes) AND f.docker_root = 1",
+        [ours],
+    )
+    .unwrap();
+}
+
 #[test]
 fn a_filling_disk_is_p1_naming_its_driver_while_a_tiny_orphan_stays_p4_and_fast_logs_are_a_finding() {
     if !engine_available() {
@@ -154,6 +181,7 @@ volumes:
     });
     collect_with(&db, &["--sizes"]);
     stretch_first_pass(&db, 600);
+    only_our_growth_on_the_disk(&db, 200_000_000 + last as i64);
 
     // Any fill within 100 years is "close": the projection itself is what
     // this checks, on the real filesystem's figures.

@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod cgroup;
+pub mod events;
 pub mod host;
 pub mod sizes;
 pub mod stack;
@@ -122,22 +123,9 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
         },
         filesystems: Vec::new(),
         docker_totals: Default::default(),
+        events: Vec::new(),
+        event_gap: None,
     })
-}
-
-/// Marks the containers the engine reported OOM kills of since `since`
-/// (this engine's previous pass) as OOM-killed, though inspect may no
-/// longer say so (see [`Engine::oom_kills`]). Events that cannot be read
-/// are an error of this pass, not its end: `OOMKilled` still counts.
-pub async fn oom_kills_since(engine: &Engine, snap: &mut Snapshot, since: i64) {
-    match engine.oom_kills(since, now_unix()).await {
-        Ok(ids) => {
-            for c in snap.containers.iter_mut().filter(|c| ids.contains(&c.id)) {
-                c.oom_killed = Some(true);
-            }
-        }
-        Err(e) => snap.errors.push(ObjectError { kind: "engine", name: "events".into(), message: format!("{e:#}") }),
-    }
 }
 
 /// Attribution and per-stack totals, once every size is known; the pass's

@@ -115,8 +115,8 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
         runtime.block_on(async {
             tokio::select! {
                 () = async {
-                    if let Some(since) = previous {
-                        collect::oom_kills_since(&engine, &mut snap, since).await;
+                    if let Some(since) = previous.filter(|_| c.events) {
+                        collect::events::since(&engine, &mut snap, since).await;
                     }
                     sizes::measure(&engine, &mut snap, &state, &plan, now_unix()).await
                 } => Ok(()),

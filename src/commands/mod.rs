@@ -10,3 +10,4 @@ pub mod prune;
 pub mod report;
 pub mod serve;
 pub mod sql;
+pub mod watch;

@@ -1,8 +1,8 @@
 //! The only module that talks to Docker. Everything above it sees typed
 //! results and errors that already say which engine and what to do.
 //!
-//! Calls are the cheap ones (list, inspect, one-shot stats, the `oom`
-//! events since the previous pass) plus at most one `system df` per pass
+//! Calls are the cheap ones (list, inspect, one-shot stats, the engine's
+//! log of recent events) plus at most one `system df` per pass
 //! for sizes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ImageSummary, SystemInfo, SystemVersion, Volume,
+    ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, EventMessage, ImageSummary, SystemInfo,
+    SystemVersion, Volume,
 };
 use bollard::query_parameters::{
     EventsOptions, InspectContainerOptions, ListContainersOptions, ListImagesOptions, ListVolumesOptions,
@@ -270,38 +271,41 @@ impl Engine {
         }
     }
 
-    /// Ids of the containers the engine reported OOM kills in between the
-    /// Unix times `since` and `until`. Engine 26.1, unlike 20.10, clears a
-    /// container's `OOMKilled` when it starts again, so a container that
-    /// ran out of memory and was restarted looks healthy to inspect; its
-    /// `oom` event remains. The engine keeps only a bounded log of recent
-    /// events (a few hundred), so on a busy engine an older kill can have
-    /// dropped out: this adds to `OOMKilled`, it cannot replace it.
-    pub async fn oom_kills(&self, since: i64, until: i64) -> Result<HashSet<String>> {
-        let filters = HashMap::from([
-            ("type".to_string(), vec!["container".to_string()]),
-            ("event".to_string(), vec!["oom".to_string()]),
-        ]);
-        let opts =
-            EventsOptions { since: Some(since.to_string()), until: Some(until.to_string()), filters: Some(filters) };
-        let mut events = self.docker.events(Some(opts));
-        let mut ids = HashSet::new();
+    /// Every event the engine still holds, up to now: its log of recent
+    /// events is an in-memory list of a few hundred, whatever their type
+    /// (healthcheck `exec_*` events fill it too). Asking from the epoch
+    /// rather than from the previous pass costs the same (the engine scans
+    /// that list either way) and shows how far back the list reaches, which
+    /// is how a caller knows whether events were dropped.
+    pub async fn events(&self) -> Result<Vec<EventMessage>> {
+        // `until` with sub-second precision: a whole second in the future
+        // would hold the stream open, waiting for it.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+        let opts = EventsOptions { since: Some("1".into()), until: Some(until), filters: None };
+        let mut stream = self.docker.events(Some(opts));
+        let mut out = Vec::new();
         // With `until` set the engine sends what it has and closes the stream.
         let read = async {
-            while let Some(event) = events.next().await {
-                let event = event.map_err(|e| explain(e, &self.host, "read events from"))?;
-                if let Some(id) = event.actor.and_then(|a| a.id).filter(|id| !id.is_empty()) {
-                    ids.insert(id);
-                }
+            while let Some(event) = stream.next().await {
+                out.push(event.map_err(|e| explain(e, &self.host, "read events from"))?);
             }
             anyhow::Ok(())
         };
         match tokio::time::timeout(self.timeout, read).await {
-            Ok(r) => r.map(|()| ids),
+            Ok(r) => r.map(|()| out),
             Err(_) => {
                 bail!("the Docker engine at {} did not finish sending its events within {:?}", self.host, self.timeout)
             }
         }
+    }
+
+    /// The engine's container events from `since` (`secs.nanos`) on, as
+    /// they happen: the stream stays open until the engine goes away.
+    pub fn event_stream(&self, since: &str) -> impl futures_util::Stream<Item = Result<EventMessage>> + '_ {
+        let filters = HashMap::from([("type".to_string(), vec!["container".to_string()])]);
+        let opts = EventsOptions { since: Some(since.to_string()), until: None, filters: Some(filters) };
+        self.docker.events(Some(opts)).map(move |e| e.map_err(|e| explain(e, &self.host, "follow events from")))
     }
 
     pub async fn volumes(&self) -> Result<Vec<Volume>> {

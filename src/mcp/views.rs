@@ -4,7 +4,7 @@
 //! every example).
 
 /// Name, columns, and one example query, per view.
-pub const VIEWS: [(&str, &str, &str); 12] = [
+pub const VIEWS: [(&str, &str, &str); 14] = [
     (
         "latest_stacks",
         "host, stack, kind, containers, running, disk_bytes, mem_bytes, sampled_at, rw_bytes, log_bytes, \
@@ -80,13 +80,27 @@ pub const VIEWS: [(&str, &str, &str); 12] = [
          WHERE removed_unix >= unixepoch('now', '-7 days') ORDER BY removed_unix DESC",
     ),
     ("host_names", "host, hostname, engine_id, host_id", "SELECT host, hostname, engine_id FROM host_names"),
+    (
+        "container_events",
+        "host, stack, service, container, at, action, exit_code, signal, oom, source, health, stack_kind, \
+         container_id, at_ns, engine_id",
+        "SELECT at, stack, container, action, exit_code, oom FROM container_events \
+         WHERE at_ns >= unixepoch('now', '-1 day') * 1000000000 ORDER BY at_ns DESC LIMIT 50",
+    ),
+    (
+        "event_gaps",
+        "host, missing_from, missing_until, reason, noted_at, from_ns, to_ns, engine_id",
+        "SELECT host, missing_from, missing_until, reason FROM event_gaps ORDER BY from_ns DESC LIMIT 10",
+    ),
 ];
 
 /// Rules that hold across the views, in a few lines.
 pub const NOTES: &str = "Times: sampled_at is ISO-8601 UTC text, sampled_unix the same in Unix seconds (filter time \
 ranges on it). Sizes are integer bytes; NULL means not measured, never zero. In the volume views kind is 'volume' or \
 'bind' (then volume is the host path). unknown_sizes counts a stack's parts that were not measured. tags, stacks and \
-mounted_by are JSON arrays. container_history: always add a time range on sampled_unix.";
+mounted_by are JSON arrays. container_history: always add a time range on sampled_unix. container_events: filter \
+time on at_ns (nanoseconds: at_ns >= unixepoch('now', '-1 day') * 1000000000); action is die, oom, kill, start, \
+restart, destroy or health_status.";
 
 /// The catalogue as markdown: one block per view.
 pub fn catalogue() -> String {

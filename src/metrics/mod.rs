@@ -52,6 +52,8 @@ struct Families {
     c_restarts: Family,
     c_exit: Family,
     c_oom: Family,
+    c_oom_kills: Family,
+    c_restart_causes: Family,
     c_started: Family,
     c_mem: Family,
     c_mem_limit: Family,
@@ -169,6 +171,18 @@ impl Families {
                 Gauge,
                 None,
                 "1 when the container was OOM-killed in its last run or since the previous pass.",
+            ),
+            c_oom_kills: f(
+                "stackwatch_container_oom_kills",
+                Counter,
+                None,
+                "OOM kills of the container, counted from the engine's events over the history kept (keep_hourly).",
+            ),
+            c_restart_causes: f(
+                "stackwatch_container_restarts_by_cause",
+                Counter,
+                None,
+                "Restarts of the container by the exit code of the death before each, from the engine's events.",
             ),
             c_started: f(
                 "stackwatch_container_started_timestamp_seconds",
@@ -303,6 +317,8 @@ impl Families {
             self.c_restarts,
             self.c_exit,
             self.c_oom,
+            self.c_oom_kills,
+            self.c_restart_causes,
             self.c_started,
             self.c_mem,
             self.c_mem_limit,
@@ -389,6 +405,12 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
             f.stack_unmeasured.push(l, int(Some(s.unknown)));
         }
 
+        // Counted from the events of the containers this pass saw (by ID:
+        // a recreated container starts again from 0, a counter reset).
+        let mut tallies = std::collections::BTreeMap::new();
+        for id in queries::container_ids_in_pass(conn, h.host_id, h.latest_pass)? {
+            tallies.extend(crate::report::events::tallies(&queries::events_of_container(conn, h.host_id, &id)?));
+        }
         let mut containers: Vec<_> = edge.containers.iter().collect();
         containers.sort_by(|a, b| (&a.stack, &a.name).cmp(&(&b.stack, &b.name)));
         for c in containers {
@@ -401,6 +423,21 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
             f.c_restarts.push(l.clone(), int(c.restart_count));
             f.c_exit.push(l.clone(), int(c.exit_code));
             f.c_oom.push(l.clone(), int(c.oom_killed.map(i64::from)));
+            let (ooms, causes) = tallies.get(&c.name).cloned().unwrap_or_default();
+            f.c_oom_kills.push(l.clone(), int(Some(ooms)));
+            for cause in causes {
+                let mut cl = l.clone();
+                cl.push(("exit_code", cause.exit_code.map(|e| e.to_string()).unwrap_or_default()));
+                let reading = match cause.reading.as_str() {
+                    "killed: OOM" => "oom",
+                    "SIGKILL" => "sigkill",
+                    "SIGTERM" => "sigterm",
+                    "could not run" => "could_not_run",
+                    _ => "exit",
+                };
+                cl.push(("cause", reading.to_string()));
+                f.c_restart_causes.push(cl, int(Some(cause.times)));
+            }
             f.c_started.push(l.clone(), int(c.started_at));
             f.c_mem.push(l.clone(), int(st.mem));
             f.c_mem_limit.push(l.clone(), int(st.mem_limit));

@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod edges;
+pub mod events;
 pub mod growth;
 pub mod md;
 pub mod model;
@@ -100,6 +101,7 @@ fn make_names_inert(h: &mut HostReport) {
         fix(&mut s.owner);
         s.working_dir.iter_mut().chain(s.config_files.iter_mut()).for_each(fix);
     }
+    h.events.make_inert();
 }
 
 fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: &str) -> Result<HostReport> {
@@ -193,6 +195,14 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     for img in end.images.iter().filter(|i| i.containers == 0) {
         image_stacks.insert(img.image_ref, queries::image_past_stacks(conn, img.image_ref)?);
     }
+    let (event_findings, events) = events::find(
+        conn,
+        h.host_id,
+        end_pass.started_at - req.window_seconds,
+        req.now.max(end_pass.started_at),
+        &end,
+        &span,
+    )?;
     let drafts = symptoms::find(&symptoms::Inputs {
         start: &start,
         end: &end,
@@ -204,6 +214,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         image_stacks: &image_stacks,
         config: cfg,
         now: req.now,
+        events: &event_findings,
     });
     // Space held unused for `vault_after`: the same findings at the pass
     // that long before the newest one.
@@ -224,6 +235,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
             image_stacks: &image_stacks,
             config: cfg,
             now: req.now,
+            events: &events::Found::default(),
         });
         persisted = then
             .into_iter()
@@ -374,6 +386,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         growth,
         findings,
         stacks,
+        events,
         omitted: None,
     })
 }

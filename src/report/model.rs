@@ -53,6 +53,9 @@ pub struct HostReport {
     pub growth: GrowthLevels,
     pub findings: Vec<Finding>,
     pub stacks: Vec<StackSummary>,
+    /// What happened between passes: OOM kills, restarts and jobs counted
+    /// from the engine's events, and when events may be missing.
+    pub events: super::events::Summary,
     /// Set only in budgeted markdown: what was left out to fit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub omitted: Option<Omitted>,

@@ -46,6 +46,8 @@ pub struct Inputs<'a> {
     pub image_stacks: &'a BTreeMap<i64, Vec<(String, String)>>,
     pub config: &'a ReportConfig,
     pub now: i64,
+    /// What happened between passes (`report::events`).
+    pub events: &'a super::events::Found,
 }
 
 type Key = (String, String);
@@ -179,6 +181,24 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
                     });
                 }
             }
+        }
+    }
+    // Event lines replace the state line of the same container: they count
+    // what happened between passes, where the state saw only its end.
+    for (from, into) in
+        [(&i.events.restarting, &mut restarting), (&i.events.oom, &mut oom), (&i.events.exited, &mut exited)]
+    {
+        for (key, lines) in from {
+            let entries = into.entry(key.clone()).or_default();
+            for (name, _) in lines {
+                let prefix = format!("{} ", code(name));
+                entries.retain(|e| !e.text.starts_with(&prefix));
+            }
+            entries.extend(lines.iter().map(|(name, (text, since, bytes))| Entry {
+                since: *since,
+                bytes: *bytes,
+                ..entry(text.clone(), code(name))
+            }));
         }
     }
     group(&mut drafts, "restarting", restarting, "has containers restarting");

@@ -137,6 +137,53 @@ const INSERT_IMAGE_STATE: &str = "INSERT INTO image_states (image_ref, pass_id, 
 const INSERT_IMAGE_STACK: &str =
     "INSERT OR IGNORE INTO image_stacks (image_ref, pass_id, stack_id) VALUES (?1, ?2, ?3)";
 /// Images the host's previous pass saw and this one did not.
+// An event is stored once, whoever saw it first (V8's key).
+const INSERT_EVENT: &str = "INSERT OR IGNORE INTO event_rows (host_id, container_id, at_ns, action, name, stack_kind,
+        stack, service, health, exit_code, signal, oom, source)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+const INSERT_EVENT_GAP: &str = "INSERT OR IGNORE INTO event_gap_rows (host_id, from_ns, to_ns, reason, noted_at)
+     VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// Records an interval whose events may be missing, noted at `noted_at`.
+pub fn insert_event_gap(
+    conn: &Connection,
+    host_id: i64,
+    gap: &crate::snapshot::EventGap,
+    noted_at: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(INSERT_EVENT_GAP)?.execute(params![host_id, gap.from_ns, gap.to_ns, gap.reason, noted_at])?;
+    Ok(())
+}
+
+/// Stores container events; those already stored are skipped.
+pub fn insert_events(
+    conn: &Connection,
+    host_id: i64,
+    events: &[crate::snapshot::ContainerEvent],
+    source: &str,
+) -> rusqlite::Result<usize> {
+    let mut st = conn.prepare_cached(INSERT_EVENT)?;
+    let mut added = 0;
+    for e in events {
+        added += st.execute(params![
+            host_id,
+            e.container_id,
+            e.at_ns,
+            e.action,
+            e.name,
+            e.stack.as_ref().map(|k| k.kind.as_str()),
+            e.stack.as_ref().map(|k| k.name.as_str()),
+            e.service,
+            e.health,
+            e.exit_code,
+            e.signal,
+            e.oom,
+            source
+        ])?;
+    }
+    Ok(added)
+}
+
 const IMAGES_GONE: &str = "SELECT image_ref FROM image_spans WHERE host_id = ?1 AND last_pass = ?2";
 
 /// Writes one pass in one IMMEDIATE transaction: it lands whole or not at
@@ -470,6 +517,16 @@ pub fn insert_pass_checked(
             ])?;
         }
         tx.execute(FORGET_SIZE_STATE, params![host_id, snap.started_at - 7 * 86_400])?;
+    }
+    insert_events(&tx, host_id, &snap.events, "collect")?;
+    if let Some(g) = &snap.event_gap {
+        tx.prepare_cached(INSERT_EVENT_GAP)?.execute(params![
+            host_id,
+            g.from_ns,
+            g.to_ns,
+            g.reason,
+            snap.started_at
+        ])?;
     }
     tx.commit()?;
     Ok(pass_id)
@@ -1141,6 +1198,102 @@ pub fn image_past_stacks(conn: &Connection, image_ref: i64) -> rusqlite::Result<
 /// sample after its last sample that was not unhealthy.
 pub fn unhealthy_since(conn: &Connection, container_ref: i64) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached(UNHEALTHY_SINCE)?.query_row([container_ref], |r| r.get(0))
+}
+
+// ---------------------------------------------------------------------------
+// Container events (migration V8), for the report.
+
+/// One stored container event.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub container_id: String,
+    pub name: String,
+    pub stack_kind: String,
+    pub stack: String,
+    pub service: Option<String>,
+    pub action: String,
+    pub exit_code: Option<i64>,
+    pub oom: bool,
+    pub at_ns: i64,
+}
+
+const EVENTS_BETWEEN: &str = "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
+        service, action, exit_code, oom, at_ns
+     FROM event_rows WHERE host_id = ?1 AND at_ns BETWEEN ?2 AND ?3 ORDER BY container_id, at_ns";
+
+/// A host's events between two times (Unix nanoseconds), per container in
+/// time order.
+pub fn events_between(conn: &Connection, host_id: i64, from_ns: i64, to_ns: i64) -> rusqlite::Result<Vec<EventRow>> {
+    conn.prepare_cached(EVENTS_BETWEEN)?
+        .query_map(params![host_id, from_ns, to_ns], |r| {
+            Ok(EventRow {
+                container_id: r.get(0)?,
+                name: r.get(1)?,
+                stack_kind: r.get(2)?,
+                stack: r.get(3)?,
+                service: r.get(4)?,
+                action: r.get(5)?,
+                exit_code: r.get(6)?,
+                oom: r.get(7)?,
+                at_ns: r.get(8)?,
+            })
+        })?
+        .collect()
+}
+
+const CONTAINER_SEEN: &str = "SELECT EXISTS (SELECT 1 FROM containers WHERE host_id = ?1 AND container_id = ?2)";
+
+/// Whether any pass of the host recorded this container.
+pub fn container_seen(conn: &Connection, host_id: i64, container_id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached(CONTAINER_SEEN)?.query_row(params![host_id, container_id], |r| r.get(0))
+}
+
+const CONTAINER_IDS_IN_PASS: &str = "SELECT c.container_id FROM container_spans sp
+     JOIN containers c ON c.id = sp.container_ref WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2";
+
+/// Engine IDs of the containers a pass saw.
+pub fn container_ids_in_pass(conn: &Connection, host_id: i64, pass_id: i64) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(CONTAINER_IDS_IN_PASS)?.query_map(params![host_id, pass_id], |r| r.get(0))?.collect()
+}
+
+const EVENTS_OF_CONTAINER: &str =
+    "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
+        service, action, exit_code, oom, at_ns
+     FROM event_rows WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns";
+
+/// Every stored event of one container, in time order.
+pub fn events_of_container(conn: &Connection, host_id: i64, container_id: &str) -> rusqlite::Result<Vec<EventRow>> {
+    conn.prepare_cached(EVENTS_OF_CONTAINER)?
+        .query_map(params![host_id, container_id], |r| {
+            Ok(EventRow {
+                container_id: r.get(0)?,
+                name: r.get(1)?,
+                stack_kind: r.get(2)?,
+                stack: r.get(3)?,
+                service: r.get(4)?,
+                action: r.get(5)?,
+                exit_code: r.get(6)?,
+                oom: r.get(7)?,
+                at_ns: r.get(8)?,
+            })
+        })?
+        .collect()
+}
+
+const EVENT_GAPS_BETWEEN: &str = "SELECT from_ns, to_ns, reason FROM event_gap_rows
+     WHERE host_id = ?1 AND to_ns >= ?2 AND from_ns <= ?3 ORDER BY from_ns";
+
+/// (from_ns, to_ns, reason) of the intervals overlapping a time range
+/// whose events may be missing.
+pub fn event_gaps_between(
+    conn: &Connection,
+    host_id: i64,
+    from_ns: i64,
+    to_ns: i64,
+) -> rusqlite::Result<Vec<(i64, i64, String)>> {
+    conn.prepare_cached(EVENT_GAPS_BETWEEN)?
+        .query_map(params![host_id, from_ns, to_ns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect()
 }
 
 #[cfg(test)]
