@@ -11,9 +11,11 @@ const STACK_SERIES: &str = "SELECT host, sampled_unix, disk_bytes, rw_bytes, log
      FROM stack_disk_history
      WHERE stack = ?1 AND (?2 IS NULL OR host = ?2) AND sampled_unix >= ?3
      ORDER BY host, sampled_unix";
-// A time range first: `container_history` is keyed by pass (README).
-const STACK_RESTARTS: &str = "SELECT pass_id, host, SUM(restart_count) FROM container_history
-     WHERE sampled_unix >= ?3 AND stack = ?1 AND (?2 IS NULL OR host = ?2) GROUP BY pass_id, host";
+// Only the passes the series kept: `container_history` is keyed by pass
+// (README), so each is an index range, where a time range would read every
+// container's samples of the whole window.
+const STACK_RESTARTS: &str = "SELECT pass_id, SUM(restart_count) FROM container_history
+     WHERE pass_id IN (SELECT value FROM json_each(?2)) AND stack = ?1 GROUP BY pass_id";
 const VOLUME_SERIES: &str = "SELECT host, sampled_unix, size_bytes, in_use, unsized_reason
      FROM volume_history
      WHERE volume = ?1 AND kind = ?4 AND (?2 IS NULL OR host = ?2) AND sampled_unix >= ?3
@@ -72,31 +74,37 @@ pub struct StackPoint {
 }
 
 pub fn stack_series(conn: &Connection, s: &Span<'_>) -> rusqlite::Result<Vec<StackPoint>> {
-    let mut restarts = std::collections::HashMap::new();
-    let mut stmt = conn.prepare_cached(STACK_RESTARTS)?;
-    let mut rows = stmt.query(params![s.name, s.host, s.since])?;
-    while let Some(r) = rows.next()? {
-        restarts.insert((r.get::<_, i64>(0)?, r.get::<_, String>(1)?), r.get::<_, Option<i64>>(2)?);
-    }
     let rows = conn
         .prepare_cached(STACK_SERIES)?
         .query_map(params![s.name, s.host, s.since], |r| {
-            let host: String = r.get(0)?;
-            let pass: i64 = r.get(8)?;
-            Ok(StackPoint {
-                restarts: restarts.get(&(pass, host.clone())).copied().flatten(),
-                host,
-                at_unix: r.get(1)?,
-                disk_bytes: r.get(2)?,
-                rw_bytes: r.get(3)?,
-                log_bytes: r.get(4)?,
-                volume_bytes: r.get(5)?,
-                mem_bytes: r.get(6)?,
-                unknown_sizes: r.get(7)?,
-            })
+            Ok((
+                r.get::<_, i64>(8)?,
+                StackPoint {
+                    host: r.get(0)?,
+                    at_unix: r.get(1)?,
+                    disk_bytes: r.get(2)?,
+                    rw_bytes: r.get(3)?,
+                    log_bytes: r.get(4)?,
+                    volume_bytes: r.get(5)?,
+                    mem_bytes: r.get(6)?,
+                    unknown_sizes: r.get(7)?,
+                    restarts: None,
+                },
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
+    let mut kept = newest_per_bucket(rows, s.bucket, |(_, p)| (&p.host, p.at_unix));
+    let passes = serde_json::to_string(&kept.iter().map(|(id, _)| *id).collect::<Vec<_>>()).unwrap_or_default();
+    let mut restarts = std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached(STACK_RESTARTS)?;
+    let mut rows = stmt.query(params![s.name, passes])?;
+    while let Some(r) = rows.next()? {
+        restarts.insert(r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?);
+    }
+    for (id, p) in &mut kept {
+        p.restarts = restarts.get(id).copied().flatten();
+    }
+    Ok(kept.into_iter().map(|(_, p)| p).collect())
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
