@@ -194,6 +194,8 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
 pub enum Format {
     Markdown,
     Json,
+    /// The dashboard's host page as one self-contained HTML file.
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -203,7 +205,8 @@ pub struct ReportArgs {
     pub window: Option<(std::time::Duration, String)>,
 
     /// markdown: the `## Sibling Stacks` section; json: the same findings
-    /// with exact integers (README "Report JSON").
+    /// with exact integers (README "Report JSON"); html: the dashboard's
+    /// host page as one self-contained file (charts inline, no script).
     #[arg(long, value_enum, default_value_t = Format::Markdown)]
     pub format: Format,
 
