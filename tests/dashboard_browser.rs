@@ -194,6 +194,27 @@ volumes:
     assert_eq!(stack.matches("<g class=\"series\"").count(), 4, "three parts and memory");
     assert!(stack.contains("class=\"owner\""), "no owner line");
 
+    // The volume page, from the stack page's link: its growth and who mounts it.
+    let volume = format!("{project}_data");
+    assert!(stack.contains(&format!("href=\"/volume/{volume}\"")), "the stack page does not link its volume");
+    let vol = chromium(&["--dump-dom", &format!("http://{addr}/volume/{volume}?window=1h")]);
+    let grew: i64 = attr(slice(&vol, "<p class=\"growth\"", ">"), "data-growth-bytes").parse().unwrap();
+    assert!((GROWTH..GROWTH + 200_000).contains(&grew), "volume growth {grew} for {GROWTH} written");
+    let mounted = slice(&vol, "<ul class=\"mounted-by\">", "</ul>");
+    assert!(mounted.contains(&project) && mounted.contains(&app), "mounted by: {mounted}");
+
+    // The one-file export: the same page, no links to pages it lacks, no
+    // script, nothing fetched.
+    let out = bin()
+        .args(["report", "--db", db.to_str().unwrap(), "--format", "html", "--window", "1h", "--no-knowledge"])
+        .env_remove("FACTORY_ROOT")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = String::from_utf8(out.stdout).unwrap();
+    assert!(file.contains(&format!("data-stack=\"{project}\"")) && file.contains("<svg"), "no stack row or chart");
+    assert!(!file.contains("<script") && !file.contains("src=") && !file.contains("href=\"/"), "not self-contained");
+
     // A screenshot with the charts is far from blank: compared with a blank
     // page shot the same way (PNG compresses a blank page to almost nothing).
     let shots = tempfile::tempdir().unwrap();

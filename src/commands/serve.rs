@@ -1,5 +1,5 @@
 //! `stackwatch serve`: `/metrics`, `/healthz` and the dashboard (`/`,
-//! `/stack/...`, rendered by [`crate::dashboard`]) over HTTP/1.1.
+//! `/stack/...`, `/volume/...`, rendered by [`crate::dashboard`]) over HTTP/1.1.
 //!
 //! hyper's own HTTP/1 server on a single-threaded runtime: a scrape is a
 //! few indexed reads of the database (in the blocking pool, so a slow disk
@@ -375,7 +375,7 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Fu
                 .unwrap_or_else(|_| (StatusCode::INTERNAL_SERVER_ERROR, "health check failed\n".into()));
             respond(status, "text/plain; charset=utf-8", text)
         }
-        p if p == "/" || p.starts_with("/stack/") => {
+        p if p == "/" || p.starts_with("/stack/") || p.starts_with("/volume/") => {
             let st = state.clone();
             let (path, query) = (p.to_string(), req.uri().query().map(str::to_string));
             match tokio::task::spawn_blocking(move || dashboard_page(&st, &path, query.as_deref())).await {

@@ -4,8 +4,10 @@
 //! JavaScript, nothing fetched from the network. Every name, label and
 //! owner goes through [`svg::esc`].
 //!
-//! Routes: `/` (the host page), `/stack/<kind>/<name>` (one stack), each
-//! with `?window=1h|24h|7d|30d|1y` and, on the host page, `?top=N`.
+//! Routes: `/` (the host page), `/stack/<kind>/<name>` (one stack),
+//! `/volume/<name>` (a volume, or a bind mount named by its host path,
+//! percent-encoded), each with `?window=1h|24h|7d|30d|1y` and, on the host
+//! page, `?top=N`.
 
 pub mod svg;
 
@@ -85,7 +87,8 @@ pub fn route(
     now: i64,
 ) -> Option<Page> {
     let stack = path.strip_prefix("/stack/");
-    if path != "/" && stack.is_none() {
+    let volume = path.strip_prefix("/volume/");
+    if path != "/" && stack.is_none() && volume.is_none() {
         return None;
     }
     let view = match View::parse(query) {
@@ -93,6 +96,7 @@ pub fn route(
         Err(e) => return Some(Page { status: 400, body: error_page(&format!("{e:#}")) }),
     };
     let page = match stack {
+        None if volume.is_some() => volume_page(conn, &view, &percent_decode(volume.unwrap_or_default())),
         None => host_page(conn, config, projects, &view, now, true),
         Some(rest) => match rest.split_once('/') {
             Some((kind, name)) => {
@@ -103,7 +107,10 @@ pub fn route(
     };
     Some(match page {
         Ok(Some(body)) => Page { status: 200, body },
-        Ok(None) => Page { status: 404, body: error_page("no such stack in the history; the host page links to each") },
+        Ok(None) => Page {
+            status: 404,
+            body: error_page("no such stack or volume in the history; the host page links to each"),
+        },
         Err(e) => Page { status: 500, body: error_page(&format!("{e:#}")) },
     })
 }
@@ -166,6 +173,10 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn volume_href(name: &str) -> String {
+    format!("/volume/{}", percent_encode(name))
 }
 
 pub fn stack_href(kind: &str, name: &str) -> String {
@@ -357,6 +368,16 @@ fn host_sections(out: &mut String, hr: &HostReport, links: bool) {
     for g in hr.growth.stacks.iter().filter(|g| g.delta_bytes.is_some_and(|d| d != 0)).take(10) {
         let _ = write!(out, "<li>{}</li>", esc(&g.sentence));
     }
+    out.push_str("</ul><h3>Volumes and bind mounts that changed</h3><ul class=\"volume-growers\">");
+    for g in hr.growth.volumes.iter().filter(|g| g.delta_bytes.is_some_and(|d| d != 0)).take(10) {
+        let name = if links {
+            format!("<a href=\"{}\">{}</a>", esc(&volume_href(&g.name)), esc(&g.name))
+        } else {
+            esc(&g.name)
+        };
+        let _ =
+            write!(out, "<li>{} {name}: {}</li>", g.level, esc(&g.delta_bytes.map(units::delta).unwrap_or_default()));
+    }
     out.push_str(
         "</ul><h3>Findings</h3><table class=\"findings\"><tr><th>priority</th><th>finding</th><th>owner</th></tr>",
     );
@@ -472,10 +493,106 @@ pub fn stack_page(
         legend(&mut out, &parts);
         out.push_str("<h3>Memory of its containers</h3>");
         out.push_str(&svg::stacked(&format!("memory of {name}"), &times, &memory, &[]));
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT v.name, v.kind FROM volume_stacks vs JOIN volumes v ON v.id = vs.volume_ref
+             WHERE vs.stack_id = ?1 AND vs.pass_id >= (SELECT MIN(id) FROM passes WHERE host_id = ?2 AND started_at >= ?3)
+             ORDER BY v.name",
+        )?;
+        let mounts: Vec<(String, String)> = stmt
+            .query_map(params![stack_id, h.host_id, start], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        out.push_str("<h3>Volumes and bind mounts</h3><ul class=\"mounts\">");
+        for (v, k) in &mounts {
+            let _ = write!(out, "<li>{} <a href=\"{}\">{}</a></li>", esc(k), esc(&volume_href(v)), esc(v));
+        }
+        out.push_str("</ul>");
         if let Some((t, _, _, _, _)) = rows.last() {
             let _ = write!(out, "<p>newest pass {}</p>", iso_utc(*t));
         }
         out.push_str("</section>");
+    }
+    out.push_str("</body></html>\n");
+    Ok(found.then_some(out))
+}
+
+/// One volume's (or bind mount's) page: its size over the window on every
+/// host that has it, its growth rate, and who mounts it.
+pub fn volume_page(conn: &Connection, view: &View, name: &str) -> Result<Option<String>> {
+    let hosts = queries::hosts(conn).context("cannot read hosts from the history")?;
+    let mut out = head(&format!("stackwatch: {name}"));
+    let _ = write!(out, "<p><a href=\"/{}\">host page</a></p><h1>{}</h1>", esc(&view.query(&view.window)), esc(name));
+    window_nav(&mut out, view, &volume_href(name));
+    let mut found = false;
+    for h in &hosts {
+        let row: Option<(i64, String)> = conn
+            .query_row("SELECT id, kind FROM volumes WHERE host_id = ?1 AND name = ?2", params![h.host_id, name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .ok();
+        let Some((volume_id, kind)) = row else { continue };
+        found = true;
+        let (start, bucket) = window_bounds(conn, h, view)?;
+        // Sizes and states are stored when they change: each pass reads the
+        // newest row at or before it.
+        let mut stmt = conn.prepare_cached(&format!(
+            "{CHOSEN} SELECT p.started_at,
+                (SELECT z.size_bytes FROM volume_sizes z WHERE z.volume_ref = ?4 AND z.pass_id <= c.id
+                 ORDER BY z.pass_id DESC LIMIT 1),
+                (SELECT st.present FROM volume_states st WHERE st.volume_ref = ?4 AND st.pass_id <= c.id
+                 ORDER BY st.pass_id DESC LIMIT 1)
+             FROM chosen c JOIN passes p ON p.id = c.id JOIN volume_spans sp ON sp.volume_ref = ?4
+             WHERE c.id BETWEEN sp.first_pass AND sp.last_pass ORDER BY p.started_at"
+        ))?;
+        type Row = (i64, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = stmt
+            .query_map(params![h.host_id, start, bucket, volume_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<(i64, Option<i64>)> = rows.into_iter().filter(|r| r.2 == Some(1)).map(|r| (r.0, r.1)).collect();
+        let times: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let size = vec![Series { name: name.to_string(), href: None, values: rows.iter().map(|r| r.1).collect() }];
+        let _ = write!(
+            out,
+            "<section class=\"host\" data-host=\"{}\"><h2>{} on {}</h2>",
+            esc(&h.hostname),
+            esc(&kind),
+            esc(&h.hostname)
+        );
+        let sized: Vec<(i64, i64)> = rows.iter().filter_map(|(t, s)| Some((*t, (*s)?))).collect();
+        if let (Some(first), Some(last)) = (sized.first(), sized.last()) {
+            let delta = last.1 - first.1;
+            let per_day = (last.0 > first.0).then(|| (delta as f64 * 86_400.0 / (last.0 - first.0) as f64) as i64);
+            let _ = write!(
+                out,
+                "<p class=\"growth\" data-growth-bytes=\"{delta}\">{} now, {} over the window{}</p>",
+                esc(&units::bytes(last.1)),
+                esc(&units::delta(delta)),
+                per_day.map(|r| format!(" ({} a day)", esc(&units::delta(r)))).unwrap_or_default()
+            );
+        }
+        out.push_str(&svg::stacked(&format!("size of {name}"), &times, &size, &[]));
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT s.kind, s.name FROM volume_stacks vs JOIN stacks s ON s.id = vs.stack_id
+             WHERE vs.volume_ref = ?1 AND vs.pass_id = (SELECT MAX(pass_id) FROM volume_stacks WHERE volume_ref = ?1)
+             ORDER BY s.name",
+        )?;
+        let stacks: Vec<(String, String)> =
+            stmt.query_map(params![volume_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let mounted_by: Option<String> = conn
+            .query_row(
+                "SELECT mounted_by FROM volume_states WHERE volume_ref = ?1 ORDER BY pass_id DESC LIMIT 1",
+                params![volume_id],
+                |r| r.get(0),
+            )
+            .ok();
+        let containers: Vec<String> = mounted_by.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default();
+        out.push_str("<h3>Mounted by</h3><ul class=\"mounted-by\">");
+        for (k, s) in &stacks {
+            let _ = write!(out, "<li>stack <a href=\"{}\">{}</a></li>", esc(&stack_href(k, s)), esc(s));
+        }
+        for c in &containers {
+            let _ = write!(out, "<li>container {}</li>", esc(c));
+        }
+        out.push_str("</ul></section>");
     }
     out.push_str("</body></html>\n");
     Ok(found.then_some(out))
