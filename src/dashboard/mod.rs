@@ -201,7 +201,9 @@ fn chosen_passes(conn: &Connection, host_id: i64, start: i64, bucket: i64) -> Re
 fn window_bounds(conn: &Connection, host: &queries::HostRow, view: &View) -> Result<(i64, i64)> {
     let end = queries::pass(conn, host.latest_pass)?.started_at;
     let start = end - view.window_seconds;
-    Ok((start, (view.window_seconds / MAX_POINTS).max(1)))
+    // One more second a bucket than window / MAX_POINTS: the window holds
+    // both its ends, and the newest pass must not open bucket MAX_POINTS + 1.
+    Ok((start, view.window_seconds / MAX_POINTS + 1))
 }
 
 /// The stacked series of stack disk use for one host: the top stacks by
@@ -609,6 +611,64 @@ mod tests {
         assert_eq!((v.window.as_str(), v.window_seconds, v.top), ("7d", 7 * 86_400, 3));
         let e = View::parse(Some("window=2w")).unwrap_err().to_string();
         assert!(e.contains("1h, 24h, 7d, 30d, 1y"), "{e}");
+    }
+
+    /// `n` passes a minute apart ending at `end`, of one compose stack whose
+    /// writable layer grows by 1 kB a pass.
+    fn history(db: &std::path::Path, n: i64, end: i64) {
+        use crate::snapshot::*;
+        let mut st = crate::store::open_for_write(db, std::time::Duration::from_secs(5)).unwrap();
+        for i in 0..n {
+            let labels = BTreeMap::from([("com.docker.compose.project".to_string(), "grower".to_string())]);
+            let (stack, service) = crate::collect::stack::identify("grower_app_1", &labels);
+            let containers = vec![ContainerSample {
+                id: format!("{:064x}", 1),
+                name: "grower_app_1".into(),
+                stack: Some(stack),
+                service,
+                labels,
+                image: "app:latest".into(),
+                state: "running".into(),
+                rw_bytes: Some(1000 * (i + 1)),
+                log_bytes: Some(0),
+                ..Default::default()
+            }];
+            let stacks = crate::collect::aggregate::attribute(&containers, &mut Vec::new(), &mut Vec::new());
+            let snap = Snapshot {
+                started_at: end - (n - 1 - i) * 60,
+                duration_ms: 10,
+                host: HostInfo { engine_id: "ENGINE-DASH".into(), hostname: "dash-box".into(), ..Default::default() },
+                containers,
+                stacks,
+                ..Default::default()
+            };
+            queries::insert_pass(&mut st.conn, &snap).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_series_has_at_most_max_points_and_ends_at_the_newest_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.db");
+        // 25 hours of passes a minute apart: 1500, of which 24h hold 1441.
+        history(&db, 1500, 1_800_000_000);
+        let st = crate::store::open_read_only(&db, std::time::Duration::from_secs(5)).unwrap();
+        let host = queries::hosts(&st.conn).unwrap().remove(0);
+        let day = View::parse(Some("window=24h")).unwrap();
+        let (times, series, _) = host_series(&st.conn, &host, &day).unwrap();
+        assert!(times.len() as i64 <= MAX_POINTS && times.len() > 200, "{} points", times.len());
+        assert_eq!(series.len(), 1);
+        assert_eq!(times.last(), Some(&1_800_000_000), "the newest pass is the last point");
+        assert_eq!(series[0].values.last(), Some(&Some(1_500_000)));
+        assert!(times[0] >= 1_800_000_000 - 86_400, "a point before the window");
+        // An hour has 61 passes: every one is a point.
+        let hour = View::parse(Some("window=1h")).unwrap();
+        assert_eq!(host_series(&st.conn, &host, &hour).unwrap().0.len(), 61);
+        // The page draws it, the growth sentence says it.
+        let page =
+            host_page(&st.conn, &Config::default(), &Projects::default(), &day, 1_800_000_000, true).unwrap().unwrap();
+        assert_eq!(page.matches("<g class=\"series\"").count(), 1);
+        assert!(page.contains("data-stack=\"grower\""), "{page}");
     }
 
     #[test]
