@@ -156,6 +156,8 @@ volumes:
         "bs=1000000",
         &format!("count={}", GROWTH / 1_000_000),
     ]);
+    // A restart between the passes: a mark on the stack page's time axis.
+    docker(&["restart", "-t", "1", &app]);
     collect_with(&db, &["--sizes"]);
 
     let (_server, addr) = serve(&db);
@@ -193,6 +195,8 @@ volumes:
     let stack = chromium(&["--dump-dom", &format!("http://{addr}/stack/compose/{project}?window=1h")]);
     assert_eq!(stack.matches("<g class=\"series\"").count(), 4, "three parts and memory");
     assert!(stack.contains("class=\"owner\""), "no owner line");
+    let restart = slice(&stack, "<line class=\"event\"", "</line>");
+    assert!(restart.contains(&format!("{app}: die")), "the restart is not on the time axis: {restart}");
 
     // The volume page, from the stack page's link: its growth and who mounts it.
     let volume = format!("{project}_data");

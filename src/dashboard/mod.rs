@@ -356,7 +356,7 @@ pub fn host_page(
         if let Some(d) = &hr.disk {
             let _ = write!(out, "<p class=\"disk\">{}</p>", esc(&d.sentence));
         }
-        out.push_str(&svg::stacked(&format!("disk by stack on {}", hr.host), &times, &series, &lines));
+        out.push_str(&svg::stacked(&format!("disk by stack on {}", hr.host), &times, &series, &lines, &[]));
         legend(&mut out, &series);
         host_sections(&mut out, hr, links);
         out.push_str("</section>");
@@ -491,10 +491,37 @@ pub fn stack_page(
             );
         }
         out.push_str("<h3>Disk by part</h3>");
-        out.push_str(&svg::stacked(&format!("disk of {name} by part"), &times, &parts, &[]));
+        out.push_str(&svg::stacked(&format!("disk of {name} by part"), &times, &parts, &[], &[]));
         legend(&mut out, &parts);
-        out.push_str("<h3>Memory of its containers</h3>");
-        out.push_str(&svg::stacked(&format!("memory of {name}"), &times, &memory, &[]));
+        // Restarts, OOM kills and health changes of its containers, on the
+        // memory chart's time axis (a start alone is not drawn: every
+        // restart has one).
+        let mut stmt = conn.prepare_cached(
+            "SELECT at_ns / 1000000000, name, action, exit_code, oom, health FROM event_rows
+             WHERE host_id = ?1 AND at_ns >= ?2 * 1000000000 AND stack_kind = ?3 AND stack = ?4
+               AND action IN ('die', 'oom', 'restart', 'health_status')
+             ORDER BY at_ns LIMIT 500",
+        )?;
+        let marks: Vec<svg::Mark> = stmt
+            .query_map(params![h.host_id, start, kind, name], |r| {
+                let (container, action): (String, String) = (r.get(1)?, r.get(2)?);
+                let exit: Option<i64> = r.get(3)?;
+                let health: Option<String> = r.get(5)?;
+                let mut what = format!("{container}: {action}");
+                if let Some(code) = exit {
+                    what.push_str(&format!(" (exit {code})"));
+                }
+                if r.get::<_, i64>(4)? != 0 {
+                    what.push_str(" (OOM)");
+                }
+                if let Some(hs) = health {
+                    what.push_str(&format!(" {hs}"));
+                }
+                Ok(svg::Mark { at: r.get(0)?, what })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        out.push_str("<h3>Memory of its containers, with restarts, OOM kills and health changes</h3>");
+        out.push_str(&svg::stacked(&format!("memory of {name}"), &times, &memory, &[], &marks));
         let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT v.name, v.kind FROM volume_stacks vs JOIN volumes v ON v.id = vs.volume_ref
              WHERE vs.stack_id = ?1 AND vs.pass_id >= (SELECT MIN(id) FROM passes WHERE host_id = ?2 AND started_at >= ?3)
@@ -571,7 +598,7 @@ pub fn volume_page(conn: &Connection, view: &View, name: &str) -> Result<Option<
                 per_day.map(|r| format!(" ({} a day)", esc(&units::delta(r)))).unwrap_or_default()
             );
         }
-        out.push_str(&svg::stacked(&format!("size of {name}"), &times, &size, &[]));
+        out.push_str(&svg::stacked(&format!("size of {name}"), &times, &size, &[], &[]));
         let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT s.kind, s.name FROM volume_stacks vs JOIN stacks s ON s.id = vs.stack_id
              WHERE vs.volume_ref = ?1 AND vs.pass_id = (SELECT MAX(pass_id) FROM volume_stacks WHERE volume_ref = ?1)

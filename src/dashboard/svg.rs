@@ -43,6 +43,13 @@ pub struct Line {
     pub dashed: bool,
 }
 
+/// A moment on the time axis (a container's restart, OOM kill, health
+/// change), drawn as a thin vertical line whose `<title>` says what.
+pub struct Mark {
+    pub at: i64,
+    pub what: String,
+}
+
 const W: f64 = 960.0;
 const H: f64 = 320.0;
 const LEFT: f64 = 80.0;
@@ -58,8 +65,9 @@ pub fn color(i: usize) -> &'static str {
 
 /// Stacked areas of `series` (first at the bottom) over `times` (unix
 /// seconds, ascending), with `lines` drawn on top when they fit the scale.
-/// `title` labels the chart for screen readers and tests.
-pub fn stacked(title: &str, times: &[i64], series: &[Series], lines: &[Line]) -> String {
+/// `title` labels the chart for screen readers and tests. `marks` inside
+/// the time range are drawn over everything.
+pub fn stacked(title: &str, times: &[i64], series: &[Series], lines: &[Line], marks: &[Mark]) -> String {
     let mut out = String::new();
     let n = times.len();
     let mut tops = vec![0i64; n];
@@ -167,6 +175,16 @@ pub fn stacked(title: &str, times: &[i64], series: &[Series], lines: &[Line]) ->
             esc(&units::maybe_bytes(last))
         );
     }
+    for m in marks.iter().filter(|m| n > 0 && (t0..=t1).contains(&m.at)) {
+        let _ = write!(
+            out,
+            r##"<line class="event" x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{}" stroke="#c00" stroke-width="1.5"><title>{} {}</title></line>"##,
+            H - BOTTOM,
+            iso_utc(m.at),
+            esc(&m.what),
+            x = x(m.at)
+        );
+    }
     out.push_str("</svg>");
     out
 }
@@ -195,8 +213,10 @@ mod tests {
     #[test]
     fn names_are_escaped_in_svg_text_and_attributes() {
         let s = Series { name: "<script>x\"'&\n".into(), href: None, values: vec![Some(1), Some(2)] };
-        let svg = stacked("t", &[0, 60], &[s], &[]);
+        let mark = Mark { at: 30, what: "<script>die".into() };
+        let svg = stacked("t", &[0, 60], &[s], &[], &[mark]);
         assert!(!svg.contains("<script"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;die</title>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;x&quot;&#39;&amp;?"), "{svg}");
     }
 
@@ -204,16 +224,16 @@ mod tests {
     fn areas_stack_and_the_scale_fits_the_top() {
         let a = Series { name: "a".into(), href: None, values: vec![Some(100), Some(300)] };
         let b = Series { name: "b".into(), href: None, values: vec![Some(50), None] };
-        let svg = stacked("t", &[0, 60], &[a, b], &[]);
+        let svg = stacked("t", &[0, 60], &[a, b], &[], &[]);
         assert_eq!(svg.matches(r#"<g class="series""#).count(), 2);
         // 300 B of data: the axis ends at the smallest round top, 1 kB.
         assert!(svg.contains(r#"data-ymax="1000""#), "{svg}");
         // A capacity line far above the data is left out, one near it kept.
         let a = || Series { name: "a".into(), href: None, values: vec![Some(100_000), Some(300_000)] };
         let far = Line { name: "capacity".into(), values: vec![Some(10_000_000), Some(10_000_000)], dashed: true };
-        assert!(!stacked("t", &[0, 60], &[a()], &[far]).contains("refline"));
+        assert!(!stacked("t", &[0, 60], &[a()], &[far], &[]).contains("refline"));
         let near = Line { name: "capacity".into(), values: vec![Some(500_000), Some(500_000)], dashed: true };
-        let svg = stacked("t", &[0, 60], &[a()], &[near]);
+        let svg = stacked("t", &[0, 60], &[a()], &[near], &[]);
         assert!(svg.contains("refline") && svg.contains(r#"data-ymax="500000""#), "{svg}");
         assert!(svg.contains(">250 kB</text>"), "round ticks: {svg}");
     }
