@@ -2,9 +2,10 @@
 //! a live `stackwatch serve` over a history collected from the engine:
 //! our own compose stack, collected, 8 MB written into its volume, then
 //! collected again. The DOM the browser built is checked (one series per
-//! stack shown, our stack's growth), a screenshot is checked not to be
-//! blank, and a stack named like a `<script>` stays text. Other people's
-//! stacks share the engine: only our own objects are asserted on.
+//! stack shown, our stack's growth), screenshots of the host and stack
+//! pages are checked not to be blank, and a stack named like a `<script>`
+//! stays text. Other people's stacks share the engine: only our own
+//! objects are asserted on.
 
 mod common;
 
@@ -226,6 +227,10 @@ volumes:
     let blank = screenshot("about:blank", &shots.path().join("blank.png"));
     assert_eq!(png_size(&page), (1280, 2000));
     assert!(page.len() > 3 * blank.len(), "screenshot looks blank: {} bytes, a blank page {}", page.len(), blank.len());
+    let stack_shot =
+        screenshot(&format!("http://{addr}/stack/compose/{project}?window=1h"), &shots.path().join("stack.png"));
+    assert_eq!(png_size(&stack_shot), (1280, 2000));
+    assert!(stack_shot.len() > 3 * blank.len(), "stack page screenshot looks blank: {} bytes", stack_shot.len());
     // The README's picture is made here, on real data, when asked for.
     if let Ok(to) = std::env::var("STACKWATCH_DASHBOARD_PNG") {
         std::fs::copy(shots.path().join("host.png"), to).unwrap();
