@@ -7,9 +7,12 @@
 //!   cargo run --release --example bench -- history [--days 365] [--containers 200] [--keep-raw 14d]
 //!                                                  [--keep-hourly 90d] [--keep FILE]
 //!   cargo run --release --example bench -- section [--stacks 10,50,200] [--show N]
+//!   cargo run --release --example bench -- pages --db FILE [--runs 5]
 //!
 //! `collect` and `sizing` need root and a local Docker engine; they create
 //! containers and volumes named `swbench-*` and remove them afterwards.
+//! `pages` times the dashboard's pages over a history `history --keep`
+//! wrote.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,8 +56,9 @@ fn main() {
             )
         }
         Some("section") => bench_section(&list(opt("--stacks", "10,50,200")), list(opt("--show", "0"))[0]),
+        Some("pages") => bench_pages(Path::new(&opt("--db", "")), list(opt("--runs", "5"))[0]),
         _ => {
-            eprintln!("usage: bench collect|sizing|history|section [options] (see the file's header)");
+            eprintln!("usage: bench collect|sizing|history|section|pages [options] (see the file's header)");
             std::process::exit(2);
         }
     }
@@ -678,5 +682,49 @@ fn bench_section(sizes: &[usize], show: usize) {
         if n == show {
             println!("\n{md}");
         }
+    }
+}
+
+/// Median time to render each dashboard page, per window, over an existing
+/// history: the host page, the largest stack's page and its first
+/// volume's page, read as `serve` reads them (a fresh read-only open).
+fn bench_pages(db: &Path, runs: usize) {
+    use stackwatch::dashboard::{self, View};
+    let config = Config::default();
+    let projects = Projects::default();
+    let st = store::open_read_only(db, Duration::from_secs(30)).unwrap();
+    let (kind, stack): (String, String) = st
+        .conn
+        .query_row(
+            "SELECT s.kind, s.name FROM stack_samples ss JOIN stacks s ON s.id = ss.stack_id
+             WHERE ss.pass_id = (SELECT MAX(id) FROM passes) ORDER BY ss.disk_bytes DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let volume: String = st.conn.query_row("SELECT name FROM volumes ORDER BY id LIMIT 1", [], |r| r.get(0)).unwrap();
+    let now: i64 = st.conn.query_row("SELECT MAX(started_at) FROM passes", [], |r| r.get(0)).unwrap();
+    println!("\n## pages over {} ({} runs each, median)\n", db.display(), runs);
+    println!("| window | host page | stack page | volume page |\n|---|---|---|---|");
+    for (w, _) in dashboard::WINDOWS {
+        let view = View::parse(Some(&format!("window={w}"))).unwrap();
+        let time = |f: &dyn Fn() -> usize| {
+            let mut ms: Vec<f64> = (0..runs.max(1))
+                .map(|_| {
+                    let t = Instant::now();
+                    assert!(f() > 0);
+                    t.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            ms.sort_by(f64::total_cmp);
+            ms[ms.len() / 2]
+        };
+        let host =
+            time(&|| dashboard::host_page(&st.conn, &config, &projects, &view, now, true).unwrap().unwrap().len());
+        let stack_ms = time(&|| {
+            dashboard::stack_page(&st.conn, &config, &projects, &view, &kind, &stack, now).unwrap().unwrap().len()
+        });
+        let volume_ms = time(&|| dashboard::volume_page(&st.conn, &view, &volume).unwrap().unwrap().len());
+        println!("| {w} | {host:.0} ms | {stack_ms:.0} ms | {volume_ms:.0} ms |");
     }
 }

@@ -209,6 +209,8 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
 pub enum Format {
     Markdown,
     Json,
+    /// The dashboard's host page as one self-contained HTML file.
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -218,7 +220,8 @@ pub struct ReportArgs {
     pub window: Option<(std::time::Duration, String)>,
 
     /// markdown: the `## Sibling Stacks` section; json: the same findings
-    /// with exact integers (README "Report JSON").
+    /// with exact integers (README "Report JSON"); html: the dashboard's
+    /// host page as one self-contained file (charts inline, no script).
     #[arg(long, value_enum, default_value_t = Format::Markdown)]
     pub format: Format,
 

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod collect;
 pub mod commands;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod fault;
 pub mod inert;

@@ -148,6 +148,14 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
         // Names are inert already; paths and file names the operator chose
         // are not, and must not break a line either.
         Format::Json => crate::inert::json_escaped(&serde_json::to_string_pretty(&rep)?) + "\n",
+        Format::Html => {
+            let view = crate::dashboard::View {
+                window: rep.window.clone(),
+                window_seconds: rep.window_seconds,
+                top: crate::dashboard::DEFAULT_TOP,
+            };
+            crate::dashboard::host_page(&st.conn, &config, &projects, &view, now_unix(), false)?.unwrap_or_default()
+        }
     };
     // A closed pipe (`| head`) is not an error worth a message.
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {

@@ -1,4 +1,5 @@
-//! `stackwatch serve`: `/metrics` and `/healthz` over HTTP/1.1.
+//! `stackwatch serve`: `/metrics`, `/healthz` and the dashboard (`/`,
+//! `/stack/...`, `/volume/...`, rendered by [`crate::dashboard`]) over HTTP/1.1.
 //!
 //! hyper's own HTTP/1 server on a single-threaded runtime: a scrape is a
 //! few indexed reads of the database (in the blocking pool, so a slow disk
@@ -46,7 +47,7 @@ use crate::metrics::{self, exposition::Format, exposition::render};
 use crate::report::owners::Projects;
 use crate::store::{self, queries};
 use crate::time::{format_duration, iso_utc, now_unix};
-use crate::{inert, paths};
+use crate::{dashboard, inert, paths};
 
 /// Connections kept open; a new one past this closes the oldest.
 const MAX_CONNECTIONS: usize = 64;
@@ -116,7 +117,10 @@ async fn serve(addr: SocketAddr, state: Arc<State>, quiet: bool) -> Result<()> {
     let local = listener.local_addr()?;
     if !quiet {
         // Tests and humans read the real port from here (useful with port 0).
-        eprintln!("stackwatch: serving http://{local}/metrics and /healthz from {}", state.db.display());
+        eprintln!(
+            "stackwatch: serving http://{local}/metrics, /healthz and the dashboard at / from {}",
+            state.db.display()
+        );
     }
     let sockets = Arc::new(Semaphore::new(MAX_SOCKETS));
     let open = Arc::new(Mutex::new(Open::default()));
@@ -371,12 +375,19 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Fu
                 .unwrap_or_else(|_| (StatusCode::INTERNAL_SERVER_ERROR, "health check failed\n".into()));
             respond(status, "text/plain; charset=utf-8", text)
         }
-        "/" => respond(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            "<html><body><a href=\"/metrics\">/metrics</a> <a href=\"/healthz\">/healthz</a></body></html>\n",
-        ),
-        _ => respond(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found: try /metrics or /healthz\n"),
+        p if p == "/" || p.starts_with("/stack/") || p.starts_with("/volume/") => {
+            let st = state.clone();
+            let (path, query) = (p.to_string(), req.uri().query().map(str::to_string));
+            match tokio::task::spawn_blocking(move || dashboard_page(&st, &path, query.as_deref())).await {
+                Ok(page) => respond(
+                    StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    "text/html; charset=utf-8",
+                    page.body,
+                ),
+                Err(_) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "page failed\n"),
+            }
+        }
+        _ => respond(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found: try /, /metrics or /healthz\n"),
     };
     if head {
         let (parts, _) = response.into_parts();
@@ -438,6 +449,21 @@ fn scrape(state: &State, format: Format) -> Result<String> {
     let st = store::open_read_only(&state.db, state.config.database.busy_timeout)?;
     let families = metrics::build(&st.conn, &state.config, &projects)?;
     Ok(render(&families, format))
+}
+
+/// A dashboard page, read like a scrape: the projects and the database
+/// afresh each time, so it shows the newest pass without a restart.
+fn dashboard_page(state: &State, path: &str, query: Option<&str>) -> dashboard::Page {
+    let page = (|| -> Result<dashboard::Page> {
+        let projects = Projects::load_from(state.projects.as_ref())?;
+        let st = store::open_read_only(&state.db, state.config.database.busy_timeout)?;
+        Ok(dashboard::route(&st.conn, &state.config, &projects, path, query, now_unix())
+            .unwrap_or(dashboard::Page { status: 404, body: "not found\n".into() }))
+    })();
+    page.unwrap_or_else(|e| dashboard::Page {
+        status: 500,
+        body: format!("<!DOCTYPE html><p>stackwatch: {}</p>\n", dashboard::svg::esc(&format!("{e:#}"))),
+    })
 }
 
 /// 200 while the newest pass of any host is younger than `max_age`; 503
