@@ -183,7 +183,7 @@ volumes:
     let tools = client.list_all_tools().await.unwrap();
     let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
-    assert_eq!(names, ["findings", "object_history", "report", "sql", "stack_history", "top_growth"]);
+    assert_eq!(names, ["events", "findings", "object_history", "report", "sql", "stack_history", "top_growth"]);
     for t in &tools {
         assert!(t.description.as_deref().is_some_and(|d| d.len() > 40), "{}: a description for a model", t.name);
         assert_eq!(t.input_schema.get("type"), Some(&json!("object")), "{}", t.name);
@@ -277,6 +277,26 @@ volumes:
     assert!(evil_finding["priority"].as_str().unwrap().starts_with('P'), "{evil_finding}");
     assert!(evil_finding["owner_source"].is_string(), "{evil_finding}");
     assert!(evil_finding["vault_file"].as_str().is_some_and(|v| v.starts_with("stackwatch-")), "{evil_finding}");
+
+    // events: the hostile container's deaths between the passes (exit 1)
+    // and its restarts, its stack one inert line; as the events view has them.
+    let e = ok(&client, "events", json!({"window": "1h", "container": evil})).await;
+    assert_inert_lines("events", &e);
+    let j = json_of(&e);
+    let evs = j["events"].as_array().unwrap();
+    let dies: Vec<&Value> = evs.iter().filter(|x| x["action"] == "die").collect();
+    assert!(!dies.is_empty(), "the hostile container died between the passes: {e}");
+    assert!(dies.iter().all(|d| d["exit_code"] == json!(1)), "{e}");
+    assert!(evs.iter().all(|x| x["container"] == json!(evil)), "only the container asked for: {e}");
+    assert_eq!(dies[0]["stack"], json!(format!("{evil}{HOSTILE_TAIL_JSON}")));
+    let in_view: i64 = open(&db)
+        .query_row("SELECT count(*) FROM container_events WHERE container = ?1 AND action = 'die'", [&evil], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(dies.len() as i64, in_view, "{e}");
+    tool_error(&client, "events", json!({"window": "soon"}), "bad window").await;
+    tool_error(&client, "events", json!({"stack": format!("{project}x")}), "did you mean").await;
 
     // sql: the same disk figure; hostile text one line; a long answer cut and said so.
     let t = ok(

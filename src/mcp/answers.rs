@@ -523,6 +523,85 @@ pub fn findings(cx: &Context, window: Option<&str>, host: Option<&str>, stack: O
     fit_json(v, "narrow it with `stack` or `host`")
 }
 
+/// Most events one answer lists, newest first.
+pub const MAX_EVENTS: i64 = 200;
+
+/// Container events (die with exit code, oom, kill with signal, start,
+/// restart, destroy, health_status) in a window, newest first, with the
+/// intervals in it whose events may be missing. A container need not be
+/// in the latest pass: a job that came and went has events only.
+pub fn events(
+    cx: &Context,
+    window: Option<&str>,
+    host: Option<&str>,
+    stack: Option<&str>,
+    container: Option<&str>,
+) -> Result<String> {
+    let (secs, text) = cx.window(window)?;
+    let conn = cx.open()?;
+    if let Some(h) = host {
+        require_known(&conn, "host", h)?;
+    }
+    if let Some(s) = stack {
+        require_known(&conn, "stack", s)?;
+    }
+    let since_ns = (newest(&conn, host)? - secs).saturating_mul(1_000_000_000);
+    let filter = "(?2 IS NULL OR host = ?2) AND (?3 IS NULL OR stack = ?3) AND (?4 IS NULL OR container = ?4)";
+    let total: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM container_events WHERE at_ns >= ?1 AND {filter}"),
+            rusqlite::params![since_ns, host, stack, container],
+            |r| r.get(0),
+        )
+        .context("cannot read container events")?;
+    let mut q = conn.prepare(&format!(
+        "SELECT host, stack, service, container, at, action, exit_code, signal, oom, health, source
+           FROM container_events WHERE at_ns >= ?1 AND {filter} ORDER BY at_ns DESC LIMIT ?5"
+    ))?;
+    let opt_name = |v: Option<String>| v.map(|s| name(&s));
+    let rows: Vec<Value> = q
+        .query_map(rusqlite::params![since_ns, host, stack, container, MAX_EVENTS], |r| {
+            Ok(json!({
+                "host": name(&r.get::<_, String>(0)?),
+                "stack": opt_name(r.get(1)?),
+                "service": opt_name(r.get(2)?),
+                "container": opt_name(r.get(3)?),
+                "at": r.get::<_, String>(4)?,
+                "action": r.get::<_, String>(5)?,
+                "exit_code": r.get::<_, Option<i64>>(6)?,
+                "signal": opt_name(r.get(7)?),
+                "oom": r.get::<_, Option<bool>>(8)?,
+                "health": opt_name(r.get(9)?),
+                "source": r.get::<_, String>(10)?,
+            }))
+        })?
+        .collect::<rusqlite::Result<_>>()
+        .context("cannot read container events")?;
+    let mut g = conn.prepare(
+        "SELECT host, missing_from, missing_until, reason FROM event_gaps
+          WHERE to_ns >= ?1 AND (?2 IS NULL OR host = ?2) ORDER BY to_ns DESC LIMIT 20",
+    )?;
+    let gaps: Vec<Value> = g
+        .query_map(rusqlite::params![since_ns, host], |r| {
+            Ok(json!({
+                "host": name(&r.get::<_, String>(0)?),
+                "missing_from": r.get::<_, Option<String>>(1)?,
+                "missing_until": r.get::<_, Option<String>>(2)?,
+                "reason": r.get::<_, String>(3)?,
+            }))
+        })?
+        .collect::<rusqlite::Result<_>>()
+        .context("cannot read event gaps")?;
+    let v = json!({
+        "window": text,
+        "events": rows,
+        "more": (total - MAX_EVENTS).max(0),
+        "gaps": gaps,
+        "note": if gaps.is_empty() { "" } else { "events may be missing in the gaps listed: counts are lower bounds" },
+    });
+    fit_json(v, "narrow it with `stack`, `container`, `host` or a shorter `window`")
+}
+
 /// A writer that keeps at most [`MAX_SQL_ROWS`] lines and [`MAX_ANSWER`]
 /// bytes, then refuses more (which stops the query early).
 struct Capped {
