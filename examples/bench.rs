@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use stackwatch::collect::aggregate;
 use stackwatch::config::Config;
+use stackwatch::model::snapshot::*;
 use stackwatch::report::owners::Projects;
-use stackwatch::snapshot::*;
 use stackwatch::store::{self, queries, retention};
 
 const IMAGE: &str = "stackwatch-test-busybox:1";

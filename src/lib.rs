@@ -15,15 +15,14 @@ pub mod fault;
 pub mod inert;
 pub mod mcp;
 pub mod metrics;
+pub mod model;
 pub mod paths;
 pub mod progress;
 pub mod prune;
 pub mod report;
 pub mod signals;
-pub mod snapshot;
 pub mod store;
 pub mod time;
-pub mod units;
 pub mod walk;
 
 use cli::{Cli, Command};

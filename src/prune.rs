@@ -13,8 +13,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use bollard::models::{ContainerSummary, ImageSummary, Volume};
 
-use crate::collect::stack::{self, COMPOSE_PROJECT};
 use crate::engine::disk_usage::DiskUsage;
+use crate::model::stack::{self, COMPOSE_PROJECT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {

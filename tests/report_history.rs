@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use stackwatch::collect::aggregate;
 use stackwatch::config::Config;
+use stackwatch::model::snapshot::*;
 use stackwatch::report::model::{Growth, HostReport, Report};
 use stackwatch::report::owners::{Projects, parse_project};
 use stackwatch::report::render::Renderer;
 use stackwatch::report::{self, Request};
-use stackwatch::snapshot::*;
 use stackwatch::store::{self, queries};
 
 const GB: i64 = 1_000_000_000;
@@ -77,7 +77,7 @@ fn snapshot(at: i64, w: &World) -> Snapshot {
             if let Some(p) = c.project {
                 labels.insert("com.docker.compose.project".into(), p.into());
             }
-            let (stack, service) = stackwatch::collect::stack::identify(c.name, &labels);
+            let (stack, service) = stackwatch::model::stack::identify(c.name, &labels);
             ContainerSample {
                 id: format!("id-{}", c.name),
                 name: c.name.into(),

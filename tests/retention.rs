@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use stackwatch::collect::aggregate;
-use stackwatch::snapshot::*;
+use stackwatch::model::snapshot::*;
 use stackwatch::store::{self, queries, retention};
 
 const T0: i64 = 1_795_564_800;

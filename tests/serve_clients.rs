@@ -14,7 +14,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-use stackwatch::snapshot::*;
+use stackwatch::model::snapshot::*;
 
 /// One pass of `n` running containers with long names: a big scrape.
 fn big_history(db: &Path, n: usize) {
@@ -25,7 +25,7 @@ fn big_history(db: &Path, n: usize) {
                 "com.docker.compose.project".to_string(),
                 format!("project-{:03}-{}", i / 10, "y".repeat(60)),
             )]);
-            let (stack, service) = stackwatch::collect::stack::identify(&name, &labels);
+            let (stack, service) = stackwatch::model::stack::identify(&name, &labels);
             ContainerSample {
                 id: format!("{i:064x}"),
                 name,

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::stack::{COMPOSE_CONFIG_FILES, COMPOSE_PROJECT, COMPOSE_WORKING_DIR};
-use crate::snapshot::{ContainerSample, ImageSample, StackKey, StackKind, StackSample, Via, VolumeSample};
+use crate::model::snapshot::{ContainerSample, ImageSample, StackKey, StackKind, StackSample, Via, VolumeSample};
+use crate::model::stack::{COMPOSE_CONFIG_FILES, COMPOSE_PROJECT, COMPOSE_WORKING_DIR};
 
 /// Fills `volume.mounted_by`/`stacks` and `image.stacks`, then returns the
 /// per-stack totals, sorted by stack.
@@ -140,7 +140,7 @@ fn stack_totals(containers: &[ContainerSample], volumes: &[VolumeSample]) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Stats;
+    use crate::model::snapshot::Stats;
 
     fn stack(kind: StackKind, name: &str) -> StackKey {
         StackKey { kind, name: name.into() }

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::snapshot::Stats;
+use crate::model::snapshot::Stats;
 
 const ROOT: &str = "/sys/fs/cgroup";
 

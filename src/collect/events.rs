@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use bollard::models::{EventMessage, EventMessageTypeEnum};
 
-use super::stack;
 use crate::engine::Engine;
-use crate::snapshot::{ContainerEvent, EventGap, ObjectError, Snapshot};
+use crate::model::snapshot::{ContainerEvent, EventGap, ObjectError, Snapshot};
+use crate::model::stack;
 
 /// The actions kept: what a restart loop, an OOM kill, a crashed job or
 /// flapping health leaves behind. `exec_*`, `create`, `attach` and the

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::snapshot::FsUsage;
+use crate::model::snapshot::FsUsage;
 
 /// Used/total/free of the filesystem holding `path`, as `df` computes them.
 pub fn fs_usage(path: &Path) -> Option<FsUsage> {

@@ -7,7 +7,6 @@ pub mod cgroup;
 pub mod events;
 pub mod host;
 pub mod sizes;
-pub mod stack;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,11 +17,12 @@ use bollard::models::{ContainerInspectResponse, ContainerStatsResponse, Containe
 use futures_util::{StreamExt, stream};
 
 use crate::engine::Engine;
-use crate::progress::Progress;
-use crate::snapshot::{
+use crate::model::snapshot::{
     BindMount, ContainerSample, Filesystem, HostInfo, ImageSample, MountKind, ObjectError, Snapshot, Stats,
     VolumeSample,
 };
+use crate::model::stack;
+use crate::progress::Progress;
 use crate::time::{now_unix, parse_rfc3339};
 
 pub struct Options {

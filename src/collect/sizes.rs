@@ -18,15 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::engine::Engine;
-use crate::snapshot::{DockerTotals, MountKind, ObjectError, SizeUpdate, Snapshot};
+use crate::model::sizes::{BUILD_CACHE, DOCKER_TOTALS, IMAGES, Known, State, VOLUME, WRITABLE_LAYER};
+use crate::model::snapshot::{DockerTotals, MountKind, ObjectError, SizeUpdate, Snapshot};
 use crate::walk;
-
-pub const VOLUME: &str = "volume";
-pub const WRITABLE_LAYER: &str = "writable_layer";
-/// Image and build-cache bytes, one state row each.
-pub const DOCKER_TOTALS: &str = "docker_totals";
-const IMAGES: &str = "images";
-const BUILD_CACHE: &str = "build_cache";
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -43,27 +37,12 @@ pub struct Plan {
     pub cheap_files: u64,
 }
 
-/// The last measurement of an object, as the store remembers it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Known {
-    pub bytes: Option<i64>,
-    pub method: Option<String>,
-    pub measured_at: Option<i64>,
-    pub attempted_at: i64,
-    pub walk_ms: Option<i64>,
-    pub walk_files: Option<i64>,
+/// A walk cheaper than both of the plan's limits is repeated every pass.
+fn cheap(known: &Known, plan: &Plan) -> bool {
+    known.method.as_deref() == Some("walk")
+        && known.walk_ms.is_some_and(|ms| (ms as u128) < plan.cheap_time.as_millis())
+        && known.walk_files.is_some_and(|f| (f as u64) < plan.cheap_files)
 }
-
-impl Known {
-    fn cheap(&self, plan: &Plan) -> bool {
-        self.method.as_deref() == Some("walk")
-            && self.walk_ms.is_some_and(|ms| (ms as u128) < plan.cheap_time.as_millis())
-            && self.walk_files.is_some_and(|f| (f as u64) < plan.cheap_files)
-    }
-}
-
-/// (kind, object) → last measurement.
-pub type State = HashMap<(String, String), Known>;
 
 /// How an object can be measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +190,7 @@ fn due(snap: &mut Snapshot, state: &State, plan: &Plan, now: i64) -> Vec<Target>
             || match known(t.kind, &t.object) {
                 None => true,
                 Some(k) => {
-                    now - k.attempted_at >= interval || (matches!(t.sizing, Sizing::Walk { .. }) && k.cheap(plan))
+                    now - k.attempted_at >= interval || (matches!(t.sizing, Sizing::Walk { .. }) && cheap(k, plan))
                 }
             }
     });
@@ -424,7 +403,7 @@ fn apply(snap: &mut Snapshot, state: &State, updates: &[SizeUpdate]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{ContainerSample, HostInfo, VolumeSample};
+    use crate::model::snapshot::{ContainerSample, HostInfo, VolumeSample};
 
     fn snap(root: &str, volumes: &[(&str, &str)]) -> Snapshot {
         Snapshot {

@@ -11,13 +11,14 @@ use std::time::Instant;
 use crate::collect::{self, Options, sizes};
 use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
+use crate::model::snapshot::{MountKind, Snapshot};
+use crate::model::units;
 use crate::progress::Progress;
 use crate::signals::{self, Interrupted};
-use crate::snapshot::{MountKind, Snapshot};
 use crate::store::retention;
 use crate::store::{self, lock, queries};
 use crate::time::now_unix;
-use crate::{fault, inert, paths, units};
+use crate::{fault, inert, paths};
 
 pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;

@@ -4,9 +4,10 @@ use anyhow::Result;
 
 use crate::cli::{CompactArgs, Global};
 use crate::config::Config;
+use crate::model::units;
+use crate::paths;
 use crate::store::{self, lock, retention};
 use crate::time::now_unix;
-use crate::{paths, units};
 
 pub fn run(global: &Global, args: &CompactArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;

@@ -15,11 +15,12 @@ use anyhow::{Context, Result, bail};
 use crate::cli::{Global, PruneArgs};
 use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine, Removal};
+use crate::model::units;
 use crate::prune::{self, Candidate, Kind, Plan, STOPPED_STATES};
 use crate::signals::{self, Interrupted};
 use crate::store::{self, queries};
 use crate::time::now_unix;
-use crate::{inert, paths, units};
+use crate::{inert, paths};
 
 pub fn run(global: &Global, args: &PruneArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;

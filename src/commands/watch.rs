@@ -20,7 +20,7 @@ use crate::cli::{Global, WatchArgs};
 use crate::collect::events::{container_event, now_ns, select};
 use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
-use crate::snapshot::{ContainerEvent, EventGap};
+use crate::model::snapshot::{ContainerEvent, EventGap};
 use crate::store::{self, lock, queries};
 use crate::time::now_unix;
 use crate::{inert, paths, signals};

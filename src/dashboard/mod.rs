@@ -18,10 +18,10 @@ use anyhow::{Context, Result, anyhow};
 use rusqlite::{Connection, params};
 
 use crate::config::Config;
+use crate::model::units;
 use crate::report::{self, model::HostReport, owners::Projects};
 use crate::store::queries;
 use crate::time::iso_utc;
-use crate::units;
 use svg::{Line, Series, esc};
 
 /// The windows offered, as the selector links name them.
@@ -643,11 +643,11 @@ mod tests {
     /// `n` passes a minute apart ending at `end`, of one compose stack whose
     /// writable layer grows by 1 kB a pass.
     fn history(db: &std::path::Path, n: i64, end: i64) {
-        use crate::snapshot::*;
+        use crate::model::snapshot::*;
         let mut st = crate::store::open_for_write(db, std::time::Duration::from_secs(5)).unwrap();
         for i in 0..n {
             let labels = BTreeMap::from([("com.docker.compose.project".to_string(), "grower".to_string())]);
-            let (stack, service) = crate::collect::stack::identify("grower_app_1", &labels);
+            let (stack, service) = crate::model::stack::identify("grower_app_1", &labels);
             let containers = vec![ContainerSample {
                 id: format!("{:064x}", 1),
                 name: "grower_app_1".into(),

@@ -6,8 +6,8 @@
 
 use std::fmt::Write;
 
+use crate::model::units;
 use crate::time::iso_utc;
-use crate::units;
 
 /// Text for HTML and SVG, element content and attribute values alike: made
 /// an inert line first (no control or bidi characters), then escaped.

@@ -115,7 +115,7 @@ struct RawCacheRecord {
 
 /// Image layers (each counted once) and build cache, as `docker system df`
 /// shows them: cache records shared with an image are the image's bytes.
-pub fn parse_totals(body: &[u8]) -> Result<crate::snapshot::DockerTotals> {
+pub fn parse_totals(body: &[u8]) -> Result<crate::model::snapshot::DockerTotals> {
     let raw: RawTotals = serde_json::from_slice(body).context("unexpected /system/df response")?;
     let images = raw.image_usage.and_then(|u| u.total_size).or(raw.layers_size).filter(|b| *b >= 0);
     let cache = match (raw.build_cache_usage.and_then(|u| u.total_size), raw.build_cache) {
@@ -124,7 +124,7 @@ pub fn parse_totals(body: &[u8]) -> Result<crate::snapshot::DockerTotals> {
         // `null`: the engine has no build cache (the classic builder).
         (None, None) => Some(0),
     };
-    Ok(crate::snapshot::DockerTotals {
+    Ok(crate::model::snapshot::DockerTotals {
         images_bytes: images,
         build_cache_bytes: cache.filter(|b| *b >= 0),
         measured_at: None,

@@ -242,7 +242,7 @@ impl Engine {
     /// answers for just those two, which costs it no volume or layer walk;
     /// older engines only answer the whole `system df`, so callers ask them
     /// at the size interval.
-    pub async fn docker_totals(&self) -> Result<crate::snapshot::DockerTotals> {
+    pub async fn docker_totals(&self) -> Result<crate::model::snapshot::DockerTotals> {
         let filter = if self.api_at_least(1, 42) { "?type=image&type=build-cache" } else { "" };
         let path = format!("/v{}/system/df{filter}", self.api_version);
         let body = self.system_df_body(&path).await?;

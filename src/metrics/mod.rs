@@ -17,11 +17,11 @@ use rusqlite::Connection;
 use exposition::{Family, Kind, Value};
 
 use crate::config::Config;
+use crate::model::snapshot::MountKind;
 use crate::report::edges::Edge;
 use crate::report::owners::Projects;
 use crate::report::reconcile;
 use crate::report::stack_owners;
-use crate::snapshot::MountKind;
 use crate::store::queries;
 
 /// Docker's container states, in the engine's own order.

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use super::model::{HostReport, Omitted};
-use crate::units;
+use crate::model::units;
 
 /// Changes smaller than this are not "growth worth listing" (a new 4 kB
 /// container is not news in a prompt).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::Connection;
 
-use crate::snapshot::DockerTotals;
+use crate::model::snapshot::DockerTotals;
 use crate::store::queries::{self, ContainerRow, FilesystemRow, ImageRow, PassRow, StackRow, VolumeRow};
 
 pub struct Edge {

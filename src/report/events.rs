@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use super::edges::Edge;
 use super::md::code;
+use crate::inert;
+use crate::model::units;
 use crate::store::queries::{self, EventRow};
 use crate::time::iso_utc;
-use crate::{inert, units};
 
 /// An OOM event this close before a `die` is that death's cause...
 const OOM_BEFORE_DIE_NS: i64 = 10_000_000_000;

@@ -9,9 +9,9 @@ use super::edges::{Edge, list};
 use super::md::code;
 use super::model::{Growth, GrowthPart};
 use super::symptoms::human_span;
-use crate::snapshot::MountKind;
+use crate::model::snapshot::MountKind;
+use crate::model::units;
 use crate::store::queries::{ContainerRow, VolumeRow};
-use crate::units;
 
 /// (delta, start, end, change) for one object.
 fn compare(

@@ -31,9 +31,10 @@ use owners::{Owner, Projects, StackFacts};
 use symptoms::{Draft, human_span};
 
 use crate::config::Config;
+use crate::inert;
+use crate::model::units;
 use crate::store::queries::{self, HostRow};
 use crate::time::iso_utc;
-use crate::{inert, units};
 
 /// Shortest span the fill projection extrapolates from (10 minutes).
 pub const MIN_PROJECTION_SPAN: i64 = 600;

@@ -9,9 +9,9 @@ use anyhow::Result;
 use rusqlite::Connection;
 
 use super::model::{Pruned, PrunedPart};
+use crate::model::units;
 use crate::store::queries;
 use crate::time::iso_utc;
-use crate::units;
 
 /// Removals on `host_id` after `from` (the window's start edge) up to `to`;
 /// `None` when there were none.

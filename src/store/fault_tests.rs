@@ -168,8 +168,8 @@ fn column(c: &Connection, sql: &str) -> Vec<i64> {
 }
 
 /// A third pass on the fixture's engine in which only `harb_tmp` exists.
-fn tmp_is_back() -> crate::snapshot::Snapshot {
-    use crate::snapshot::*;
+fn tmp_is_back() -> crate::model::snapshot::Snapshot {
+    use crate::model::snapshot::*;
     let mut volumes = vec![VolumeSample { name: "harb_tmp".into(), driver: "local".into(), ..Default::default() }];
     let stacks = crate::collect::aggregate::attribute(&[], &mut volumes, &mut []);
     Snapshot {

@@ -229,7 +229,7 @@ fn disk_full(path: &Path) -> Option<String> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let fs = crate::collect::host::fs_usage(dir)?;
     (fs.free_bytes < 1_000_000).then(|| {
-        format!("the filesystem under {} is full ({} free)", dir.display(), crate::units::bytes(fs.free_bytes))
+        format!("the filesystem under {} is full ({} free)", dir.display(), crate::model::units::bytes(fs.free_bytes))
     })
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::snapshot::{MountKind, Snapshot, StackKey};
+use crate::model::snapshot::{MountKind, Snapshot, StackKey};
 
 pub const COUNT_TABLES: &str = "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view')";
 pub const HAS_MIGRATION_TABLE: &str =
@@ -148,7 +148,7 @@ const INSERT_EVENT_GAP: &str = "INSERT OR IGNORE INTO event_gap_rows (host_id, f
 pub fn insert_event_gap(
     conn: &Connection,
     host_id: i64,
-    gap: &crate::snapshot::EventGap,
+    gap: &crate::model::snapshot::EventGap,
     noted_at: i64,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(INSERT_EVENT_GAP)?.execute(params![host_id, gap.from_ns, gap.to_ns, gap.reason, noted_at])?;
@@ -159,7 +159,7 @@ pub fn insert_event_gap(
 pub fn insert_events(
     conn: &Connection,
     host_id: i64,
-    events: &[crate::snapshot::ContainerEvent],
+    events: &[crate::model::snapshot::ContainerEvent],
     source: &str,
 ) -> rusqlite::Result<usize> {
     let mut st = conn.prepare_cached(INSERT_EVENT)?;
@@ -554,7 +554,7 @@ struct ContainerState {
 }
 
 impl ContainerState {
-    fn of(c: &crate::snapshot::ContainerSample, mem_limit_bytes: Option<i64>) -> ContainerState {
+    fn of(c: &crate::model::snapshot::ContainerSample, mem_limit_bytes: Option<i64>) -> ContainerState {
         ContainerState {
             name: c.name.clone(),
             state: c.state.clone(),
@@ -616,12 +616,12 @@ pub fn previous_pass_start(conn: &Connection, engine_id: &str) -> rusqlite::Resu
 }
 
 /// What was last measured of each volume and writable layer on an engine.
-pub fn size_state(conn: &Connection, engine_id: &str) -> rusqlite::Result<crate::collect::sizes::State> {
+pub fn size_state(conn: &Connection, engine_id: &str) -> rusqlite::Result<crate::model::sizes::State> {
     conn.prepare_cached(SIZE_STATE)?
         .query_map([engine_id], |r| {
             Ok((
                 (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                crate::collect::sizes::Known {
+                crate::model::sizes::Known {
                     bytes: r.get(2)?,
                     method: r.get(3)?,
                     measured_at: r.get(4)?,
@@ -1017,9 +1017,9 @@ pub fn filesystems_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<F
         .collect()
 }
 
-pub fn docker_totals_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<crate::snapshot::DockerTotals> {
+pub fn docker_totals_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<crate::model::snapshot::DockerTotals> {
     conn.prepare_cached(DOCKER_TOTALS_IN)?.query_row([pass_id], |r| {
-        Ok(crate::snapshot::DockerTotals {
+        Ok(crate::model::snapshot::DockerTotals {
             images_bytes: r.get(0)?,
             build_cache_bytes: r.get(1)?,
             measured_at: r.get(2)?,
@@ -1303,7 +1303,7 @@ mod tests {
 
     use super::*;
     use crate::collect::aggregate;
-    use crate::snapshot::*;
+    use crate::model::snapshot::*;
 
     fn snapshot(at: i64, volume_size: Option<i64>) -> Snapshot {
         let harb = StackKey { kind: StackKind::Compose, name: "harb".into() };

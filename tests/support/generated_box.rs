@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use stackwatch::collect::{aggregate, stack};
-use stackwatch::snapshot::*;
+use stackwatch::collect::aggregate;
+use stackwatch::model::snapshot::*;
+use stackwatch::model::stack;
 
 /// 2026-11-25T00:00:00Z
 pub const T0: i64 = 1_795_564_800;

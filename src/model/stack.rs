@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::snapshot::{StackKey, StackKind};
+use crate::model::snapshot::{StackKey, StackKind};
 
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
