@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-use crate::inert;
+use crate::untrusted;
 
 /// Longest table cell, in characters; longer ones end in `…`.
 pub const MAX_CELL: usize = 500;
@@ -100,13 +100,13 @@ impl Cell {
             ValueRef::Text(t) => {
                 // A character is at most 4 bytes: this much holds MAX_CELL + 1 of them.
                 let head = &t[..t.len().min(4 * (MAX_CELL + 1))];
-                inert::line(&String::from_utf8_lossy(head), MAX_CELL)
+                untrusted::line(&String::from_utf8_lossy(head), MAX_CELL)
             }
             ValueRef::Blob(b) => {
                 // "x'" + 2 hex digits a byte: enough bytes to fill a cell.
                 let head = &b[..b.len().min(MAX_CELL / 2)];
                 let hex: String = head.iter().map(|x| format!("{x:02x}")).collect();
-                inert::line(&format!("x'{hex}{}", if head.len() < b.len() { "…" } else { "'" }), MAX_CELL)
+                untrusted::line(&format!("x'{hex}{}", if head.len() < b.len() { "…" } else { "'" }), MAX_CELL)
             }
         }
     }
@@ -265,9 +265,9 @@ fn run_statement(
                     if i > 0 {
                         obj.push_str(", ");
                     }
-                    obj.push_str(&inert::json_escaped(&serde_json::to_string(name)?));
+                    obj.push_str(&untrusted::json_escaped(&serde_json::to_string(name)?));
                     obj.push_str(": ");
-                    obj.push_str(&inert::json_escaped(&serde_json::to_string(&cell.json())?));
+                    obj.push_str(&untrusted::json_escaped(&serde_json::to_string(&cell.json())?));
                 }
                 obj.push('}');
                 write!(out, "{}\n  {obj}", if count == 0 { "" } else { "," })?;
@@ -301,7 +301,7 @@ struct Table {
 
 impl Table {
     fn new(columns: &[String]) -> Table {
-        let heads: Vec<String> = columns.iter().map(|c| inert::line(c, MAX_CELL)).collect();
+        let heads: Vec<String> = columns.iter().map(|c| untrusted::line(c, MAX_CELL)).collect();
         let widths = heads.iter().map(|h| h.chars().count()).collect();
         Table { widths, numeric: vec![None; heads.len()], heads, held: Vec::new(), streaming: false, rows: 0 }
     }

@@ -399,7 +399,7 @@ impl Config {
 /// the same things.
 pub fn describe(kind: &str, text: &str, path: &Path, e: &toml::de::Error) -> String {
     let Some(span) = e.span() else {
-        return crate::inert::line(&format!("{kind} {}: {}", path.display(), e.message().trim()), 1000);
+        return crate::untrusted::line(&format!("{kind} {}: {}", path.display(), e.message().trim()), 1000);
     };
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
@@ -415,7 +415,7 @@ pub fn describe(kind: &str, text: &str, path: &Path, e: &toml::de::Error) -> Str
         )
     };
     // The message quotes the input, which may hold control characters.
-    crate::inert::line(&format!("{kind} {} line {line_no}{key_desc}: {}", path.display(), e.message().trim()), 1000)
+    crate::untrusted::line(&format!("{kind} {} line {line_no}{key_desc}: {}", path.display(), e.message().trim()), 1000)
 }
 
 #[cfg(test)]

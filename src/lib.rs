@@ -12,7 +12,7 @@ pub mod config;
 pub mod dashboard;
 pub mod engine;
 pub mod fault;
-pub mod inert;
+
 pub mod mcp;
 pub mod metrics;
 pub mod model;
@@ -23,6 +23,7 @@ pub mod report;
 pub mod signals;
 pub mod store;
 pub mod time;
+pub mod untrusted;
 pub mod walk;
 
 use cli::{Cli, Command};

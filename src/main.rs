@@ -4,7 +4,7 @@ fn main() {
     let cli = stackwatch::cli::Cli::parse();
     if let Err(err) = stackwatch::run(cli) {
         // One line: what failed and how to fix it (contexts are joined by `: `).
-        eprintln!("stackwatch: error: {}", stackwatch::inert::line(&format!("{err:#}"), 2000));
+        eprintln!("stackwatch: error: {}", stackwatch::untrusted::line(&format!("{err:#}"), 2000));
         let code = if err.downcast_ref::<stackwatch::store::lock::Busy>().is_some() {
             75
         } else if let Some(i) = err.downcast_ref::<stackwatch::signals::Interrupted>() {

@@ -73,14 +73,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("empty duration; expected e.g. 30s, 5m, 24h or 7d".into());
     }
     // Messages quote the input: keep them one printable line.
-    let quoted = crate::inert::line(raw, 40);
+    let quoted = crate::untrusted::line(raw, 40);
     let s = quoted.as_str();
     let mut rest = raw;
     let mut total: u128 = 0;
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            let at = crate::inert::line(rest, 40);
+            let at = crate::untrusted::line(rest, 40);
             return Err(format!("invalid duration `{s}`: expected a number at `{at}` (e.g. 30s, 5m, 24h, 7d)"));
         }
         let n: u128 = rest[..digits].parse().map_err(|_| format!("invalid duration `{s}`: number too large"))?;

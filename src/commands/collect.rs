@@ -18,7 +18,7 @@ use crate::signals::{self, Interrupted};
 use crate::store::retention;
 use crate::store::{self, lock, queries};
 use crate::time::now_unix;
-use crate::{fault, inert, paths};
+use crate::{fault, paths, untrusted};
 
 pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;
@@ -87,7 +87,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
             Ok(pair) => read.push(pair),
             Err(e) if hosts.len() == 1 => return Err(e),
             Err(e) => {
-                eprintln!("stackwatch: error: {}", inert::line(&format!("{e:#}"), 2000));
+                eprintln!("stackwatch: error: {}", untrusted::line(&format!("{e:#}"), 2000));
                 failed.push(host.as_str());
             }
         }
@@ -104,7 +104,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
             // Two addresses of one engine: a second pass would double it.
             eprintln!(
                 "stackwatch: warning: engine {} was given twice (under another address); recorded once",
-                inert::line(&snap.host.engine_id, 80)
+                untrusted::line(&snap.host.engine_id, 80)
             );
             continue;
         }
@@ -135,7 +135,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     }
 
     let mut unwritten: Vec<String> = Vec::new();
-    let name = |s: &Snapshot| inert::line(&s.host.hostname, 64);
+    let name = |s: &Snapshot| untrusted::line(&s.host.hostname, 64);
     // With several engines a signal can land between their passes: say
     // which engines got theirs and which did not.
     let left_out = |from: usize| -> String {
@@ -173,7 +173,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
             (Err(e), None) => {
                 eprintln!(
                     "stackwatch: error: {}",
-                    inert::line(&format!("{:#}", store::sql_error(e, &db, "record a pass in")), 2000)
+                    untrusted::line(&format!("{:#}", store::sql_error(e, &db, "record a pass in")), 2000)
                 );
                 unwritten.push(name(snap));
                 continue;
@@ -189,7 +189,12 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
         };
         for e in &snap.errors {
             // Partial trouble is worth a line even under cron.
-            eprintln!("stackwatch: warning: {} {}: {}", e.kind, inert::line(&e.name, 80), inert::line(&e.message, 300));
+            eprintln!(
+                "stackwatch: warning: {} {}: {}",
+                e.kind,
+                untrusted::line(&e.name, 80),
+                untrusted::line(&e.message, 300)
+            );
         }
         if show {
             let mut out = std::io::stdout().lock();
@@ -199,7 +204,10 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     // Retention runs at most once an hour, after the passes have landed. A
     // failure is only a warning: the passes are in, and the next run retries.
     if let Err(e) = retention::maybe_compact(&mut st.conn, now_unix(), c.keep_raw, c.keep_hourly, false) {
-        eprintln!("stackwatch: warning: {}", inert::line(&format!("{:#}", store::sql_error(e, &db, "compact")), 2000));
+        eprintln!(
+            "stackwatch: warning: {}",
+            untrusted::line(&format!("{:#}", store::sql_error(e, &db, "compact")), 2000)
+        );
     }
     if !unwritten.is_empty() {
         bail!(
@@ -240,8 +248,8 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) ->
     writeln!(
         out,
         "pass {pass_id}: {} (engine {}, API {}) in {:.2}s: {} stacks, {} containers, {} volumes, {} bind mounts, {} images",
-        inert::line(&h.hostname, 64),
-        inert::line(&h.engine_version, 32),
+        untrusted::line(&h.hostname, 64),
+        untrusted::line(&h.engine_version, 32),
         h.api_version,
         s.duration_ms as f64 / 1000.0,
         s.stacks.len(),
@@ -256,12 +264,12 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) ->
             writeln!(
                 out,
                 "docker root {}: {pct:.0}% used, {} free",
-                inert::line(root, 120),
+                untrusted::line(root, 120),
                 units::bytes(fs.free_bytes)
             )?;
         }
         (Some(root), None) => {
-            writeln!(out, "docker root {} is not visible from here: disk usage unknown", inert::line(root, 120))?
+            writeln!(out, "docker root {} is not visible from here: disk usage unknown", untrusted::line(root, 120))?
         }
         _ => {}
     }
@@ -270,7 +278,7 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) ->
         writeln!(
             out,
             "filesystem {}: {pct:.0}% used, {} free",
-            inert::line(&fs.mount_point, 120),
+            untrusted::line(&fs.mount_point, 120),
             units::bytes(fs.usage.free_bytes)
         )?;
     }
@@ -288,7 +296,7 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) ->
         .iter()
         .filter(|v| v.kind == MountKind::Bind)
         .filter_map(|v| {
-            v.unsized_reason.as_ref().map(|r| format!("{} ({})", inert::line(&v.name, 80), inert::line(r, 80)))
+            v.unsized_reason.as_ref().map(|r| format!("{} ({})", untrusted::line(&v.name, 80), untrusted::line(r, 80)))
         })
         .collect();
     if !not_sized.is_empty() {
@@ -311,7 +319,7 @@ fn print_summary(out: &mut impl Write, s: &Snapshot, pass_id: i64, db: &Path) ->
         writeln!(
             out,
             "{:<32} {:<10} {:>10} {:>10} {:>10} {:>10}",
-            inert::line(&st.key.name, 32),
+            untrusted::line(&st.key.name, 32),
             st.key.kind.as_str(),
             st.containers,
             st.running,

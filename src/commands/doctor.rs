@@ -20,7 +20,7 @@ use crate::report::outputs;
 use crate::report::owners::Projects;
 use crate::store::{self, queries};
 use crate::time::iso_utc;
-use crate::{inert, paths};
+use crate::{paths, untrusted};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -145,7 +145,7 @@ pub fn run(global: &Global, args: &DoctorArgs) -> Result<()> {
             Status::Warn => "warn",
             Status::Fail => "FAIL",
         };
-        writeln!(out, "{status}  {}: {}", c.name, inert::line(&c.text, 1000))?;
+        writeln!(out, "{status}  {}: {}", c.name, untrusted::line(&c.text, 1000))?;
     }
     let failed = checks.0.iter().filter(|c| c.status == Status::Fail).count();
     let warned = checks.0.iter().filter(|c| c.status == Status::Warn).count();
@@ -261,7 +261,7 @@ async fn engine(checks: &mut Checks, host: &str, config: &Config) {
             "{} answers{}: Docker {}, speaking API {} with it (negotiated: the lower of the engine's and {})",
             engine.host,
             if engine.tls().is_some() { " over TLS" } else { "" },
-            inert::line(&engine.engine_version, 40),
+            untrusted::line(&engine.engine_version, 40),
             engine.api_version,
             bollard::API_DEFAULT_VERSION
         ),

@@ -20,7 +20,7 @@ use crate::prune::{self, Candidate, Kind, Plan, STOPPED_STATES};
 use crate::signals::{self, Interrupted};
 use crate::store::{self, queries};
 use crate::time::now_unix;
-use crate::{inert, paths};
+use crate::{paths, untrusted};
 
 pub fn run(global: &Global, args: &PruneArgs) -> Result<()> {
     let config = Config::load(global.config.as_deref())?;
@@ -32,7 +32,7 @@ pub fn run(global: &Global, args: &PruneArgs) -> Result<()> {
             bail!(
                 "refusing to --apply: the managed label `{}` has an empty key or value, which would match too much; \
                  set [labels] managed to `key=value` (default com.disinto.managed=true)",
-                inert::line(&label, 120)
+                untrusted::line(&label, 120)
             );
         }
         // Removals are only made when they can be recorded.
@@ -77,7 +77,7 @@ async fn prune(
     let usage = match engine.disk_usage_with_images().await {
         Ok(u) => Some(u),
         Err(e) => {
-            eprintln!("stackwatch: warning: sizes unknown: {}", inert::line(&format!("{e:#}"), 300));
+            eprintln!("stackwatch: warning: sizes unknown: {}", untrusted::line(&format!("{e:#}"), 300));
             None
         }
     };
@@ -108,9 +108,9 @@ async fn prune(
         writeln!(
             out,
             "dry run on {} ({}), label {}: nothing is removed; --apply removes what is listed",
-            inert::line(&engine.host, 120),
-            inert::line(&hostname, 64),
-            inert::line(&label, 120)
+            untrusted::line(&engine.host, 120),
+            untrusted::line(&hostname, 64),
+            untrusted::line(&label, 120)
         )?;
         print_plan(out, &plan, "would reclaim")?;
         return Ok(());
@@ -121,11 +121,16 @@ async fn prune(
              as the factory's own; label the factory's images and containers (README \"Labelling the factory\") \
              or set [labels] managed to the label they carry",
             engine.host,
-            inert::line(&label, 120)
+            untrusted::line(&label, 120)
         );
     }
     if plan.candidates.is_empty() && !db.exists() {
-        writeln!(out, "nothing to prune: {} objects carry {}, all in use", plan.labelled, inert::line(&label, 120))?;
+        writeln!(
+            out,
+            "nothing to prune: {} objects carry {}, all in use",
+            plan.labelled,
+            untrusted::line(&label, 120)
+        )?;
         print_skipped(out, &plan)?;
         return Ok(());
     }
@@ -134,7 +139,12 @@ async fn prune(
     let host_id = queries::host_id(&st.conn, &engine_id, &hostname).map_err(record)?;
     settle_pending(&engine, &st.conn, host_id, db, out).await?;
     if plan.candidates.is_empty() {
-        writeln!(out, "nothing to prune: {} objects carry {}, all in use", plan.labelled, inert::line(&label, 120))?;
+        writeln!(
+            out,
+            "nothing to prune: {} objects carry {}, all in use",
+            plan.labelled,
+            untrusted::line(&label, 120)
+        )?;
         print_skipped(out, &plan)?;
         return Ok(());
     }
@@ -174,12 +184,12 @@ async fn prune(
         let what = format!(
             "{} {} (stack {}, {})",
             c.kind.as_str(),
-            inert::line(&c.name, 80),
-            inert::line(c.stack.as_deref().unwrap_or("-"), 64),
+            untrusted::line(&c.name, 80),
+            untrusted::line(c.stack.as_deref().unwrap_or("-"), 64),
             units::maybe_bytes(c.size)
         );
         if let Some(why) = recheck(&engine, c, key, value, busy).await.with_context(|| done.summary(db))? {
-            writeln!(out, "kept {what}: {}", inert::line(&why, 200))?;
+            writeln!(out, "kept {what}: {}", untrusted::line(&why, 200))?;
             continue;
         }
         // The intent is recorded before the engine is asked, and settled
@@ -220,11 +230,11 @@ async fn prune(
                     Some(untagged) => {
                         let reason = format!("untagged only ({untagged}); {why}");
                         queries::settle_prune_untagged(&st.conn, pending, &reason).map_err(record)?;
-                        writeln!(out, "untagged {what} but kept it: {}", inert::line(&reason, 300))?;
+                        writeln!(out, "untagged {what} but kept it: {}", untrusted::line(&reason, 300))?;
                     }
                     None => {
                         queries::drop_prune_removal(&st.conn, pending).map_err(record)?;
-                        writeln!(out, "kept {what}: {}", inert::line(&why, 200))?;
+                        writeln!(out, "kept {what}: {}", untrusted::line(&why, 200))?;
                     }
                 }
             }
@@ -424,7 +434,7 @@ async fn settle_pending(
             "image" => engine.current_image(&p.object_id).await?,
             _ => engine.current_volume(&p.object_id).await?,
         };
-        let name = inert::line(&p.name, 80);
+        let name = untrusted::line(&p.name, 80);
         let (reason, tags) = split_tags(&p.reason);
         let Some(now) = now else {
             queries::settle_prune_removal(conn, p.id, reason).map_err(record)?;
@@ -448,7 +458,7 @@ async fn settle_pending(
                 out,
                 "settled an interrupted prune: {} {name} was not removed{}",
                 p.kind,
-                inert::line(&note, 300)
+                untrusted::line(&note, 300)
             )?;
         } else {
             let why = format!("untagged only (lost tags {}); an interrupted prune", lost.join(", "));
@@ -457,7 +467,7 @@ async fn settle_pending(
                 out,
                 "settled an interrupted prune: {} {name} was not removed: {}",
                 p.kind,
-                inert::line(&why, 300)
+                untrusted::line(&why, 300)
             )?;
         }
     }
@@ -473,7 +483,7 @@ fn print_plan(out: &mut dyn Write, plan: &Plan, verb: &str) -> Result<()> {
         let rows: Vec<(String, String)> = plan
             .candidates
             .iter()
-            .map(|c| (inert::line(c.stack.as_deref().unwrap_or("-"), 40), inert::line(&c.name, 72)))
+            .map(|c| (untrusted::line(c.stack.as_deref().unwrap_or("-"), 40), untrusted::line(&c.name, 72)))
             .collect();
         let ws = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).max(5);
         let wn = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0).max(4);

@@ -147,7 +147,7 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
         Format::Markdown => section,
         // Names are inert already; paths and file names the operator chose
         // are not, and must not break a line either.
-        Format::Json => crate::inert::json_escaped(&serde_json::to_string_pretty(&rep)?) + "\n",
+        Format::Json => crate::untrusted::json_escaped(&serde_json::to_string_pretty(&rep)?) + "\n",
         Format::Html => {
             let view = crate::dashboard::View {
                 window: rep.window.clone(),

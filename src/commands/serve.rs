@@ -47,7 +47,7 @@ use crate::metrics::{self, exposition::Format, exposition::render};
 use crate::report::owners::Projects;
 use crate::store::{self, queries};
 use crate::time::{format_duration, iso_utc, now_unix};
-use crate::{dashboard, inert, paths};
+use crate::{dashboard, paths, untrusted};
 
 /// Connections kept open; a new one past this closes the oldest.
 const MAX_CONNECTIONS: usize = 64;
@@ -363,7 +363,7 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Fu
                 Ok(Err(e)) => respond(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "text/plain; charset=utf-8",
-                    format!("stackwatch: {}\n", inert::line(&format!("{e:#}"), 2000)),
+                    format!("stackwatch: {}\n", untrusted::line(&format!("{e:#}"), 2000)),
                 ),
                 Err(_) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "scrape failed\n"),
             }
@@ -481,7 +481,10 @@ fn health(state: &State, now: i64) -> (StatusCode, String) {
     let hosts = match result {
         Ok(h) => h,
         Err(e) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {}\n", inert::line(&format!("{e:#}"), 2000)));
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("unhealthy: {}\n", untrusted::line(&format!("{e:#}"), 2000)),
+            );
         }
     };
     let max_age = state.max_age.as_secs() as i64;
@@ -500,7 +503,7 @@ fn health(state: &State, now: i64) -> (StatusCode, String) {
     for (host, t) in &hosts {
         body.push_str(&format!(
             "host {}: newest pass {} ({} old)\n",
-            inert::line(host, 120),
+            untrusted::line(host, 120),
             iso_utc(*t),
             format_duration(Duration::from_secs((now - t).max(0) as u64))
         ));

@@ -23,7 +23,7 @@ use crate::engine::{DEFAULT_HOST, Engine};
 use crate::model::snapshot::{ContainerEvent, EventGap};
 use crate::store::{self, lock, queries};
 use crate::time::now_unix;
-use crate::{inert, paths, signals};
+use crate::{paths, signals, untrusted};
 
 /// A batch is written at least every `--flush-every`, or when it holds
 /// this many events.
@@ -65,7 +65,7 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
         .map(|s| s.saturating_mul(1_000_000_000))
         .unwrap_or_else(now_ns);
     if !global.quiet {
-        eprintln!("stackwatch: watching the events of {} into {}", inert::line(&host, 200), db.display());
+        eprintln!("stackwatch: watching the events of {} into {}", untrusted::line(&host, 200), db.display());
     }
 
     let mut pending = Pending::default();
@@ -106,7 +106,7 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
                         if !global.quiet {
                             eprintln!(
                                 "stackwatch: warning: {}; retrying in {}s",
-                                inert::line(&format!("{err:#}"), 300),
+                                untrusted::line(&format!("{err:#}"), 300),
                                 backoff.as_secs()
                             );
                         }
@@ -138,7 +138,7 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
                     pending.gaps.extend(gap);
                 }
                 Err(err) => {
-                    eprintln!("stackwatch: warning: {}", inert::line(&format!("{err:#}"), 300));
+                    eprintln!("stackwatch: warning: {}", untrusted::line(&format!("{err:#}"), 300));
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         _ = signals::arrived() => return Ok(()),
@@ -177,7 +177,7 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
             };
             if !global.quiet {
                 let why = ended.map(|e| format!("{e:#}")).unwrap_or_else(|| "the engine closed the stream".into());
-                eprintln!("stackwatch: warning: lost the event stream ({}); reconnecting", inert::line(&why, 300));
+                eprintln!("stackwatch: warning: lost the event stream ({}); reconnecting", untrusted::line(&why, 300));
             }
             flush(&mut pending, Duration::ZERO)?;
             reconnecting = true;

@@ -51,7 +51,7 @@ impl View {
             match k {
                 "window" => {
                     let (w, s) = WINDOWS.iter().find(|(w, _)| *w == v).ok_or_else(|| {
-                        anyhow!("unknown window {:?}: use one of 1h, 24h, 7d, 30d, 1y", crate::inert::line(v, 40))
+                        anyhow!("unknown window {:?}: use one of 1h, 24h, 7d, 30d, 1y", crate::untrusted::line(v, 40))
                     })?;
                     (view.window, view.window_seconds) = (w.to_string(), *s);
                 }

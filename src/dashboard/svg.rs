@@ -13,7 +13,7 @@ use crate::time::iso_utc;
 /// an inert line first (no control or bidi characters), then escaped.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for ch in crate::inert::line(s, 300).chars() {
+    for ch in crate::untrusted::line(s, 300).chars() {
         match ch {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),

@@ -11,13 +11,13 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::report::md;
 use crate::report::model::{Growth, Report};
 use crate::report::owners::Projects;
 use crate::report::render::Renderer;
 use crate::store::{self, queries, series};
 use crate::time::{format_duration, iso_utc, now_unix, parse_duration};
-use crate::{adhoc, inert};
+use crate::untrusted::markdown as md;
+use crate::{adhoc, untrusted};
 
 /// Largest answer, in bytes: a few thousand tokens of a model's context.
 pub const MAX_ANSWER: usize = 24_000;
@@ -70,7 +70,7 @@ impl Context {
                 if d < Duration::from_secs(1) {
                     bail!(
                         "bad window `{}`: it must be at least 1s; give a duration such as 30m, 6h, 24h or 7d",
-                        inert::line(w, 40)
+                        untrusted::line(w, 40)
                     );
                 }
                 Ok((d.as_secs() as i64, w.to_string()))
@@ -101,7 +101,7 @@ const JSON_NAME: usize = 200;
 /// A name as the answers show it in JSON: one inert line, capped, the way
 /// the report's JSON shows it (so the two can be compared).
 fn name(s: &str) -> String {
-    inert::line(s, JSON_NAME)
+    untrusted::line(s, JSON_NAME)
 }
 
 /// A value that must be known: otherwise one line naming the nearest ones.
@@ -208,7 +208,7 @@ pub fn bounded(text: String, narrow: &str) -> String {
 }
 
 fn to_json(v: &Value) -> Result<String> {
-    Ok(inert::json_escaped(&serde_json::to_string_pretty(v)?) + "\n")
+    Ok(untrusted::json_escaped(&serde_json::to_string_pretty(v)?) + "\n")
 }
 
 /// `v` as JSON text of at most [`MAX_ANSWER`] bytes that still parses:
@@ -312,7 +312,7 @@ fn growth_json(g: &Growth) -> Value {
 
 pub fn top_growth(cx: &Context, window: Option<&str>, level: &str, n: usize, host: Option<&str>) -> Result<String> {
     if !matches!(level, "stack" | "container" | "volume" | "bind") {
-        bail!("bad level `{}`: give one of stack, container, volume, bind", inert::line(level, 40));
+        bail!("bad level `{}`: give one of stack, container, volume, bind", untrusted::line(level, 40));
     }
     if n == 0 || n > MAX_ITEMS {
         bail!("bad n {n}: give 1 to {MAX_ITEMS}");
@@ -358,7 +358,7 @@ fn series_json(head: Value, columns: &[&str], points: Vec<Value>, narrow: &str) 
     let mut rows = Vec::with_capacity(points.len());
     for p in &points {
         let row: Vec<Value> = columns.iter().map(|c| p.get(*c).cloned().unwrap_or(Value::Null)).collect();
-        rows.push(inert::json_escaped(&serde_json::to_string(&row)?));
+        rows.push(untrusted::json_escaped(&serde_json::to_string(&row)?));
     }
     let mut head_text = String::from("{\n");
     if let Value::Object(o) = &head {
@@ -380,7 +380,7 @@ fn series_json(head: Value, columns: &[&str], points: Vec<Value>, narrow: &str) 
     }
     let body: Vec<String> = rows[first..].iter().map(|r| format!("    {r}")).collect();
     let sep = if body.is_empty() { "" } else { "\n" };
-    Ok(inert::json_escaped(&format!("{head_text}  \"points\": [{sep}{}{sep}  ]\n}}\n", body.join(",\n"))))
+    Ok(untrusted::json_escaped(&format!("{head_text}  \"points\": [{sep}{}{sep}  ]\n}}\n", body.join(",\n"))))
 }
 
 /// A bucket that keeps a window's series at most [`MAX_POINTS`] long.
@@ -428,7 +428,7 @@ pub fn object_history(
     host: Option<&str>,
 ) -> Result<String> {
     if !matches!(kind, "volume" | "bind" | "container") {
-        bail!("bad kind `{}`: give one of volume, bind, container", inert::line(kind, 40));
+        bail!("bad kind `{}`: give one of volume, bind, container", untrusted::line(kind, 40));
     }
     let (secs, text) = cx.window(window)?;
     let conn = cx.open()?;
@@ -658,7 +658,7 @@ pub fn sql(cx: &Context, query: &str) -> Result<String> {
 
 /// One line: what went wrong and how to fix it.
 pub fn error_line(e: &anyhow::Error) -> String {
-    inert::line(&format!("{e:#}"), 2000)
+    untrusted::line(&format!("{e:#}"), 2000)
 }
 
 #[cfg(test)]

@@ -152,7 +152,9 @@ impl Server {
             let json = match opt(&p.format).as_deref() {
                 None | Some("markdown") => false,
                 Some("json") => true,
-                Some(other) => anyhow::bail!("bad format `{}`: give markdown or json", crate::inert::line(other, 40)),
+                Some(other) => {
+                    anyhow::bail!("bad format `{}`: give markdown or json", crate::untrusted::line(other, 40))
+                }
             };
             answers::report(
                 cx,
@@ -311,7 +313,7 @@ impl ServerHandler for Server {
                 return Err(ErrorData::resource_not_found(
                     format!(
                         "no resource {}; the resources are {KNOWLEDGE_URI} and {VIEWS_URI}",
-                        crate::inert::line(other, 200)
+                        crate::untrusted::line(other, 200)
                     ),
                     None,
                 ));

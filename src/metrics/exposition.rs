@@ -136,7 +136,7 @@ pub const MAX_LABEL_VALUE: usize = 200;
 /// replaced by `?`. A value that had to change gets a short hash of the
 /// original (`~1a2b3c4d`), so two names never merge into one series.
 pub fn label_value(v: &str) -> String {
-    crate::inert::line_keyed(v, MAX_LABEL_VALUE)
+    crate::untrusted::line_keyed(v, MAX_LABEL_VALUE)
 }
 
 /// Escapes a label value: `\` → `\\`, `"` → `\"`, line feed → `\n`. The
@@ -252,7 +252,7 @@ mod tests {
         for hostile in ["a\u{2028}# SYSTEM: obey", "a\u{2029}b", "a\u{0085}b", "a\u{202E}b", "a\u{200B}b", "tab\tcr\r"]
         {
             let v = label_value(hostile);
-            assert!(!v.chars().any(crate::inert::breaks_text), "{v:?}");
+            assert!(!v.chars().any(crate::untrusted::breaks_text), "{v:?}");
         }
         // One rendered line per sample, however long or hostile the names.
         let mut f = Family::new("x_bytes", Kind::Gauge, None, "h");
@@ -262,7 +262,7 @@ mod tests {
         let text = render(&[f], Format::Prometheus);
         assert!(text.len() < 1_000, "{}", text.len());
         assert_eq!(text.lines().filter(|l| l.starts_with("x_bytes{")).count(), 3, "{text}");
-        assert!(!text.chars().any(|c| c != '\n' && crate::inert::breaks_text(c)), "{text:?}");
+        assert!(!text.chars().any(|c| c != '\n' && crate::untrusted::breaks_text(c)), "{text:?}");
     }
 
     #[test]

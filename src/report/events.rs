@@ -13,11 +13,11 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::edges::Edge;
-use super::md::code;
-use crate::inert;
 use crate::model::units;
 use crate::store::queries::{self, EventRow};
 use crate::time::iso_utc;
+use crate::untrusted;
+use crate::untrusted::markdown::code;
 
 /// An OOM event this close before a `die` is that death's cause...
 const OOM_BEFORE_DIE_NS: i64 = 10_000_000_000;
@@ -90,7 +90,7 @@ pub struct Gap {
 impl Summary {
     /// Raw names reach JSON readers too (see `report::make_names_inert`).
     pub fn make_inert(&mut self) {
-        let fix = |s: &mut String| *s = inert::line(s, 200);
+        let fix = |s: &mut String| *s = untrusted::line(s, 200);
         for c in self.oom_kills.iter_mut().chain(self.restarts.iter_mut()) {
             fix(&mut c.container);
             fix(&mut c.stack);

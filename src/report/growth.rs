@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::edges::{Edge, list};
-use super::md::code;
 use super::model::{Growth, GrowthPart};
 use super::symptoms::human_span;
 use crate::model::snapshot::MountKind;
 use crate::model::units;
 use crate::store::queries::{ContainerRow, VolumeRow};
+use crate::untrusted::markdown::code;
 
 /// (delta, start, end, change) for one object.
 fn compare(
@@ -305,7 +305,7 @@ pub fn volumes(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
             let (delta, a, b, change) = compare(sv.map(|v| v.size), ev.map(|v| v.size));
             let mut text = sentence(&latest.name, change, delta, &[], span, false);
             if let (Some(reason), "unknown") = (&latest.unsized_reason, change) {
-                text = format!("{}: not measured ({})", code(&latest.name), crate::inert::line(reason, 120));
+                text = format!("{}: not measured ({})", code(&latest.name), crate::untrusted::line(reason, 120));
             }
             Growth {
                 level: latest.kind.as_str(),

@@ -9,7 +9,6 @@ pub mod budget;
 pub mod edges;
 pub mod events;
 pub mod growth;
-pub mod md;
 pub mod model;
 pub mod outputs;
 pub mod owners;
@@ -23,18 +22,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
+use crate::untrusted::markdown::{self as md, code};
 use edges::{Edge, labels};
-use md::code;
 use model::{Disk, Finding, GrowthLevels, HostReport, Report, StackSummary, VaultStatus};
 
 use owners::{Owner, Projects, StackFacts};
 use symptoms::{Draft, human_span};
 
 use crate::config::Config;
-use crate::inert;
 use crate::model::units;
 use crate::store::queries::{self, HostRow};
 use crate::time::iso_utc;
+use crate::untrusted;
 
 /// Shortest span the fill projection extrapolates from (10 minutes).
 pub const MIN_PROJECTION_SPAN: i64 = 600;
@@ -82,7 +81,7 @@ pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
 /// Raw names reach JSON readers too: one line each, bounded, no control
 /// characters. (Markdown fields were built from inert code spans already.)
 fn make_names_inert(h: &mut HostReport) {
-    let fix = |s: &mut String| *s = inert::line(s, 200);
+    let fix = |s: &mut String| *s = untrusted::line(s, 200);
     fix(&mut h.host);
     fix(&mut h.engine_id);
     for g in h.growth.stacks.iter_mut().chain(h.growth.containers.iter_mut()).chain(h.growth.volumes.iter_mut()) {
@@ -285,7 +284,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     for fs in filesystems.iter().filter(|f| !f.docker_root) {
         let filling = Filling {
             what: format!("Filesystem {}", code(&fs.mount_point)),
-            key: inert::line(&fs.mount_point, 200),
+            key: untrusted::line(&fs.mount_point, 200),
             fill_seconds: fs.fill_seconds,
             full_at: fs.full_at.clone(),
             free_bytes: fs.free_bytes,

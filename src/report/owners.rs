@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use super::md::code;
+use crate::untrusted::markdown::code;
 
 /// One `projects/<name>.toml`, reduced to what ownership needs.
 #[derive(Debug, Clone)]
@@ -91,7 +91,7 @@ impl Projects {
                 .and_then(|text| parse_project(&text, &path));
             match parsed {
                 Ok(p) => out.list.push(p),
-                Err(e) => out.errors.push(crate::inert::line(&format!("{e:#}"), 300)),
+                Err(e) => out.errors.push(crate::untrusted::line(&format!("{e:#}"), 300)),
             }
         }
         Ok(out)

@@ -16,12 +16,12 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::edges::Edge;
-use super::md::code;
 use super::symptoms::human_span;
 use crate::model::snapshot::MountKind;
 use crate::model::units;
 use crate::store::queries::FilesystemRow;
 use crate::time::iso_utc;
+use crate::untrusted::markdown::code;
 
 /// Sizes measured this long or more before the pass that uses them are
 /// called stale in the "not attributed" reason.

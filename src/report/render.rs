@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use minijinja::value::{Serde, ValueKind};
 use minijinja::{AutoEscape, Environment, Value, context};
 
-use super::md;
 use super::model::{Finding, HostReport, Report};
+use crate::untrusted::markdown as md;
 
 pub const SECTION: &str = "sibling-stacks.md.j2";
 pub const VAULT_ITEM: &str = "vault-item.md.j2";

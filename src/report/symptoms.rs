@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 
 use super::edges::{Edge, labels, list};
-use super::md::code;
 use super::model::Growth;
 use crate::config::ReportConfig;
 use crate::model::stack::COMPOSE_PROJECT;
 use crate::model::units;
 use crate::store::queries::ContainerRow;
 use crate::time::iso_utc;
+use crate::untrusted::markdown::code;
 
 /// A finding before ownership and vault names are attached.
 pub struct Draft {

@@ -1,7 +1,10 @@
-//! Names and labels come from other people's stacks. Before they reach a
-//! terminal (or, later, a prompt) they are made inert: no control
-//! characters (escape sequences, newlines), no other characters that break
-//! or reorder a line, and a bounded length.
+//! Untrusted text: names and labels come from other people's stacks, and
+//! they reach terminals, markdown an LLM reads, JSON, HTML and metrics.
+//! Before any of those they are made inert: no control characters (escape
+//! sequences, newlines), no other characters that break or reorder a line,
+//! and a bounded length. [`markdown`] adds what markdown needs on top.
+
+pub mod markdown;
 
 /// One printable line of at most `max` characters; anything cut is marked
 /// with `…`, control characters (and the characters of [`breaks_text`])

@@ -7,7 +7,7 @@
 //! span, split a table cell, or collide with our own marker comments are
 //! replaced with look-alikes.
 
-use crate::inert;
+use crate::untrusted;
 
 /// Longest name or label value shown, in characters.
 pub const MAX_NAME: usize = 80;
@@ -19,7 +19,7 @@ pub fn code(value: &str) -> String {
 
 /// `code` with another bound on the length, in characters.
 pub fn code_long(value: &str, max: usize) -> String {
-    let line = inert::line(value, max);
+    let line = untrusted::line(value, max);
     let safe: String = line
         .chars()
         .map(|c| match c {
@@ -53,7 +53,7 @@ pub fn slug(value: &str) -> String {
     if trimmed == value && !trimmed.is_empty() {
         trimmed
     } else {
-        format!("{}{}{:08x}", trimmed, if trimmed.is_empty() { "" } else { "-" }, inert::fnv1a(value))
+        format!("{}{}{:08x}", trimmed, if trimmed.is_empty() { "" } else { "-" }, untrusted::fnv1a(value))
     }
 }
 
