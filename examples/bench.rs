@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use stackwatch::collect::aggregate;
 use stackwatch::config::Config;
+use stackwatch::history::owners::Projects;
 use stackwatch::model::snapshot::*;
-use stackwatch::report::owners::Projects;
 use stackwatch::store::{self, queries, retention};
 
 const IMAGE: &str = "stackwatch-test-busybox:1";
@@ -596,9 +596,9 @@ fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Durat
         for _ in 0..5 {
             let s = store::open_read_only(&path, Duration::from_secs(5)).unwrap();
             let t = Instant::now();
-            let r = stackwatch::report::build(
+            let r = stackwatch::history::build(
                 &s.conn,
-                &stackwatch::report::Request {
+                &stackwatch::history::Request {
                     window_seconds: secs,
                     window_text: window.into(),
                     now: end,
@@ -638,7 +638,7 @@ fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Durat
 /// tests/support/generated_box.rs. `show`: also print the budgeted section
 /// for that many stacks.
 fn bench_section(sizes: &[usize], show: usize) {
-    use stackwatch::report::render::Renderer;
+    use stackwatch::section::render::Renderer;
     println!("| stacks | findings | default markdown | lines | --full markdown | lines | JSON | build + render |");
     println!("|---|---|---|---|---|---|---|---|");
     for &n in sizes {
@@ -652,9 +652,9 @@ fn bench_section(sizes: &[usize], show: usize) {
         let st = store::open_read_only(&path, Duration::from_secs(30)).unwrap();
         let config = Config::default();
         let started = Instant::now();
-        let report = stackwatch::report::build(
+        let report = stackwatch::history::build(
             &st.conn,
-            &stackwatch::report::Request {
+            &stackwatch::history::Request {
                 window_seconds: generated_box::DAY,
                 window_text: "24h".into(),
                 now: generated_box::T0 + generated_box::DAY,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod dashboard;
 pub mod engine;
 pub mod fault;
+pub mod history;
 
 pub mod mcp;
 pub mod metrics;
@@ -20,6 +21,7 @@ pub mod paths;
 pub mod progress;
 pub mod prune;
 pub mod report;
+pub mod section;
 pub mod signals;
 pub mod store;
 pub mod time;

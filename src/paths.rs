@@ -1,6 +1,9 @@
-//! Where the history lives when nobody says.
+//! Where the history lives when nobody says, and writing a file whole.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
 
 /// `--db`/`STACKWATCH_DB` (resolved by clap), else the config's
 /// `[database] path`, else the default for this user.
@@ -76,4 +79,32 @@ pub fn unwritable(path: &std::path::Path) -> Option<String> {
         return Some(format!("{} is not a directory", dir.display()));
     }
     (!writable(&dir)).then(|| format!("{} is not writable by this user", dir.display()))
+}
+
+/// Writes `contents` to `path` through a temporary file in the same
+/// directory and a rename, so a reader sees the old file or the new one,
+/// never a half-written one (a full disk fails the write, not the file).
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            // Keep the permissions the file already had.
+            let _ = std::fs::set_permissions(&tmp, meta.permissions());
+        }
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
 }

@@ -122,6 +122,24 @@ pub fn format_duration(d: Duration) -> String {
     format!("{ms}ms")
 }
 
+/// A span for sentences: `24h`, `3h 10m`, `45s`, `2d 4h`: the two largest units.
+pub fn human_span(secs: i64) -> String {
+    let secs = secs.max(0);
+    let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+    let mut out = Vec::new();
+    let mut rest = secs;
+    for (u, size) in units {
+        if rest >= size {
+            out.push(format!("{}{u}", rest / size));
+            rest %= size;
+        }
+        if out.len() == 2 || (!out.is_empty() && rest == 0) {
+            break;
+        }
+    }
+    if out.is_empty() { "0s".into() } else { out.join(" ") }
+}
+
 /// Seconds since the epoch, now.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -130,6 +148,16 @@ pub fn now_unix() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_read_naturally() {
+        assert_eq!(human_span(86_400), "1d");
+        assert_eq!(human_span(24 * 3600 - 1), "23h 59m");
+        assert_eq!(human_span(3 * 3600 + 600), "3h 10m");
+        assert_eq!(human_span(45), "45s");
+        assert_eq!(human_span(0), "0s");
+        assert_eq!(human_span(7 * 86_400), "7d");
+    }
 
     #[test]
     fn rfc3339_round_trips_through_iso() {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use stackwatch::config::Config;
-use stackwatch::report::owners::parse_project;
+use stackwatch::history::owners::parse_project;
 use stackwatch::time::{format_duration, parse_duration};
 use stackwatch::untrusted::markdown as md;
 
@@ -253,8 +253,8 @@ fn names_and_labels_render_as_one_inert_code_span() {
 /// HTML or marker of its own.
 #[test]
 fn hostile_names_through_the_renderer_stay_inside_their_code_spans() {
-    use stackwatch::report::model::{GrowthLevels, HostReport, Report, StackSummary, VaultStatus};
-    use stackwatch::report::render::Renderer;
+    use stackwatch::history::model::{GrowthLevels, HostReport, Report, StackSummary, VaultStatus};
+    use stackwatch::section::render::Renderer;
 
     let renderer = Renderer::new(None).unwrap();
     let render = |names: &[String]| {
@@ -273,7 +273,7 @@ fn hostile_names_through_the_renderer_stay_inside_their_code_spans() {
                 growth_bytes: None,
                 working_dir: Some(n.clone()),
                 config_files: Some(format!("{n}/x.yml,{n}")),
-                location: stackwatch::report::location(Some(n), Some(&format!("{n}/x.yml,{n}"))),
+                location: stackwatch::history::location(Some(n), Some(&format!("{n}/x.yml,{n}"))),
                 disk: "1 B".into(),
                 change: "–".into(),
             })

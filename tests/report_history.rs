@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use stackwatch::collect::aggregate;
 use stackwatch::config::Config;
+use stackwatch::history::model::{Growth, HostReport, Report};
+use stackwatch::history::owners::{Projects, parse_project};
+use stackwatch::history::{self, Request};
 use stackwatch::model::snapshot::*;
-use stackwatch::report::model::{Growth, HostReport, Report};
-use stackwatch::report::owners::{Projects, parse_project};
-use stackwatch::report::render::Renderer;
-use stackwatch::report::{self, Request};
+use stackwatch::section::render::Renderer;
 use stackwatch::store::{self, queries};
 
 const GB: i64 = 1_000_000_000;
@@ -164,7 +164,7 @@ fn run(h: &History, window: &str, now: i64, projects: &Projects, vault: bool) ->
     let st = store::open_read_only(&h.path, Duration::from_secs(5)).unwrap();
     let d = stackwatch::time::parse_duration(window).unwrap();
     let config = Config::default();
-    report::build(
+    history::build(
         &st.conn,
         &Request {
             window_seconds: d.as_secs() as i64,
@@ -359,7 +359,7 @@ fn symptoms_across_stacks_with_owners_priorities_and_vault_names() {
     };
     let r = run(&h, "24h", T0 + 24 * H, &projects, true);
     let hr = host(&r);
-    let by_key: BTreeMap<&str, &stackwatch::report::model::Finding> =
+    let by_key: BTreeMap<&str, &stackwatch::history::model::Finding> =
         hr.findings.iter().map(|f| (f.key.as_str(), f)).collect();
 
     let restarting = by_key["restarting:compose:billing"];

@@ -8,12 +8,12 @@ mod generated_box;
 use std::time::Duration;
 
 use stackwatch::config::Config;
-use stackwatch::report::owners::Projects;
-use stackwatch::report::render::Renderer;
-use stackwatch::report::{self, Request};
+use stackwatch::history::owners::Projects;
+use stackwatch::history::{self, Request};
+use stackwatch::section::render::Renderer;
 use stackwatch::store::{self, queries};
 
-fn report(stacks: usize) -> stackwatch::report::model::Report {
+fn report(stacks: usize) -> stackwatch::history::model::Report {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
@@ -23,7 +23,7 @@ fn report(stacks: usize) -> stackwatch::report::model::Report {
     drop(st);
     let st = store::open_read_only(&path, Duration::from_secs(5)).unwrap();
     let config = Config::default();
-    report::build(
+    history::build(
         &st.conn,
         &Request {
             window_seconds: generated_box::DAY,

@@ -6,9 +6,9 @@ use anyhow::{Context, Result};
 
 use crate::cli::{Global, MetricsArgs};
 use crate::config::Config;
+use crate::history::owners::Projects;
 use crate::metrics::{self, exposition};
-use crate::report::outputs::write_atomic;
-use crate::report::owners::Projects;
+use crate::paths::write_atomic;
 use crate::{paths, store};
 
 pub fn run(global: &Global, args: &MetricsArgs) -> Result<()> {

@@ -7,9 +7,10 @@ use anyhow::{Context, Result};
 
 use crate::cli::{Format, Global, ReportArgs};
 use crate::config::Config;
-use crate::report::owners::Projects;
-use crate::report::render::Renderer;
-use crate::report::{self, outputs};
+use crate::history;
+use crate::history::owners::Projects;
+use crate::report::outputs;
+use crate::section::render::Renderer;
 use crate::time::{format_duration, iso_utc, now_unix, parse_rfc3339};
 use crate::{paths, store};
 
@@ -66,9 +67,9 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
 
     let db = paths::database(global.db.clone(), config.database.path.clone());
     let st = store::open_read_only(&db, config.database.busy_timeout)?;
-    let mut rep = report::build(
+    let mut rep = history::build(
         &st.conn,
-        &report::Request {
+        &history::Request {
             window_seconds: window.as_secs() as i64,
             window_text,
             now: now_unix(),

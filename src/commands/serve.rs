@@ -43,8 +43,8 @@ use tokio::time::Sleep;
 
 use crate::cli::{Global, ServeArgs};
 use crate::config::Config;
+use crate::history::owners::Projects;
 use crate::metrics::{self, exposition::Format, exposition::render};
-use crate::report::owners::Projects;
 use crate::store::{self, queries};
 use crate::time::{format_duration, iso_utc, now_unix};
 use crate::{dashboard, paths, untrusted};

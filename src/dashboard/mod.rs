@@ -18,8 +18,8 @@ use anyhow::{Context, Result, anyhow};
 use rusqlite::{Connection, params};
 
 use crate::config::Config;
+use crate::history::{self, model::HostReport, owners::Projects};
 use crate::model::units;
-use crate::report::{self, model::HostReport, owners::Projects};
 use crate::store::queries;
 use crate::time::iso_utc;
 use svg::{Line, Series, esc};
@@ -299,10 +299,10 @@ fn build_report(
     projects: &Projects,
     view: &View,
     now: i64,
-) -> Result<report::model::Report> {
-    report::build(
+) -> Result<history::model::Report> {
+    history::build(
         conn,
-        &report::Request {
+        &history::Request {
             window_seconds: view.window_seconds,
             window_text: view.window.clone(),
             now,

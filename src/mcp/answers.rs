@@ -11,9 +11,9 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::report::model::{Growth, Report};
-use crate::report::owners::Projects;
-use crate::report::render::Renderer;
+use crate::history::model::{Growth, Report};
+use crate::history::owners::Projects;
+use crate::section::render::Renderer;
 use crate::store::{self, queries, series};
 use crate::time::{format_duration, iso_utc, now_unix, parse_duration};
 use crate::untrusted::markdown as md;
@@ -81,9 +81,9 @@ impl Context {
     fn report(&self, conn: &Connection, window: Option<&str>, vault: bool) -> Result<Report> {
         let (window_seconds, window_text) = self.window(window)?;
         let projects = Projects::load_from(self.projects.as_ref())?;
-        crate::report::build(
+        crate::history::build(
             conn,
-            &crate::report::Request {
+            &crate::history::Request {
                 window_seconds,
                 window_text,
                 now: now_unix(),

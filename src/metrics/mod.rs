@@ -17,11 +17,11 @@ use rusqlite::Connection;
 use exposition::{Family, Kind, Value};
 
 use crate::config::Config;
+use crate::history::owners::Projects;
+use crate::history::pass::RecordedPass;
+use crate::history::reconcile;
+use crate::history::stack_owners;
 use crate::model::snapshot::MountKind;
-use crate::report::edges::Edge;
-use crate::report::owners::Projects;
-use crate::report::reconcile;
-use crate::report::stack_owners;
 use crate::store::queries;
 
 /// Docker's container states, in the engine's own order.
@@ -355,7 +355,8 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
     for h in &hosts {
         let pass = queries::pass(conn, h.latest_pass)?;
         let info = queries::pass_info(conn, h.latest_pass)?;
-        let edge = Edge::load(conn, pass).with_context(|| format!("cannot read the latest pass of {}", h.hostname))?;
+        let edge =
+            RecordedPass::load(conn, pass).with_context(|| format!("cannot read the latest pass of {}", h.hostname))?;
         let owners = stack_owners(&[&edge], config, projects);
         let host: Labels = vec![("host", h.hostname.clone())];
 
@@ -409,7 +410,7 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
         // a recreated container starts again from 0, a counter reset).
         let mut tallies = std::collections::BTreeMap::new();
         for id in queries::container_ids_in_pass(conn, h.host_id, h.latest_pass)? {
-            tallies.extend(crate::report::events::tallies(&queries::events_of_container(conn, h.host_id, &id)?));
+            tallies.extend(crate::history::events::tallies(&queries::events_of_container(conn, h.host_id, &id)?));
         }
         let mut containers: Vec<_> = edge.containers.iter().collect();
         containers.sort_by(|a, b| (&a.stack, &a.name).cmp(&(&b.stack, &b.name)));

@@ -3,40 +3,16 @@
 //! directory, fsync, rename), so a reader never sees half a file and a
 //! crash leaves the old one.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+
+use crate::paths::write_atomic;
 
 pub const BEGIN: &str = "<!-- stackwatch:begin -->";
 pub const END: &str = "<!-- stackwatch:end -->";
 const BEGIN_PREFIX: &str = "<!-- stackwatch:begin";
 const VAULT_PREFIX: &str = "stackwatch-";
-
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            // Keep the permissions the file already had.
-            let _ = std::fs::set_permissions(&tmp, meta.permissions());
-        }
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
-    Ok(())
-}
 
 /// `existing` with the text between the markers replaced by `block`;
 /// everything outside the markers is kept byte for byte. Without markers the

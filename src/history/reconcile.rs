@@ -13,63 +13,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use serde::Serialize;
-
-use super::edges::Edge;
-use super::symptoms::human_span;
+use super::model::{FilesystemChange, FsPart, StackOnFs};
+use super::pass::RecordedPass;
 use crate::model::snapshot::MountKind;
 use crate::model::units;
 use crate::store::queries::FilesystemRow;
-use crate::time::iso_utc;
+use crate::time::{human_span, iso_utc};
 use crate::untrusted::markdown::code;
 
 /// Sizes measured this long or more before the pass that uses them are
 /// called stale in the "not attributed" reason.
 const STALE_AFTER: i64 = 60;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FilesystemChange {
-    pub mount_point: String,
-    /// Holds the engine's root directory (and so volumes, logs, layers, images).
-    pub docker_root: bool,
-    pub total_bytes: i64,
-    pub used_bytes: i64,
-    pub free_bytes: i64,
-    pub used_percent: f64,
-    /// Change of used bytes over the span; None when the start pass did not
-    /// record this filesystem.
-    pub growth_bytes: Option<i64>,
-    pub parts: Vec<FsPart>,
-    /// `growth_bytes` minus the parts: written outside Docker, or by objects
-    /// whose size was not measured at both edges.
-    pub not_attributed_bytes: Option<i64>,
-    pub not_attributed_reason: Option<String>,
-    /// At the span's rate, seconds until the filesystem is full.
-    pub fill_seconds: Option<i64>,
-    pub full_at: Option<String>,
-    /// The stacks whose measured parts on this filesystem grew, largest first.
-    pub drivers: Vec<StackOnFs>,
-    pub sentence: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FsPart {
-    /// `bind_mounts`, `volumes`, `logs`, `writable_layers`, `images` or `build_cache`.
-    pub kind: &'static str,
-    /// Known change (objects measured at both edges, or new or gone).
-    pub delta_bytes: i64,
-    /// Objects whose change is unknown (a size missing at one edge).
-    pub unknown: i64,
-    /// For bind mounts: the stacks owning the largest changes, largest first.
-    pub stacks: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StackOnFs {
-    pub kind: String,
-    pub stack: String,
-    pub delta_bytes: i64,
-}
 
 /// Sum of per-object changes, with unknowns counted.
 #[derive(Default)]
@@ -118,8 +72,8 @@ struct ContainerParts {
 
 /// What a reconciliation adds up while it walks one filesystem's parts.
 struct Tally<'a> {
-    start: &'a Edge,
-    end: &'a Edge,
+    start: &'a RecordedPass,
+    end: &'a RecordedPass,
     fs: &'a FilesystemRow,
     parts: Vec<FsPart>,
     /// Known change per (stack kind, stack name), over every part.
@@ -129,12 +83,12 @@ struct Tally<'a> {
 }
 
 impl Tally<'_> {
-    fn on_this_fs(&self, edge: &Edge, path: &str) -> bool {
+    fn on_this_fs(&self, edge: &RecordedPass, path: &str) -> bool {
         filesystem_of(path, &edge.filesystems)
             .is_some_and(|f| f.device == self.fs.device && f.mount_point == self.fs.mount_point)
     }
 
-    fn note_age(&mut self, edge: &Edge, measured_at: Option<i64>) {
+    fn note_age(&mut self, edge: &RecordedPass, measured_at: Option<i64>) {
         if let Some(t) = measured_at {
             self.stale = self.stale.max(edge.pass.started_at - t);
         }
@@ -143,7 +97,7 @@ impl Tally<'_> {
     /// Bind mounts on this filesystem, or volumes (which live on the Docker
     /// root's), each object once whatever the number of stacks using it.
     fn mounts(&mut self, kind: MountKind, part: &'static str) {
-        let holdings = |t: &Self, edge: &Edge| -> BTreeMap<i64, Holding> {
+        let holdings = |t: &Self, edge: &RecordedPass| -> BTreeMap<i64, Holding> {
             edge.volumes
                 .iter()
                 .filter(|v| v.kind == kind && v.unsized_reason.is_none())
@@ -184,7 +138,7 @@ impl Tally<'_> {
     fn containers(&mut self) {
         let (mut logs, mut layers) = (Acc::default(), Acc::default());
         // By container: (log, writable layer) with its stack's (kind, name).
-        let by_ref = |edge: &Edge| -> BTreeMap<i64, ContainerParts> {
+        let by_ref = |edge: &RecordedPass| -> BTreeMap<i64, ContainerParts> {
             edge.containers
                 .iter()
                 .map(|c| {
@@ -228,7 +182,13 @@ impl Tally<'_> {
 }
 
 /// One reconciliation per filesystem the end pass recorded.
-pub fn filesystems(start: &Edge, end: &Edge, has_span: bool, span: &str, min_projection: i64) -> Vec<FilesystemChange> {
+pub fn filesystems(
+    start: &RecordedPass,
+    end: &RecordedPass,
+    has_span: bool,
+    span: &str,
+    min_projection: i64,
+) -> Vec<FilesystemChange> {
     let span_seconds = end.pass.started_at - start.pass.started_at;
     end.filesystems
         .iter()
@@ -295,7 +255,7 @@ pub fn filesystems(start: &Edge, end: &Edge, has_span: bool, span: &str, min_pro
 
 /// What one pass's filesystem holds, by part, summing the known sizes
 /// (each bind path once): the point-in-time split behind the metrics.
-pub fn parts_now(edge: &Edge, fs: &FilesystemRow) -> Vec<(&'static str, i64)> {
+pub fn parts_now(edge: &RecordedPass, fs: &FilesystemRow) -> Vec<(&'static str, i64)> {
     let binds: i64 = edge
         .volumes
         .iter()

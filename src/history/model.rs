@@ -47,7 +47,7 @@ pub struct HostReport {
     /// Each measured filesystem's change split into what it went to
     /// (bind mounts, volumes, logs, layers, images, build cache) and what
     /// is not attributed.
-    pub filesystems: Vec<super::reconcile::FilesystemChange>,
+    pub filesystems: Vec<FilesystemChange>,
     /// What `stackwatch prune` removed since the window's start edge.
     pub pruned: Option<Pruned>,
     pub growth: GrowthLevels,
@@ -201,4 +201,50 @@ pub struct StackSummary {
     /// Human-readable disk and change, for tables.
     pub disk: String,
     pub change: String,
+}
+
+/// One filesystem's change over the window, split into its parts (see
+/// [`super::reconcile`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct FilesystemChange {
+    pub mount_point: String,
+    /// Holds the engine's root directory (and so volumes, logs, layers, images).
+    pub docker_root: bool,
+    pub total_bytes: i64,
+    pub used_bytes: i64,
+    pub free_bytes: i64,
+    pub used_percent: f64,
+    /// Change of used bytes over the span; None when the start pass did not
+    /// record this filesystem.
+    pub growth_bytes: Option<i64>,
+    pub parts: Vec<FsPart>,
+    /// `growth_bytes` minus the parts: written outside Docker, or by objects
+    /// whose size was not measured at both edges.
+    pub not_attributed_bytes: Option<i64>,
+    pub not_attributed_reason: Option<String>,
+    /// At the span's rate, seconds until the filesystem is full.
+    pub fill_seconds: Option<i64>,
+    pub full_at: Option<String>,
+    /// The stacks whose measured parts on this filesystem grew, largest first.
+    pub drivers: Vec<StackOnFs>,
+    pub sentence: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FsPart {
+    /// `bind_mounts`, `volumes`, `logs`, `writable_layers`, `images` or `build_cache`.
+    pub kind: &'static str,
+    /// Known change (objects measured at both edges, or new or gone).
+    pub delta_bytes: i64,
+    /// Objects whose change is unknown (a size missing at one edge).
+    pub unknown: i64,
+    /// For bind mounts: the stacks owning the largest changes, largest first.
+    pub stacks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StackOnFs {
+    pub kind: String,
+    pub stack: String,
+    pub delta_bytes: i64,
 }

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use super::edges::{Edge, labels, list};
 use super::model::Growth;
+use super::pass::{RecordedPass, labels, list};
 use crate::config::ReportConfig;
 use crate::model::stack::COMPOSE_PROJECT;
 use crate::model::units;
@@ -32,8 +32,8 @@ pub struct Draft {
 }
 
 pub struct Inputs<'a> {
-    pub start: &'a Edge,
-    pub end: &'a Edge,
+    pub start: &'a RecordedPass,
+    pub end: &'a RecordedPass,
     /// False when the window has a single pass: nothing can have "risen".
     pub has_span: bool,
     pub span: &'a str,
@@ -46,7 +46,7 @@ pub struct Inputs<'a> {
     pub image_stacks: &'a BTreeMap<i64, Vec<(String, String)>>,
     pub config: &'a ReportConfig,
     pub now: i64,
-    /// What happened between passes (`report::events`).
+    /// What happened between passes ([`super::events`]).
     pub events: &'a super::events::Found,
 }
 
@@ -332,7 +332,7 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
 
 /// Volumes that belong to no stack: no labels, nothing mounts them, no
 /// stack claims them. (evidence line, size) each, largest first.
-pub fn dangling_volumes(end: &Edge) -> Vec<(String, Option<i64>)> {
+pub fn dangling_volumes(end: &RecordedPass) -> Vec<(String, Option<i64>)> {
     let mut out: Vec<(String, Option<i64>)> = end
         .volumes
         .iter()
@@ -341,37 +341,4 @@ pub fn dangling_volumes(end: &Edge) -> Vec<(String, Option<i64>)> {
         .collect();
     out.sort_by_key(|(_, s)| std::cmp::Reverse(s.unwrap_or(0)));
     out
-}
-
-/// `24h`, `3h 10m`, `45s`, `2d 4h`: the two largest units.
-pub fn human_span(secs: i64) -> String {
-    let secs = secs.max(0);
-    let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
-    let mut out = Vec::new();
-    let mut rest = secs;
-    for (u, size) in units {
-        if rest >= size {
-            out.push(format!("{}{u}", rest / size));
-            rest %= size;
-        }
-        if out.len() == 2 || (!out.is_empty() && rest == 0) {
-            break;
-        }
-    }
-    if out.is_empty() { "0s".into() } else { out.join(" ") }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spans_read_naturally() {
-        assert_eq!(human_span(86_400), "1d");
-        assert_eq!(human_span(24 * 3600 - 1), "23h 59m");
-        assert_eq!(human_span(3 * 3600 + 600), "3h 10m");
-        assert_eq!(human_span(45), "45s");
-        assert_eq!(human_span(0), "0s");
-        assert_eq!(human_span(7 * 86_400), "7d");
-    }
 }

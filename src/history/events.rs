@@ -12,7 +12,7 @@ use anyhow::Result;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::edges::Edge;
+use super::pass::RecordedPass;
 use crate::model::units;
 use crate::store::queries::{self, EventRow};
 use crate::time::iso_utc;
@@ -88,7 +88,7 @@ pub struct Gap {
 }
 
 impl Summary {
-    /// Raw names reach JSON readers too (see `report::make_names_inert`).
+    /// Raw names reach JSON readers too (see `history::make_names_inert`).
     pub fn make_inert(&mut self) {
         let fix = |s: &mut String| *s = untrusted::line(s, 200);
         for c in self.oom_kills.iter_mut().chain(self.restarts.iter_mut()) {
@@ -206,7 +206,14 @@ fn cause_text(c: &Cause) -> String {
 }
 
 /// The window's events of one host, as findings to merge and as figures.
-pub fn find(conn: &Connection, host_id: i64, from: i64, to: i64, end: &Edge, span: &str) -> Result<(Found, Summary)> {
+pub fn find(
+    conn: &Connection,
+    host_id: i64,
+    from: i64,
+    to: i64,
+    end: &RecordedPass,
+    span: &str,
+) -> Result<(Found, Summary)> {
     // `to` is a whole second: its events run to the end of it.
     let (from_ns, to_ns) = (from.saturating_mul(1_000_000_000), to.saturating_add(1).saturating_mul(1_000_000_000) - 1);
     let rows = queries::events_between(conn, host_id, from_ns, to_ns)?;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use minijinja::value::{Serde, ValueKind};
 use minijinja::{AutoEscape, Environment, Value, context};
 
-use super::model::{Finding, HostReport, Report};
+use crate::history::model::{Finding, HostReport, Report};
 use crate::untrusted::markdown as md;
 
 pub const SECTION: &str = "sibling-stacks.md.j2";

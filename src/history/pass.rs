@@ -1,5 +1,5 @@
-//! The two samples a window compares: everything recorded in its start
-//! pass and in its end pass.
+//! Everything recorded in one pass, loaded whole: a window compares the
+//! recorded pass at its start with the one at its end.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::model::snapshot::DockerTotals;
 use crate::store::queries::{self, ContainerRow, FilesystemRow, ImageRow, PassRow, StackRow, VolumeRow};
 
-pub struct Edge {
+pub struct RecordedPass {
     pub pass: PassRow,
     pub stacks: Vec<StackRow>,
     pub containers: Vec<ContainerRow>,
@@ -18,9 +18,9 @@ pub struct Edge {
     pub docker_totals: DockerTotals,
 }
 
-impl Edge {
-    pub fn load(conn: &Connection, pass: PassRow) -> rusqlite::Result<Edge> {
-        Ok(Edge {
+impl RecordedPass {
+    pub fn load(conn: &Connection, pass: PassRow) -> rusqlite::Result<RecordedPass> {
+        Ok(RecordedPass {
             pass,
             stacks: queries::stacks_in(conn, pass.id)?,
             containers: queries::containers_in(conn, pass.id)?,

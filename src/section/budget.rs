@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use super::model::{HostReport, Omitted};
+use crate::history::model::{HostReport, Omitted};
 use crate::model::units;
 
 /// Changes smaller than this are not "growth worth listing" (a new 4 kB

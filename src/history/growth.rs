@@ -5,12 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::edges::{Edge, list};
 use super::model::{Growth, GrowthPart};
-use super::symptoms::human_span;
+use super::pass::{RecordedPass, list};
 use crate::model::snapshot::MountKind;
 use crate::model::units;
 use crate::store::queries::{ContainerRow, VolumeRow};
+use crate::time::human_span;
 use crate::untrusted::markdown::code;
 
 /// (delta, start, end, change) for one object.
@@ -104,8 +104,8 @@ fn sort(mut v: Vec<Growth>) -> Vec<Growth> {
 
 /// Per-volume deltas of the volumes that belong to something at each edge.
 fn volume_parts(
-    start: &Edge,
-    end: &Edge,
+    start: &RecordedPass,
+    end: &RecordedPass,
     in_start: impl Fn(&VolumeRow) -> bool,
     in_end: impl Fn(&VolumeRow) -> bool,
 ) -> Vec<GrowthPart> {
@@ -133,7 +133,7 @@ fn finish_parts(mut parts: Vec<GrowthPart>) -> Vec<GrowthPart> {
 /// How much older than the end pass the oldest size of a stack's volumes,
 /// binds and writable layers is, when a minute or more: sizes that were
 /// expensive to walk are carried forward between measurements.
-fn stale_for(end: &Edge, kind: &str, name: &str) -> Option<i64> {
+fn stale_for(end: &RecordedPass, kind: &str, name: &str) -> Option<i64> {
     let volumes = end
         .volumes
         .iter()
@@ -147,7 +147,7 @@ fn stale_for(end: &Edge, kind: &str, name: &str) -> Option<i64> {
     volumes.chain(layers).min().map(|t| end.pass.started_at - t).filter(|age| *age >= 60)
 }
 
-pub fn stacks(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
+pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growth> {
     let keys: BTreeSet<(String, String)> =
         start.stacks.iter().chain(end.stacks.iter()).map(|s| (s.kind.clone(), s.name.clone())).collect();
     let out = keys
@@ -160,7 +160,7 @@ pub fn stacks(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
             // Logs and layers per container, each compared only where it was
             // measured at both edges: a part that could not be measured in
             // one pass must not look like growth or shrinkage.
-            let mine = |edge: &'_ Edge| -> BTreeMap<i64, (Option<i64>, Option<i64>)> {
+            let mine = |edge: &'_ RecordedPass| -> BTreeMap<i64, (Option<i64>, Option<i64>)> {
                 edge.containers
                     .iter()
                     .filter(|c| c.stack_kind == kind && c.stack == name)
@@ -222,7 +222,7 @@ pub fn stacks(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
     sort(out)
 }
 
-pub fn containers(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
+pub fn containers(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growth> {
     let s: BTreeMap<i64, &ContainerRow> = start.containers.iter().map(|c| (c.container_ref, c)).collect();
     let e: BTreeMap<i64, &ContainerRow> = end.containers.iter().map(|c| (c.container_ref, c)).collect();
     // A container's share of volume growth is the growth of the volumes it
@@ -293,7 +293,7 @@ pub fn containers(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
     sort(out)
 }
 
-pub fn volumes(start: &Edge, end: &Edge, span: &str) -> Vec<Growth> {
+pub fn volumes(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growth> {
     let s: BTreeMap<i64, &VolumeRow> = start.volumes.iter().map(|v| (v.volume_ref, v)).collect();
     let e: BTreeMap<i64, &VolumeRow> = end.volumes.iter().map(|v| (v.volume_ref, v)).collect();
     let ids: BTreeSet<i64> = s.keys().chain(e.keys()).copied().collect();
