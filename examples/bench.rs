@@ -23,7 +23,7 @@ use stackwatch::collect::aggregate;
 use stackwatch::config::Config;
 use stackwatch::history::owners::Projects;
 use stackwatch::model::snapshot::*;
-use stackwatch::store::{self, queries, retention};
+use stackwatch::store::{self, retention, write};
 
 const IMAGE: &str = "stackwatch-test-busybox:1";
 
@@ -542,7 +542,7 @@ fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Durat
     let t = Instant::now();
     for i in 0..passes {
         let at = start + i * step;
-        queries::insert_pass(&mut st.conn, &synthetic(at, start, containers)).unwrap();
+        write::insert_pass(&mut st.conn, &synthetic(at, start, containers)).unwrap();
         // As collect does: retention at most once an hour.
         retention::maybe_compact(&mut st.conn, at, config.collect.keep_raw, config.collect.keep_hourly, false).unwrap();
         if i % 10_000 == 0 && i > 0 {
@@ -646,7 +646,7 @@ fn bench_section(sizes: &[usize], show: usize) {
         let path = dir.path().join("box.db");
         let mut st = store::open_for_write(&path, Duration::from_secs(30)).unwrap();
         for s in generated_box::passes(n) {
-            queries::insert_pass(&mut st.conn, &s).unwrap();
+            write::insert_pass(&mut st.conn, &s).unwrap();
         }
         drop(st);
         let st = store::open_read_only(&path, Duration::from_secs(30)).unwrap();

@@ -14,7 +14,7 @@ use stackwatch::history::owners::{Projects, parse_project};
 use stackwatch::history::{self, Request};
 use stackwatch::model::snapshot::*;
 use stackwatch::section::render::Renderer;
-use stackwatch::store::{self, queries};
+use stackwatch::store::{self, write};
 
 const GB: i64 = 1_000_000_000;
 const H: i64 = 3600;
@@ -155,7 +155,7 @@ fn history(passes: &[(i64, World)]) -> History {
     let path = dir.path().join("history.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
     for (at, w) in passes {
-        queries::insert_pass(&mut st.conn, &snapshot(*at, w)).unwrap();
+        write::insert_pass(&mut st.conn, &snapshot(*at, w)).unwrap();
     }
     History { _dir: dir, path }
 }
@@ -459,7 +459,7 @@ fn the_report_says_how_old_carried_sizes_are() {
         let mut s = snapshot(at, &chain_world(GB, 20 * GB));
         // Measured at the first pass, carried forward by the second.
         s.volumes[0].size_measured_at = Some(T0);
-        queries::insert_pass(&mut st.conn, &s).unwrap();
+        write::insert_pass(&mut st.conn, &s).unwrap();
     }
     let h = History { _dir: dir, path };
     let r = run(&h, "30m", T0 + 1800, &Projects::default(), false);
@@ -476,7 +476,7 @@ fn the_report_says_how_old_carried_sizes_are() {
     s.volumes[0].size_measured_at = Some(T0);
     s.containers[0].rw_bytes = Some(GB);
     s.containers[0].rw_measured_at = Some(T0 - 1800);
-    queries::insert_pass(&mut st.conn, &s).unwrap();
+    write::insert_pass(&mut st.conn, &s).unwrap();
     let r = run(&h, "30m", T0 + 3600, &Projects::default(), false);
     assert!(
         host(&r)
@@ -500,7 +500,7 @@ fn engines_sharing_a_hostname_get_their_own_sections_and_vault_items() {
         for (at, w) in [(T0, start), (T0 + 24 * H, end)] {
             let mut s = snapshot(at, &w);
             s.host.engine_id = engine.into();
-            queries::insert_pass(&mut st.conn, &s).unwrap();
+            write::insert_pass(&mut st.conn, &s).unwrap();
         }
     }
     drop(st);
@@ -613,8 +613,8 @@ fn each_filesystem_is_reconciled_and_a_filling_one_names_the_stack_whose_bind_fi
     // In 6 hours /srv grows 12 GB: 10 GB of it is harb's bind, 2 GB nobody's.
     let first = two_filesystems(T0, 30 * GB, 5 * GB, GB, 1000);
     let second = two_filesystems(T0 + 6 * H, 42 * GB, 15 * GB, GB, 1000);
-    queries::insert_pass(&mut st.conn, &first).unwrap();
-    queries::insert_pass(&mut st.conn, &second).unwrap();
+    write::insert_pass(&mut st.conn, &first).unwrap();
+    write::insert_pass(&mut st.conn, &second).unwrap();
     let h = History { _dir: dir, path };
     let r = run(&h, "6h", T0 + 6 * H, &Projects::default(), false);
     let host = host(&r);

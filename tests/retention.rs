@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use stackwatch::collect::aggregate;
 use stackwatch::model::snapshot::*;
-use stackwatch::store::{self, queries, retention};
+use stackwatch::store::{self, read, retention, write};
 
 const T0: i64 = 1_795_564_800;
 const MIN: i64 = 60;
@@ -185,7 +185,7 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     let end = T0 + 20 * DAY;
     let mut at = T0;
     while at < end {
-        queries::insert_pass(&mut st.conn, &snapshot(at, at < T0 + DAY / 2)).unwrap();
+        write::insert_pass(&mut st.conn, &snapshot(at, at < T0 + DAY / 2)).unwrap();
         at += 15 * MIN;
     }
     let c = &mut st.conn;
@@ -345,7 +345,7 @@ fn window_queries_are_index_range_scans() {
     let path = dir.path().join("h.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
     for i in 0..50 {
-        queries::insert_pass(&mut st.conn, &snapshot(T0 + i * 300, i < 3)).unwrap();
+        write::insert_pass(&mut st.conn, &snapshot(T0 + i * 300, i < 3)).unwrap();
     }
     // No ANALYZE: stackwatch never runs it, so the planner's defaults are
     // what production databases get.
@@ -354,7 +354,7 @@ fn window_queries_are_index_range_scans() {
     // still in the history) and the small host_names view; anything with
     // a row per pass or per change must be reached by a key range.
     let may_walk = ["hosts", "h", "v", "sp"];
-    for (name, sql) in queries::WINDOW_QUERIES {
+    for (name, sql) in read::WINDOW_QUERIES {
         let plan: Vec<String> = st
             .conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))

@@ -11,14 +11,14 @@ use stackwatch::config::Config;
 use stackwatch::history::owners::Projects;
 use stackwatch::history::{self, Request};
 use stackwatch::section::render::Renderer;
-use stackwatch::store::{self, queries};
+use stackwatch::store::{self, write};
 
 fn report(stacks: usize) -> stackwatch::history::model::Report {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
     for s in generated_box::passes(stacks) {
-        queries::insert_pass(&mut st.conn, &s).unwrap();
+        write::insert_pass(&mut st.conn, &s).unwrap();
     }
     drop(st);
     let st = store::open_read_only(&path, Duration::from_secs(5)).unwrap();

@@ -71,7 +71,7 @@ fn big_history(db: &Path, n: usize) {
         ..Default::default()
     };
     let mut st = stackwatch::store::open_for_write(db, Duration::from_secs(5)).unwrap();
-    stackwatch::store::queries::insert_pass(&mut st.conn, &snap).unwrap();
+    stackwatch::store::write::insert_pass(&mut st.conn, &snap).unwrap();
 }
 
 /// A request that waits for its whole answer; the status and body length.

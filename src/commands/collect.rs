@@ -16,7 +16,7 @@ use crate::model::units;
 use crate::progress::Progress;
 use crate::signals::{self, Interrupted};
 use crate::store::retention;
-use crate::store::{self, lock, queries};
+use crate::store::{self, lock, read, write};
 use crate::time::now_unix;
 use crate::{fault, paths, untrusted};
 
@@ -109,9 +109,9 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
             continue;
         }
         let sizing = Instant::now();
-        let state = queries::size_state(&st.conn, &snap.host.engine_id)
+        let state = read::size_state(&st.conn, &snap.host.engine_id)
             .map_err(|e| store::sql_error(e, &db, "read size state from"))?;
-        let previous = queries::previous_pass_start(&st.conn, &snap.host.engine_id)
+        let previous = read::previous_pass_start(&st.conn, &snap.host.engine_id)
             .map_err(|e| store::sql_error(e, &db, "read the previous pass from"))?;
         runtime.block_on(async {
             tokio::select! {
@@ -148,7 +148,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
     };
     for (i, snap) in snaps.iter().enumerate() {
         let mut paused = false;
-        let written = queries::insert_pass_checked(&mut st.conn, snap, &mut || {
+        let written = write::insert_pass_checked(&mut st.conn, snap, &mut || {
             if !paused {
                 paused = true;
                 fault::pause(fault::WRITE);

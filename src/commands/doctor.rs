@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
 use crate::history::owners::Projects;
 use crate::report::outputs;
-use crate::store::{self, queries};
+use crate::store::{self, read};
 use crate::time::iso_utc;
 use crate::{paths, untrusted};
 
@@ -320,7 +320,7 @@ fn database(checks: &mut Checks, db: &Path, config: &Config) {
     let summary = st.conn.query_row(
         &format!(
             "SELECT ({}), (SELECT count(*) FROM passes), (SELECT MAX(started_at) FROM passes)",
-            queries::MAX_MIGRATION
+            read::MAX_MIGRATION
         ),
         [],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?)),

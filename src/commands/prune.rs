@@ -18,7 +18,7 @@ use crate::engine::{DEFAULT_HOST, Engine, Removal};
 use crate::model::units;
 use crate::prune::{self, Candidate, Kind, Plan, STOPPED_STATES};
 use crate::signals::{self, Interrupted};
-use crate::store::{self, queries};
+use crate::store::{self, read, write};
 use crate::time::now_unix;
 use crate::{paths, untrusted};
 
@@ -85,9 +85,9 @@ async fn prune(
     // The history (when there is one) says which stacks ran an image that
     // no container uses any more.
     let history = if db.exists() { store::open_read_only(db, config.database.busy_timeout).ok() } else { None };
-    let history_host = history.as_ref().and_then(|h| queries::find_host(&h.conn, &engine_id).ok().flatten());
+    let history_host = history.as_ref().and_then(|h| read::find_host(&h.conn, &engine_id).ok().flatten());
     let past = |id: &str| match (&history, history_host) {
-        (Some(h), Some(hid)) => queries::image_stacks_by_id(&h.conn, hid, id).unwrap_or_default(),
+        (Some(h), Some(hid)) => read::image_stacks_by_id(&h.conn, hid, id).unwrap_or_default(),
         _ => Vec::new(),
     };
     let plan = prune::plan(&prune::Inputs {
@@ -136,7 +136,7 @@ async fn prune(
     }
     let st = store::open_for_write(db, config.database.busy_timeout)?;
     let record = |e: rusqlite::Error| store::sql_error(e, db, "record a prune in");
-    let host_id = queries::host_id(&st.conn, &engine_id, &hostname).map_err(record)?;
+    let host_id = write::host_id(&st.conn, &engine_id, &hostname).map_err(record)?;
     settle_pending(&engine, &st.conn, host_id, db, out).await?;
     if plan.candidates.is_empty() {
         writeln!(
@@ -148,7 +148,7 @@ async fn prune(
         print_skipped(out, &plan)?;
         return Ok(());
     }
-    let run_id = queries::insert_prune_run(&st.conn, host_id, now_unix(), &label, args.volumes).map_err(record)?;
+    let run_id = write::insert_prune_run(&st.conn, host_id, now_unix(), &label, args.volumes).map_err(record)?;
     let mut done = Done::default();
     let mut in_use: Option<(Kind, HashSet<String>)> = None;
     let mut parents_now = HashSet::new();
@@ -196,7 +196,7 @@ async fn prune(
         // after: a prune killed in between leaves a pending row, never a
         // removal without one (the next prune settles it).
         let pending_reason = pending_reason(c);
-        let mut row = queries::Removed {
+        let mut row = write::Removed {
             kind: c.kind.as_str(),
             object_id: &c.id,
             name: &c.name,
@@ -204,7 +204,7 @@ async fn prune(
             reason: &pending_reason,
             size_bytes: c.size,
         };
-        let pending = queries::insert_prune_removal(&st.conn, run_id, now_unix(), &row)
+        let pending = write::insert_prune_removal(&st.conn, run_id, now_unix(), &row)
             .map_err(|e| anyhow::anyhow!("could not record the removal of {what}, so stopping: {:#}", record(e)))?;
         crate::fault::pause_async(crate::fault::PRUNE_ASKING).await;
         // An engine error leaves the row pending: whether the object went is
@@ -214,7 +214,7 @@ async fn prune(
         match outcome {
             Outcome::Removed => {
                 row.reason = &c.reason;
-                queries::confirm_prune_removal(&st.conn, pending, run_id, now_unix(), &row).map_err(|e| {
+                write::confirm_prune_removal(&st.conn, pending, run_id, now_unix(), &row).map_err(|e| {
                     anyhow::anyhow!(
                         "removed {what} but could not settle its record (it stays pending), so stopping: {:#}",
                         record(e)
@@ -229,11 +229,11 @@ async fn prune(
                     // object changed, so the row stays, saying how.
                     Some(untagged) => {
                         let reason = format!("untagged only ({untagged}); {why}");
-                        queries::settle_prune_untagged(&st.conn, pending, &reason).map_err(record)?;
+                        write::settle_prune_untagged(&st.conn, pending, &reason).map_err(record)?;
                         writeln!(out, "untagged {what} but kept it: {}", untrusted::line(&reason, 300))?;
                     }
                     None => {
-                        queries::drop_prune_removal(&st.conn, pending).map_err(record)?;
+                        write::drop_prune_removal(&st.conn, pending).map_err(record)?;
                         writeln!(out, "kept {what}: {}", untrusted::line(&why, 200))?;
                     }
                 }
@@ -401,9 +401,9 @@ const TAGS_MARK: &str = " (tags: ";
 /// them back: `pending: unused (tags: a:1 b:1)`.
 fn pending_reason(c: &Candidate) -> String {
     if c.kind == Kind::Image && c.tags.len() > 1 {
-        format!("{}{}{TAGS_MARK}{})", queries::PENDING, c.reason, c.tags.join(" "))
+        format!("{}{}{TAGS_MARK}{})", write::PENDING, c.reason, c.tags.join(" "))
     } else {
-        format!("{}{}", queries::PENDING, c.reason)
+        format!("{}{}", write::PENDING, c.reason)
     }
 }
 
@@ -428,7 +428,7 @@ async fn settle_pending(
     out: &mut dyn Write,
 ) -> Result<()> {
     let record = |e: rusqlite::Error| store::sql_error(e, db, "settle a prune in");
-    for p in queries::pending_removals(conn, host_id).map_err(record)? {
+    for p in write::pending_removals(conn, host_id).map_err(record)? {
         let now = match p.kind.as_str() {
             "container" => engine.current_container(&p.object_id).await?,
             "image" => engine.current_image(&p.object_id).await?,
@@ -437,7 +437,7 @@ async fn settle_pending(
         let name = untrusted::line(&p.name, 80);
         let (reason, tags) = split_tags(&p.reason);
         let Some(now) = now else {
-            queries::settle_prune_removal(conn, p.id, reason).map_err(record)?;
+            write::settle_prune_removal(conn, p.id, reason).map_err(record)?;
             writeln!(out, "settled an interrupted prune: {} {name} was removed (recorded)", p.kind)?;
             continue;
         };
@@ -452,7 +452,7 @@ async fn settle_pending(
             }
         }
         if lost.is_empty() {
-            queries::drop_prune_removal(conn, p.id).map_err(record)?;
+            write::drop_prune_removal(conn, p.id).map_err(record)?;
             let note = if back.is_empty() { String::new() } else { format!(" (tags put back: {})", back.join(", ")) };
             writeln!(
                 out,
@@ -462,7 +462,7 @@ async fn settle_pending(
             )?;
         } else {
             let why = format!("untagged only (lost tags {}); an interrupted prune", lost.join(", "));
-            queries::settle_prune_untagged(conn, p.id, &why).map_err(record)?;
+            write::settle_prune_untagged(conn, p.id, &why).map_err(record)?;
             writeln!(
                 out,
                 "settled an interrupted prune: {} {name} was not removed: {}",
@@ -540,7 +540,7 @@ mod tests {
         };
         let reason = pending_reason(&c);
         assert_eq!(reason, "pending: unused (tags: a:1 reg:5000/b:2)");
-        let rest = reason.strip_prefix(queries::PENDING).unwrap();
+        let rest = reason.strip_prefix(write::PENDING).unwrap();
         assert_eq!(split_tags(rest), ("unused", vec!["a:1", "reg:5000/b:2"]));
         c.tags.pop();
         assert_eq!(pending_reason(&c), "pending: unused");

@@ -45,7 +45,7 @@ use crate::cli::{Global, ServeArgs};
 use crate::config::Config;
 use crate::history::owners::Projects;
 use crate::metrics::{self, exposition::Format, exposition::render};
-use crate::store::{self, queries};
+use crate::store::{self, read};
 use crate::time::{format_duration, iso_utc, now_unix};
 use crate::{dashboard, paths, untrusted};
 
@@ -473,8 +473,8 @@ fn health(state: &State, now: i64) -> (StatusCode, String) {
     let result = (|| -> Result<Vec<(String, i64)>> {
         let st = store::open_read_only(&state.db, state.config.database.busy_timeout)?;
         let mut out = Vec::new();
-        for h in queries::hosts(&st.conn).context("cannot read hosts")? {
-            out.push((h.hostname.clone(), queries::pass(&st.conn, h.latest_pass)?.started_at));
+        for h in read::hosts(&st.conn).context("cannot read hosts")? {
+            out.push((h.hostname.clone(), read::pass(&st.conn, h.latest_pass)?.started_at));
         }
         Ok(out)
     })();

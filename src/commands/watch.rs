@@ -21,7 +21,7 @@ use crate::collect::events::{container_event, now_ns, select};
 use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
 use crate::model::snapshot::{ContainerEvent, EventGap};
-use crate::store::{self, lock, queries};
+use crate::store::{self, lock, read, write};
 use crate::time::now_unix;
 use crate::{paths, signals, untrusted};
 
@@ -57,10 +57,10 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
     let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
     let host_id = {
         let _lock = lock::acquire(&db, config.database.lock_wait)?;
-        queries::host_id(&st.conn, &engine_id, &hostname).map_err(|e| store::sql_error(e, &db, "record the host in"))?
+        write::host_id(&st.conn, &engine_id, &hostname).map_err(|e| store::sql_error(e, &db, "record the host in"))?
     };
     // From the start of the engine's previous pass, as a pass would.
-    let start = queries::previous_pass_start(&st.conn, &engine_id)
+    let start = read::previous_pass_start(&st.conn, &engine_id)
         .map_err(|e| store::sql_error(e, &db, "read the previous pass from"))?
         .map(|s| s.saturating_mul(1_000_000_000))
         .unwrap_or_else(now_ns);
@@ -77,10 +77,10 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
         // A pass in progress holds the lock: keep the batch for the next tick.
         let Ok(_lock) = lock::acquire(&db, wait) else { return Ok(()) };
         let tx = st.conn.transaction().map_err(|e| store::sql_error(e, &db, "write events to"))?;
-        stored += queries::insert_events(&tx, host_id, &pending.events, "watch")
+        stored += write::insert_events(&tx, host_id, &pending.events, "watch")
             .map_err(|e| store::sql_error(e, &db, "write events to"))?;
         for g in &pending.gaps {
-            queries::insert_event_gap(&tx, host_id, g, now_unix())
+            write::insert_event_gap(&tx, host_id, g, now_unix())
                 .map_err(|e| store::sql_error(e, &db, "write events to"))?;
         }
         tx.commit().map_err(|e| store::sql_error(e, &db, "write events to"))?;

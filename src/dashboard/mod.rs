@@ -20,7 +20,7 @@ use rusqlite::{Connection, params};
 use crate::config::Config;
 use crate::history::{self, model::HostReport, owners::Projects};
 use crate::model::units;
-use crate::store::queries;
+use crate::store::read;
 use crate::time::iso_utc;
 use svg::{Line, Series, esc};
 
@@ -198,8 +198,8 @@ fn chosen_passes(conn: &Connection, host_id: i64, start: i64, bucket: i64) -> Re
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn window_bounds(conn: &Connection, host: &queries::HostRow, view: &View) -> Result<(i64, i64)> {
-    let end = queries::pass(conn, host.latest_pass)?.started_at;
+fn window_bounds(conn: &Connection, host: &read::HostRow, view: &View) -> Result<(i64, i64)> {
+    let end = read::pass(conn, host.latest_pass)?.started_at;
     let start = end - view.window_seconds;
     // One more second a bucket than window / MAX_POINTS: the window holds
     // both its ends, and the newest pass must not open bucket MAX_POINTS + 1.
@@ -208,7 +208,7 @@ fn window_bounds(conn: &Connection, host: &queries::HostRow, view: &View) -> Res
 
 /// The stacked series of stack disk use for one host: the top stacks by
 /// their newest size, then "other".
-fn host_series(conn: &Connection, host: &queries::HostRow, view: &View) -> Result<(Vec<i64>, Vec<Series>, Vec<Line>)> {
+fn host_series(conn: &Connection, host: &read::HostRow, view: &View) -> Result<(Vec<i64>, Vec<Series>, Vec<Line>)> {
     let (start, bucket) = window_bounds(conn, host, view)?;
     let passes = chosen_passes(conn, host.host_id, start, bucket)?;
     let index: BTreeMap<i64, usize> = passes.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
@@ -325,7 +325,7 @@ pub fn host_page(
     links: bool,
 ) -> Result<Option<String>> {
     let rep = build_report(conn, config, projects, view, now)?;
-    let hosts = queries::hosts(conn).context("cannot read hosts from the history")?;
+    let hosts = read::hosts(conn).context("cannot read hosts from the history")?;
     let mut out = head("stackwatch: disk by stack");
     let _ = write!(
         out,
@@ -429,7 +429,7 @@ pub fn stack_page(
     name: &str,
     now: i64,
 ) -> Result<Option<String>> {
-    let hosts = queries::hosts(conn).context("cannot read hosts from the history")?;
+    let hosts = read::hosts(conn).context("cannot read hosts from the history")?;
     let rep = build_report(conn, config, projects, view, now)?;
     let mut out = head(&format!("stackwatch: {name}"));
     let _ = write!(
@@ -547,7 +547,7 @@ pub fn stack_page(
 /// One volume's (or bind mount's) page: its size over the window on every
 /// host that has it, its growth rate, and who mounts it.
 pub fn volume_page(conn: &Connection, view: &View, name: &str) -> Result<Option<String>> {
-    let hosts = queries::hosts(conn).context("cannot read hosts from the history")?;
+    let hosts = read::hosts(conn).context("cannot read hosts from the history")?;
     let mut out = head(&format!("stackwatch: {name}"));
     let _ = write!(out, "<p><a href=\"/{}\">host page</a></p><h1>{}</h1>", esc(&view.query(&view.window)), esc(name));
     window_nav(&mut out, view, &volume_href(name));
@@ -669,7 +669,7 @@ mod tests {
                 stacks,
                 ..Default::default()
             };
-            queries::insert_pass(&mut st.conn, &snap).unwrap();
+            crate::store::write::insert_pass(&mut st.conn, &snap).unwrap();
         }
     }
 
@@ -680,7 +680,7 @@ mod tests {
         // 25 hours of passes a minute apart: 1500, of which 24h hold 1441.
         history(&db, 1500, 1_800_000_000);
         let st = crate::store::open_read_only(&db, std::time::Duration::from_secs(5)).unwrap();
-        let host = queries::hosts(&st.conn).unwrap().remove(0);
+        let host = read::hosts(&st.conn).unwrap().remove(0);
         let day = View::parse(Some("window=24h")).unwrap();
         let (times, series, _) = host_series(&st.conn, &host, &day).unwrap();
         assert!(times.len() as i64 <= MAX_POINTS && times.len() > 200, "{} points", times.len());

@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use super::pass::RecordedPass;
 use crate::model::units;
-use crate::store::queries::{self, EventRow};
+use crate::store::read;
+use crate::store::read::EventRow;
 use crate::time::iso_utc;
 use crate::untrusted;
 use crate::untrusted::markdown::code;
@@ -216,7 +217,7 @@ pub fn find(
 ) -> Result<(Found, Summary)> {
     // `to` is a whole second: its events run to the end of it.
     let (from_ns, to_ns) = (from.saturating_mul(1_000_000_000), to.saturating_add(1).saturating_mul(1_000_000_000) - 1);
-    let rows = queries::events_between(conn, host_id, from_ns, to_ns)?;
+    let rows = read::events_between(conn, host_id, from_ns, to_ns)?;
     let mut found = Found::default();
     let mut summary = Summary::default();
     let present = |l: &Life| end.containers.iter().find(|c| c.name == l.name && c.stack == l.stack);
@@ -228,7 +229,7 @@ pub fn find(
         // A container no pass ever saw came and went between two passes:
         // a job. Whatever it did is told once, as a job.
         if l.destroyed && !l.dies.is_empty() && present(l).is_none() {
-            if !queries::container_seen(conn, host_id, &l.container_id)? {
+            if !read::container_seen(conn, host_id, &l.container_id)? {
                 let job = l.service.clone().unwrap_or_else(|| l.name.clone());
                 jobs.entry((l.stack_kind.clone(), l.stack.clone(), job)).or_default().push(l);
             }
@@ -332,7 +333,7 @@ pub fn find(
         summary.jobs.push(Job { name, stack, stack_kind, runs: dies.len() as i64, failures, last: ns_iso(last) });
     }
 
-    let gaps = queries::event_gaps_between(conn, host_id, from_ns, to_ns)?;
+    let gaps = read::event_gaps_between(conn, host_id, from_ns, to_ns)?;
     if let (Some(first), Some(last)) = (gaps.first(), gaps.last()) {
         let n = gaps.len() as i64;
         let why = if gaps.iter().any(|g| g.2 == "overflow") {

@@ -9,7 +9,7 @@ use super::model::{Growth, GrowthPart};
 use super::pass::{RecordedPass, list};
 use crate::model::snapshot::MountKind;
 use crate::model::units;
-use crate::store::queries::{ContainerRow, VolumeRow};
+use crate::store::read::{ContainerRow, VolumeRow};
 use crate::time::human_span;
 use crate::untrusted::markdown::code;
 

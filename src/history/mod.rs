@@ -31,7 +31,8 @@ use symptoms::Draft;
 
 use crate::config::Config;
 use crate::model::units;
-use crate::store::queries::{self, HostRow};
+use crate::store::read;
+use crate::store::read::HostRow;
 use crate::time::{human_span, iso_utc};
 use crate::untrusted;
 
@@ -50,7 +51,7 @@ pub struct Request<'a> {
 }
 
 pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
-    let hosts = queries::hosts(conn).context("cannot read hosts from the history")?;
+    let hosts = read::hosts(conn).context("cannot read hosts from the history")?;
     // With several engines in one history, the same stack name can have a
     // finding on each, so vault file names must tell engines apart. The
     // first engine ever recorded keeps the plain names and every later one
@@ -106,13 +107,13 @@ fn make_names_inert(h: &mut HostReport) {
 
 fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: &str) -> Result<HostReport> {
     let cfg = &req.config.report;
-    let end_pass = queries::pass(conn, h.latest_pass)?;
+    let end_pass = read::pass(conn, h.latest_pass)?;
     let window_start = end_pass.started_at - req.window_seconds;
-    let edge_pass = queries::pass_at_or_before(conn, h.host_id, window_start)?;
+    let edge_pass = read::pass_at_or_before(conn, h.host_id, window_start)?;
     let covers_window = edge_pass.is_some();
     let start_pass = match edge_pass {
         Some(p) => p,
-        None => queries::first_pass(conn, h.host_id)?,
+        None => read::first_pass(conn, h.host_id)?,
     };
     let has_span = start_pass.id != end_pass.id;
     let span_seconds = end_pass.started_at - start_pass.started_at;
@@ -121,7 +122,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     } else {
         human_span(span_seconds)
     };
-    let passes = queries::passes_between(conn, h.host_id, start_pass.started_at, end_pass.started_at)?;
+    let passes = read::passes_between(conn, h.host_id, start_pass.started_at, end_pass.started_at)?;
     let end = RecordedPass::load(conn, end_pass)?;
     let start = if has_span { RecordedPass::load(conn, start_pass)? } else { RecordedPass::load(conn, end_pass)? };
 
@@ -187,13 +188,13 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     // Symptoms.
     let mut unhealthy_since = BTreeMap::new();
     for c in end.containers.iter().filter(|c| c.health.as_deref() == Some("unhealthy")) {
-        if let Some(t) = queries::unhealthy_since(conn, c.container_ref)? {
+        if let Some(t) = read::unhealthy_since(conn, c.container_ref)? {
             unhealthy_since.insert(c.container_ref, t);
         }
     }
     let mut image_stacks = BTreeMap::new();
     for img in end.images.iter().filter(|i| i.containers == 0) {
-        image_stacks.insert(img.image_ref, queries::image_past_stacks(conn, img.image_ref)?);
+        image_stacks.insert(img.image_ref, read::image_past_stacks(conn, img.image_ref)?);
     }
     let (event_findings, events) = events::find(
         conn,
@@ -221,7 +222,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     let held_at = end_pass.started_at - cfg.vault_after.as_secs() as i64;
     let mut persisted: BTreeSet<(&'static str, String, String)> = BTreeSet::new();
     let mut held_since = None;
-    if let Some(p) = queries::pass_at_or_before(conn, h.host_id, held_at)?.filter(|p| p.id != end_pass.id) {
+    if let Some(p) = read::pass_at_or_before(conn, h.host_id, held_at)?.filter(|p| p.id != end_pass.id) {
         let old = RecordedPass::load(conn, p)?;
         let none = BTreeMap::new();
         let then = symptoms::find(&symptoms::Inputs {
@@ -319,7 +320,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         f.evidence = dangling.into_iter().map(|d| d.0).collect();
         findings.push(f);
     }
-    let stack_rows: BTreeMap<(String, String), &queries::StackRow> =
+    let stack_rows: BTreeMap<(String, String), &read::StackRow> =
         end.stacks.iter().chain(start.stacks.iter()).rev().map(|s| ((s.kind.clone(), s.name.clone()), s)).collect();
     for d in drafts {
         let (owner, factory) = owner_of.get(&(d.stack_kind.clone(), d.stack.clone())).cloned().unwrap_or_else(|| {
@@ -708,7 +709,7 @@ fn finding(
     req: &Request<'_>,
     host: &str,
     vault_prefix: &str,
-    row: Option<&queries::StackRow>,
+    row: Option<&read::StackRow>,
     held_since: Option<i64>,
 ) -> Finding {
     let cfg = &req.config.report;

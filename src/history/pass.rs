@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 
 use crate::model::snapshot::DockerTotals;
-use crate::store::queries::{self, ContainerRow, FilesystemRow, ImageRow, PassRow, StackRow, VolumeRow};
+use crate::store::read;
+use crate::store::read::{ContainerRow, FilesystemRow, ImageRow, PassRow, StackRow, VolumeRow};
 
 pub struct RecordedPass {
     pub pass: PassRow,
@@ -22,12 +23,12 @@ impl RecordedPass {
     pub fn load(conn: &Connection, pass: PassRow) -> rusqlite::Result<RecordedPass> {
         Ok(RecordedPass {
             pass,
-            stacks: queries::stacks_in(conn, pass.id)?,
-            containers: queries::containers_in(conn, pass.id)?,
-            volumes: queries::volumes_in(conn, pass.id)?,
-            images: queries::images_in(conn, pass.id)?,
-            filesystems: queries::filesystems_in(conn, pass.id)?,
-            docker_totals: queries::docker_totals_in(conn, pass.id)?,
+            stacks: read::stacks_in(conn, pass.id)?,
+            containers: read::containers_in(conn, pass.id)?,
+            volumes: read::volumes_in(conn, pass.id)?,
+            images: read::images_in(conn, pass.id)?,
+            filesystems: read::filesystems_in(conn, pass.id)?,
+            docker_totals: read::docker_totals_in(conn, pass.id)?,
         })
     }
 

@@ -10,13 +10,13 @@ use rusqlite::Connection;
 
 use super::model::{Pruned, PrunedPart};
 use crate::model::units;
-use crate::store::queries;
+use crate::store::read;
 use crate::time::iso_utc;
 
 /// Removals on `host_id` after `from` (the window's start edge) up to `to`;
 /// `None` when there were none.
 pub fn summary(conn: &Connection, host_id: i64, from: i64, to: i64) -> Result<Option<Pruned>> {
-    let rows = queries::pruned_between(conn, host_id, from, to)?;
+    let rows = read::pruned_between(conn, host_id, from, to)?;
     if rows.is_empty() {
         return Ok(None);
     }
@@ -28,7 +28,7 @@ pub fn summary(conn: &Connection, host_id: i64, from: i64, to: i64) -> Result<Op
     };
     let mut rows = rows;
     rows.sort_by_key(|r| order(&r.kind));
-    let phrase = |r: &queries::PrunedRow| {
+    let phrase = |r: &read::PrunedRow| {
         let what = match r.kind.as_str() {
             "image" => "factory images",
             "container" => "stopped factory containers",
@@ -71,15 +71,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
         let c = &st.conn;
-        let host = queries::host_id(c, "E1", "box").unwrap();
-        let other = queries::host_id(c, "E2", "other").unwrap();
+        let host = crate::store::write::host_id(c, "E1", "box").unwrap();
+        let other = crate::store::write::host_id(c, "E2", "other").unwrap();
         assert_eq!(summary(c, host, 0, 10_000).unwrap(), None);
-        let run = queries::insert_prune_run(c, host, 1_000, "com.disinto.managed=true", false).unwrap();
-        let run2 = queries::insert_prune_run(c, other, 1_000, "com.disinto.managed=true", false).unwrap();
+        let run = crate::store::write::insert_prune_run(c, host, 1_000, "com.disinto.managed=true", false).unwrap();
+        let run2 = crate::store::write::insert_prune_run(c, other, 1_000, "com.disinto.managed=true", false).unwrap();
         let rm = |run, at, kind, size| {
-            let r =
-                queries::Removed { kind, object_id: "x", name: "x", stack: None, reason: "unused", size_bytes: size };
-            queries::insert_prune_removal(c, run, at, &r).unwrap();
+            let r = crate::store::write::Removed {
+                kind,
+                object_id: "x",
+                name: "x",
+                stack: None,
+                reason: "unused",
+                size_bytes: size,
+            };
+            crate::store::write::insert_prune_removal(c, run, at, &r).unwrap();
         };
         rm(run, 1_001, "image", Some(2_000_000_000));
         rm(run, 1_002, "image", Some(1_100_000_000));
@@ -98,6 +104,6 @@ mod tests {
     #[test]
     fn a_database_from_before_prunes_has_none() {
         let c = Connection::open_in_memory().unwrap();
-        assert!(queries::pruned_between(&c, 1, 0, 10).unwrap().is_empty());
+        assert!(read::pruned_between(&c, 1, 0, 10).unwrap().is_empty());
     }
 }

@@ -17,7 +17,7 @@ use super::model::{FilesystemChange, FsPart, StackOnFs};
 use super::pass::RecordedPass;
 use crate::model::snapshot::MountKind;
 use crate::model::units;
-use crate::store::queries::FilesystemRow;
+use crate::store::read::FilesystemRow;
 use crate::time::{human_span, iso_utc};
 use crate::untrusted::markdown::code;
 

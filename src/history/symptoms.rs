@@ -10,7 +10,7 @@ use super::pass::{RecordedPass, labels, list};
 use crate::config::ReportConfig;
 use crate::model::stack::COMPOSE_PROJECT;
 use crate::model::units;
-use crate::store::queries::ContainerRow;
+use crate::store::read::ContainerRow;
 use crate::time::iso_utc;
 use crate::untrusted::markdown::code;
 

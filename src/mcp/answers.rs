@@ -14,7 +14,8 @@ use crate::config::Config;
 use crate::history::model::{Growth, Report};
 use crate::history::owners::Projects;
 use crate::section::render::Renderer;
-use crate::store::{self, queries, series};
+use crate::store;
+use crate::store::read::{self, series};
 use crate::time::{format_duration, iso_utc, now_unix, parse_duration};
 use crate::untrusted::markdown as md;
 use crate::{adhoc, untrusted};
@@ -42,7 +43,7 @@ pub struct Context {
 /// no readable stackwatch database there).
 pub fn schema_version_of(db: &std::path::Path) -> Option<i64> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
-    conn.query_row(queries::MAX_MIGRATION, [], |r| r.get(0)).ok()
+    conn.query_row(read::MAX_MIGRATION, [], |r| r.get(0)).ok()
 }
 
 impl Context {

@@ -22,7 +22,7 @@ use crate::history::pass::RecordedPass;
 use crate::history::reconcile;
 use crate::history::stack_owners;
 use crate::model::snapshot::MountKind;
-use crate::store::queries;
+use crate::store::read;
 
 /// Docker's container states, in the engine's own order.
 pub const CONTAINER_STATES: &[&str] = &["created", "running", "paused", "restarting", "removing", "exited", "dead"];
@@ -350,11 +350,11 @@ fn int(v: Option<i64>) -> Option<Value> {
 
 /// Every host's latest pass as metric families, in a stable order.
 pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<Vec<Family>> {
-    let hosts = queries::hosts(conn).context("cannot read hosts from the history")?;
+    let hosts = read::hosts(conn).context("cannot read hosts from the history")?;
     let mut f = Families::new();
     for h in &hosts {
-        let pass = queries::pass(conn, h.latest_pass)?;
-        let info = queries::pass_info(conn, h.latest_pass)?;
+        let pass = read::pass(conn, h.latest_pass)?;
+        let info = read::pass_info(conn, h.latest_pass)?;
         let edge =
             RecordedPass::load(conn, pass).with_context(|| format!("cannot read the latest pass of {}", h.hostname))?;
         let owners = stack_owners(&[&edge], config, projects);
@@ -409,8 +409,8 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
         // Counted from the events of the containers this pass saw (by ID:
         // a recreated container starts again from 0, a counter reset).
         let mut tallies = std::collections::BTreeMap::new();
-        for id in queries::container_ids_in_pass(conn, h.host_id, h.latest_pass)? {
-            tallies.extend(crate::history::events::tallies(&queries::events_of_container(conn, h.host_id, &id)?));
+        for id in read::container_ids_in_pass(conn, h.host_id, h.latest_pass)? {
+            tallies.extend(crate::history::events::tallies(&read::events_of_container(conn, h.host_id, &id)?));
         }
         let mut containers: Vec<_> = edge.containers.iter().collect();
         containers.sort_by(|a, b| (&a.stack, &a.name).cmp(&(&b.stack, &b.name)));

@@ -1,15 +1,15 @@
 //! The history database: opening it safely, migrating it, and the overlap
-//! lock. All SQL text lives in `migrations/` and in [`queries`] (and
-//! [`series`], the time series `stackwatch mcp` answers with).
+//! lock. All SQL text lives in `migrations/`, in [`write`] (a pass in),
+//! [`read`] (typed rows and series out) and [`retention`] (thinning).
 //!
 //! Opening is defensive because the path comes from the user and the file
 //! holds months of history: anything that is not a stackwatch database is
 //! refused before SQLite is allowed to write a single byte to it.
 
 pub mod lock;
-pub mod queries;
+pub mod read;
 pub mod retention;
-pub mod series;
+pub mod write;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -163,13 +163,13 @@ pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| sql_error(e, path, "open"))?;
     conn.busy_timeout(busy_timeout).map_err(|e| sql_error(e, path, "configure"))?;
-    if let Err(e) = conn.query_row(queries::COUNT_TABLES, [], |r| r.get::<_, i64>(0)) {
+    if let Err(e) = conn.query_row(read::COUNT_TABLES, [], |r| r.get::<_, i64>(0)) {
         return read_without_index(path, e);
     }
     verify_identity(&conn, path)?;
     // Readers never migrate (they may not be allowed to write); an older
     // schema lacks views they need.
-    let found: i64 = conn.query_row(queries::MAX_MIGRATION, [], |r| r.get(0)).unwrap_or(0);
+    let found: i64 = conn.query_row(read::MAX_MIGRATION, [], |r| r.get(0)).unwrap_or(0);
     if found < schema_version() {
         bail!(
             "{} has schema version {found}, older than this stackwatch's {}; run `stackwatch collect` (or `stackwatch compact`) once to upgrade it",
@@ -238,8 +238,7 @@ fn disk_full(path: &Path) -> Option<String> {
 fn verify_identity(conn: &Connection, path: &Path) -> Result<()> {
     let app_id: i32 =
         conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
-    let tables: i64 =
-        conn.query_row(queries::COUNT_TABLES, [], |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
+    let tables: i64 = conn.query_row(read::COUNT_TABLES, [], |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
     if tables == 0 && app_id == 0 {
         return Ok(());
     }
@@ -250,10 +249,10 @@ fn verify_identity(conn: &Connection, path: &Path) -> Result<()> {
         );
     }
     let has_history: i64 =
-        conn.query_row(queries::HAS_MIGRATION_TABLE, [], |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
+        conn.query_row(read::HAS_MIGRATION_TABLE, [], |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
     if has_history == 1 {
         let found: i64 =
-            conn.query_row(queries::MAX_MIGRATION, [], |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
+            conn.query_row(read::MAX_MIGRATION, [], |r| r.get(0)).map_err(|e| sql_error(e, path, "read"))?;
         if found > schema_version() {
             bail!(
                 "{} has schema version {found}, newer than this stackwatch knows ({}); upgrade stackwatch, the database was left untouched",

@@ -1,0 +1,598 @@
+//! Reading the history back, as typed rows: what a window's passes hold
+//! (for the read model in `history`), the size state and previous pass a
+//! collect starts from, events, and what prunes removed. Every query is
+//! keyed by a pass id or an object id, so each is an index range scan.
+//! [`series`] reads one stack's or object's time series over a window.
+
+pub mod series;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::model::snapshot::MountKind;
+
+pub(super) const HOST_ID: &str = "SELECT id FROM hosts WHERE engine_id = ?1";
+const SIZE_STATE: &str = "SELECT ss.kind, ss.object, ss.size_bytes, ss.method, ss.measured_at, ss.attempted_at,
+        ss.walk_ms, ss.walk_files FROM size_state ss JOIN hosts h ON h.id = ss.host_id WHERE h.engine_id = ?1";
+
+pub const COUNT_TABLES: &str = "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view')";
+pub const HAS_MIGRATION_TABLE: &str =
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'";
+pub const MAX_MIGRATION: &str = "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history";
+
+const PREVIOUS_PASS_START: &str =
+    "SELECT MAX(p.started_at) FROM passes p JOIN hosts h ON h.id = p.host_id WHERE h.engine_id = ?1";
+
+/// When the latest recorded pass of an engine started; `None` before its
+/// first (collect asks the engine what happened since).
+pub fn previous_pass_start(conn: &Connection, engine_id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(PREVIOUS_PASS_START)?.query_row([engine_id], |r| r.get(0))
+}
+
+/// What was last measured of each volume and writable layer on an engine.
+pub fn size_state(conn: &Connection, engine_id: &str) -> rusqlite::Result<crate::model::sizes::State> {
+    conn.prepare_cached(SIZE_STATE)?
+        .query_map([engine_id], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                crate::model::sizes::Known {
+                    bytes: r.get(2)?,
+                    method: r.get(3)?,
+                    measured_at: r.get(4)?,
+                    attempted_at: r.get(5)?,
+                    walk_ms: r.get(6)?,
+                    walk_files: r.get(7)?,
+                },
+            ))
+        })?
+        .collect()
+}
+
+/// The host row of an engine when it has one (read-only callers).
+pub fn find_host(conn: &Connection, engine_id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(HOST_ID, [engine_id], |r| r.get(0)).optional()
+}
+
+/// Stacks whose containers ever ran an image, by the engine's image id.
+pub fn image_stacks_by_id(conn: &Connection, host_id: i64, image_id: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT DISTINCT s.name FROM images i JOIN image_stacks ist ON ist.image_ref = i.id
+         JOIN stacks s ON s.id = ist.stack_id WHERE i.host_id = ?1 AND i.image_id = ?2 ORDER BY s.name",
+    )?
+    .query_map(params![host_id, image_id], |r| r.get(0))?
+    .collect()
+}
+
+/// What prunes removed on a host in `[from, to]`, per object kind (a prune in
+/// the same second as the window's first pass counts: passes have second resolution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunedRow {
+    pub kind: String,
+    pub objects: i64,
+    /// Sum of the known sizes; `unknown` counts the objects without one.
+    pub bytes: i64,
+    pub unknown: i64,
+}
+
+/// Empty when the database predates prunes (a report reads it unmigrated).
+pub fn pruned_between(conn: &Connection, host_id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<PrunedRow>> {
+    let has: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'prune_removals'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has == 0 {
+        return Ok(Vec::new());
+    }
+    conn.prepare_cached(
+        "SELECT r.object_kind, count(*), COALESCE(SUM(r.size_bytes), 0), count(*) - count(r.size_bytes)
+         FROM prune_removals r JOIN prune_runs pr ON pr.id = r.run_id
+         WHERE pr.host_id = ?1 AND r.removed_at >= ?2 AND r.removed_at <= ?3
+         GROUP BY r.object_kind ORDER BY r.object_kind",
+    )?
+    .query_map(params![host_id, from, to], |r| {
+        Ok(PrunedRow { kind: r.get(0)?, objects: r.get(1)?, bytes: r.get(2)?, unknown: r.get(3)? })
+    })?
+    .collect()
+}
+
+/// Number of passes recorded, for messages and tests.
+pub fn pass_count(conn: &Connection) -> Result<i64> {
+    conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).context("cannot count passes")
+}
+
+// ---------------------------------------------------------------------------
+// Reading the history back (report). Every query is keyed by a pass id or an
+// object id, so each is an index range scan, never a table scan.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct HostRow {
+    pub host_id: i64,
+    /// The `host` of the views: the hostname, with the start of the engine
+    /// ID appended when two engines in this history share a hostname.
+    pub hostname: String,
+    pub engine_id: String,
+    pub latest_pass: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PassRow {
+    pub id: i64,
+    pub started_at: i64,
+    pub fs_total: Option<i64>,
+    pub fs_used: Option<i64>,
+    pub fs_free: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StackRow {
+    pub kind: String,
+    pub name: String,
+    pub containers: i64,
+    pub running: i64,
+    pub rw: Option<i64>,
+    pub log: Option<i64>,
+    pub volumes: Option<i64>,
+    pub disk: Option<i64>,
+    pub unknown: i64,
+    pub mem: Option<i64>,
+    /// Compose's working directory and config files, the newest known.
+    pub working_dir: Option<String>,
+    pub config_files: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerRow {
+    pub container_ref: i64,
+    pub name: String,
+    pub stack_kind: String,
+    pub stack: String,
+    pub service: Option<String>,
+    pub image: String,
+    pub state: String,
+    pub health: Option<String>,
+    pub restart_count: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub oom_killed: Option<bool>,
+    pub started_at: Option<i64>,
+    pub rw: Option<i64>,
+    /// When `rw` was measured (carried forward between measurements).
+    pub rw_measured_at: Option<i64>,
+    pub log: Option<i64>,
+    pub labels: String,
+    pub stats: ContainerStats,
+}
+
+/// A container's resource counters in one pass; all unknown when it was
+/// not running (the engine gives no stats for a stopped container).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContainerStats {
+    pub cpu_ns: Option<i64>,
+    pub mem: Option<i64>,
+    pub mem_limit: Option<i64>,
+    pub net_rx: Option<i64>,
+    pub net_tx: Option<i64>,
+    pub blkio_read: Option<i64>,
+    pub blkio_write: Option<i64>,
+    pub pids: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VolumeRow {
+    pub volume_ref: i64,
+    pub name: String,
+    pub size: Option<i64>,
+    pub in_use: bool,
+    pub mounted_by: String,
+    pub labels: String,
+    /// (kind, name, via)
+    pub stacks: Vec<(String, String, String)>,
+    /// When `size` was last measured (sizes are carried forward between measurements).
+    pub measured_at: Option<i64>,
+    pub kind: MountKind,
+    /// Binds: every container mounts it read-only.
+    pub read_only: Option<bool>,
+    /// Why the size is never measured (binds of system paths, sockets, ...).
+    pub unsized_reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageRow {
+    pub image_ref: i64,
+    pub image_id: String,
+    pub tags: String,
+    pub size: Option<i64>,
+    pub containers: i64,
+    pub managed: bool,
+    pub labels: String,
+}
+
+const HOSTS: &str =
+    "SELECT h.host_id, h.host, h.engine_id, MAX(p.id) FROM host_names h JOIN passes p ON p.host_id = h.host_id
+     GROUP BY h.host_id ORDER BY h.host, h.engine_id";
+const PASS_BY_ID: &str =
+    "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes WHERE id = ?1";
+const PASS_AT_OR_BEFORE: &str = "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes
+     WHERE host_id = ?1 AND started_at <= ?2 ORDER BY started_at DESC, id DESC LIMIT 1";
+const FIRST_PASS: &str = "SELECT id, started_at, fs_total_bytes, fs_used_bytes, fs_free_bytes FROM passes
+     WHERE host_id = ?1 ORDER BY started_at, id LIMIT 1";
+const PASSES_BETWEEN: &str = "SELECT count(*) FROM passes WHERE host_id = ?1 AND started_at BETWEEN ?2 AND ?3";
+
+const STACKS_IN: &str =
+    "SELECT s.kind, s.name, ss.containers, ss.running, ss.rw_bytes, ss.log_bytes, ss.volume_bytes, ss.disk_bytes,
+                ss.unknown_sizes, ss.mem_bytes, s.working_dir, s.config_files
+         FROM stack_samples ss JOIN stacks s ON s.id = ss.stack_id WHERE ss.pass_id = ?1";
+// The state of an object at a pass is its change row with the greatest
+// pass_id at or before it (migration V5).
+const CONTAINERS_IN: &str =
+    "SELECT cs.container_ref, st.name, s.kind, s.name, c.service, c.image, st.state, st.health, st.restart_count,
+                st.exit_code, st.oom_killed, st.started_at, cs.rw_bytes, cs.log_bytes, c.labels, cs.cpu_ns, cs.mem_bytes,
+                st.mem_limit_bytes, cs.net_rx_bytes, cs.net_tx_bytes, cs.blkio_read_bytes, cs.blkio_write_bytes, cs.pids,
+                cs.rw_measured_at
+         FROM container_samples cs JOIN containers c ON c.id = cs.container_ref JOIN stacks s ON s.id = c.stack_id
+         JOIN container_states st ON st.container_ref = cs.container_ref
+          AND st.pass_id = (SELECT MAX(x.pass_id) FROM container_states x
+                            WHERE x.container_ref = cs.container_ref AND x.pass_id <= cs.pass_id)
+         WHERE cs.sample_key BETWEEN ?1 << 32 AND (?1 << 32) + 4294967295";
+/// One row per volume and stack it belongs to (one with NULL stack when it
+/// belongs to none), in volume order.
+const VOLUMES_IN: &str = "SELECT v.id, v.name, sz.size_bytes, st.in_use, st.mounted_by, v.labels,
+            MIN(COALESCE(sz.checked_at, sz.measured_at), p.started_at + (p.duration_ms + 999) / 1000),
+            s.kind, s.name, vst.via, v.kind, st.read_only, sz.unsized_reason
+         FROM passes p
+         JOIN volume_spans sp ON sp.host_id = p.host_id AND p.id BETWEEN sp.first_pass AND sp.last_pass
+         JOIN volumes v ON v.id = sp.volume_ref
+         JOIN volume_states st ON st.volume_ref = v.id
+          AND st.pass_id = (SELECT MAX(x.pass_id) FROM volume_states x WHERE x.volume_ref = v.id AND x.pass_id <= p.id)
+         LEFT JOIN volume_sizes sz ON sz.volume_ref = v.id
+          AND sz.pass_id = (SELECT MAX(x.pass_id) FROM volume_sizes x WHERE x.volume_ref = v.id AND x.pass_id <= p.id)
+         LEFT JOIN volume_stacks vst ON vst.volume_ref = v.id AND vst.pass_id = st.pass_id
+         LEFT JOIN stacks s ON s.id = vst.stack_id
+         WHERE p.id = ?1 AND st.present = 1
+         ORDER BY v.id, vst.stack_id";
+/// CROSS JOIN keeps the planner on the spans first: it would rather walk
+/// every image state and test each against the pass.
+const IMAGES_IN: &str = "SELECT i.id, i.image_id, st.tags, st.size_bytes, st.containers, st.managed, i.labels
+         FROM passes p
+         CROSS JOIN image_spans sp ON sp.host_id = p.host_id AND p.id BETWEEN sp.first_pass AND sp.last_pass
+         CROSS JOIN images i ON i.id = sp.image_ref
+         JOIN image_states st ON st.image_ref = i.id
+          AND st.pass_id = (SELECT MAX(x.pass_id) FROM image_states x WHERE x.image_ref = i.id AND x.pass_id <= p.id)
+         WHERE p.id = ?1 AND st.present = 1";
+const IMAGE_PAST_STACKS: &str =
+    "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
+         WHERE ist.image_ref = ?1 ORDER BY s.name";
+const UNHEALTHY_SINCE: &str = "SELECT MIN(p.started_at) FROM container_states st JOIN passes p ON p.id = st.pass_id
+         WHERE st.container_ref = ?1 AND st.health = 'unhealthy'
+           AND st.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_states
+                                      WHERE container_ref = ?1 AND (health IS NULL OR health <> 'unhealthy')), 0)";
+
+/// Every query a report runs over the history, for the EXPLAIN QUERY PLAN
+/// test that keeps them index range scans.
+const FILESYSTEMS_IN: &str = "SELECT f.device, f.mount_point, fs.total_bytes, fs.used_bytes, fs.free_bytes,
+        fs.docker_root FROM filesystem_samples fs JOIN filesystems f ON f.id = fs.fs_ref
+     WHERE fs.pass_id = ?1 ORDER BY f.mount_point";
+const DOCKER_TOTALS_IN: &str = "SELECT images_bytes, build_cache_bytes, docker_totals_at FROM passes WHERE id = ?1";
+
+pub const WINDOW_QUERIES: [(&str, &str); 13] = [
+    ("filesystems in pass", FILESYSTEMS_IN),
+    ("docker totals in pass", DOCKER_TOTALS_IN),
+    ("hosts", HOSTS),
+    ("pass by id", PASS_BY_ID),
+    ("pass at or before", PASS_AT_OR_BEFORE),
+    ("first pass", FIRST_PASS),
+    ("passes between", PASSES_BETWEEN),
+    ("stacks in pass", STACKS_IN),
+    ("containers in pass", CONTAINERS_IN),
+    ("volumes in pass", VOLUMES_IN),
+    ("images in pass", IMAGES_IN),
+    ("image past stacks", IMAGE_PAST_STACKS),
+    ("unhealthy since", UNHEALTHY_SINCE),
+];
+
+/// A filesystem as one pass saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesystemRow {
+    pub device: i64,
+    pub mount_point: String,
+    pub total: i64,
+    pub used: i64,
+    pub free: i64,
+    /// Holds the engine's root directory.
+    pub docker_root: bool,
+}
+
+pub fn filesystems_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<FilesystemRow>> {
+    conn.prepare_cached(FILESYSTEMS_IN)?
+        .query_map([pass_id], |r| {
+            Ok(FilesystemRow {
+                device: r.get(0)?,
+                mount_point: r.get(1)?,
+                total: r.get(2)?,
+                used: r.get(3)?,
+                free: r.get(4)?,
+                docker_root: r.get(5)?,
+            })
+        })?
+        .collect()
+}
+
+pub fn docker_totals_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<crate::model::snapshot::DockerTotals> {
+    conn.prepare_cached(DOCKER_TOTALS_IN)?.query_row([pass_id], |r| {
+        Ok(crate::model::snapshot::DockerTotals {
+            images_bytes: r.get(0)?,
+            build_cache_bytes: r.get(1)?,
+            measured_at: r.get(2)?,
+        })
+    })
+}
+
+pub fn hosts(conn: &Connection) -> rusqlite::Result<Vec<HostRow>> {
+    conn.prepare_cached(HOSTS)?
+        .query_map([], |r| {
+            Ok(HostRow { host_id: r.get(0)?, hostname: r.get(1)?, engine_id: r.get(2)?, latest_pass: r.get(3)? })
+        })?
+        .collect()
+}
+
+fn pass_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRow> {
+    Ok(PassRow { id: r.get(0)?, started_at: r.get(1)?, fs_total: r.get(2)?, fs_used: r.get(3)?, fs_free: r.get(4)? })
+}
+
+pub fn pass(conn: &Connection, id: i64) -> rusqlite::Result<PassRow> {
+    conn.prepare_cached(PASS_BY_ID)?.query_row([id], pass_row)
+}
+
+/// What the metrics say about a pass itself.
+#[derive(Debug, Clone)]
+pub struct PassInfo {
+    pub hostname: String,
+    pub duration_ms: i64,
+    pub engine_version: String,
+    pub api_version: String,
+    pub error_count: i64,
+}
+
+pub fn pass_info(conn: &Connection, id: i64) -> rusqlite::Result<PassInfo> {
+    conn.prepare_cached(
+        "SELECT hostname, duration_ms, engine_version, api_version, error_count FROM passes WHERE id = ?1",
+    )?
+    .query_row([id], |r| {
+        Ok(PassInfo {
+            hostname: r.get(0)?,
+            duration_ms: r.get(1)?,
+            engine_version: r.get(2)?,
+            api_version: r.get(3)?,
+            error_count: r.get(4)?,
+        })
+    })
+}
+
+/// The newest pass of a host at or before `at` (the window's start edge).
+pub fn pass_at_or_before(conn: &Connection, host_id: i64, at: i64) -> rusqlite::Result<Option<PassRow>> {
+    conn.prepare_cached(PASS_AT_OR_BEFORE)?.query_row(params![host_id, at], pass_row).optional()
+}
+
+/// A host's oldest pass, when the history is shorter than the window.
+pub fn first_pass(conn: &Connection, host_id: i64) -> rusqlite::Result<PassRow> {
+    conn.prepare_cached(FIRST_PASS)?.query_row([host_id], pass_row)
+}
+
+pub fn passes_between(conn: &Connection, host_id: i64, from: i64, to: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(PASSES_BETWEEN)?.query_row(params![host_id, from, to], |r| r.get(0))
+}
+
+pub fn stacks_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<StackRow>> {
+    conn.prepare_cached(STACKS_IN)?
+        .query_map([pass_id], |r| {
+            Ok(StackRow {
+                kind: r.get(0)?,
+                name: r.get(1)?,
+                containers: r.get(2)?,
+                running: r.get(3)?,
+                rw: r.get(4)?,
+                log: r.get(5)?,
+                volumes: r.get(6)?,
+                disk: r.get(7)?,
+                unknown: r.get(8)?,
+                mem: r.get(9)?,
+                working_dir: r.get(10)?,
+                config_files: r.get(11)?,
+            })
+        })?
+        .collect()
+}
+
+pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ContainerRow>> {
+    conn.prepare_cached(CONTAINERS_IN)?
+        .query_map([pass_id], |r| {
+            Ok(ContainerRow {
+                container_ref: r.get(0)?,
+                name: r.get(1)?,
+                stack_kind: r.get(2)?,
+                stack: r.get(3)?,
+                service: r.get(4)?,
+                image: r.get(5)?,
+                state: r.get(6)?,
+                health: r.get(7)?,
+                restart_count: r.get(8)?,
+                exit_code: r.get(9)?,
+                oom_killed: r.get(10)?,
+                started_at: r.get(11)?,
+                rw: r.get(12)?,
+                log: r.get(13)?,
+                labels: r.get(14)?,
+                stats: ContainerStats {
+                    cpu_ns: r.get(15)?,
+                    mem: r.get(16)?,
+                    mem_limit: r.get(17)?,
+                    net_rx: r.get(18)?,
+                    net_tx: r.get(19)?,
+                    blkio_read: r.get(20)?,
+                    blkio_write: r.get(21)?,
+                    pids: r.get(22)?,
+                },
+                rw_measured_at: r.get(23)?,
+            })
+        })?
+        .collect()
+}
+
+pub fn volumes_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<VolumeRow>> {
+    let mut rows: Vec<VolumeRow> = Vec::new();
+    for row in conn.prepare_cached(VOLUMES_IN)?.query_map([pass_id], |r| {
+        let link: Option<(String, String, String)> = match (r.get(7)?, r.get(8)?, r.get(9)?) {
+            (Some(kind), Some(name), Some(via)) => Some((kind, name, via)),
+            _ => None,
+        };
+        let v = VolumeRow {
+            volume_ref: r.get(0)?,
+            name: r.get(1)?,
+            size: r.get(2)?,
+            in_use: r.get(3)?,
+            mounted_by: r.get(4)?,
+            labels: r.get(5)?,
+            stacks: Vec::new(),
+            measured_at: r.get(6)?,
+            kind: MountKind::parse(&r.get::<_, String>(10)?),
+            read_only: r.get(11)?,
+            unsized_reason: r.get(12)?,
+        };
+        Ok((v, link))
+    })? {
+        let (v, link) = row?;
+        // A volume with several stacks comes as consecutive rows.
+        if rows.last().is_none_or(|last| last.volume_ref != v.volume_ref) {
+            rows.push(v);
+        }
+        if let (Some(link), Some(last)) = (link, rows.last_mut()) {
+            last.stacks.push(link);
+        }
+    }
+    Ok(rows)
+}
+
+pub fn images_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ImageRow>> {
+    conn.prepare_cached(IMAGES_IN)?
+        .query_map([pass_id], |r| {
+            Ok(ImageRow {
+                image_ref: r.get(0)?,
+                image_id: r.get(1)?,
+                tags: r.get(2)?,
+                size: r.get(3)?,
+                containers: r.get(4)?,
+                managed: r.get(5)?,
+                labels: r.get(6)?,
+            })
+        })?
+        .collect()
+}
+
+/// Stacks whose containers ever ran an image: an unused image left over
+/// from an upgrade still belongs to the stack that ran it.
+pub fn image_past_stacks(conn: &Connection, image_ref: i64) -> rusqlite::Result<Vec<(String, String)>> {
+    conn.prepare_cached(IMAGE_PAST_STACKS)?.query_map([image_ref], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+}
+
+/// When a container that is unhealthy now became so: the first unhealthy
+/// sample after its last sample that was not unhealthy.
+pub fn unhealthy_since(conn: &Connection, container_ref: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(UNHEALTHY_SINCE)?.query_row([container_ref], |r| r.get(0))
+}
+
+// ---------------------------------------------------------------------------
+// Container events (migration V8), for the report.
+
+/// One stored container event.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub container_id: String,
+    pub name: String,
+    pub stack_kind: String,
+    pub stack: String,
+    pub service: Option<String>,
+    pub action: String,
+    pub exit_code: Option<i64>,
+    pub oom: bool,
+    pub at_ns: i64,
+}
+
+const EVENTS_BETWEEN: &str = "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
+        service, action, exit_code, oom, at_ns
+     FROM event_rows WHERE host_id = ?1 AND at_ns BETWEEN ?2 AND ?3 ORDER BY container_id, at_ns";
+
+/// A host's events between two times (Unix nanoseconds), per container in
+/// time order.
+pub fn events_between(conn: &Connection, host_id: i64, from_ns: i64, to_ns: i64) -> rusqlite::Result<Vec<EventRow>> {
+    conn.prepare_cached(EVENTS_BETWEEN)?
+        .query_map(params![host_id, from_ns, to_ns], |r| {
+            Ok(EventRow {
+                container_id: r.get(0)?,
+                name: r.get(1)?,
+                stack_kind: r.get(2)?,
+                stack: r.get(3)?,
+                service: r.get(4)?,
+                action: r.get(5)?,
+                exit_code: r.get(6)?,
+                oom: r.get(7)?,
+                at_ns: r.get(8)?,
+            })
+        })?
+        .collect()
+}
+
+const CONTAINER_SEEN: &str = "SELECT EXISTS (SELECT 1 FROM containers WHERE host_id = ?1 AND container_id = ?2)";
+
+/// Whether any pass of the host recorded this container.
+pub fn container_seen(conn: &Connection, host_id: i64, container_id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached(CONTAINER_SEEN)?.query_row(params![host_id, container_id], |r| r.get(0))
+}
+
+const CONTAINER_IDS_IN_PASS: &str = "SELECT c.container_id FROM container_spans sp
+     JOIN containers c ON c.id = sp.container_ref WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2";
+
+/// Engine IDs of the containers a pass saw.
+pub fn container_ids_in_pass(conn: &Connection, host_id: i64, pass_id: i64) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(CONTAINER_IDS_IN_PASS)?.query_map(params![host_id, pass_id], |r| r.get(0))?.collect()
+}
+
+const EVENTS_OF_CONTAINER: &str =
+    "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
+        service, action, exit_code, oom, at_ns
+     FROM event_rows WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns";
+
+/// Every stored event of one container, in time order.
+pub fn events_of_container(conn: &Connection, host_id: i64, container_id: &str) -> rusqlite::Result<Vec<EventRow>> {
+    conn.prepare_cached(EVENTS_OF_CONTAINER)?
+        .query_map(params![host_id, container_id], |r| {
+            Ok(EventRow {
+                container_id: r.get(0)?,
+                name: r.get(1)?,
+                stack_kind: r.get(2)?,
+                stack: r.get(3)?,
+                service: r.get(4)?,
+                action: r.get(5)?,
+                exit_code: r.get(6)?,
+                oom: r.get(7)?,
+                at_ns: r.get(8)?,
+            })
+        })?
+        .collect()
+}
+
+const EVENT_GAPS_BETWEEN: &str = "SELECT from_ns, to_ns, reason FROM event_gap_rows
+     WHERE host_id = ?1 AND to_ns >= ?2 AND from_ns <= ?3 ORDER BY from_ns";
+
+/// (from_ns, to_ns, reason) of the intervals overlapping a time range
+/// whose events may be missing.
+pub fn event_gaps_between(
+    conn: &Connection,
+    host_id: i64,
+    from_ns: i64,
+    to_ns: i64,
+) -> rusqlite::Result<Vec<(i64, i64, String)>> {
+    conn.prepare_cached(EVENT_GAPS_BETWEEN)?
+        .query_map(params![host_id, from_ns, to_ns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect()
+}
