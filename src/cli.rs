@@ -189,8 +189,8 @@ pub struct SqlArgs {
 
     /// table: aligned columns (NULL shown as NULL); csv: RFC 4180 with a
     /// header (NULL is empty); json: an array of objects (NULL is null).
-    #[arg(long, value_enum, default_value_t = crate::adhoc::SqlFormat::Table)]
-    pub format: crate::adhoc::SqlFormat,
+    #[arg(long, value_enum, default_value_t = crate::sql::SqlFormat::Table)]
+    pub format: crate::sql::SqlFormat,
 
     /// Stop the query after this long (30s, 5m, ...; 0 for no limit): an
     /// open read keeps the write-ahead log from being checkpointed.

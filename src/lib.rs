@@ -4,7 +4,6 @@
 //! what it says into a `snapshot`, `store` keeps snapshots in SQLite,
 //! `commands` wires them together per subcommand.
 
-pub mod adhoc;
 pub mod cli;
 pub mod collect;
 pub mod commands;
@@ -23,6 +22,7 @@ pub mod prune;
 pub mod report;
 pub mod section;
 pub mod signals;
+pub mod sql;
 pub mod store;
 pub mod time;
 pub mod untrusted;

@@ -18,7 +18,7 @@ use crate::store;
 use crate::store::read::{self, series};
 use crate::time::{format_duration, iso_utc, now_unix, parse_duration};
 use crate::untrusted::markdown as md;
-use crate::{adhoc, untrusted};
+use crate::{sql, untrusted};
 
 /// Largest answer, in bytes: a few thousand tokens of a model's context.
 pub const MAX_ANSWER: usize = 24_000;
@@ -637,7 +637,7 @@ impl std::io::Write for Capped {
 pub fn sql(cx: &Context, query: &str) -> Result<String> {
     let conn = cx.open()?;
     let mut out = Capped { buf: Vec::new(), lines: 0, cut: false };
-    let result = adhoc::run(&conn, query, adhoc::SqlFormat::Table, Some(adhoc::DEFAULT_TIMEOUT), &mut out);
+    let result = sql::run(&conn, query, sql::SqlFormat::Table, Some(sql::DEFAULT_TIMEOUT), &mut out);
     let text = String::from_utf8_lossy(&out.buf).into_owned();
     match result {
         Ok(_) => Ok(text),

@@ -253,8 +253,8 @@ fn sql_description() -> String {
         "Run one read-only SQL statement on the history (SQLite) and get an aligned table. Same guards as \
          `stackwatch sql`: writes and multiple statements are refused, {}s time limit, cells cut at {} characters; \
          at most {} rows and {} bytes (the answer says when it was cut). {}\nViews (columns):\n{}",
-        crate::adhoc::DEFAULT_TIMEOUT.as_secs(),
-        crate::adhoc::MAX_CELL,
+        crate::sql::DEFAULT_TIMEOUT.as_secs(),
+        crate::sql::MAX_CELL,
         answers::MAX_SQL_ROWS,
         answers::MAX_ANSWER,
         views::NOTES,

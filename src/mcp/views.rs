@@ -132,7 +132,7 @@ mod tests {
         let st = crate::store::open_read_only(&path, std::time::Duration::from_secs(1)).unwrap();
         for (name, columns, example) in VIEWS {
             let mut out = Vec::new();
-            crate::adhoc::run(&st.conn, example, crate::adhoc::SqlFormat::Csv, None, &mut out)
+            crate::sql::run(&st.conn, example, crate::sql::SqlFormat::Csv, None, &mut out)
                 .unwrap_or_else(|e| panic!("{name}: {example}: {e:#}"));
             let stmt = st.conn.prepare(&format!("SELECT * FROM {name}")).unwrap();
             let real: Vec<&str> = stmt.column_names();
