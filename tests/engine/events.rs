@@ -2,13 +2,11 @@
 //! `restart: always`, a job that came and went, and the engine's bounded
 //! event log overflowing between two passes.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// (action, exit_code, oom) of a container's stored events, oldest first.
 fn events_of(db: &Path, container: &str) -> Vec<(String, Option<i64>, i64)> {

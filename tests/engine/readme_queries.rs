@@ -2,12 +2,10 @@
 //! shell and through `stackwatch sql`, against a history collected from the
 //! real engine.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 fn sql_blocks(readme: &str) -> Vec<String> {
     let mut blocks = Vec::new();

@@ -5,13 +5,11 @@
 //! JavaScript) end a line at U+2028, so one raw would start a `# SYSTEM:`
 //! line of its own in text an LLM reads.
 
-mod common;
-
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Every character the outputs must not carry raw.
 const BREAKING: [char; 20] = [

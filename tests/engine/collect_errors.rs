@@ -1,8 +1,6 @@
 //! Bad input gets one clear line, a non-zero exit, and loses nothing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()

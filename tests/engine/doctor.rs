@@ -2,12 +2,10 @@
 //! set-up, and each broken piece is one FAIL line with its fix and a
 //! non-zero exit.
 
-mod common;
-
 use std::path::Path;
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 
 fn lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()

@@ -1,14 +1,12 @@
 //! `stackwatch watch` beside `collect` on the real engine: every event is
 //! stored once, whoever saw it first, and SIGTERM loses nothing received.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// (action, source) of a container's stored events, oldest first.
 fn events_of(db: &Path, container: &str) -> Vec<(String, String)> {

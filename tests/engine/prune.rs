@@ -6,12 +6,10 @@
 //! file), so a prune here can never touch what other tests, or anyone else
 //! on the shared engine, created with the default label.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 
 struct Bed {
     _dir: tempfile::TempDir,

@@ -1,11 +1,9 @@
 //! `stackwatch collect` against a real engine: real compose stacks, real
 //! volumes, real restart loops and healthchecks.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rusqlite::OptionalExtension;
 
 const KIB: i64 = 1024;

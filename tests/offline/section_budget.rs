@@ -2,8 +2,7 @@
 //! 200 stacks, findings first and by priority, with a line counting what it
 //! left out; `--full` keeps everything.
 
-#[path = "support/generated_box.rs"]
-mod generated_box;
+use crate::generated_box;
 
 use std::time::Duration;
 

@@ -2,12 +2,10 @@
 //! beside volumes, sizes fresh every pass, the filesystems and Docker's own
 //! totals, against a real engine.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const KIB: i64 = 1024;
 const MIB: i64 = 1024 * KIB;

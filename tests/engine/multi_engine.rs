@@ -8,11 +8,9 @@
 //! with it *deletes* any `docker0` interface it sees, and that one belongs
 //! to the first engine. Its containers run with `--network none`.
 
-mod common;
-
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 /// A second Docker engine (its own socket, data root, exec root and trust
 /// key, so its own engine ID), stopped (and its mounts and files removed)

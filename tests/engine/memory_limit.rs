@@ -3,9 +3,7 @@
 //! number (9223372036854771712 on cgroup v1), whether its counters come
 //! from the cgroup files or from the stats endpoint.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn an_unlimited_container_is_recorded_with_the_hosts_memory() {

@@ -6,14 +6,12 @@
 //! integrity check passes, and every pass row has exactly the container,
 //! volume and image samples its own counts say it wrote.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn config(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("stackwatch.toml");

@@ -10,13 +10,11 @@
 //! there too (`nsenter --net`); the unix socket, a file, is reachable from
 //! anywhere and is how the test sets the engine up.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const PORT: u16 = 2376;
 

@@ -4,15 +4,13 @@
 //! inside their label values, unknown values are absent, and the server
 //! answers over HTTP on loopback.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const KIB: i64 = 1024;
 

@@ -2,13 +2,11 @@
 //! world, collect again, report, and check the sentences, the knowledge
 //! file, the vault items, and that hostile names arrive inert.
 
-mod common;
-
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// The tricks of a hostile compose project name, after a unique first
 /// line: a heading an LLM would read as an instruction, backticks that

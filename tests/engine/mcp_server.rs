@@ -4,12 +4,10 @@
 //! `report --format json`, a hostile name kept inert, a tool error for each
 //! bad argument, and a server that keeps answering after them.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ReadResourceRequestParams, ResourceContents};
 use rmcp::service::RunningService;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};

@@ -5,15 +5,13 @@
 //! client. No engine needed: the history is written through the library,
 //! and every socket is on 127.0.0.1.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use stackwatch::model::snapshot::*;
 
 /// One pass of `n` running containers with long names: a big scrape.

@@ -8,9 +8,7 @@
 //! it in a Drop guard. It needs root, `dockerd` and `unshare`; without them
 //! it skips locally and fails under CI.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A private engine with the `vfs` driver; stopped (and its files
 /// removed) on drop. None (a skip) where one cannot be started.

@@ -8,14 +8,12 @@
 //! (`network_mode: none`): they need none, and a shared engine runs out of
 //! address pools for per-project networks.
 
-mod common;
-
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn report_in(cwd: &Path, db: &Path, args: &[&str]) -> Output {
     bin()

@@ -7,14 +7,12 @@
 //! stays text. Other people's stacks share the engine: only our own
 //! objects are asserted on.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// If this ran as a script it would mark the document; as text it is inert.
 const HOSTILE_STACK: &str = "<script>document.documentElement.setAttribute('data-pwned','yes')</script>";

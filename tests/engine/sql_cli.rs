@@ -1,12 +1,10 @@
 //! `stackwatch sql` on a history collected from the real engine: queries
 //! answer in every format, and nothing that writes gets through.
 
-mod common;
-
 use std::path::Path;
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 
 fn sql(db: &Path, args: &[&str]) -> Output {
     bin().args(["sql", "--db", db.to_str().unwrap()]).args(args).output().unwrap()

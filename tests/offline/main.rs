@@ -1,0 +1,14 @@
+//! The tests that need no engine, in one binary: histories the tests build
+//! themselves (window arithmetic, retention, the section's budget), the
+//! parsers under random input, and `serve` under hostile clients.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../support/generated_box.rs"]
+mod generated_box;
+
+mod parsers_fuzz;
+mod report_history;
+mod retention;
+mod section_budget;
+mod serve_clients;
