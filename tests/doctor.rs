@@ -114,8 +114,7 @@ fn an_unprivileged_user_is_told_about_the_socket_and_the_database() {
     if !engine_available() {
         return;
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         eprintln!("skipping: needs root to run as an unprivileged user");
         return;
     }
