@@ -44,7 +44,7 @@ fn denied_socket_explains_the_docker_group() {
     if !rustix::process::geteuid().is_root() {
         // As a user outside the docker group the plain run would show the
         // same, but we cannot know which we are; root can drop to nobody.
-        eprintln!("skipping: needs root to run as an unprivileged user");
+        skipping("needs root to run as an unprivileged user");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

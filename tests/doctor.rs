@@ -115,7 +115,7 @@ fn an_unprivileged_user_is_told_about_the_socket_and_the_database() {
         return;
     }
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipping: needs root to run as an unprivileged user");
+        skipping("needs root to run as an unprivileged user");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -158,7 +158,7 @@ impl Mount {
             if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
                 panic!("CI is set but this test needs root to mount a small filesystem");
             }
-            eprintln!("skipping: mounting a small filesystem needs root (set CI=true to make this a failure)");
+            skipping("mounting a small filesystem needs root (set CI=true to make this a failure)");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -368,7 +368,7 @@ fn tls_to_a_plain_port_and_unusable_keys_are_named() {
     assert!(!db.exists());
 
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipping the unreadable-key case: needs root to run as another user");
+        skipping("the unreadable-key case needs root to run as another user");
         return;
     }
     use std::os::unix::fs::PermissionsExt;

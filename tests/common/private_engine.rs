@@ -118,9 +118,9 @@ impl PrivateEngine {
         let ok = root && missing.is_empty();
         if !ok {
             assert!(!ci(), "CI is set but a private dockerd cannot be started (root: {root}, missing: {missing:?})");
-            eprintln!(
-                "skipping: a private dockerd needs root and dockerd, unshare, {tools:?} (root: {root}, missing: {missing:?})"
-            );
+            super::skipping(&format!(
+                "a private dockerd needs root and dockerd, unshare, {tools:?} (root: {root}, missing: {missing:?})"
+            ));
         }
         ok
     }
