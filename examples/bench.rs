@@ -39,6 +39,11 @@ fn main() {
             .unwrap_or_else(|| default.to_string())
     };
     let list = |s: String| -> Vec<usize> { s.split(',').filter_map(|x| x.trim().parse().ok()).collect() };
+    if let [mode, cmd, report] = &args[..]
+        && mode == MEASURER
+    {
+        return run_measured(cmd, Path::new(report));
+    }
     machine();
     match args.first().map(String::as_str) {
         Some("collect") => bench_collect(&list(opt("--containers", "50,200")), list(opt("--runs", "5"))[0]),
@@ -129,33 +134,49 @@ fn daemon_ticks() -> u64 {
 }
 
 fn ticks_to_duration(t: u64) -> Duration {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let hz = rustix::param::clock_ticks_per_second().max(1);
     Duration::from_micros(t * 1_000_000 / hz)
 }
 
-/// Runs `cmd` under `sh -c`, measuring with wait4 (whose rusage covers the
-/// command and every child it reaped).
+/// The argument that makes this binary a measurer (see `run_measured`).
+const MEASURER: &str = "--measure-one";
+
+/// Runs `cmd` under `sh -c` in a fresh copy of this binary, which reports
+/// the wall time and the resource usage of its only child (the command and
+/// every process it reaped). A process of its own, because the usage of
+/// children accumulates: the largest resident set would otherwise be the
+/// largest of every command run so far.
 fn measure(cmd: &str) -> Cost {
     let d0 = daemon_ticks();
-    let start = Instant::now();
-    // Reaped by wait4 below, which also hands back its resource usage.
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new("sh").args(["-c", cmd]).spawn().expect("spawn");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value to be overwritten.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for our own child with valid out-pointers.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
-    let wall = start.elapsed();
-    assert!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "command failed: {cmd}");
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let report = tempfile::NamedTempFile::new().expect("report file");
+    let exe = std::env::current_exe().expect("own path");
+    let st = Command::new(exe).args([MEASURER, cmd, report.path().to_str().unwrap()]).status().expect("measurer");
+    assert!(st.success(), "command failed: {cmd}");
+    let text = std::fs::read_to_string(report.path()).expect("report");
+    let n: Vec<u64> = text.split_whitespace().map(|v| v.parse().expect("a number")).collect();
+    let [wall_us, cpu_us, max_rss_kib] = n[..] else { panic!("bad report {text:?}") };
     Cost {
-        wall,
-        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
-        max_rss_kib: ru.ru_maxrss,
+        wall: Duration::from_micros(wall_us),
+        cpu: Duration::from_micros(cpu_us),
+        max_rss_kib: max_rss_kib as i64,
         daemon_cpu: ticks_to_duration(daemon_ticks().saturating_sub(d0)),
     }
+}
+
+/// The measurer: runs `cmd`, then writes "wall_µs cpu_µs max_rss_KiB" of it
+/// to `report`.
+fn run_measured(cmd: &str, report: &Path) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let start = Instant::now();
+    let st = Command::new("sh").args(["-c", cmd]).status().expect("sh");
+    let wall = start.elapsed();
+    if !st.success() {
+        std::process::exit(1);
+    }
+    let ru = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+    let cpu = us(ru.user_time()) + us(ru.system_time());
+    std::fs::write(report, format!("{} {cpu} {}", wall.as_micros(), ru.max_rss())).expect("write report");
 }
 
 fn median(mut v: Vec<Cost>) -> Cost {

@@ -31,8 +31,7 @@ pub fn projects(cli: Option<&Path>, config: Option<&Path>) -> Option<(PathBuf, b
 /// Anyone else: `$XDG_STATE_HOME/stackwatch/history.db`, defaulting to
 /// `~/.local/state/stackwatch/history.db` as the XDG spec says.
 pub fn default_database() -> PathBuf {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if rustix::process::geteuid().is_root() {
         return default_database_for_root();
     }
     let state = std::env::var_os("XDG_STATE_HOME")
@@ -55,13 +54,9 @@ pub fn default_database_for_root() -> PathBuf {
 /// regular file cannot be created even by root).
 pub fn unwritable(path: &std::path::Path) -> Option<String> {
     use std::path::Path;
-    let writable = |p: &Path| {
-        let Ok(c) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str())) else {
-            return false;
-        };
-        // SAFETY: `c` is a valid NUL-terminated path.
-        unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
-    };
+    // access(2), not the mode bits: it answers for this user, with root's
+    // override, ACLs and read-only mounts taken into account.
+    let writable = |p: &Path| rustix::fs::access(p, rustix::fs::Access::WRITE_OK).is_ok();
     if path.is_dir() {
         return (!writable(path)).then(|| format!("{} is not writable by this user", path.display()));
     }

@@ -8,59 +8,72 @@
 //! committed, and exits non-zero with one line saying what was and was not
 //! recorded. A second signal restores the default action and kills at once,
 //! which is still safe for the database.
+//!
+//! signal-hook sets the flag inside the handler, so the synchronous write
+//! sees it between rows without an async runtime running. Async waits use
+//! tokio's signal streams, which share signal-hook's registry: both actions
+//! run for each signal, in the order they were registered.
 
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::Duration;
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
+use signal_hook::consts::{SIGINT, SIGTERM};
 
-extern "C" fn on_signal(sig: libc::c_int) {
-    if SIGNAL.swap(sig, Ordering::SeqCst) != 0 {
-        // SAFETY: signal() and raise() are async-signal-safe.
-        unsafe {
-            libc::signal(sig, libc::SIG_DFL);
-            libc::raise(sig);
-        }
-    }
-}
+/// Set by the first signal; from then on the next one takes the default action.
+static ARMED: AtomicBool = AtomicBool::new(false);
+/// The number of the last signal received, 0 for none.
+static SIGNAL: AtomicUsize = AtomicUsize::new(0);
 
-/// Catches SIGINT and SIGTERM for the rest of the process.
+/// Catches SIGINT and SIGTERM for the rest of the process (once, however
+/// often it is called).
 pub fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction with a plain handler is valid; the
-        // handler only touches an atomic and async-signal-safe calls.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        for sig in [SIGINT, SIGTERM] {
+            // The default action is registered first so that it sees the
+            // flag as it was before this signal: only a second one kills.
+            // Registration fails only for signals that cannot be caught; if
+            // it ever did, the default action (death) is still safe for the
+            // database, it only loses the one-line explanation.
+            let _ = signal_hook::flag::register_conditional_default(sig, &ARMED);
+            let _ = signal_hook::flag::register_usize(sig, &SIGNAL, sig as usize);
+            let _ = signal_hook::flag::register(sig, &ARMED);
         }
-    }
+    });
 }
 
 /// The signal received, if any.
 pub fn pending() -> Option<i32> {
     match SIGNAL.load(Ordering::SeqCst) {
         0 => None,
-        s => Some(s),
+        s => i32::try_from(s).ok(),
     }
 }
 
-/// Resolves when a signal arrives (polled: cheap, and needs no extra runtime feature).
+/// Resolves when SIGINT or SIGTERM arrives, or at once if one already has.
+/// Must run inside a tokio runtime with its I/O driver enabled.
 pub async fn arrived() -> i32 {
-    loop {
-        if let Some(s) = pending() {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    use tokio::signal::unix::{SignalKind, signal};
+    // The streams first, then the flag: a signal landing in between is seen
+    // by one or the other.
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        // No signal driver: the flag is still checked at the next safe point.
+        return std::future::pending().await;
+    };
+    if let Some(s) = pending() {
+        return s;
     }
+    let sig = tokio::select! {
+        _ = int.recv() => SIGINT,
+        _ = term.recv() => SIGTERM,
+    };
+    pending().unwrap_or(sig)
 }
 
 pub fn name(sig: i32) -> &'static str {
     match sig {
-        libc::SIGINT => "SIGINT",
-        libc::SIGTERM => "SIGTERM",
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
         _ => "a signal",
     }
 }

@@ -1,22 +1,15 @@
 //! Time stamps and durations as text.
 //!
-//! Small enough to own: the engine speaks RFC 3339, the views and reports
-//! speak ISO-8601 UTC, and config/CLI durations are `30s`, `6h`, `7d`.
-//! A date-time crate would be the biggest dependency for three functions.
+//! The engine speaks RFC 3339, the views and reports speak ISO-8601 UTC,
+//! and config/CLI durations are `30s`, `6h`, `7d`. Parsing RFC 3339 (fractions,
+//! offsets, leap seconds) is left to the `time` crate, which refinery brings
+//! in anyway. Printing is a few lines of calendar arithmetic kept here: it
+//! runs for every row of a report, and it covers every `i64`, where `time`
+//! stops at year 9999.
 
 use std::time::Duration;
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
+/// The proleptic Gregorian date of a day counted from 1970-01-01.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
@@ -33,30 +26,8 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 /// or with a `+01:00` offset) to Unix seconds. The engine's "never" value,
 /// `0001-01-01T00:00:00Z`, and anything unparsable give `None`.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if y <= 1 || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (rest[1..3].parse::<i64>().ok()? * 3600 + rest[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    (t.year() > 1).then(|| t.unix_timestamp())
 }
 
 /// `2026-11-25T12:00:00Z`, the form the views use.
@@ -176,11 +147,12 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("2026-11-25T12:00:00"), None);
         assert_eq!(parse_rfc3339("2026-11-25T12:00:00Zjunk"), None);
+        assert_eq!(parse_rfc3339("2026-02-30T12:00:00Z"), None, "no 30 February");
     }
 
     #[test]
     fn iso_matches_sqlite_for_a_spread_of_days() {
-        // Cross-check against the civil algorithm both ways for 400 years.
+        // Our printing against the time crate's parsing, over 400 years.
         for day in (-10_000..150_000).step_by(97) {
             let t = day * 86_400 + 3_723;
             assert_eq!(parse_rfc3339(&iso_utc(t)), Some(t), "day {day}");

@@ -3,7 +3,6 @@
 //! here returns `None` when the path is not visible (the collector runs in
 //! a container, or without permission), which is stored as unknown.
 
-use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -12,12 +11,7 @@ use crate::model::snapshot::FsUsage;
 
 /// Used/total/free of the filesystem holding `path`, as `df` computes them.
 pub fn fs_usage(path: &Path) -> Option<FsUsage> {
-    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
+    let st = rustix::fs::statvfs(path).ok()?;
     let frsize = st.f_frsize as i64;
     let total = st.f_blocks as i64 * frsize;
     let free_all = st.f_bfree as i64 * frsize;

@@ -188,11 +188,9 @@ fn socket(checks: &mut Checks, host: &str, config: &Config) {
     let mode = meta.permissions().mode() & 0o777;
     let group = group_name(meta.gid()).unwrap_or_else(|| meta.gid().to_string());
     let who = format!("{path} (mode {mode:03o}, owner uid {}, group {group})", meta.uid());
-    let c = std::ffi::CString::new(path).unwrap_or_default();
-    // SAFETY: `c` is a valid NUL-terminated path.
-    let usable = unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) } == 0;
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
+    use rustix::fs::Access;
+    let usable = rustix::fs::access(path, Access::READ_OK | Access::WRITE_OK).is_ok();
+    let uid = rustix::process::geteuid().as_raw();
     if usable {
         checks.ok(
             "socket",

@@ -47,7 +47,7 @@ use crate::history::owners::Projects;
 use crate::metrics::{self, exposition::Format, exposition::render};
 use crate::store::{self, read};
 use crate::time::{format_duration, iso_utc, now_unix};
-use crate::{dashboard, paths, untrusted};
+use crate::{dashboard, paths, signals, untrusted};
 
 /// Connections kept open; a new one past this closes the oldest.
 const MAX_CONNECTIONS: usize = 64;
@@ -100,6 +100,8 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
     let state =
         Arc::new(State { db, config, projects, max_age: args.max_age.0, scrapes: tokio::sync::Mutex::new(Vec::new()) });
 
+    // The same handling as collect's: a signal between two accepts is not lost.
+    signals::install();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(serve(args.listen, state, global.quiet))
 }
@@ -124,12 +126,10 @@ async fn serve(addr: SocketAddr, state: Arc<State>, quiet: bool) -> Result<()> {
     }
     let sockets = Arc::new(Semaphore::new(MAX_SOCKETS));
     let open = Arc::new(Mutex::new(Open::default()));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         let permit = tokio::select! {
             p = sockets.clone().acquire_owned() => p?,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = term.recv() => return Ok(()),
+            _ = signals::arrived() => return Ok(()),
         };
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -140,8 +140,7 @@ async fn serve(addr: SocketAddr, state: Arc<State>, quiet: bool) -> Result<()> {
                     continue;
                 }
             },
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = term.recv() => return Ok(()),
+            _ = signals::arrived() => return Ok(()),
         };
         let (id, close) = open.lock().expect("connection table").add();
         let (state, open) = (state.clone(), open.clone());

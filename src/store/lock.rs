@@ -2,14 +2,15 @@
 //!
 //! SQLite alone would serialize the writes, but two overlapping cron runs
 //! would still both sample the engine and land two passes seconds apart,
-//! doubling the load on a box that is already slow. An advisory `flock` on
-//! a sidecar file makes the second run wait a bounded time, then step aside
+//! doubling the load on a box that is already slow. An advisory lock on a
+//! sidecar file makes the second run wait a bounded time, then step aside
 //! with a clear message. The kernel drops the lock when the holder dies, so
-//! a crashed run never leaves a stale lock behind.
+//! a crashed run never leaves a stale lock behind. `File::try_lock` is
+//! `flock` on Linux, the call earlier versions made themselves, so old and
+//! new binaries still exclude each other.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -52,14 +53,12 @@ pub fn acquire(db: &Path, wait: Duration) -> Result<PassLock> {
         .with_context(|| format!("cannot open lock file {} (is the directory writable?)", path.display()))?;
     let start = Instant::now();
     loop {
-        // SAFETY: flock on a file descriptor we own; no memory is shared.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            break;
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(err).with_context(|| format!("cannot lock {}", path.display()));
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("cannot lock {}", path.display()));
+            }
         }
         if start.elapsed() >= wait {
             let mut holder = String::new();

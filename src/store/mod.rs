@@ -1,6 +1,7 @@
 //! The history database: opening it safely, migrating it, and the overlap
-//! lock. All SQL text lives in `migrations/`, in [`write`] (a pass in),
-//! [`read`] (typed rows and series out) and [`retention`] (thinning).
+//! lock. All SQL text lives in `migrations/` (the tables), `views.sql` (the
+//! public views, each defined once), [`write`] (a pass in), [`read`] (typed
+//! rows and series out) and [`retention`] (thinning).
 //!
 //! Opening is defensive because the path comes from the user and the file
 //! holds months of history: anything that is not a stackwatch database is
@@ -24,6 +25,36 @@ mod embedded {
 
 /// `PRAGMA application_id` of a stackwatch database ('STWC').
 pub const APPLICATION_ID: i32 = 0x5354_5743;
+
+/// The public views, each defined once (see the file's header for how it
+/// is applied).
+const VIEWS_SQL: &str = include_str!("views.sql");
+
+/// The last migration that creates and drops views itself. Its text cannot
+/// change, and it drops views by name, so it and those before it run with
+/// the views they expect; migrations after it change tables only.
+const LAST_MIGRATION_WITH_VIEWS: i32 = 8;
+
+/// What `PRAGMA user_version` holds while the views are those of
+/// `views.sql`.
+pub const VIEWS_CHECKSUM: i32 = views_checksum(VIEWS_SQL.as_bytes());
+
+/// FNV-1a of the views' text as a positive `i32`, never 0 (0 is SQLite's
+/// default `user_version`: views not created from the file yet). A hash of
+/// our own because std's `DefaultHasher` may change between Rust releases.
+const fn views_checksum(text: &[u8]) -> i32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < text.len() {
+        hash ^= text[i] as u32;
+        hash = hash.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    match (hash & 0x7fff_ffff) as i32 {
+        0 => 1,
+        h => h,
+    }
+}
 
 pub struct Store {
     pub conn: Connection,
@@ -142,7 +173,8 @@ pub fn open_for_write(path: &Path, busy_timeout: Duration) -> Result<Store> {
     verify_identity(&conn, path)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql_error(e, path, "enable WAL on"))?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql_error(e, path, "configure"))?;
-    embedded::migrations::runner().set_grouped(true).run(&mut conn).map_err(|e| {
+    let migrations = embedded::migrations::runner().get_migrations().clone();
+    migrate(&mut conn, &migrations, VIEWS_SQL).map_err(|e| {
         let hint = if std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly()) {
             "; the file is read-only, make it writable by this user"
         } else {
@@ -151,6 +183,71 @@ pub fn open_for_write(path: &Path, busy_timeout: Duration) -> Result<Store> {
         anyhow!("cannot migrate database {} to schema {}: {e}{hint}", path.display(), schema_version())
     })?;
     Ok(Store { conn, path: path.to_path_buf() })
+}
+
+/// Brings the tables to the newest of `migrations`, then the views to
+/// `views_sql`. Each step is its own transaction and can be repeated: an
+/// interrupted upgrade leaves `user_version` at 0, so the next writer
+/// finishes it and readers meanwhile refuse with a clear message.
+fn migrate(conn: &mut Connection, migrations: &[refinery::Migration], views_sql: &str) -> Result<()> {
+    let newest = migrations.iter().map(|m| m.version()).max().unwrap_or(0);
+    let oldest_view_free = LAST_MIGRATION_WITH_VIEWS.min(newest);
+    if applied_version(conn)? < i64::from(oldest_view_free) {
+        refinery::Runner::new(migrations)
+            .set_grouped(true)
+            .set_target(refinery::Target::Version(oldest_view_free))
+            .run(conn)?;
+    }
+    if applied_version(conn)? < i64::from(newest) {
+        // A migration that rebuilds a table must not trip on a view using it.
+        let tx = conn.transaction()?;
+        drop_views(&tx)?;
+        tx.commit()?;
+    }
+    // Also when nothing is pending: refinery then checks that the applied
+    // migrations are the ones this build knows.
+    refinery::Runner::new(migrations).set_grouped(true).run(conn)?;
+    ensure_views(conn, views_sql)?;
+    Ok(())
+}
+
+fn applied_version(conn: &Connection) -> rusqlite::Result<i64> {
+    if conn.query_row(read::HAS_MIGRATION_TABLE, [], |r| r.get::<_, i64>(0))? == 0 {
+        return Ok(0);
+    }
+    conn.query_row(read::MAX_MIGRATION, [], |r| r.get(0))
+}
+
+/// Drops every view (all of them are ours: the database is stackwatch's)
+/// and records that none from `views.sql` are left.
+fn drop_views(conn: &Connection) -> rusqlite::Result<()> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'view'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in names {
+        conn.execute_batch(&format!("DROP VIEW \"{}\"", name.replace('"', "\"\"")))?;
+    }
+    conn.pragma_update(None, "user_version", 0)
+}
+
+/// Recreates the views from `views_sql` unless `user_version` says they
+/// already are its views. Checked again inside a write transaction, so two
+/// writers opening at once recreate them once.
+fn ensure_views(conn: &mut Connection, views_sql: &str) -> rusqlite::Result<()> {
+    let wanted = views_checksum(views_sql.as_bytes());
+    let stored = |c: &Connection| c.pragma_query_value(None, "user_version", |r| r.get::<_, i32>(0));
+    if stored(conn)? == wanted {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if stored(&tx)? == wanted {
+        return Ok(());
+    }
+    drop_views(&tx)?;
+    tx.execute_batch(views_sql)?;
+    tx.pragma_update(None, "user_version", wanted)?;
+    tx.commit()
 }
 
 /// Opens an existing database without ever writing to it.
@@ -175,6 +272,15 @@ pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
             "{} has schema version {found}, older than this stackwatch's {}; run `stackwatch collect` (or `stackwatch compact`) once to upgrade it",
             path.display(),
             schema_version()
+        );
+    }
+    // Views from another build's `views.sql` (or none yet) may lack columns
+    // or rows this one reads; recreating them is a write, so a writer must.
+    let views: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap_or(0);
+    if views != VIEWS_CHECKSUM {
+        bail!(
+            "{}'s views were not made by this stackwatch (views checksum {views}, this one's is {VIEWS_CHECKSUM}); run `stackwatch collect` (or `stackwatch compact`) once to recreate them",
+            path.display()
         );
     }
     Ok(Store { conn, path: path.to_path_buf() })
@@ -372,6 +478,91 @@ mod tests {
         for side in ["-wal", "-shm", "-journal"] {
             assert!(!Path::new(&format!("{}{side}", path.display())).exists(), "{side} left behind");
         }
+    }
+
+    fn user_version(c: &Connection) -> i32 {
+        c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+    }
+
+    fn view_count(c: &Connection) -> usize {
+        let n: i64 = c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'view'", [], |r| r.get(0)).unwrap();
+        usize::try_from(n).unwrap()
+    }
+
+    #[test]
+    fn a_changed_views_file_recreates_the_views() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let mut st = open_for_write(&path, Duration::from_secs(1)).unwrap();
+        assert_eq!(user_version(&st.conn), VIEWS_CHECKSUM);
+        assert_eq!(view_count(&st.conn), VIEWS_SQL.matches("CREATE VIEW ").count());
+        // Another build's views file: one view with an extra column.
+        let from = "CREATE VIEW event_gaps AS\nSELECT h.host AS host,";
+        let changed =
+            VIEWS_SQL.replacen(from, "CREATE VIEW event_gaps AS\nSELECT h.host AS host, 'other' AS marker,", 1);
+        assert_ne!(views_checksum(changed.as_bytes()), VIEWS_CHECKSUM);
+        ensure_views(&mut st.conn, &changed).unwrap();
+        assert_eq!(user_version(&st.conn), views_checksum(changed.as_bytes()));
+        st.conn.query_row("SELECT count(marker) FROM event_gaps", [], |r| r.get::<_, i64>(0)).unwrap();
+        drop(st);
+        // This build's writer puts its own views back, all of them.
+        let st = open_for_write(&path, Duration::from_secs(1)).unwrap();
+        assert_eq!(user_version(&st.conn), VIEWS_CHECKSUM);
+        let err = st.conn.query_row("SELECT count(marker) FROM event_gaps", [], |r| r.get::<_, i64>(0));
+        assert!(err.is_err(), "the other build's column is gone");
+        assert_eq!(view_count(&st.conn), VIEWS_SQL.matches("CREATE VIEW ").count());
+        open_read_only(&path, Duration::from_secs(1)).unwrap();
+    }
+
+    #[test]
+    fn a_reader_meeting_views_it_did_not_make_says_how_to_fix_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        drop(open_for_write(&path, Duration::from_secs(1)).unwrap());
+        {
+            // As left by a build with another views file (or an upgrade cut short).
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", 12_345).unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = open_read_only(&path, Duration::from_secs(1)).err().map(|e| format!("{e:#}")).unwrap();
+        assert!(!err.contains('\n'), "one line: {err}");
+        assert!(err.contains("views") && err.contains("12345"), "{err}");
+        assert!(err.contains("run `stackwatch collect` (or `stackwatch compact`) once"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the reader wrote nothing");
+        // The fix it names works.
+        drop(open_for_write(&path, Duration::from_secs(1)).unwrap());
+        open_read_only(&path, Duration::from_secs(1)).unwrap();
+    }
+
+    #[test]
+    fn views_are_dropped_before_a_later_migration_rebuilds_their_tables() {
+        // Two table rebuilds in one migration: after the first, prune_log
+        // points at a dropped table, and SQLite refuses the second rename.
+        let rebuild = "ALTER TABLE prune_runs RENAME TO prune_runs_old;
+             CREATE TABLE prune_runs AS SELECT * FROM prune_runs_old;
+             DROP TABLE prune_runs_old;
+             ALTER TABLE prune_removals RENAME TO prune_removals_old;
+             CREATE TABLE prune_removals AS SELECT * FROM prune_removals_old;
+             DROP TABLE prune_removals_old;";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        drop(open_for_write(&path, Duration::from_secs(1)).unwrap());
+        let mut conn = Connection::open(&path).unwrap();
+        {
+            let tx = conn.transaction().unwrap();
+            let err = tx.execute_batch(rebuild).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("prune_log"), "with the views in place the rebuild fails: {err:?}");
+        }
+        let mut migrations = embedded::migrations::runner().get_migrations().clone();
+        let next = schema_version() + 1;
+        migrations.push(refinery::Migration::unapplied(&format!("V{next}__rebuild_prunes"), rebuild).unwrap());
+        migrate(&mut conn, &migrations, VIEWS_SQL).unwrap();
+        assert_eq!(applied_version(&conn).unwrap(), next);
+        assert_eq!(user_version(&conn), VIEWS_CHECKSUM);
+        assert_eq!(view_count(&conn), VIEWS_SQL.matches("CREATE VIEW ").count());
+        let rows: i64 = conn.query_row("SELECT count(*) FROM prune_log", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 0);
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub fn engine_available() -> bool {
         if ci() {
             panic!("CI is set but no Docker engine answers (run .ci/start-dockerd)");
         }
-        eprintln!("skipping: no Docker engine answers (set CI=true to make this a failure)");
+        skipping("no Docker engine answers (set CI=true to make this a failure)");
     }
     up
 }
@@ -60,9 +60,20 @@ pub fn tool_available(program: &str, args: &[&str], package: &str) -> bool {
         if ci() {
             panic!("CI is set but `{program}` is missing (apt-get install {package}; .ci/setup does)");
         }
-        eprintln!("skipping: `{program}` is missing (apt-get install {package})");
+        skipping(&format!("`{program}` is missing (apt-get install {package})"));
     }
     ok
+}
+
+/// Says, in `cargo test`'s output, that the calling test skips and why.
+/// libtest captures `eprintln!` and shows it only for a failing test, so a
+/// skip would look like a pass; a write to the stderr handle through
+/// `std::io::Write` is not captured. The test's name is its thread's.
+pub fn skipping(why: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "skipping {test}: {why}");
 }
 
 /// Kills a child process (a server, a second dockerd) on drop, so a failing

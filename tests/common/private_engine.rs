@@ -103,8 +103,7 @@ impl PrivateEngine {
     /// `unshare` and the `tools` a test needs besides, such as `nsenter`
     /// or `ip`). Without them a test skips locally but fails under CI.
     pub fn possible(tools: &[&str]) -> bool {
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = rustix::process::geteuid().is_root();
         let missing: Vec<&str> = ["dockerd", "unshare"]
             .iter()
             .chain(tools)
@@ -119,9 +118,9 @@ impl PrivateEngine {
         let ok = root && missing.is_empty();
         if !ok {
             assert!(!ci(), "CI is set but a private dockerd cannot be started (root: {root}, missing: {missing:?})");
-            eprintln!(
-                "skipping: a private dockerd needs root and dockerd, unshare, {tools:?} (root: {root}, missing: {missing:?})"
-            );
+            super::skipping(&format!(
+                "a private dockerd needs root and dockerd, unshare, {tools:?} (root: {root}, missing: {missing:?})"
+            ));
         }
         ok
     }
@@ -198,9 +197,8 @@ impl PrivateEngine {
             if d.try_wait().ok().flatten().is_some() {
                 return; // Exited and reaped: its pid may be another's now.
             }
-            // SAFETY: kill(2) on the pid of our own child (dockerd, exec'd by
-            // unshare), not reaped yet.
-            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+            // Our own child (dockerd, exec'd by unshare), not reaped yet.
+            let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&d), rustix::process::Signal::TERM);
             let deadline = Instant::now() + Duration::from_secs(20);
             while d.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
@@ -282,9 +280,10 @@ impl Drop for PrivateEngine {
         if let Some(pid) = std::fs::read_to_string(pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmdline).contains(p.to_str().unwrap()) {
-                // SAFETY: kill(2) on the containerd our dockerd recorded and
-                // that runs with our exec root.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // The containerd our dockerd recorded, running with our exec root.
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
             }
         }
         // Anything still mounted under the temporary directory (deepest first).

@@ -39,11 +39,10 @@ fn denied_socket_explains_the_docker_group() {
     if !engine_available() {
         return;
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         // As a user outside the docker group the plain run would show the
         // same, but we cannot know which we are; root can drop to nobody.
-        eprintln!("skipping: needs root to run as an unprivileged user");
+        skipping("needs root to run as an unprivileged user");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

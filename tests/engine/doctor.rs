@@ -112,9 +112,8 @@ fn an_unprivileged_user_is_told_about_the_socket_and_the_database() {
     if !engine_available() {
         return;
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: needs root to run as an unprivileged user");
+    if !rustix::process::geteuid().is_root() {
+        skipping("needs root to run as an unprivileged user");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use rustix::process::Signal;
 
 fn config(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("stackwatch.toml");
@@ -19,9 +20,8 @@ fn config(dir: &Path, text: &str) -> PathBuf {
     p
 }
 
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill() on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+fn signal(child: &Child, sig: Signal) {
+    rustix::process::kill_process(rustix::process::Pid::from_child(child), sig).unwrap();
 }
 
 fn rest(rx: mpsc::Receiver<String>) -> String {
@@ -36,20 +36,20 @@ fn a_signal_while_the_pass_is_written_leaves_no_partial_pass_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
     collect(&db);
-    for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+    for (sig, name) in [(Signal::TERM, "SIGTERM"), (Signal::INT, "SIGINT")] {
         let (mut child, rx) = paused_collect(&db, &[], "write", 1500);
         signal(&child, sig);
         let status = child.wait().unwrap();
         let err = rest(rx);
-        assert_eq!(status.code(), Some(128 + sig), "{name}: {err}");
+        assert_eq!(status.code(), Some(128 + sig.as_raw()), "{name}: {err}");
         assert_eq!(err.lines().count(), 1, "{name}: one line: {err}");
         assert!(err.contains(&format!("interrupted by {name}")) && err.contains("rolled back"), "{err}");
         assert_eq!(whole_passes(&db), 1, "{name}: the interrupted pass left nothing");
     }
     // A hard kill cannot be handled, and still leaves nothing half-written.
     let (mut child, rx) = paused_collect(&db, &[], "write", 5000);
-    signal(&child, libc::SIGKILL);
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&child.wait().unwrap()), Some(libc::SIGKILL));
+    signal(&child, Signal::KILL);
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&child.wait().unwrap()), Some(Signal::KILL.as_raw()));
     drop(rx);
     assert_eq!(whole_passes(&db), 1);
     // And the next pass lands as usual.
@@ -66,7 +66,7 @@ fn a_signal_while_reading_the_engine_stops_at_once_and_creates_nothing() {
     let db = dir.path().join("history.db");
     let (mut child, rx) = paused_collect(&db, &[], "engine", 20_000);
     let t = Instant::now();
-    signal(&child, libc::SIGTERM);
+    signal(&child, Signal::TERM);
     let status = child.wait().unwrap();
     let err = rest(rx);
     assert!(t.elapsed() < Duration::from_secs(5), "stopped promptly: {:?}", t.elapsed());
@@ -152,12 +152,11 @@ struct Mount {
 
 impl Mount {
     fn tmpfs(size: &str) -> Option<Mount> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !rustix::process::geteuid().is_root() {
             if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
                 panic!("CI is set but this test needs root to mount a small filesystem");
             }
-            eprintln!("skipping: mounting a small filesystem needs root (set CI=true to make this a failure)");
+            skipping("mounting a small filesystem needs root (set CI=true to make this a failure)");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -179,8 +178,7 @@ impl Mount {
         let mut f = std::fs::File::create(&filler).unwrap();
         let chunk = vec![0u8; 4096];
         loop {
-            let st = nix_statvfs(self.path());
-            if st <= leave + 4096 {
+            if available_bytes(self.path()) <= leave + 4096 {
                 break;
             }
             if std::io::Write::write_all(&mut f, &chunk).is_err() {
@@ -192,12 +190,10 @@ impl Mount {
     }
 }
 
-fn nix_statvfs(p: &Path) -> u64 {
-    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-    // SAFETY: valid path and a zeroed out-struct.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
-    st.f_bavail as u64 * st.f_frsize as u64
+/// Bytes an unprivileged writer can still use on the filesystem holding `p`.
+fn available_bytes(p: &Path) -> u64 {
+    let st = rustix::fs::statvfs(p).unwrap();
+    st.f_bavail * st.f_frsize
 }
 
 impl Drop for Mount {

@@ -294,8 +294,7 @@ fn serve_answers_metrics_and_healthz_over_loopback_from_the_database() {
     assert!(stamp(&after) > stamp(&expected), "the new pass is not served");
 
     // SIGTERM stops it cleanly.
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) };
+    rustix::process::kill_process(rustix::process::Pid::from_child(&server.0), rustix::process::Signal::TERM).unwrap();
     let status = wait_exit(&mut server.0, Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "serve did not exit cleanly on SIGTERM");
 
