@@ -338,7 +338,7 @@ fn bench_sizing(counts: &[usize], runs: usize) {
     println!("\n## volume sizing: walker vs `docker system df -v` vs `du -s` (median of {runs})\n");
     println!("| files | cache | stackwatch walker | docker system df -v | du -s -x | walker vs df | walker vs du |");
     println!("|---|---|---|---|---|---|---|");
-    let threads = stackwatch::walk::default_threads();
+    let threads = stackwatch::disk::default_threads();
     let cold_ok = std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok();
     for &n in counts {
         cleanup();
@@ -348,7 +348,7 @@ fn bench_sizing(counts: &[usize], runs: usize) {
         fill(Path::new(&mp), n);
         let walker = |p: &Path| {
             let start = Instant::now();
-            let u = stackwatch::walk::usage(p, threads, Instant::now() + Duration::from_secs(3600)).unwrap();
+            let u = stackwatch::disk::usage(p, threads, Instant::now() + Duration::from_secs(3600)).unwrap();
             (start.elapsed(), u)
         };
         for cache in if cold_ok { &["cold", "warm"][..] } else { &["warm"][..] } {

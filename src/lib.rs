@@ -9,6 +9,7 @@ pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod dashboard;
+pub mod disk;
 pub mod engine;
 pub mod fault;
 pub mod history;
@@ -26,7 +27,6 @@ pub mod sql;
 pub mod store;
 pub mod time;
 pub mod untrusted;
-pub mod walk;
 
 use cli::{Cli, Command};
 

@@ -1,36 +1,11 @@
-//! What the collector can see of the engine's files directly: the
-//! filesystem under the Docker root, and container log files. Everything
+//! What the collector can see of the engine's files directly: container
+//! log files. Everything
 //! here returns `None` when the path is not visible (the collector runs in
 //! a container, or without permission), which is stored as unknown.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-
-use crate::model::snapshot::FsUsage;
-
-/// Used/total/free of the filesystem holding `path`, as `df` computes them.
-pub fn fs_usage(path: &Path) -> Option<FsUsage> {
-    let st = rustix::fs::statvfs(path).ok()?;
-    let frsize = st.f_frsize as i64;
-    let total = st.f_blocks as i64 * frsize;
-    let free_all = st.f_bfree as i64 * frsize;
-    Some(FsUsage { total_bytes: total, used_bytes: total - free_all, free_bytes: st.f_bavail as i64 * frsize })
-}
-
-/// The filesystem holding `path`: its device number and mount point (the
-/// highest ancestor on the same device), with its usage.
-pub fn filesystem_of(path: &Path) -> Option<(u64, String, FsUsage)> {
-    let dev = std::fs::metadata(path).ok()?.dev();
-    let mut top = if path.is_dir() { path } else { path.parent()? };
-    while let Some(parent) = top.parent() {
-        match std::fs::metadata(parent) {
-            Ok(m) if m.dev() == dev => top = parent,
-            _ => break,
-        }
-    }
-    Some((dev, top.display().to_string(), fs_usage(path)?))
-}
 
 /// Bytes on disk (allocated blocks) of a container's logs.
 ///
@@ -97,23 +72,5 @@ mod tests {
         assert_eq!(log_bytes("journald", None, Some("/var/lib/docker"), "x"), None);
         assert_eq!(log_bytes("none", None, None, "x"), Some(0));
         assert_eq!(log_bytes("local", None, Some("/nonexistent"), "x"), None);
-    }
-
-    #[test]
-    fn a_path_and_its_mount_point_share_one_filesystem() {
-        let dir = tempfile::tempdir().unwrap();
-        let (dev, mount, usage) = filesystem_of(dir.path()).unwrap();
-        let (dev2, mount2, _) = filesystem_of(Path::new(&mount)).unwrap();
-        assert_eq!((dev, &mount), (dev2, &mount2), "the mount point is its own filesystem's mount point");
-        assert!(dir.path().starts_with(&mount));
-        assert!(usage.total_bytes > 0);
-        assert_eq!(filesystem_of(Path::new("/nonexistent/x")), None);
-    }
-
-    #[test]
-    fn fs_usage_of_a_real_directory_is_consistent() {
-        let f = fs_usage(Path::new("/")).unwrap();
-        assert!(f.total_bytes > 0 && f.used_bytes <= f.total_bytes && f.free_bytes <= f.total_bytes);
-        assert_eq!(fs_usage(Path::new("/nonexistent/path")), None);
     }
 }

@@ -96,7 +96,7 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     let mut images: Vec<ImageSample> = images.into_iter().map(|i| image_sample(i, managed)).collect();
     images.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let fs = local_root.and_then(|r| host::fs_usage(Path::new(r)));
+    let fs = local_root.and_then(|r| crate::disk::fs_usage(Path::new(r)));
     Ok(Snapshot {
         started_at,
         duration_ms: started.elapsed().as_millis() as i64,
@@ -159,7 +159,7 @@ fn filesystems(snap: &Snapshot) -> Vec<Filesystem> {
     }
     let mut out: Vec<Filesystem> = Vec::new();
     for (path, docker_root) in paths {
-        let Some((device, mount_point, usage)) = host::filesystem_of(Path::new(path)) else { continue };
+        let Some((device, mount_point, usage)) = crate::disk::filesystem_of(Path::new(path)) else { continue };
         match out.iter_mut().find(|f| f.device == device) {
             Some(f) => f.docker_root |= docker_root,
             None => out.push(Filesystem { device, mount_point, usage, docker_root }),

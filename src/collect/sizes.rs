@@ -17,10 +17,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::disk;
 use crate::engine::Engine;
 use crate::model::sizes::{BUILD_CACHE, DOCKER_TOTALS, IMAGES, Known, State, VOLUME, WRITABLE_LAYER};
 use crate::model::snapshot::{DockerTotals, MountKind, ObjectError, SizeUpdate, Snapshot};
-use crate::walk;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -224,7 +224,7 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                 continue;
             }
             let started = Instant::now();
-            match walk::usage_excluding(Path::new(path), plan.threads, deadline, excluded.clone()) {
+            match disk::usage_excluding(Path::new(path), plan.threads, deadline, excluded.clone()) {
                 Ok(u) => updates.push(SizeUpdate {
                     kind: t.kind,
                     object: t.object.clone(),
@@ -235,7 +235,7 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                     walk_ms: Some(started.elapsed().as_millis() as i64),
                     walk_files: Some(u.files as i64),
                 }),
-                Err(walk::WalkError::OutOfTime { files }) => {
+                Err(disk::WalkError::OutOfTime { files }) => {
                     // Goes to the back of the queue; its last size stays.
                     updates.push(attempt_only(&t, state, now));
                     snap.errors.push(ObjectError {
@@ -249,7 +249,7 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                     });
                 }
                 // A bind path only the walker can measure: it stays unknown.
-                Err(walk::WalkError::Unreadable(e)) if t.object.starts_with('/') => {
+                Err(disk::WalkError::Unreadable(e)) if t.object.starts_with('/') => {
                     updates.push(SizeUpdate {
                         kind: t.kind,
                         object: t.object.clone(),
@@ -262,7 +262,7 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                 }
                 // Gone since it was listed, or not ours to read: the engine
                 // answers for it.
-                Err(walk::WalkError::Unreadable(_)) => need_engine = true,
+                Err(disk::WalkError::Unreadable(_)) => need_engine = true,
             }
         }
         if need_engine {

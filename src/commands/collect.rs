@@ -49,7 +49,7 @@ pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
         budget: c.size_budget,
         force: args.sizes,
         skip: args.no_sizes || !c.sizes,
-        threads: crate::walk::default_threads(),
+        threads: crate::disk::default_threads(),
         cheap_time: c.cheap_walk_time,
         cheap_files: c.cheap_walk_files,
     };

@@ -333,7 +333,7 @@ fn immutable_uri(path: &Path) -> String {
 /// error, so the filesystem itself is asked.
 fn disk_full(path: &Path) -> Option<String> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let fs = crate::collect::host::fs_usage(dir)?;
+    let fs = crate::disk::fs_usage(dir)?;
     (fs.free_bytes < 1_000_000).then(|| {
         format!("the filesystem under {} is full ({} free)", dir.display(), crate::model::units::bytes(fs.free_bytes))
     })

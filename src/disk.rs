@@ -1,5 +1,8 @@
-//! Disk usage of a directory tree, measured the way `du` does it, but
-//! faster than the engine's own accounting and with a deadline.
+//! What the local disk holds: a filesystem's usage and mount point, as
+//! `df` reads them ([`fs_usage`], [`filesystem_of`]), and a directory
+//! tree's usage, walked the way `du` does it ([`usage`]).
+//!
+//! The walk is faster than the engine's own accounting, and has a deadline.
 //!
 //! Why not `system df`: the engine walks every file of every volume and
 //! writable layer on each call, single-threaded, and on big hosts that takes
@@ -19,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use crate::model::snapshot::FsUsage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -165,10 +170,51 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8)
 }
 
+/// Used/total/free of the filesystem holding `path`, as `df` computes them.
+pub fn fs_usage(path: &Path) -> Option<FsUsage> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    let frsize = st.f_frsize as i64;
+    let total = st.f_blocks as i64 * frsize;
+    let free_all = st.f_bfree as i64 * frsize;
+    Some(FsUsage { total_bytes: total, used_bytes: total - free_all, free_bytes: st.f_bavail as i64 * frsize })
+}
+
+/// The filesystem holding `path`: its device number and mount point (the
+/// highest ancestor on the same device), with its usage.
+pub fn filesystem_of(path: &Path) -> Option<(u64, String, FsUsage)> {
+    let dev = std::fs::metadata(path).ok()?.dev();
+    let mut top = if path.is_dir() { path } else { path.parent()? };
+    while let Some(parent) = top.parent() {
+        match std::fs::metadata(parent) {
+            Ok(m) if m.dev() == dev => top = parent,
+            _ => break,
+        }
+    }
+    Some((dev, top.display().to_string(), fs_usage(path)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_path_and_its_mount_point_share_one_filesystem() {
+        let dir = tempfile::tempdir().unwrap();
+        let (dev, mount, usage) = filesystem_of(dir.path()).unwrap();
+        let (dev2, mount2, _) = filesystem_of(Path::new(&mount)).unwrap();
+        assert_eq!((dev, &mount), (dev2, &mount2), "the mount point is its own filesystem's mount point");
+        assert!(dir.path().starts_with(&mount));
+        assert!(usage.total_bytes > 0);
+        assert_eq!(filesystem_of(Path::new("/nonexistent/x")), None);
+    }
+
+    #[test]
+    fn fs_usage_of_a_real_directory_is_consistent() {
+        let f = fs_usage(Path::new("/")).unwrap();
+        assert!(f.total_bytes > 0 && f.used_bytes <= f.total_bytes && f.free_bytes <= f.total_bytes);
+        assert_eq!(fs_usage(Path::new("/nonexistent/path")), None);
+    }
 
     fn du(path: &Path) -> i64 {
         let out = std::process::Command::new("du").args(["-s", "-x", "-B1"]).arg(path).output().unwrap();
