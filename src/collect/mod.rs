@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod cgroup;
 pub mod events;
 pub mod host;
+pub mod record;
 pub mod sizes;
 
 use std::collections::BTreeMap;
