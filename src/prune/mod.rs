@@ -4,10 +4,12 @@
 //! alike. A prune here only ever touches objects that carry the managed
 //! label (`[labels] managed`, `com.disinto.managed=true`). The engine is
 //! asked for labelled objects only, and every object is checked again here
-//! (and once more right before its removal, in `commands::prune`), so an
+//! (and once more right before its removal, in [`apply`]), so an
 //! engine that ignored a filter, or a label changed meanwhile, still cannot
 //! widen the scope. Planning is a pure function of the engine's answers so
 //! that rule is unit tested without an engine.
+
+pub mod apply;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
