@@ -336,7 +336,7 @@ pub enum Removal {
 /// An object as the engine describes it right now, reduced to what a prune
 /// re-checks before removing it.
 #[derive(Debug, Clone, Default)]
-pub struct Current {
+pub struct ObjectNow {
     pub labels: BTreeMap<String, String>,
     /// Container state (`exited`, `running`, ...).
     pub state: Option<String>,
@@ -431,11 +431,11 @@ impl Engine {
     }
 
     /// The container now, or `None` when it is gone.
-    pub async fn current_container(&self, id: &str) -> Result<Option<Current>> {
+    pub async fn current_container(&self, id: &str) -> Result<Option<ObjectNow>> {
         let Some(v) = self.current(&format!("/containers/{id}/json"), &format!("container {id}")).await? else {
             return Ok(None);
         };
-        Ok(Some(Current {
+        Ok(Some(ObjectNow {
             labels: json_labels(v.pointer("/Config/Labels")),
             state: v.pointer("/State/Status").and_then(|s| s.as_str()).map(str::to_string),
             tags: Vec::new(),
@@ -443,7 +443,7 @@ impl Engine {
         }))
     }
 
-    pub async fn current_image(&self, reference: &str) -> Result<Option<Current>> {
+    pub async fn current_image(&self, reference: &str) -> Result<Option<ObjectNow>> {
         let Some(v) = self.current(&format!("/images/{reference}/json"), &format!("image {reference}")).await? else {
             return Ok(None);
         };
@@ -454,7 +454,7 @@ impl Engine {
                 a.iter().filter_map(|t| t.as_str()).filter(|t| *t != "<none>:<none>").map(str::to_string).collect()
             })
             .unwrap_or_default();
-        Ok(Some(Current {
+        Ok(Some(ObjectNow {
             labels: json_labels(v.pointer("/Config/Labels")),
             state: None,
             tags,
@@ -462,11 +462,11 @@ impl Engine {
         }))
     }
 
-    pub async fn current_volume(&self, name: &str) -> Result<Option<Current>> {
+    pub async fn current_volume(&self, name: &str) -> Result<Option<ObjectNow>> {
         let Some(v) = self.current(&format!("/volumes/{name}"), &format!("volume {name}")).await? else {
             return Ok(None);
         };
-        Ok(Some(Current { labels: json_labels(v.get("Labels")), ..Default::default() }))
+        Ok(Some(ObjectNow { labels: json_labels(v.get("Labels")), ..Default::default() }))
     }
 
     /// Removes a stopped container (not its volumes; never forced).

@@ -137,7 +137,7 @@ fn stale_for(end: &RecordedPass, kind: &str, name: &str) -> Option<i64> {
     let volumes = end
         .volumes
         .iter()
-        .filter(|v| v.size.is_some() && v.stacks.iter().any(|(k, n, _)| k == kind && n == name))
+        .filter(|v| v.size.is_some() && v.stacks.iter().any(|o| o.kind == kind && o.stack == name))
         .filter_map(|v| v.measured_at);
     let layers = end
         .containers
@@ -155,7 +155,7 @@ pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growt
         .map(|(kind, name)| {
             let s = start.stack(&kind, &name);
             let e = end.stack(&kind, &name);
-            let owned = |v: &VolumeRow| v.stacks.iter().any(|(k, n, _)| *k == kind && *n == name);
+            let owned = |v: &VolumeRow| v.stacks.iter().any(|o| o.kind == kind && o.stack == name);
             let mut parts = volume_parts(start, end, owned, owned);
             // Logs and layers per container, each compared only where it was
             // measured at both edges: a part that could not be measured in
@@ -314,7 +314,7 @@ pub fn volumes(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Grow
                     MountKind::Volume => text,
                 },
                 name: latest.name.clone(),
-                stack: latest.stacks.first().map(|(_, n, _)| n.clone()),
+                stack: latest.stacks.first().map(|o| o.stack.clone()),
                 change,
                 delta_bytes: delta,
                 start_bytes: a,

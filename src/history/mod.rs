@@ -420,7 +420,7 @@ pub fn stack_owners(
         let volumes: Vec<_> = edges
             .iter()
             .flat_map(|e| e.volumes.iter())
-            .filter(|v| v.stacks.iter().any(|(k, n, _)| k == kind && n == name))
+            .filter(|v| v.stacks.iter().any(|o| o.kind == *kind && o.stack == *name))
             .map(|v| (v.name.as_str(), &volume_labels[&v.volume_ref]))
             .collect();
         let by_config = config.report.factory_stacks.iter().find(|f| owners::glob(f, name));

@@ -103,7 +103,7 @@ impl Tally<'_> {
                 .filter(|v| v.kind == kind && v.unsized_reason.is_none())
                 .filter(|v| kind == MountKind::Volume || t.on_this_fs(edge, &v.name))
                 .map(|v| {
-                    let stacks = v.stacks.iter().map(|(k, n, _)| (k.clone(), n.clone())).collect();
+                    let stacks = v.stacks.iter().map(|o| (o.kind.clone(), o.stack.clone())).collect();
                     (v.volume_ref, Holding { size: v.size, stacks })
                 })
                 .collect()

@@ -243,8 +243,8 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
                 units::maybe_bytes(g.end_bytes)
             );
             let subj = format!("{} {} (+{} in {})", v.kind.as_str(), code(&g.name), units::bytes(d), i.span);
-            for (kind, stack, _) in &v.stacks {
-                bloat.entry((kind.clone(), stack.clone())).or_default().push(Entry {
+            for owner in &v.stacks {
+                bloat.entry((owner.kind.clone(), owner.stack.clone())).or_default().push(Entry {
                     bytes: Some(d),
                     rate: rate.filter(|_| fast),
                     ..entry(text.clone(), subj.clone())
@@ -257,14 +257,14 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
     // Orphaned volumes: their stack (by compose label) has no containers left.
     let mut orphaned: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
     for v in &i.end.volumes {
-        for (kind, stack, via) in &v.stacks {
-            let empty = i.end.stack(kind, stack).is_some_and(|s| s.containers == 0);
-            if via == "label" && empty && list(&v.mounted_by).is_empty() {
+        for owner in &v.stacks {
+            let empty = i.end.stack(&owner.kind, &owner.stack).is_some_and(|s| s.containers == 0);
+            if owner.via == "label" && empty && list(&v.mounted_by).is_empty() {
                 let size = units::maybe_bytes(v.size);
                 let text = format!("volume {} holds {size} and nothing mounts it", code(&v.name));
                 let subj = format!("volume {} ({size})", code(&v.name));
                 orphaned
-                    .entry((kind.clone(), stack.clone()))
+                    .entry((owner.kind.clone(), owner.stack.clone()))
                     .or_default()
                     .push(Entry { bytes: v.size, ..entry(text, subj) });
             }

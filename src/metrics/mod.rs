@@ -465,7 +465,7 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
         let mut volumes: Vec<_> = edge.volumes.iter().collect();
         volumes.sort_by(|a, b| a.name.cmp(&b.name));
         for v in volumes {
-            let mut owners_of_volume: Vec<Labels> = v.stacks.iter().map(|(k, n, _)| stack_labels(k, n)).collect();
+            let mut owners_of_volume: Vec<Labels> = v.stacks.iter().map(|o| stack_labels(&o.kind, &o.stack)).collect();
             if owners_of_volume.is_empty() {
                 owners_of_volume.push(vec![
                     ("host", h.hostname.clone()),

@@ -202,7 +202,7 @@ pub fn insert_pass_checked(
     snap: &Snapshot,
     keep_going: &mut dyn FnMut() -> bool,
 ) -> rusqlite::Result<i64> {
-    let mut go = || if keep_going() { Ok(()) } else { Err(stopped()) };
+    let mut stop_if_asked = || if keep_going() { Ok(()) } else { Err(stopped()) };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let h = &snap.host;
     tx.execute(UPSERT_HOST, params![h.engine_id, h.hostname])?;
@@ -233,7 +233,7 @@ pub fn insert_pass_checked(
         ],
     )?;
     let pass_id = tx.last_insert_rowid();
-    go()?;
+    stop_if_asked()?;
     {
         let mut upsert = tx.prepare_cached(UPSERT_FILESYSTEM)?;
         let mut sample = tx.prepare_cached(INSERT_FILESYSTEM_SAMPLE)?;
@@ -265,7 +265,7 @@ pub fn insert_pass_checked(
         let mut upsert = tx.prepare_cached(UPSERT_STACK)?;
         let mut sample = tx.prepare_cached(INSERT_STACK_SAMPLE)?;
         for s in &snap.stacks {
-            go()?;
+            stop_if_asked()?;
             let key = params![host_id, s.key.kind.as_str(), s.key.name];
             upsert.execute(params![host_id, s.key.kind.as_str(), s.key.name, s.working_dir, s.config_files])?;
             let id: i64 = tx.prepare_cached(STACK_ID)?.query_row(key, |r| r.get(0))?;
@@ -298,7 +298,7 @@ pub fn insert_pass_checked(
         let mut state = tx.prepare_cached(INSERT_CONTAINER_STATE)?;
         let mut samples = Vec::with_capacity(snap.containers.len());
         for c in &snap.containers {
-            go()?;
+            stop_if_asked()?;
             let Some(key) = &c.stack else { continue };
             let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
             upsert.execute(params![
@@ -370,7 +370,7 @@ pub fn insert_pass_checked(
         let mut size = tx.prepare_cached(INSERT_VOLUME_SIZE)?;
         let mut confirm = tx.prepare_cached(CONFIRM_VOLUME_SIZE)?;
         for v in &snap.volumes {
-            go()?;
+            stop_if_asked()?;
             let labels = serde_json::to_string(&v.labels).unwrap_or_else(|_| "{}".into());
             upsert.execute(params![host_id, v.name, v.driver, v.created_at, labels, v.kind.as_str()])?;
             let id: i64 = tx.prepare_cached(VOLUME_ID)?.query_row(params![host_id, v.name], |r| r.get(0))?;
@@ -444,7 +444,7 @@ pub fn insert_pass_checked(
         let mut state = tx.prepare_cached(INSERT_IMAGE_STATE)?;
         let mut link = tx.prepare_cached(INSERT_IMAGE_STACK)?;
         for i in &snap.images {
-            go()?;
+            stop_if_asked()?;
             let labels = serde_json::to_string(&i.labels).unwrap_or_else(|_| "{}".into());
             upsert.execute(params![host_id, i.id, i.created_at, labels])?;
             let id: i64 = tx.prepare_cached(IMAGE_ID)?.query_row(params![host_id, i.id], |r| r.get(0))?;
@@ -493,7 +493,7 @@ pub fn insert_pass_checked(
             state.execute(params![id, pass_id, false, "[]", None::<i64>, 0, false])?;
         }
     }
-    go()?;
+    stop_if_asked()?;
     {
         let mut up = tx.prepare_cached(UPSERT_SIZE_STATE)?;
         for u in &snap.size_updates {

@@ -178,6 +178,15 @@ pub struct ContainerStats {
     pub pids: Option<i64>,
 }
 
+/// A stack a volume or bind mount belongs to, and how it was found to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeOwner {
+    pub kind: String,
+    pub stack: String,
+    /// `label` (the stack's own label on the volume) or `mount`.
+    pub via: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct VolumeRow {
     pub volume_ref: i64,
@@ -186,8 +195,7 @@ pub struct VolumeRow {
     pub in_use: bool,
     pub mounted_by: String,
     pub labels: String,
-    /// (kind, name, via)
-    pub stacks: Vec<(String, String, String)>,
+    pub stacks: Vec<VolumeOwner>,
     /// When `size` was last measured (sizes are carried forward between measurements).
     pub measured_at: Option<i64>,
     pub kind: MountKind,
@@ -442,8 +450,8 @@ pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<Co
 pub fn volumes_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<VolumeRow>> {
     let mut rows: Vec<VolumeRow> = Vec::new();
     for row in conn.prepare_cached(VOLUMES_IN)?.query_map([pass_id], |r| {
-        let link: Option<(String, String, String)> = match (r.get(7)?, r.get(8)?, r.get(9)?) {
-            (Some(kind), Some(name), Some(via)) => Some((kind, name, via)),
+        let link = match (r.get(7)?, r.get(8)?, r.get(9)?) {
+            (Some(kind), Some(stack), Some(via)) => Some(VolumeOwner { kind, stack, via }),
             _ => None,
         };
         let v = VolumeRow {
