@@ -140,7 +140,7 @@ fn stack_totals(containers: &[ContainerSample], volumes: &[VolumeSample]) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::snapshot::Stats;
+    use crate::model::snapshot::{ContainerState, Stats};
 
     fn stack(kind: StackKind, name: &str) -> StackKey {
         StackKey { kind, name: name.into() }
@@ -151,7 +151,7 @@ mod tests {
             id: format!("id-{name}"),
             name: name.into(),
             stack: Some(stack_key),
-            state: if running { "running" } else { "exited" }.into(),
+            state: if running { ContainerState::Running } else { ContainerState::Exited },
             image_id: Some("sha256:img".into()),
             ..Default::default()
         }

@@ -19,8 +19,8 @@ use futures_util::{StreamExt, stream};
 
 use crate::engine::Engine;
 use crate::model::snapshot::{
-    BindMount, ContainerSample, Filesystem, HostInfo, ImageSample, MountKind, ObjectError, Snapshot, Stats,
-    VolumeSample,
+    BindMount, ContainerSample, ContainerState, Filesystem, HostInfo, ImageSample, MountKind, ObjectError, Snapshot,
+    Stats, VolumeSample,
 };
 use crate::model::stack;
 use crate::progress::Progress;
@@ -272,7 +272,7 @@ fn from_summary(s: &ContainerSummary) -> ContainerSample {
         labels,
         image: s.image.clone().unwrap_or_default(),
         image_id: s.image_id.clone(),
-        state: s.state.map(|st| st.to_string()).unwrap_or_else(|| "unknown".into()),
+        state: s.state.map(|st| ContainerState::parse(&st.to_string())).unwrap_or_default(),
         mounts,
         binds,
         ..Default::default()
@@ -294,7 +294,7 @@ fn apply_inspect(c: &mut ContainerSample, i: &ContainerInspectResponse) -> Optio
         if let Some(status) = st.status {
             let s = status.to_string();
             if !s.is_empty() {
-                c.state = s;
+                c.state = ContainerState::parse(&s);
             }
         }
         c.health = st.health.as_ref().and_then(|h| h.status).map(|h| h.to_string()).filter(|h| !h.is_empty());

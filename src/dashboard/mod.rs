@@ -655,7 +655,7 @@ mod tests {
                 service,
                 labels,
                 image: "app:latest".into(),
-                state: "running".into(),
+                state: ContainerState::Running,
                 rw_bytes: Some(1000 * (i + 1)),
                 log_bytes: Some(0),
                 ..Default::default()

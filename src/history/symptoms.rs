@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use super::model::Growth;
 use super::pass::{RecordedPass, labels, list};
 use crate::config::ReportConfig;
+use crate::model::snapshot::ContainerState;
 use crate::model::stack::COMPOSE_PROJECT;
 use crate::model::units;
 use crate::store::read::ContainerRow;
@@ -113,7 +114,7 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             (true, Some(a), Some(b)) if b > a => Some((a, b)),
             _ => None,
         };
-        if c.state == "restarting" || rose.is_some() {
+        if c.state == ContainerState::Restarting || rose.is_some() {
             let (text, subj) = match rose {
                 Some((a, b)) => (
                     format!("{name} restart count {a} → {b} in {}", i.span),
@@ -146,12 +147,12 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             let text = match (c.state.as_str(), c.exit_code) {
                 ("exited", Some(0)) | ("running", _) => format!(
                     "a process in {name} was killed for running out of memory (OOM); the container itself was not{}",
-                    if c.state == "exited" { " (it exited 0)" } else { " (it runs)" }
+                    if c.state == ContainerState::Exited { " (it exited 0)" } else { " (it runs)" }
                 ),
                 _ => format!("{name} was killed for running out of memory (OOM)"),
             };
             oom.entry(key(c)).or_default().push(entry(text, name.clone()));
-        } else if c.state == "exited" && c.exit_code.is_some_and(|e| e != 0) {
+        } else if c.state == ContainerState::Exited && c.exit_code.is_some_and(|e| e != 0) {
             let e = c.exit_code.unwrap_or_default();
             let text = format!("{name} exited with code {e}");
             exited.entry(key(c)).or_default().push(entry(text, format!("{name} (exits {e})")));

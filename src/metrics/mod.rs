@@ -21,11 +21,9 @@ use crate::history::owners::Projects;
 use crate::history::pass::RecordedPass;
 use crate::history::reconcile;
 use crate::history::stack_owners;
-use crate::model::snapshot::MountKind;
+use crate::model::snapshot::{ContainerState, MountKind};
 use crate::store::read;
 
-/// Docker's container states, in the engine's own order.
-pub const CONTAINER_STATES: &[&str] = &["created", "running", "paused", "restarting", "removing", "exited", "dead"];
 /// Healthcheck states; a container without a healthcheck has none.
 pub const HEALTH_STATES: &[&str] = &["starting", "healthy", "unhealthy"];
 
@@ -412,14 +410,16 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
         for id in read::container_ids_in_pass(conn, h.host_id, h.latest_pass)? {
             tallies.extend(crate::history::events::tallies(&read::events_of_container(conn, h.host_id, &id)?));
         }
+        // Docker's container states, in the engine's own order.
+        let known_states: Vec<&str> = ContainerState::KNOWN.iter().map(ContainerState::as_str).collect();
         let mut containers: Vec<_> = edge.containers.iter().collect();
         containers.sort_by(|a, b| (&a.stack, &a.name).cmp(&(&b.stack, &b.name)));
         for c in containers {
             let mut l = stack_labels(&c.stack_kind, &c.stack);
             l.insert(3, ("service", c.service.clone().unwrap_or_default()));
             l.insert(4, ("container", c.name.clone()));
-            let st = &c.stats;
-            f.c_state.push_states(l.clone(), CONTAINER_STATES, Some(&c.state));
+            let stats = &c.stats;
+            f.c_state.push_states(l.clone(), &known_states, Some(c.state.as_str()));
             f.c_health.push_states(l.clone(), HEALTH_STATES, c.health.as_deref());
             f.c_restarts.push(l.clone(), int(c.restart_count));
             f.c_exit.push(l.clone(), int(c.exit_code));
@@ -440,20 +440,20 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
                 f.c_restart_causes.push(cl, int(Some(cause.times)));
             }
             f.c_started.push(l.clone(), int(c.started_at));
-            f.c_mem.push(l.clone(), int(st.mem));
-            f.c_mem_limit.push(l.clone(), int(st.mem_limit));
-            f.c_pids.push(l.clone(), int(st.pids));
+            f.c_mem.push(l.clone(), int(stats.mem));
+            f.c_mem_limit.push(l.clone(), int(stats.mem_limit));
+            f.c_pids.push(l.clone(), int(stats.pids));
             f.c_rw.push(l.clone(), int(c.rw));
             f.c_log.push(l.clone(), int(c.log));
             // Counters restart from zero when the container does: its start
             // time is the OpenMetrics `_created` of each.
-            let created = c.started_at.filter(|_| c.state == "running");
+            let created = c.started_at.filter(|_| c.state == ContainerState::Running);
             for (fam, v) in [
-                (&mut f.c_cpu, st.cpu_ns.map(Value::from_nanos)),
-                (&mut f.c_rx, int(st.net_rx)),
-                (&mut f.c_tx, int(st.net_tx)),
-                (&mut f.c_blk_r, int(st.blkio_read)),
-                (&mut f.c_blk_w, int(st.blkio_write)),
+                (&mut f.c_cpu, stats.cpu_ns.map(Value::from_nanos)),
+                (&mut f.c_rx, int(stats.net_rx)),
+                (&mut f.c_tx, int(stats.net_tx)),
+                (&mut f.c_blk_r, int(stats.blkio_read)),
+                (&mut f.c_blk_w, int(stats.blkio_write)),
             ] {
                 fam.push(l.clone(), v);
                 if let Some(s) = fam.samples.last_mut().filter(|s| s.labels == l) {

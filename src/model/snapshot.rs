@@ -167,6 +167,94 @@ pub struct ObjectError {
     pub message: String,
 }
 
+/// A container's state, as the engine names it (`docker ps` STATUS's
+/// first word). A state a newer engine invents is kept by its name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ContainerState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+    /// Neither the list nor inspect said.
+    #[default]
+    Unknown,
+    Other(String),
+}
+
+impl ContainerState {
+    /// Every state the engine documents, in its own order.
+    pub const KNOWN: [ContainerState; 7] = [
+        ContainerState::Created,
+        ContainerState::Running,
+        ContainerState::Paused,
+        ContainerState::Restarting,
+        ContainerState::Removing,
+        ContainerState::Exited,
+        ContainerState::Dead,
+    ];
+
+    pub fn parse(name: &str) -> ContainerState {
+        match name {
+            "created" => ContainerState::Created,
+            "running" => ContainerState::Running,
+            "paused" => ContainerState::Paused,
+            "restarting" => ContainerState::Restarting,
+            "removing" => ContainerState::Removing,
+            "exited" => ContainerState::Exited,
+            "dead" => ContainerState::Dead,
+            "" | "unknown" => ContainerState::Unknown,
+            other => ContainerState::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            ContainerState::Created => "created",
+            ContainerState::Running => "running",
+            ContainerState::Paused => "paused",
+            ContainerState::Restarting => "restarting",
+            ContainerState::Removing => "removing",
+            ContainerState::Exited => "exited",
+            ContainerState::Dead => "dead",
+            ContainerState::Unknown => "unknown",
+            ContainerState::Other(name) => name,
+        }
+    }
+
+    /// Not running and not about to: what a prune may remove (never
+    /// running, paused, restarting or removing).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, ContainerState::Created | ContainerState::Exited | ContainerState::Dead)
+    }
+}
+
+impl From<&str> for ContainerState {
+    fn from(name: &str) -> ContainerState {
+        ContainerState::parse(name)
+    }
+}
+
+impl fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::ToSql for ContainerState {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl rusqlite::types::FromSql for ContainerState {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        value.as_str().map(ContainerState::parse)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ContainerSample {
     pub id: String,
@@ -177,7 +265,7 @@ pub struct ContainerSample {
     pub labels: BTreeMap<String, String>,
     pub image: String,
     pub image_id: Option<String>,
-    pub state: String,
+    pub state: ContainerState,
     pub health: Option<String>,
     pub restart_count: Option<i64>,
     pub exit_code: Option<i64>,
@@ -208,7 +296,7 @@ pub struct BindMount {
 
 impl ContainerSample {
     pub fn is_running(&self) -> bool {
-        self.state == "running"
+        self.state == ContainerState::Running
     }
 }
 

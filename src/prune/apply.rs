@@ -12,9 +12,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Candidate, Kind, Plan, STOPPED_STATES};
+use super::{Candidate, Kind, Plan};
 use crate::config::Config;
 use crate::engine::{Engine, Removal};
+use crate::model::snapshot::ContainerState;
 use crate::model::units;
 use crate::signals::{self, Interrupted};
 use crate::store::{self, read, write};
@@ -289,8 +290,8 @@ async fn recheck(engine: &Engine, c: &Candidate, key: &str, value: &str, busy: O
         return Ok(Some(why.into()));
     }
     if c.kind == Kind::Container {
-        let state = now.state.unwrap_or_default();
-        if !STOPPED_STATES.contains(&state.as_str()) {
+        let state = ContainerState::parse(&now.state.unwrap_or_default());
+        if !state.is_stopped() {
             return Ok(Some(format!("now {state}")));
         }
     }

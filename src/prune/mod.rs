@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use bollard::models::{ContainerSummary, ImageSummary, Volume};
 
 use crate::engine::disk_usage::DiskUsage;
+use crate::model::snapshot::ContainerState;
 use crate::model::stack::{self, COMPOSE_PROJECT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,9 +35,6 @@ impl Kind {
         }
     }
 }
-
-/// Container states a prune removes: never `running`, `paused` or `restarting`.
-pub const STOPPED_STATES: [&str; 3] = ["created", "exited", "dead"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -129,9 +127,9 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
             continue;
         }
         out.labelled += 1;
-        let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+        let state = ContainerState::parse(&c.state.map(|s| s.to_string()).unwrap_or_default());
         let Some(id) = c.id.as_deref() else { continue };
-        if !STOPPED_STATES.contains(&state.as_str()) {
+        if !state.is_stopped() {
             continue;
         }
         let name = container_name(c);
@@ -147,7 +145,7 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
             stack: Some(stack_name),
             // Asked with sizes: the engine omits a zero SizeRw.
             size: Some(c.size_rw.unwrap_or(0)),
-            reason: state,
+            reason: state.to_string(),
         });
     }
 

@@ -315,8 +315,8 @@ pub fn insert_pass_checked(
             let id: i64 = tx.prepare_cached(CONTAINER_ID)?.query_row(params![host_id, c.id], |r| r.get(0))?;
             span.execute(params![id, host_id, pass_id])?;
             samples.push((id, c));
-            let now = ContainerState::of(c, c.stats.and_then(|s| s.mem_limit_bytes));
-            let before = latest.query_row([id], ContainerState::from_row).optional()?;
+            let now = ContainerStateRow::of(c, c.stats.and_then(|s| s.mem_limit_bytes));
+            let before = latest.query_row([id], ContainerStateRow::from_row).optional()?;
             if before.as_ref() != Some(&now) {
                 state.execute(params![
                     id,
@@ -534,9 +534,9 @@ fn gone_since(tx: &Connection, spans: &str, host_id: i64, previous: Option<i64>)
 
 /// What `container_states` records; a new row is written when it changes.
 #[derive(Debug, PartialEq)]
-struct ContainerState {
+struct ContainerStateRow {
     name: String,
-    state: String,
+    state: crate::model::snapshot::ContainerState,
     health: Option<String>,
     restart_count: Option<i64>,
     exit_code: Option<i64>,
@@ -546,9 +546,9 @@ struct ContainerState {
     rw_method: Option<String>,
 }
 
-impl ContainerState {
-    fn of(c: &crate::model::snapshot::ContainerSample, mem_limit_bytes: Option<i64>) -> ContainerState {
-        ContainerState {
+impl ContainerStateRow {
+    fn of(c: &crate::model::snapshot::ContainerSample, mem_limit_bytes: Option<i64>) -> ContainerStateRow {
+        ContainerStateRow {
             name: c.name.clone(),
             state: c.state.clone(),
             health: c.health.clone(),
@@ -561,8 +561,8 @@ impl ContainerState {
         }
     }
 
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerState> {
-        Ok(ContainerState {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerStateRow> {
+        Ok(ContainerStateRow {
             name: r.get(0)?,
             state: r.get(1)?,
             health: r.get(2)?,
@@ -731,7 +731,7 @@ mod tests {
             service: Some("anvil".into()),
             image: "anvil:latest".into(),
             image_id: Some("sha256:i1".into()),
-            state: "running".into(),
+            state: ContainerState::Running,
             restart_count: Some(2),
             rw_bytes: Some(40_000_000),
             log_bytes: None,

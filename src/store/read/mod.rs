@@ -9,7 +9,7 @@ pub mod series;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::model::snapshot::MountKind;
+use crate::model::snapshot::{ContainerState, MountKind};
 
 pub(super) const HOST_ID: &str = "SELECT id FROM hosts WHERE engine_id = ?1";
 const SIZE_STATE: &str = "SELECT ss.kind, ss.object, ss.size_bytes, ss.method, ss.measured_at, ss.attempted_at,
@@ -150,7 +150,7 @@ pub struct ContainerRow {
     pub stack: String,
     pub service: Option<String>,
     pub image: String,
-    pub state: String,
+    pub state: ContainerState,
     pub health: Option<String>,
     pub restart_count: Option<i64>,
     pub exit_code: Option<i64>,
