@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{Growth, GrowthPart};
-use super::pass::{RecordedPass, list};
+use super::pass::RecordedPass;
 use crate::model::snapshot::MountKind;
 use crate::model::units;
 use crate::store::read::{ContainerRow, VolumeRow};
@@ -231,7 +231,7 @@ pub fn containers(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<G
     // Mount lists parsed once per volume, not once per container and volume.
     let mut mounted: BTreeMap<String, Vec<&VolumeRow>> = BTreeMap::new();
     for v in &end.volumes {
-        for name in list(&v.mounted_by) {
+        for name in v.mounted_by.iter().cloned() {
             mounted.entry(name).or_default().push(v);
         }
     }

@@ -24,7 +24,7 @@ use rusqlite::Connection;
 
 use crate::untrusted::markdown::{self as md, code};
 use model::{Disk, Finding, GrowthLevels, HostReport, Report, StackSummary, VaultStatus};
-use pass::{RecordedPass, labels};
+use pass::RecordedPass;
 
 use owners::{Owner, Projects, StackFacts};
 use symptoms::Draft;
@@ -406,9 +406,9 @@ pub fn stack_owners(
         stack_keys.insert((s.kind.clone(), s.name.clone()));
     }
     let container_labels: BTreeMap<i64, BTreeMap<String, String>> =
-        edges.iter().flat_map(|e| e.containers.iter()).map(|c| (c.container_ref, labels(&c.labels))).collect();
+        edges.iter().flat_map(|e| e.containers.iter()).map(|c| (c.container_ref, c.labels.0.clone())).collect();
     let volume_labels: BTreeMap<i64, BTreeMap<String, String>> =
-        edges.iter().flat_map(|e| e.volumes.iter()).map(|v| (v.volume_ref, labels(&v.labels))).collect();
+        edges.iter().flat_map(|e| e.volumes.iter()).map(|v| (v.volume_ref, v.labels.0.clone())).collect();
     let mut owner_of: BTreeMap<(String, String), (Owner, bool)> = BTreeMap::new();
     for (kind, name) in &stack_keys {
         let containers: Vec<_> = edges

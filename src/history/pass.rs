@@ -1,8 +1,6 @@
 //! Everything recorded in one pass, loaded whole: a window compares the
 //! recorded pass at its start with the one at its end.
 
-use std::collections::BTreeMap;
-
 use rusqlite::Connection;
 
 use crate::model::snapshot::DockerTotals;
@@ -35,14 +33,4 @@ impl RecordedPass {
     pub fn stack(&self, kind: &str, name: &str) -> Option<&StackRow> {
         self.stacks.iter().find(|s| s.kind == kind && s.name == name)
     }
-}
-
-/// Labels are stored as a JSON object.
-pub fn labels(json: &str) -> BTreeMap<String, String> {
-    serde_json::from_str(json).unwrap_or_default()
-}
-
-/// Lists (tags, mounted_by) are stored as JSON arrays.
-pub fn list(json: &str) -> Vec<String> {
-    serde_json::from_str(json).unwrap_or_default()
 }

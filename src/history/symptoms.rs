@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::model::Growth;
-use super::pass::{RecordedPass, labels, list};
+use super::pass::RecordedPass;
 use crate::config::ReportConfig;
 use crate::model::snapshot::ContainerState;
 use crate::model::stack::COMPOSE_PROJECT;
@@ -260,7 +260,7 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
     for v in &i.end.volumes {
         for owner in &v.stacks {
             let empty = i.end.stack(&owner.kind, &owner.stack).is_some_and(|s| s.containers == 0);
-            if owner.via == "label" && empty && list(&v.mounted_by).is_empty() {
+            if owner.via == "label" && empty && v.mounted_by.is_empty() {
                 let size = units::maybe_bytes(v.size);
                 let text = format!("volume {} holds {size} and nothing mounts it", code(&v.name));
                 let subj = format!("volume {} ({size})", code(&v.name));
@@ -278,9 +278,9 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
     let stack_names: Vec<(String, String)> = i.end.stacks.iter().map(|s| (s.kind.clone(), s.name.clone())).collect();
     let mut unused: BTreeMap<Key, Vec<_>> = BTreeMap::new();
     for img in i.end.images.iter().filter(|img| img.containers == 0) {
-        let tags = list(&img.tags);
+        let tags = &img.tags;
         let mut owners: Vec<(String, String)> = i.image_stacks.get(&img.image_ref).cloned().unwrap_or_default();
-        if let (true, Some(p)) = (owners.is_empty(), labels(&img.labels).get(COMPOSE_PROJECT)) {
+        if let (true, Some(p)) = (owners.is_empty(), img.labels.get(COMPOSE_PROJECT)) {
             owners.push(("compose".into(), p.clone()));
         }
         if owners.is_empty() {
@@ -337,7 +337,7 @@ pub fn dangling_volumes(end: &RecordedPass) -> Vec<(String, Option<i64>)> {
     let mut out: Vec<(String, Option<i64>)> = end
         .volumes
         .iter()
-        .filter(|v| v.stacks.is_empty() && list(&v.mounted_by).is_empty() && labels(&v.labels).is_empty())
+        .filter(|v| v.stacks.is_empty() && v.mounted_by.is_empty() && v.labels.is_empty())
         .map(|v| (format!("volume {} ({})", code(&v.name), units::maybe_bytes(v.size)), v.size))
         .collect();
     out.sort_by_key(|(_, s)| std::cmp::Reverse(s.unwrap_or(0)));

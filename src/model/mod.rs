@@ -3,6 +3,7 @@
 //! and sizes for people. Everything above uses these words; nothing here
 //! imports from above.
 
+pub mod labels;
 pub mod sizes;
 pub mod snapshot;
 pub mod stack;

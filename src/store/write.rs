@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::read::HOST_ID;
+use crate::model::labels::{Labels, NameList};
 use crate::model::snapshot::{Snapshot, StackKey};
 
 // Identity rows change rarely. Each upsert writes only when a value really
@@ -300,7 +301,7 @@ pub fn insert_pass_checked(
         for c in &snap.containers {
             stop_if_asked()?;
             let Some(key) = &c.stack else { continue };
-            let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
+            let labels = Labels::to_json(&c.labels);
             upsert.execute(params![
                 host_id,
                 c.id,
@@ -371,11 +372,11 @@ pub fn insert_pass_checked(
         let mut confirm = tx.prepare_cached(CONFIRM_VOLUME_SIZE)?;
         for v in &snap.volumes {
             stop_if_asked()?;
-            let labels = serde_json::to_string(&v.labels).unwrap_or_else(|_| "{}".into());
+            let labels = Labels::to_json(&v.labels);
             upsert.execute(params![host_id, v.name, v.driver, v.created_at, labels, v.kind.as_str()])?;
             let id: i64 = tx.prepare_cached(VOLUME_ID)?.query_row(params![host_id, v.name], |r| r.get(0))?;
             span.execute(params![id, host_id, pass_id])?;
-            let mounted = serde_json::to_string(&v.mounted_by).unwrap_or_else(|_| "[]".into());
+            let mounted = NameList::to_json(&v.mounted_by);
             let mut links = Vec::with_capacity(v.stacks.len());
             for (key, via) in &v.stacks {
                 links.push((stack_id(key)?, via.as_str().to_string()));
@@ -445,7 +446,7 @@ pub fn insert_pass_checked(
         let mut link = tx.prepare_cached(INSERT_IMAGE_STACK)?;
         for i in &snap.images {
             stop_if_asked()?;
-            let labels = serde_json::to_string(&i.labels).unwrap_or_else(|_| "{}".into());
+            let labels = Labels::to_json(&i.labels);
             upsert.execute(params![host_id, i.id, i.created_at, labels])?;
             let id: i64 = tx.prepare_cached(IMAGE_ID)?.query_row(params![host_id, i.id], |r| r.get(0))?;
             span.execute(params![id, host_id, pass_id])?;
@@ -454,7 +455,7 @@ pub fn insert_pass_checked(
             stacks.dedup();
             let now = ImageState {
                 present: true,
-                tags: serde_json::to_string(&i.tags).unwrap_or_else(|_| "[]".into()),
+                tags: NameList::to_json(&i.tags),
                 size_bytes: i.size_bytes,
                 containers: i.containers,
                 managed: i.managed,

@@ -9,6 +9,7 @@ pub mod series;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::model::labels::{Labels, NameList};
 use crate::model::snapshot::{ContainerState, MountKind};
 
 pub(super) const HOST_ID: &str = "SELECT id FROM hosts WHERE engine_id = ?1";
@@ -160,7 +161,7 @@ pub struct ContainerRow {
     /// When `rw` was measured (carried forward between measurements).
     pub rw_measured_at: Option<i64>,
     pub log: Option<i64>,
-    pub labels: String,
+    pub labels: Labels,
     pub stats: ContainerStats,
 }
 
@@ -193,8 +194,8 @@ pub struct VolumeRow {
     pub name: String,
     pub size: Option<i64>,
     pub in_use: bool,
-    pub mounted_by: String,
-    pub labels: String,
+    pub mounted_by: NameList,
+    pub labels: Labels,
     pub stacks: Vec<VolumeOwner>,
     /// When `size` was last measured (sizes are carried forward between measurements).
     pub measured_at: Option<i64>,
@@ -209,11 +210,11 @@ pub struct VolumeRow {
 pub struct ImageRow {
     pub image_ref: i64,
     pub image_id: String,
-    pub tags: String,
+    pub tags: NameList,
     pub size: Option<i64>,
     pub containers: i64,
     pub managed: bool,
-    pub labels: String,
+    pub labels: Labels,
 }
 
 const HOSTS: &str =
