@@ -189,8 +189,8 @@ pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growt
             let (delta, a, b, change) = match (s, e, total) {
                 (Some(_), Some(_), Some(d)) => (
                     Some(d),
-                    s.and_then(|x| x.disk),
-                    e.and_then(|x| x.disk),
+                    s.and_then(|x| x.disk_bytes),
+                    e.and_then(|x| x.disk_bytes),
                     if d > 0 {
                         "grew"
                     } else if d < 0 {
@@ -199,9 +199,9 @@ pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growt
                         "unchanged"
                     },
                 ),
-                _ => compare(s.map(|x| x.disk), e.map(|x| x.disk)),
+                _ => compare(s.map(|x| x.disk_bytes), e.map(|x| x.disk_bytes)),
             };
-            let partial = s.is_some_and(|x| x.unknown > 0) || e.is_some_and(|x| x.unknown > 0);
+            let partial = s.is_some_and(|x| x.unknown_sizes > 0) || e.is_some_and(|x| x.unknown_sizes > 0);
             let mut text = sentence(&name, change, delta, &parts, span, partial);
             if let Some(age) = stale_for(end, &kind, &name) {
                 text.push_str(&format!("; sizes up to {} older than the window's end", human_span(age)));

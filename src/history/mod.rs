@@ -349,13 +349,13 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
                 owner_source: owner.source,
                 containers: s.containers,
                 running: s.running,
-                disk_bytes: s.disk,
-                unknown_sizes: s.unknown,
+                disk_bytes: s.disk_bytes,
+                unknown_sizes: s.unknown_sizes,
                 growth_bytes: g.and_then(|g| g.delta_bytes),
                 working_dir: s.working_dir.clone(),
                 config_files: s.config_files.clone(),
                 location: location(s.working_dir.as_deref(), s.config_files.as_deref()),
-                disk: match (s.disk, s.unknown) {
+                disk: match (s.disk_bytes, s.unknown_sizes) {
                     (d, 0) => units::maybe_bytes(d),
                     (Some(d), _) => format!("{} + unmeasured", units::bytes(d)),
                     (None, _) => "unmeasured".into(),
@@ -488,10 +488,13 @@ fn disk_context(
             .map(|g| format!("{} {}", code(&g.name), units::delta(g.delta_bytes.unwrap_or(0))))
             .collect();
         let contributors = if growers.is_empty() {
-            let mut biggest: Vec<_> = end.stacks.iter().filter(|s| s.disk.is_some()).collect();
-            biggest.sort_by_key(|s| std::cmp::Reverse(s.disk));
-            let list: Vec<String> =
-                biggest.iter().take(3).map(|s| format!("{} {}", code(&s.name), units::maybe_bytes(s.disk))).collect();
+            let mut biggest: Vec<_> = end.stacks.iter().filter(|s| s.disk_bytes.is_some()).collect();
+            biggest.sort_by_key(|s| std::cmp::Reverse(s.disk_bytes));
+            let list: Vec<String> = biggest
+                .iter()
+                .take(3)
+                .map(|s| format!("{} {}", code(&s.name), units::maybe_bytes(s.disk_bytes)))
+                .collect();
             format!("largest stacks: {}", if list.is_empty() { "none measured".into() } else { list.join(", ") })
         } else {
             format!("top contributors in {span}: {}", growers.join(", "))

@@ -396,12 +396,12 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
             let l = stack_labels(&s.kind, &s.name);
             f.stack_containers.push(l.clone(), int(Some(s.containers)));
             f.stack_running.push(l.clone(), int(Some(s.running)));
-            f.stack_disk.push(l.clone(), int(s.disk));
-            f.stack_rw.push(l.clone(), int(s.rw));
-            f.stack_log.push(l.clone(), int(s.log));
-            f.stack_volume.push(l.clone(), int(s.volumes));
-            f.stack_mem.push(l.clone(), int(s.mem));
-            f.stack_unmeasured.push(l, int(Some(s.unknown)));
+            f.stack_disk.push(l.clone(), int(s.disk_bytes));
+            f.stack_rw.push(l.clone(), int(s.rw_bytes));
+            f.stack_log.push(l.clone(), int(s.log_bytes));
+            f.stack_volume.push(l.clone(), int(s.volume_bytes));
+            f.stack_mem.push(l.clone(), int(s.mem_bytes));
+            f.stack_unmeasured.push(l, int(Some(s.unknown_sizes)));
         }
 
         // Counted from the events of the containers this pass saw (by ID:
