@@ -272,7 +272,7 @@ fn from_summary(s: &ContainerSummary) -> ContainerSample {
         labels,
         image: s.image.clone().unwrap_or_default(),
         image_id: s.image_id.clone(),
-        state: s.state.map(|st| ContainerState::parse(&st.to_string())).unwrap_or_default(),
+        state: s.state.map(|st| ContainerState::parse(st.as_ref())).unwrap_or_default(),
         mounts,
         binds,
         ..Default::default()

@@ -244,7 +244,7 @@ pub fn find(
             let n = l.ooms.len() as i64;
             let (first, last) = (l.ooms[0], l.ooms[l.ooms.len() - 1]);
             let limit = present(l)
-                .and_then(|c| c.stats.mem_limit)
+                .and_then(|c| c.stats.mem_limit_bytes)
                 .map(|b| format!(" (memory limit {})", units::bytes(b)))
                 .unwrap_or_default();
             let restarted = l.dies.iter().filter(|d| d.2 && d.3).count() as i64;

@@ -110,9 +110,9 @@ fn volume_parts(
     in_end: impl Fn(&VolumeRow) -> bool,
 ) -> Vec<GrowthPart> {
     let s: BTreeMap<i64, Option<i64>> =
-        start.volumes.iter().filter(|v| in_start(v)).map(|v| (v.volume_ref, v.size)).collect();
+        start.volumes.iter().filter(|v| in_start(v)).map(|v| (v.volume_ref, v.size_bytes)).collect();
     let e: BTreeMap<i64, Option<i64>> =
-        end.volumes.iter().filter(|v| in_end(v)).map(|v| (v.volume_ref, v.size)).collect();
+        end.volumes.iter().filter(|v| in_end(v)).map(|v| (v.volume_ref, v.size_bytes)).collect();
     let names: BTreeMap<i64, (&str, MountKind)> =
         start.volumes.iter().chain(end.volumes.iter()).map(|v| (v.volume_ref, (v.name.as_str(), v.kind))).collect();
     let ids: BTreeSet<i64> = s.keys().chain(e.keys()).copied().collect();
@@ -137,12 +137,12 @@ fn stale_for(end: &RecordedPass, kind: &str, name: &str) -> Option<i64> {
     let volumes = end
         .volumes
         .iter()
-        .filter(|v| v.size.is_some() && v.stacks.iter().any(|o| o.kind == kind && o.stack == name))
-        .filter_map(|v| v.measured_at);
+        .filter(|v| v.size_bytes.is_some() && v.stacks.iter().any(|o| o.kind == kind && o.stack == name))
+        .filter_map(|v| v.size_measured_at);
     let layers = end
         .containers
         .iter()
-        .filter(|c| c.rw.is_some() && c.stack_kind == kind && c.stack == name)
+        .filter(|c| c.rw_bytes.is_some() && c.stack_kind == kind && c.stack == name)
         .filter_map(|c| c.rw_measured_at);
     volumes.chain(layers).min().map(|t| end.pass.started_at - t).filter(|age| *age >= 60)
 }
@@ -164,7 +164,7 @@ pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growt
                 edge.containers
                     .iter()
                     .filter(|c| c.stack_kind == kind && c.stack == name)
-                    .map(|c| (c.container_ref, (c.log, c.rw)))
+                    .map(|c| (c.container_ref, (c.log_bytes, c.rw_bytes)))
                     .collect()
             };
             let (sc, ec) = (mine(start), mine(end));
@@ -227,7 +227,7 @@ pub fn containers(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<G
     let e: BTreeMap<i64, &ContainerRow> = end.containers.iter().map(|c| (c.container_ref, c)).collect();
     // A container's share of volume growth is the growth of the volumes it
     // mounts at the end of the window (a removed container frees none).
-    let vs: BTreeMap<i64, Option<i64>> = start.volumes.iter().map(|v| (v.volume_ref, v.size)).collect();
+    let vs: BTreeMap<i64, Option<i64>> = start.volumes.iter().map(|v| (v.volume_ref, v.size_bytes)).collect();
     // Mount lists parsed once per volume, not once per container and volume.
     let mut mounted: BTreeMap<String, Vec<&VolumeRow>> = BTreeMap::new();
     for v in &end.volumes {
@@ -247,14 +247,14 @@ pub fn containers(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<G
                     .into_iter()
                     .flatten()
                     .filter_map(|v| {
-                        let d = part_delta(vs.get(&v.volume_ref).copied(), Some(v.size))?;
+                        let d = part_delta(vs.get(&v.volume_ref).copied(), Some(v.size_bytes))?;
                         Some(GrowthPart { kind: "volume", name: Some(v.name.clone()), delta_bytes: d })
                     })
                     .collect(),
                 None => Vec::new(),
             };
-            let log = part_delta(sc.map(|c| c.log), ec.map(|c| c.log));
-            let rw = part_delta(sc.map(|c| c.rw), ec.map(|c| c.rw));
+            let log = part_delta(sc.map(|c| c.log_bytes), ec.map(|c| c.log_bytes));
+            let rw = part_delta(sc.map(|c| c.rw_bytes), ec.map(|c| c.rw_bytes));
             if let Some(d) = log {
                 parts.push(GrowthPart { kind: "logs", name: None, delta_bytes: d });
             }
@@ -262,7 +262,7 @@ pub fn containers(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<G
                 parts.push(GrowthPart { kind: "writable_layer", name: None, delta_bytes: d });
             }
             let parts = finish_parts(parts);
-            let own = |c: &ContainerRow| match (c.rw, c.log) {
+            let own = |c: &ContainerRow| match (c.rw_bytes, c.log_bytes) {
                 (None, None) => None,
                 (rw, log) => Some(rw.unwrap_or(0) + log.unwrap_or(0)),
             };
@@ -275,7 +275,7 @@ pub fn containers(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<G
                 (_, _, Some(d)) if d < 0 => "shrank",
                 _ => "unchanged",
             };
-            let partial = [sc, ec].iter().flatten().any(|c| c.rw.is_none() || c.log.is_none());
+            let partial = [sc, ec].iter().flatten().any(|c| c.rw_bytes.is_none() || c.log_bytes.is_none());
             let name = latest.name.clone();
             Growth {
                 level: "container",
@@ -302,7 +302,7 @@ pub fn volumes(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Grow
         .map(|id| {
             let (sv, ev) = (s.get(&id).copied(), e.get(&id).copied());
             let latest = ev.or(sv).expect("id from one of the maps");
-            let (delta, a, b, change) = compare(sv.map(|v| v.size), ev.map(|v| v.size));
+            let (delta, a, b, change) = compare(sv.map(|v| v.size_bytes), ev.map(|v| v.size_bytes));
             let mut text = sentence(&latest.name, change, delta, &[], span, false);
             if let (Some(reason), "unknown") = (&latest.unsized_reason, change) {
                 text = format!("{}: not measured ({})", code(&latest.name), crate::untrusted::line(reason, 120));

@@ -147,8 +147,8 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     // Sizes are re-measured at their own cadence: say how old they are.
     let oldest =
         |times: &mut dyn Iterator<Item = i64>| times.min().map(|t| end_pass.started_at - t).filter(|a| *a >= 60);
-    let volumes = oldest(&mut end.volumes.iter().filter(|v| v.size.is_some()).filter_map(|v| v.measured_at));
-    let layers = oldest(&mut end.containers.iter().filter(|c| c.rw.is_some()).filter_map(|c| c.rw_measured_at));
+    let volumes = oldest(&mut end.volumes.iter().filter(|v| v.size_bytes.is_some()).filter_map(|v| v.size_measured_at));
+    let layers = oldest(&mut end.containers.iter().filter(|c| c.rw_bytes.is_some()).filter_map(|c| c.rw_measured_at));
     let what = match (volumes, layers) {
         (Some(_), Some(_)) => Some("Volume, bind-mount and writable-layer sizes"),
         (Some(_), None) => Some("Volume and bind-mount sizes"),

@@ -104,14 +104,14 @@ impl Tally<'_> {
                 .filter(|v| kind == MountKind::Volume || t.on_this_fs(edge, &v.name))
                 .map(|v| {
                     let stacks = v.stacks.iter().map(|o| (o.kind.clone(), o.stack.clone())).collect();
-                    (v.volume_ref, Holding { size: v.size, stacks })
+                    (v.volume_ref, Holding { size: v.size_bytes, stacks })
                 })
                 .collect()
         };
         let (s, e) = (holdings(self, self.start), holdings(self, self.end));
         for (edge, held) in [(self.start, &s), (self.end, &e)] {
-            for v in edge.volumes.iter().filter(|v| held.contains_key(&v.volume_ref) && v.size.is_some()) {
-                self.note_age(edge, v.measured_at);
+            for v in edge.volumes.iter().filter(|v| held.contains_key(&v.volume_ref) && v.size_bytes.is_some()) {
+                self.note_age(edge, v.size_measured_at);
             }
         }
         let mut acc = Acc::default();
@@ -144,14 +144,18 @@ impl Tally<'_> {
                 .map(|c| {
                     (
                         c.container_ref,
-                        ContainerParts { log: c.log, rw: c.rw, stack: (c.stack_kind.clone(), c.stack.clone()) },
+                        ContainerParts {
+                            log: c.log_bytes,
+                            rw: c.rw_bytes,
+                            stack: (c.stack_kind.clone(), c.stack.clone()),
+                        },
                     )
                 })
                 .collect()
         };
         let (s, e) = (by_ref(self.start), by_ref(self.end));
         let end = self.end;
-        for c in end.containers.iter().filter(|c| c.rw.is_some()) {
+        for c in end.containers.iter().filter(|c| c.rw_bytes.is_some()) {
             self.note_age(end, c.rw_measured_at);
         }
         for id in s.keys().chain(e.keys()).collect::<BTreeSet<_>>() {
@@ -261,13 +265,13 @@ pub fn parts_now(edge: &RecordedPass, fs: &FilesystemRow) -> Vec<(&'static str, 
         .iter()
         .filter(|v| v.kind == MountKind::Bind)
         .filter(|v| filesystem_of(&v.name, &edge.filesystems).is_some_and(|f| f == fs))
-        .filter_map(|v| v.size)
+        .filter_map(|v| v.size_bytes)
         .sum();
     let mut out = vec![("bind_mounts", binds)];
     if fs.docker_root {
-        let volumes = edge.volumes.iter().filter(|v| v.kind == MountKind::Volume).filter_map(|v| v.size).sum();
-        let logs = edge.containers.iter().filter_map(|c| c.log).sum();
-        let layers = edge.containers.iter().filter_map(|c| c.rw).sum();
+        let volumes = edge.volumes.iter().filter(|v| v.kind == MountKind::Volume).filter_map(|v| v.size_bytes).sum();
+        let logs = edge.containers.iter().filter_map(|c| c.log_bytes).sum();
+        let layers = edge.containers.iter().filter_map(|c| c.rw_bytes).sum();
         out.extend([
             ("volumes", volumes),
             ("logs", logs),

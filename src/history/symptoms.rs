@@ -161,10 +161,10 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
         // long before its logs are large.
         if i.has_span {
             let start_log = match start_by_ref.get(&c.container_ref) {
-                Some(s) => s.log,
+                Some(s) => s.log_bytes,
                 None => Some(0),
             };
-            if let (Some(a), Some(b)) = (start_log, c.log) {
+            if let (Some(a), Some(b)) = (start_log, c.log_bytes) {
                 let rate = per_day(b - a, i.span_seconds);
                 if let Some(r) = rate.filter(|r| *r >= i.config.log_growth_per_day) {
                     let text = format!(
@@ -261,13 +261,13 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
         for owner in &v.stacks {
             let empty = i.end.stack(&owner.kind, &owner.stack).is_some_and(|s| s.containers == 0);
             if owner.via == "label" && empty && v.mounted_by.is_empty() {
-                let size = units::maybe_bytes(v.size);
+                let size = units::maybe_bytes(v.size_bytes);
                 let text = format!("volume {} holds {size} and nothing mounts it", code(&v.name));
                 let subj = format!("volume {} ({size})", code(&v.name));
                 orphaned
                     .entry((owner.kind.clone(), owner.stack.clone()))
                     .or_default()
-                    .push(Entry { bytes: v.size, ..entry(text, subj) });
+                    .push(Entry { bytes: v.size_bytes, ..entry(text, subj) });
             }
         }
     }
@@ -338,7 +338,7 @@ pub fn dangling_volumes(end: &RecordedPass) -> Vec<(String, Option<i64>)> {
         .volumes
         .iter()
         .filter(|v| v.stacks.is_empty() && v.mounted_by.is_empty() && v.labels.is_empty())
-        .map(|v| (format!("volume {} ({})", code(&v.name), units::maybe_bytes(v.size)), v.size))
+        .map(|v| (format!("volume {} ({})", code(&v.name), units::maybe_bytes(v.size_bytes)), v.size_bytes))
         .collect();
     out.sort_by_key(|(_, s)| std::cmp::Reverse(s.unwrap_or(0)));
     out

@@ -440,20 +440,20 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
                 f.c_restart_causes.push(cl, int(Some(cause.times)));
             }
             f.c_started.push(l.clone(), int(c.started_at));
-            f.c_mem.push(l.clone(), int(stats.mem));
-            f.c_mem_limit.push(l.clone(), int(stats.mem_limit));
+            f.c_mem.push(l.clone(), int(stats.mem_bytes));
+            f.c_mem_limit.push(l.clone(), int(stats.mem_limit_bytes));
             f.c_pids.push(l.clone(), int(stats.pids));
-            f.c_rw.push(l.clone(), int(c.rw));
-            f.c_log.push(l.clone(), int(c.log));
+            f.c_rw.push(l.clone(), int(c.rw_bytes));
+            f.c_log.push(l.clone(), int(c.log_bytes));
             // Counters restart from zero when the container does: its start
             // time is the OpenMetrics `_created` of each.
             let created = c.started_at.filter(|_| c.state == ContainerState::Running);
             for (fam, v) in [
                 (&mut f.c_cpu, stats.cpu_ns.map(Value::from_nanos)),
-                (&mut f.c_rx, int(stats.net_rx)),
-                (&mut f.c_tx, int(stats.net_tx)),
-                (&mut f.c_blk_r, int(stats.blkio_read)),
-                (&mut f.c_blk_w, int(stats.blkio_write)),
+                (&mut f.c_rx, int(stats.net_rx_bytes)),
+                (&mut f.c_tx, int(stats.net_tx_bytes)),
+                (&mut f.c_blk_r, int(stats.blkio_read_bytes)),
+                (&mut f.c_blk_w, int(stats.blkio_write_bytes)),
             ] {
                 fam.push(l.clone(), v);
                 if let Some(s) = fam.samples.last_mut().filter(|s| s.labels == l) {
@@ -479,12 +479,12 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
                 match v.kind {
                     MountKind::Volume => {
                         l.insert(1, ("volume", v.name.clone()));
-                        f.v_size.push(l.clone(), int(v.size));
+                        f.v_size.push(l.clone(), int(v.size_bytes));
                         f.v_in_use.push(l, int(Some(i64::from(v.in_use))));
                     }
                     MountKind::Bind => {
                         l.insert(1, ("path", v.name.clone()));
-                        f.b_size.push(l.clone(), int(v.size));
+                        f.b_size.push(l.clone(), int(v.size_bytes));
                         f.b_in_use.push(l, int(Some(i64::from(v.in_use))));
                     }
                 }
