@@ -8,6 +8,7 @@ pub mod events;
 pub mod host;
 pub mod record;
 pub mod sizes;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::Path;
