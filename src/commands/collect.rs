@@ -7,16 +7,14 @@ use anyhow::Result;
 
 use crate::cli::{CollectArgs, Global};
 use crate::collect;
-use crate::config::Config;
 use crate::model::snapshot::{MountKind, Snapshot};
 use crate::model::units;
 use crate::progress::Progress;
 use crate::store::{self, lock};
-use crate::{paths, untrusted};
+use crate::untrusted;
 
 pub fn run(global: &Global, args: &CollectArgs) -> Result<()> {
-    let config = Config::load(global.config.as_deref())?;
-    let db = paths::database(global.db.clone(), config.database.path.clone());
+    let super::Session { config, db } = super::Session::open(global)?;
     // Refuse a wrong --db (foreign, newer, truncated) before spending a pass
     // on it, and before the lock file would be left beside it.
     store::check_file(&db)?;

@@ -3,15 +3,12 @@
 use anyhow::Result;
 
 use crate::cli::{CompactArgs, Global};
-use crate::config::Config;
 use crate::model::units;
-use crate::paths;
 use crate::store::{self, lock, retention};
 use crate::time::now_unix;
 
 pub fn run(global: &Global, args: &CompactArgs) -> Result<()> {
-    let config = Config::load(global.config.as_deref())?;
-    let db = paths::database(global.db.clone(), config.database.path.clone());
+    let super::Session { config, db } = super::Session::open(global)?;
     if !db.exists() {
         anyhow::bail!("no history database at {}; nothing to compact", db.display());
     }

@@ -3,13 +3,11 @@
 use anyhow::{Context as _, Result};
 
 use crate::cli::{Global, McpArgs};
-use crate::config::Config;
 use crate::mcp::{self, answers};
 use crate::paths;
 
 pub fn run(global: &Global, args: &McpArgs) -> Result<()> {
-    let config = Config::load(global.config.as_deref())?;
-    let db = paths::database(global.db.clone(), config.database.path.clone());
+    let super::Session { config, db } = super::Session::open(global)?;
     let projects = paths::projects(args.projects.as_deref(), config.report.projects_dir.as_deref());
     let schema_at_start = answers::schema_version_of(&db);
     let cx = mcp::Context { db, config, projects, schema_at_start };

@@ -5,17 +5,15 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use crate::cli::{Global, MetricsArgs};
-use crate::config::Config;
 use crate::history::owners::Projects;
 use crate::metrics::{self, exposition};
 use crate::paths::write_atomic;
 use crate::{paths, store};
 
 pub fn run(global: &Global, args: &MetricsArgs) -> Result<()> {
-    let config = Config::load(global.config.as_deref())?;
+    let super::Session { config, db } = super::Session::open(global)?;
     let pdir = paths::projects(args.projects.as_deref(), config.report.projects_dir.as_deref());
     let projects = Projects::load_from(pdir.as_ref())?;
-    let db = paths::database(global.db.clone(), config.database.path.clone());
     let st = store::open_read_only(&db, config.database.busy_timeout)?;
     let families = metrics::build(&st.conn, &config, &projects)?;
     let format = if args.openmetrics { exposition::Format::OpenMetrics } else { exposition::Format::Prometheus };

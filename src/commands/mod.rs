@@ -1,5 +1,6 @@
-//! One module per subcommand: each wires config, engine and store together
-//! for its job and decides what to print.
+//! One module per subcommand, a few lines each: the arguments in, one call
+//! into the module that does the job, and what to print. Every command
+//! opens the same way ([`Session`]).
 
 pub mod collect;
 pub mod compact;
@@ -11,3 +12,27 @@ pub mod report;
 pub mod serve;
 pub mod sql;
 pub mod watch;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cli::Global;
+use crate::config::Config;
+use crate::paths;
+
+/// What every command starts from: the settings, and the database they and
+/// the command line point at.
+pub struct Session {
+    pub config: Config,
+    /// `--db` / `STACKWATCH_DB`, else `[database] path`, else the default.
+    pub db: PathBuf,
+}
+
+impl Session {
+    pub fn open(global: &Global) -> Result<Session> {
+        let config = Config::load(global.config.as_deref())?;
+        let db = paths::database(global.db.clone(), config.database.path.clone());
+        Ok(Session { config, db })
+    }
+}

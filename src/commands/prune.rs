@@ -6,17 +6,15 @@ use std::io::Write;
 use anyhow::{Result, bail};
 
 use crate::cli::{Global, PruneArgs};
-use crate::config::Config;
 use crate::engine::DEFAULT_HOST;
 use crate::prune;
 use crate::signals;
-use crate::{paths, store, untrusted};
+use crate::{store, untrusted};
 
 pub fn run(global: &Global, args: &PruneArgs) -> Result<()> {
-    let config = Config::load(global.config.as_deref())?;
+    let super::Session { config, db } = super::Session::open(global)?;
     let (key, value) = config.labels.managed_pair();
     let label = format!("{key}={value}");
-    let db = paths::database(global.db.clone(), config.database.path.clone());
     if args.apply {
         if key.trim().is_empty() || value.trim().is_empty() {
             bail!(

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::cli::{Format, Global, ReportArgs};
-use crate::config::Config;
 use crate::history;
 use crate::history::owners::Projects;
 use crate::report::outputs;
@@ -45,7 +44,7 @@ pub fn default_knowledge_path(explicit: Option<PathBuf>) -> Option<PathBuf> {
 const CLEARED: &str = "\n## Cleared\n\nCleared as of ";
 
 pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
-    let config = Config::load(global.config.as_deref())?;
+    let super::Session { config, db } = super::Session::open(global)?;
     let (window, window_text) = match &args.window {
         Some((d, text)) => (*d, text.clone()),
         None => (config.report.window, format_duration(config.report.window)),
@@ -65,7 +64,6 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
         outputs::check_vault(v).context("nothing was written; fix the path or point --vault elsewhere")?;
     }
 
-    let db = paths::database(global.db.clone(), config.database.path.clone());
     let st = store::open_read_only(&db, config.database.busy_timeout)?;
     let mut rep = history::build(
         &st.conn,

@@ -84,8 +84,7 @@ struct Rendered {
 type FileStamp = (PathBuf, u64, Option<SystemTime>);
 
 pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
-    let config = Config::load(global.config.as_deref())?;
-    let db = paths::database(global.db.clone(), config.database.path.clone());
+    let super::Session { config, db } = super::Session::open(global)?;
     let projects = paths::projects(args.projects.as_deref(), config.report.projects_dir.as_deref());
     // Fail at start, not at the first scrape, on a wrong --db or --projects.
     store::open_read_only(&db, config.database.busy_timeout)?;

@@ -5,12 +5,10 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use crate::cli::{Global, SqlArgs};
-use crate::config::Config;
-use crate::{paths, sql, store};
+use crate::{sql, store};
 
 pub fn run(global: &Global, args: &SqlArgs) -> Result<()> {
-    let config = Config::load(global.config.as_deref())?;
-    let db = paths::database(global.db.clone(), config.database.path.clone());
+    let super::Session { config, db } = super::Session::open(global)?;
     let st = store::open_read_only(&db, config.database.busy_timeout)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let timeout = Some(args.timeout).filter(|t| !t.is_zero());

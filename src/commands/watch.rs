@@ -5,13 +5,11 @@ use anyhow::Result;
 
 use crate::cli::{Global, WatchArgs};
 use crate::collect;
-use crate::config::Config;
 use crate::engine::DEFAULT_HOST;
-use crate::{paths, store};
+use crate::store;
 
 pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
-    let config = Config::load(global.config.as_deref())?;
-    let db = paths::database(global.db.clone(), config.database.path.clone());
+    let super::Session { config, db } = super::Session::open(global)?;
     store::check_file(&db)?;
     store::check_writable(&db)?;
     let host = args
