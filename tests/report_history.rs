@@ -402,16 +402,49 @@ fn symptoms_across_stacks_with_owners_priorities_and_vault_names() {
     assert_eq!(prios, sorted);
 }
 
+/// `name`'s health turning unhealthy at each of `at` and healthy again
+/// `spell` seconds later, as a pass stores the engine's events.
+fn flaps(name: &str, project: &str, at: &[i64], spell: i64) -> Vec<ContainerEvent> {
+    let event = |t: i64, health: &str| ContainerEvent {
+        at_ns: t * 1_000_000_000,
+        container_id: format!("id-{name}"),
+        name: name.into(),
+        stack: Some(StackKey { kind: StackKind::Compose, name: project.into() }),
+        service: Some("web".into()),
+        action: "health_status".into(),
+        health: Some(health.into()),
+        exit_code: None,
+        signal: None,
+        oom: false,
+    };
+    at.iter().flat_map(|t| [event(*t, "unhealthy"), event(t + spell, "healthy")]).collect()
+}
+
 #[test]
 fn rendered_markdown_matches_the_snapshot() {
-    let (start, end) = symptom_worlds();
-    let h = history(&[(T0, start), (T0 + 24 * H, end)]);
+    let (start, mut end) = symptom_worlds();
+    // A stack whose health flapped between the passes, healthy at both:
+    // its finding and vault item come from the events alone.
+    let mut web = c("shop-web-1", Some("shop"));
+    web.health = Some("healthy");
+    end.containers.push(web);
+    let mut last = snapshot(T0 + 24 * H, &end);
+    last.events = flaps("shop-web-1", "shop", &[T0 + 20 * H, T0 + 21 * H, T0 + 22 * H, T0 + 23 * H], 150);
+    let h = history(&[(T0, start)]);
+    {
+        let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
+        queries::insert_pass(&mut st.conn, &last).unwrap();
+    }
     let r = run(&h, "24h", T0 + 24 * H + 120, &Projects::default(), true);
     let renderer = Renderer::new(None).unwrap();
     let mut text = renderer.section(&r, 10, Some(4096)).unwrap();
     let hr = host(&r);
     let f = hr.findings.iter().find(|f| f.kind == "restarting" && !f.factory).unwrap();
     text.push_str("\n----- vault item -----\n");
+    text.push_str(&renderer.vault_item(&r, hr, f).unwrap());
+    let f = hr.findings.iter().find(|f| f.stack.as_deref() == Some("shop")).unwrap();
+    assert_eq!((f.kind, f.priority, f.count), ("unhealthy", "P3", Some(4)));
+    text.push_str("\n----- vault item counted from events -----\n");
     text.push_str(&renderer.vault_item(&r, hr, f).unwrap());
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/report.md");
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
