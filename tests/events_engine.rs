@@ -35,6 +35,11 @@ fn findings_of(json: &serde_json::Value, stack: &str) -> Vec<serde_json::Value> 
     json["hosts"][0]["findings"].as_array().unwrap().iter().filter(|f| f["stack"] == stack).cloned().collect()
 }
 
+/// Held by the test that floods the engine's event list and by the one
+/// that needs its own events kept until a pass reads them: in this binary
+/// they never run at once.
+static EVENT_LIST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn pass_start(db: &Path) -> i64 {
     open(db).query_row("SELECT MAX(sampled_unix) FROM pass_log", [], |r| r.get(0)).unwrap()
 }
@@ -221,6 +226,7 @@ fn more_events_between_two_passes_than_the_engine_keeps_are_recorded_as_a_gap() 
     if !engine_available() {
         return;
     }
+    let _flooding = EVENT_LIST.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
     collect(&db);
@@ -311,24 +317,20 @@ fn unhealthy_from_events(db: &Path, container: &str, end_ns: i64) -> (i64, i64, 
     (turns, ns, first, last)
 }
 
-/// Unhealthy `health_status` events of `container` the engine still holds
-/// since `since` (Unix seconds).
-fn unhealthy_events_since(container: &str, since: i64) -> usize {
-    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    docker(&[
-        "events",
-        "--since",
-        &since.to_string(),
-        "--until",
-        &until.to_string(),
-        "--filter",
-        &format!("container={container}"),
-        "--filter",
-        "event=health_status",
-    ])
-    .lines()
-    .filter(|l| l.contains("health_status: unhealthy"))
-    .count()
+/// Waits until `container` has turned unhealthy `n` times, as seen by
+/// polling its status (the engine's event list may be flooded by others on
+/// a shared engine; polling is not).
+fn wait_for_turns(container: &str, n: usize) {
+    let mut seen = 0;
+    let mut was_unhealthy = inspect(container, "{{.State.Health.Status}}") == "unhealthy";
+    wait_for(&format!("{n} turns to unhealthy of {container}"), Duration::from_secs(60), || {
+        let unhealthy = inspect(container, "{{.State.Health.Status}}") == "unhealthy";
+        if unhealthy && !was_unhealthy {
+            seen += 1;
+        }
+        was_unhealthy = unhealthy;
+        (seen >= n).then_some(())
+    });
 }
 
 #[test]
@@ -337,10 +339,10 @@ fn health_that_flaps_across_two_passes_is_counted_with_its_unhealthy_time() {
         return;
     }
     let img = image();
+    let _events_kept = EVENT_LIST.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
     collect(&db);
-    let first_pass = pass_start(&db);
 
     // The healthcheck's file is there for 2 s, gone for 2 s; checked every
     // second, one failure is enough to turn unhealthy. (The image is FROM
@@ -369,16 +371,25 @@ services:
     let web = compose_container(&project, "web");
     // Two turns before the second pass, two more before the third: the
     // flapping spans both passes' reads of the events.
-    wait_for("two turns to unhealthy", Duration::from_secs(60), || {
-        (unhealthy_events_since(&web, first_pass) >= 2).then_some(())
-    });
+    wait_for_turns(&web, 2);
     collect(&db);
     let second_pass = pass_start(&db);
-    wait_for("two more turns to unhealthy", Duration::from_secs(60), || {
-        (unhealthy_events_since(&web, second_pass) >= 2).then_some(())
-    });
+    wait_for_turns(&web, 2);
     collect(&db);
     let end = pass_start(&db);
+
+    let (turns, unhealthy_ns, first, last) = unhealthy_from_events(&db, &web, end * 1_000_000_000);
+    // Others on a shared engine can flood its event list between two
+    // passes (the overflow test in this binary waits for this one): then
+    // the pass records a gap, the stored turns are a lower bound, and this
+    // test proves nothing. It says so, and fails under CI.
+    let gaps: i64 = open(&db).query_row("SELECT count(*) FROM event_gaps", [], |r| r.get(0)).unwrap();
+    if gaps > 0 {
+        assert!(!ci(), "the engine's event list overflowed between the passes: {gaps} event gaps");
+        eprintln!("skipping: the engine's event list overflowed between the passes (someone flooded it)");
+        return;
+    }
+    assert!(turns >= 4, "at least four turns stored: {turns}");
     let stored_before_second: i64 = open(&db)
         .query_row(
             "SELECT count(*) FROM container_events WHERE container = ?1 AND health = 'unhealthy' AND at_ns < ?2",
@@ -388,8 +399,6 @@ services:
         .unwrap();
     assert!(stored_before_second >= 1, "the second pass stored some of the flapping");
 
-    let (turns, unhealthy_ns, first, last) = unhealthy_from_events(&db, &web, end * 1_000_000_000);
-    assert!(turns >= 4, "at least four turns stored: {turns}");
     eprintln!(
         "{web}: {turns} turns to unhealthy, {unhealthy_ns} ns unhealthy, {} s from the first turn to the newest pass",
         end - first
