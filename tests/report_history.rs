@@ -680,3 +680,43 @@ fn each_filesystem_is_reconciled_and_a_filling_one_names_the_stack_whose_bind_fi
     assert_eq!((etc.level, etc.change), ("bind", "unknown"));
     assert!(etc.sentence.contains("not measured (system path (under /etc))"), "{}", etc.sentence);
 }
+
+#[test]
+fn health_already_unhealthy_when_the_window_began_counts_from_its_start() {
+    let (start, mut end) = symptom_worlds();
+    let mut web = c("shop-web-1", Some("shop"));
+    web.health = Some("healthy");
+    end.containers.push(web);
+    let mut last = snapshot(T0 + 24 * H, &end);
+    // Unhealthy since 10 hours before the 12-hour window, healthy again 20
+    // minutes into it; then one 30-second blip.
+    let mut events = flaps("shop-web-1", "shop", &[T0 + 2 * H], 10 * H + 1200);
+    events.extend(flaps("shop-web-1", "shop", &[T0 + 18 * H], 30));
+    last.events = events;
+    let h = history(&[(T0, start), (T0 + 12 * H, symptom_worlds().0)]);
+    {
+        let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
+        queries::insert_pass(&mut st.conn, &last).unwrap();
+    }
+    let r = run(&h, "12h", T0 + 24 * H + 60, &Projects::default(), false);
+    let hr = host(&r);
+    let u = hr.events.unhealthy.iter().find(|u| u.container == "shop-web-1").expect("in JSON");
+    assert_eq!((u.times, u.unhealthy_seconds, u.unhealthy_at_start, u.unhealthy_at_end), (1, 1200 + 30, true, false));
+    assert_eq!((u.first.as_str(), u.last.as_str()), ("2026-11-25T12:00:00Z", "2026-11-25T18:00:00Z"));
+    let f = hr.findings.iter().find(|f| f.stack.as_deref() == Some("shop")).expect("20 minutes is a finding");
+    assert_eq!(
+        f.evidence,
+        [
+            "`shop-web-1` turned unhealthy once in 12h, unhealthy for 20m 30s in all (last at 2026-11-25T18:00:00Z); already unhealthy when the window began"
+        ]
+    );
+    assert_eq!(
+        (f.count, f.first_at.as_deref(), f.last_at.as_deref()),
+        (Some(1), Some("2026-11-25T12:00:00Z"), Some("2026-11-25T18:00:00Z"))
+    );
+
+    // The 24-hour window holds the whole spell: a turn, nothing clipped.
+    let r = run(&h, "24h", T0 + 24 * H + 60, &Projects::default(), false);
+    let u = host(&r).events.unhealthy.iter().find(|u| u.container == "shop-web-1").unwrap().clone();
+    assert_eq!((u.times, u.unhealthy_seconds, u.unhealthy_at_start), (2, 10 * H + 1200 + 30, false));
+}
