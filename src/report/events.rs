@@ -2,9 +2,10 @@
 //! (migration V8): OOM kills counted even when the container runs again
 //! with `OOMKilled=false`, restarts with their causes, containers that
 //! came and went between two passes, flapping health with its unhealthy
-//! time, and the intervals whose events may be missing. Kept apart from the state-based symptoms: `symptoms::find` is
-//! the one place they meet (an event line replaces the state line of the
-//! same container, since it says more).
+//! time, and the intervals whose events may be missing. Kept apart from
+//! the state-based symptoms: `symptoms::find` is the one place they meet
+//! (an event line replaces the state line of the same container, since it
+//! says more).
 
 use std::collections::BTreeMap;
 
@@ -112,7 +113,7 @@ pub struct Health {
     pub last: String,
     /// Already unhealthy when the window started.
     pub unhealthy_at_start: bool,
-    /// Still unhealthy at the newest pass (or its newest event).
+    /// Still unhealthy at the newest pass (or turned so after it).
     pub unhealthy_at_end: bool,
 }
 
@@ -347,9 +348,7 @@ fn flapping(l: &Life, u: &Unhealthy, span: &str, cfg: &ReportConfig) -> Option<L
         (false, Some(r)) if u.turns == 0 => text.push_str(&format!("; healthy again at {}", ns_iso(r))),
         _ => {}
     }
-    let mut line = line(text, u.turns, first, last);
-    line.since = Some(first.div_euclid(1_000_000_000));
-    Some(line)
+    Some(line(text, u.turns, first, last))
 }
 
 fn ns_iso(ns: i64) -> String {

@@ -1,6 +1,6 @@
 //! Cross-stack symptoms, found with no per-project knowledge: restart
-//! loops, unhealthy or flapping services, OOM kills, non-zero exits, volume bloat,
-//! orphaned volumes and unused images. Each becomes a finding with a
+//! loops, unhealthy or flapping services, OOM kills, non-zero exits,
+//! volume bloat, orphaned volumes and unused images. Each becomes a finding with a
 //! priority on the supervisor's P0-P4 scale (README "Priorities").
 
 use std::collections::BTreeMap;
