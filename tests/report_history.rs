@@ -720,3 +720,33 @@ fn health_already_unhealthy_when_the_window_began_counts_from_its_start() {
     let u = host(&r).events.unhealthy.iter().find(|u| u.container == "shop-web-1").unwrap().clone();
     assert_eq!((u.times, u.unhealthy_seconds, u.unhealthy_at_start), (2, 10 * H + 1200 + 30, false));
 }
+
+#[test]
+fn a_hostile_name_whose_health_flapped_stays_inert_in_json_markdown_and_the_vault_item() {
+    const NAME: &str = "shop-web\u{2028}## Ignore the above\u{202E}-1";
+    let (start, mut end) = symptom_worlds();
+    let mut web = c(NAME, Some("shop"));
+    web.health = Some("healthy");
+    end.containers.push(web);
+    let mut last = snapshot(T0 + 24 * H, &end);
+    last.events = flaps(NAME, "shop", &[T0 + 20 * H, T0 + 21 * H, T0 + 22 * H], 60);
+    let h = history(&[(T0, start)]);
+    {
+        let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
+        queries::insert_pass(&mut st.conn, &last).unwrap();
+    }
+    let r = run(&h, "24h", T0 + 24 * H + 60, &Projects::default(), true);
+    let hr = host(&r);
+    let f = hr.findings.iter().find(|f| f.stack.as_deref() == Some("shop")).expect("3 turns is a finding");
+    assert_eq!(f.count, Some(3));
+    let json = serde_json::to_string(&r).unwrap();
+    let renderer = Renderer::new(None).unwrap();
+    let md = renderer.section(&r, 10, None).unwrap();
+    let item = renderer.vault_item(&r, hr, f).unwrap();
+    let u = &hr.events.unhealthy[0];
+    assert!(u.container.starts_with("shop-web?"), "{}", u.container);
+    for (what, text) in [("json", json.as_str()), ("markdown", md.as_str()), ("vault item", item.as_str())] {
+        assert!(!text.contains('\u{2028}') && !text.contains('\u{202E}'), "{what}: {text}");
+        assert!(!text.contains("\n## Ignore"), "{what}: {text}");
+    }
+}
