@@ -66,6 +66,13 @@ pub struct ReportConfig {
     /// A volume that grows this fast (bytes per day) is a finding.
     #[serde(deserialize_with = "positive_i64")]
     pub volume_growth_per_day: i64,
+    /// Flapping health, from the stored `health_status` events: a container
+    /// that turned unhealthy at least this many times in the window...
+    #[serde(deserialize_with = "at_least_one")]
+    pub flapping_min_times: usize,
+    /// ...or was unhealthy this long in all is a finding; one brief blip is not.
+    #[serde(deserialize_with = "positive_duration")]
+    pub flapping_min_unhealthy: Duration,
     /// Findings on foreign stacks at this priority or more urgent become
     /// vault items (`P1` .. `P4`).
     #[serde(deserialize_with = "priority_tier")]
@@ -189,6 +196,8 @@ impl Default for ReportConfig {
             reclaim_min_bytes: 100_000_000,
             log_growth_per_day: 1_000_000_000,
             volume_growth_per_day: 5_000_000_000,
+            flapping_min_times: 3,
+            flapping_min_unhealthy: Duration::from_secs(600),
             vault_min_priority: "P3".into(),
             vault_after: Duration::from_secs(3 * 86_400),
             budget_bytes: 4096,

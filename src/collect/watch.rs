@@ -184,7 +184,7 @@ pub fn follow(config: &Config, db: &Path, host: &str, flush_every: Duration, qui
         anyhow::bail!(
             "{} events received could not be written: another stackwatch held {} past [database] lock_wait",
             pending.events.len(),
-            lock::lock_path(&db).display()
+            lock::lock_path(db).display()
         );
     }
     outcome?;

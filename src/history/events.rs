@@ -1,10 +1,11 @@
 //! What happened between passes, from the stored container events
 //! (migration V8): OOM kills counted even when the container runs again
 //! with `OOMKilled=false`, restarts with their causes, containers that
-//! came and went between two passes, and the intervals whose events may be
-//! missing. Kept apart from the state-based symptoms: `symptoms::find` is
-//! the one place they meet (an event line replaces the state line of the
-//! same container, since it says more).
+//! came and went between two passes, flapping health with its unhealthy
+//! time, and the intervals whose events may be missing. Kept apart from
+//! the state-based symptoms: `symptoms::find` is the one place they meet
+//! (an event line replaces the state line of the same container, since it
+//! says more).
 
 use std::collections::BTreeMap;
 
@@ -13,9 +14,10 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::pass::RecordedPass;
+use crate::config::ReportConfig;
 use crate::model::units;
-use crate::store::read;
-use crate::store::read::EventRow;
+use crate::store::read::{self, EventRow};
+use crate::time::human_span;
 use crate::time::iso_utc;
 use crate::untrusted;
 use crate::untrusted::markdown::code;
@@ -27,15 +29,28 @@ const OOM_BEFORE_DIE_NS: i64 = 10_000_000_000;
 const OOM_AFTER_DIE_NS: i64 = 1_000_000_000;
 
 type Key = (String, String);
-/// (evidence line, first occurrence, bytes), as in `symptoms`.
-pub type Entry = (String, Option<i64>, Option<i64>);
+
+/// One evidence line counted from events, with what it counts: `count`
+/// occurrences (OOM kills, restarts, failed runs, turns to unhealthy), the
+/// first and the last at `first`/`last` (Unix seconds). `since` is when the
+/// trouble started, as `symptoms` takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub text: String,
+    pub since: Option<i64>,
+    pub count: i64,
+    pub first: i64,
+    pub last: i64,
+}
 
 /// Event findings per kind and stack, each with the container it is about.
 #[derive(Default)]
 pub struct Found {
-    pub oom: BTreeMap<Key, Vec<(String, Entry)>>,
-    pub restarting: BTreeMap<Key, Vec<(String, Entry)>>,
-    pub exited: BTreeMap<Key, Vec<(String, Entry)>>,
+    pub oom: BTreeMap<Key, Vec<(String, Line)>>,
+    pub restarting: BTreeMap<Key, Vec<(String, Line)>>,
+    pub exited: BTreeMap<Key, Vec<(String, Line)>>,
+    /// Flapping health over the `[report]` thresholds.
+    pub unhealthy: BTreeMap<Key, Vec<(String, Line)>>,
 }
 
 /// The host's event figures for JSON, with the one line about missing events.
@@ -45,6 +60,9 @@ pub struct Summary {
     pub restarts: Vec<Count>,
     /// Containers that came and went (created, ran, removed) inside the window.
     pub jobs: Vec<Job>,
+    /// Containers of the newest pass that were unhealthy inside the window,
+    /// whatever the thresholds.
+    pub unhealthy: Vec<Health>,
     pub gaps: Vec<Gap>,
     /// One sentence when events may be missing in the window.
     pub gap_sentence: Option<String>,
@@ -82,6 +100,25 @@ pub struct Job {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub container: String,
+    pub stack: String,
+    pub stack_kind: String,
+    /// Times it turned unhealthy inside the window.
+    pub times: i64,
+    /// Seconds it spent unhealthy inside the window.
+    pub unhealthy_seconds: i64,
+    /// Start of its first and of its last unhealthy interval (the window's
+    /// start for one that was already open then).
+    pub first: String,
+    pub last: String,
+    /// Already unhealthy when the window started.
+    pub unhealthy_at_start: bool,
+    /// Still unhealthy at the newest pass (or turned so after it).
+    pub unhealthy_at_end: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Gap {
     pub from: String,
     pub until: String,
@@ -100,7 +137,69 @@ impl Summary {
             fix(&mut j.name);
             fix(&mut j.stack);
         }
+        for h in &mut self.unhealthy {
+            fix(&mut h.container);
+            fix(&mut h.stack);
+        }
     }
+}
+
+/// A container's unhealthy time inside a window, from its health marks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unhealthy {
+    /// Times it turned unhealthy inside the window.
+    pub turns: i64,
+    /// Nanoseconds spent unhealthy inside the window.
+    pub ns: i64,
+    /// Start of the first and of the last unhealthy interval, clipped to
+    /// the window.
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+    /// End of the last interval that closed inside the window.
+    pub recovered: Option<i64>,
+    pub at_start: bool,
+    pub at_end: bool,
+}
+
+/// The unhealthy intervals of one container inside `[from_ns, end_ns]`.
+/// `marks` are its events in time order, `true` for `health_status:
+/// unhealthy` and `false` for whatever ends an unhealthy spell (another
+/// health status, or a die, destroy or start); `unhealthy_before` is what
+/// the last mark before the window said. An interval runs from an
+/// unhealthy mark to the next other mark; one still open at the end counts
+/// up to `end_ns`, or to its own start when that is later (an event stored
+/// after the newest pass: turned, but for no time yet). An unhealthy mark
+/// while already unhealthy (an engine repeating itself) is no new turn.
+pub fn unhealthy_time(unhealthy_before: bool, marks: &[(i64, bool)], from_ns: i64, end_ns: i64) -> Unhealthy {
+    let mut u = Unhealthy { at_start: unhealthy_before, ..Default::default() };
+    let mut open: Option<i64> = unhealthy_before.then_some(from_ns);
+    if open.is_some() {
+        u.first = open;
+        u.last = open;
+    }
+    for &(at, bad) in marks {
+        let at = at.max(from_ns);
+        match (bad, open) {
+            (true, None) => {
+                open = Some(at);
+                u.turns += 1;
+                u.first.get_or_insert(at);
+                u.last = Some(at);
+            }
+            (false, Some(since)) => {
+                let until = at.min(end_ns).max(since);
+                u.ns += until - since;
+                u.recovered = Some(until);
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(since) = open {
+        u.ns += end_ns.max(since) - since;
+        u.at_end = true;
+    }
+    u
 }
 
 /// One container's life in the window, from its events in time order.
@@ -115,6 +214,9 @@ struct Life {
     /// (exit code, at, caused by an OOM kill, followed by a start).
     dies: Vec<(Option<i64>, i64, bool, bool)>,
     destroyed: bool,
+    /// (at, turned unhealthy) for each event that starts or ends an
+    /// unhealthy spell (see [`unhealthy_time`]).
+    health: Vec<(i64, bool)>,
 }
 
 fn lives(rows: &[EventRow]) -> Vec<Life> {
@@ -133,6 +235,11 @@ fn lives(rows: &[EventRow]) -> Vec<Life> {
             });
         }
         let life = out.last_mut().expect("pushed above");
+        match r.action.as_str() {
+            "health_status" => life.health.push((r.at_ns, r.health.as_deref() == Some("unhealthy"))),
+            "die" | "destroy" | "start" => life.health.push((r.at_ns, false)),
+            _ => {}
+        }
         match r.action.as_str() {
             "oom" => life.ooms.push(r.at_ns),
             "die" => life.dies.push((r.exit_code, r.at_ns, false, false)),
@@ -153,13 +260,33 @@ fn lives(rows: &[EventRow]) -> Vec<Life> {
     out
 }
 
-/// Per container (by name) of `rows`, its OOM kills and its restarts by
-/// cause: what the metrics count.
-pub fn tallies(rows: &[EventRow]) -> BTreeMap<String, (i64, Vec<Cause>)> {
+/// What the metrics count of one container's events.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub oom_kills: i64,
+    pub restarts: Vec<Cause>,
+    pub unhealthy_turns: i64,
+    pub unhealthy_ns: i64,
+}
+
+/// Per container (by name) of `rows`, its OOM kills, its restarts by cause
+/// and its unhealthy turns and time, an open spell counted up to `end_ns`:
+/// what the metrics count.
+pub fn tallies(rows: &[EventRow], end_ns: i64) -> BTreeMap<String, Tally> {
     let mut out = BTreeMap::new();
     for l in lives(rows) {
         let restarts: Vec<_> = l.dies.iter().filter(|d| d.3).collect();
-        out.insert(l.name.clone(), (l.ooms.len() as i64, causes(&restarts)));
+        let from = l.health.first().map(|m| m.0).unwrap_or(end_ns);
+        let u = unhealthy_time(false, &l.health, from, end_ns);
+        out.insert(
+            l.name.clone(),
+            Tally {
+                oom_kills: l.ooms.len() as i64,
+                restarts: causes(&restarts),
+                unhealthy_turns: u.turns,
+                unhealthy_ns: u.ns,
+            },
+        );
     }
     out
 }
@@ -183,6 +310,46 @@ pub fn times(n: i64) -> String {
         2 => "twice".into(),
         n => format!("{n} times"),
     }
+}
+
+fn line(text: String, count: i64, first_ns: i64, last_ns: i64) -> Line {
+    let (first, last) = (first_ns.div_euclid(1_000_000_000), last_ns.div_euclid(1_000_000_000));
+    Line { text, since: Some(first), count, first, last }
+}
+
+/// The evidence line of a container whose health flapped, when it is over
+/// a `[report]` threshold (`flapping_min_times` turns or
+/// `flapping_min_unhealthy` in all). A container unhealthy all through the
+/// window with no turn is the state's `unhealthy since` line, not this one.
+fn flapping(l: &Life, u: &Unhealthy, span: &str, cfg: &ReportConfig) -> Option<Line> {
+    let (first, last) = (u.first?, u.last?);
+    if u.turns == 0 && u.at_end {
+        return None;
+    }
+    let min_ns = i64::try_from(cfg.flapping_min_unhealthy.as_nanos()).unwrap_or(i64::MAX);
+    if u.turns < cfg.flapping_min_times as i64 && u.ns < min_ns {
+        return None;
+    }
+    let total = human_span(u.ns / 1_000_000_000);
+    let mut text = if u.turns > 0 {
+        format!(
+            "{} turned unhealthy {} in {span}, unhealthy for {total} in all (last at {})",
+            code(&l.name),
+            times(u.turns),
+            ns_iso(last)
+        )
+    } else {
+        format!("{} was unhealthy for {total} in {span}", code(&l.name))
+    };
+    if u.at_start {
+        text.push_str("; already unhealthy when the window began");
+    }
+    match (u.at_end, u.recovered) {
+        (true, _) => text.push_str("; still unhealthy"),
+        (false, Some(r)) if u.turns == 0 => text.push_str(&format!("; healthy again at {}", ns_iso(r))),
+        _ => {}
+    }
+    Some(line(text, u.turns, first, last))
 }
 
 fn ns_iso(ns: i64) -> String {
@@ -214,10 +381,13 @@ pub fn find(
     to: i64,
     end: &RecordedPass,
     span: &str,
+    cfg: &ReportConfig,
 ) -> Result<(Found, Summary)> {
     // `to` is a whole second: its events run to the end of it.
     let (from_ns, to_ns) = (from.saturating_mul(1_000_000_000), to.saturating_add(1).saturating_mul(1_000_000_000) - 1);
     let rows = read::events_between(conn, host_id, from_ns, to_ns)?;
+    // An unhealthy spell still open counts up to the newest pass.
+    let end_ns = end.pass.started_at.saturating_mul(1_000_000_000);
     let mut found = Found::default();
     let mut summary = Summary::default();
     let present = |l: &Life| end.containers.iter().find(|c| c.name == l.name && c.stack == l.stack);
@@ -259,7 +429,7 @@ pub fn find(
                 format!("; first {}, last {}", ns_iso(first), ns_iso(last))
             };
             let text = format!("{} was OOM-killed {} in {span}{limit}{after}{when}", code(&l.name), times(n));
-            found.oom.entry(key.clone()).or_default().push((l.name.clone(), (text, Some(first / 1_000_000_000), None)));
+            found.oom.entry(key.clone()).or_default().push((l.name.clone(), line(text, n, first, last)));
             summary.oom_kills.push(Count {
                 container: l.name.clone(),
                 stack: l.stack.clone(),
@@ -284,11 +454,7 @@ pub fn find(
                 ns_iso(first),
                 ns_iso(last)
             );
-            found
-                .restarting
-                .entry(key.clone())
-                .or_default()
-                .push((l.name.clone(), (text, Some(first / 1_000_000_000), None)));
+            found.restarting.entry(key.clone()).or_default().push((l.name.clone(), line(text, n, first, last)));
             summary.restarts.push(Count {
                 container: l.name.clone(),
                 stack: l.stack.clone(),
@@ -299,12 +465,35 @@ pub fn find(
                 causes: cs,
             });
         }
+        // Health: the last mark before the window says whether a spell was
+        // already open when it began.
+        let before = read::unhealthy_before(conn, host_id, &l.container_id, from_ns)?;
+        if before || l.health.iter().any(|m| m.1) {
+            let u = unhealthy_time(before, &l.health, from_ns, end_ns);
+            if let Some(h) = flapping(l, &u, span, cfg) {
+                found.unhealthy.entry(key.clone()).or_default().push((l.name.clone(), h));
+            }
+            if let (Some(first), Some(last)) = (u.first, u.last) {
+                summary.unhealthy.push(Health {
+                    container: l.name.clone(),
+                    stack: l.stack.clone(),
+                    stack_kind: l.stack_kind.clone(),
+                    times: u.turns,
+                    unhealthy_seconds: u.ns / 1_000_000_000,
+                    first: ns_iso(first),
+                    last: ns_iso(last),
+                    unhealthy_at_start: u.at_start,
+                    unhealthy_at_end: u.at_end,
+                });
+            }
+        }
     }
     for ((stack_kind, stack, service), runs) in jobs {
         let dies: Vec<_> = runs.iter().flat_map(|l| l.dies.iter()).collect();
         let failed: Vec<_> = dies.iter().copied().filter(|d| d.0 != Some(0)).collect();
         let last = dies.iter().map(|d| d.1).max().unwrap_or_default();
         let first_failure = failed.iter().map(|d| d.1).min();
+        let last_failure = failed.iter().map(|d| d.1).max().unwrap_or_default();
         let name = if runs.iter().all(|l| l.name == runs[0].name) { runs[0].name.clone() } else { service };
         let failures = causes(&failed);
         if let Some(first_failure) = first_failure {
@@ -328,7 +517,7 @@ pub fn find(
                 .exited
                 .entry((stack_kind.clone(), stack.clone()))
                 .or_default()
-                .push((name.clone(), (text, Some(first_failure / 1_000_000_000), None)));
+                .push((name.clone(), line(text, n, first_failure, last_failure)));
         }
         summary.jobs.push(Job { name, stack, stack_kind, runs: dies.len() as i64, failures, last: ns_iso(last) });
     }
@@ -370,6 +559,7 @@ mod tests {
             exit_code: exit,
             oom: action == "oom",
             at_ns: at_s * 1_000_000_000 + 7,
+            health: None,
         }
     }
 
@@ -404,5 +594,91 @@ mod tests {
         assert_eq!(l.dies, [(Some(137), 10_000_000_007, true, true)]);
         let rows = vec![row("db", "oom", 10, None), row("db", "die", 30, Some(137))];
         assert!(!lives(&rows)[0].dies[0].2, "an OOM 20 s earlier is not this death's cause");
+    }
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn unhealthy_spells_are_clipped_to_the_window_and_an_open_one_runs_to_the_end() {
+        // Window [100 s, 200 s], the container unhealthy since 90 s (the mark
+        // before the window says so): a repeated unhealthy at 105 (no new
+        // turn), healthy at 110; unhealthy 120-130 (ended by a die, then a
+        // start); unhealthy from 150 on, still at the end.
+        let marks =
+            [(105 * S, true), (110 * S, false), (120 * S, true), (130 * S, false), (131 * S, false), (150 * S, true)];
+        let u = unhealthy_time(true, &marks, 100 * S, 200 * S);
+        assert_eq!(u.turns, 2, "already unhealthy at the start: not a turn");
+        assert_eq!(u.ns, (10 + 10 + 50) * S, "clipped to the window's start, open up to its end");
+        assert_eq!((u.first, u.last, u.recovered), (Some(100 * S), Some(150 * S), Some(130 * S)));
+        assert!(u.at_start && u.at_end);
+
+        // The same events with nothing open before the window.
+        let u = unhealthy_time(false, &marks, 100 * S, 200 * S);
+        assert_eq!((u.turns, u.ns, u.first), (3, (5 + 10 + 50) * S, Some(105 * S)));
+        assert!(!u.at_start);
+
+        // An unhealthy event stored after the newest pass (by `watch`) is a
+        // turn for no time yet.
+        let u = unhealthy_time(false, &[(150 * S, true)], 100 * S, 140 * S);
+        assert_eq!((u.turns, u.ns, u.at_end), (1, 0, true));
+        // A spell that ends after the end counts up to the end only.
+        let u = unhealthy_time(false, &[(120 * S, true), (300 * S, false)], 100 * S, 200 * S);
+        assert_eq!((u.turns, u.ns, u.at_end), (1, 80 * S, false));
+        // Nothing unhealthy: nothing counted.
+        assert_eq!(unhealthy_time(false, &[(120 * S, false)], 100 * S, 200 * S), Unhealthy::default());
+    }
+
+    #[test]
+    fn flapping_is_a_finding_over_either_threshold_and_one_blip_is_not() {
+        let cfg = ReportConfig::default();
+        let mut rows = Vec::new();
+        let health = |at: i64, h: &str| EventRow {
+            health: Some(h.into()),
+            at_ns: at * S,
+            ..row("web", "health_status", at, None)
+        };
+        // Five 20-second spells a minute apart.
+        for i in 0..5 {
+            rows.push(health(1000 + 60 * i, "unhealthy"));
+            rows.push(health(1020 + 60 * i, "healthy"));
+        }
+        let l = &lives(&rows)[0];
+        let u = unhealthy_time(false, &l.health, 900 * S, 2000 * S);
+        assert_eq!((u.turns, u.ns), (5, 100 * S));
+        let f = flapping(l, &u, "24h", &cfg).expect("5 turns is over flapping_min_times");
+        assert_eq!(
+            f.text,
+            format!(
+                "`harb-web-1` turned unhealthy 5 times in 24h, unhealthy for 1m 40s in all (last at {})",
+                ns_iso(1240 * S)
+            )
+        );
+        assert_eq!((f.count, f.first, f.last), (5, 1000, 1240));
+
+        // One brief blip: no finding.
+        let u = unhealthy_time(false, &l.health[..2], 900 * S, 2000 * S);
+        assert!(flapping(l, &u, "24h", &cfg).is_none());
+        // One long spell, still open: over flapping_min_unhealthy.
+        let u = unhealthy_time(false, &l.health[..1], 900 * S, 1000 * S + 11 * 60 * S);
+        let f = flapping(l, &u, "24h", &cfg).expect("11 minutes unhealthy");
+        assert!(f.text.contains("unhealthy for 11m in all") && f.text.ends_with("; still unhealthy"), "{}", f.text);
+        // Unhealthy all through the window with no turn: the state's line says it.
+        let u = unhealthy_time(true, &[], 900 * S, 2000 * S);
+        assert!(flapping(l, &u, "24h", &cfg).is_none());
+        // Unhealthy from before the window, healthy again inside it: two
+        // minutes is no finding, twenty are.
+        let u = unhealthy_time(true, &l.health[1..2], 900 * S, 2000 * S);
+        assert_eq!((u.turns, u.ns), (0, 120 * S));
+        assert!(flapping(l, &u, "24h", &cfg).is_none());
+        let u = unhealthy_time(true, &l.health[1..2], 1020 * S - 20 * 60 * S, 2000 * S);
+        let f = flapping(l, &u, "24h", &cfg).expect("20 minutes unhealthy");
+        assert_eq!(
+            f.text,
+            format!(
+                "`harb-web-1` was unhealthy for 20m in 24h; already unhealthy when the window began; healthy again at {}",
+                ns_iso(1020 * S)
+            )
+        );
+        assert_eq!(f.count, 0);
     }
 }

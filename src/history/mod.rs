@@ -203,6 +203,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         req.now.max(end_pass.started_at),
         &end,
         &span,
+        cfg,
     )?;
     let drafts = symptoms::find(&symptoms::Inputs {
         start: &start,
@@ -632,6 +633,9 @@ fn host_finding(
         evidence: vec![],
         since: None,
         bytes,
+        count: None,
+        first_at: None,
+        last_at: None,
         vault_file: None,
         vault_name: None,
         working_dir: None,
@@ -795,6 +799,9 @@ fn finding(
         evidence: d.evidence,
         since: d.since.map(iso_utc),
         bytes: d.bytes,
+        count: d.count,
+        first_at: d.first_at.map(iso_utc),
+        last_at: d.last_at.map(iso_utc),
         stack: Some(d.stack),
         stack_kind: Some(d.stack_kind),
         factory,

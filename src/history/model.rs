@@ -164,6 +164,13 @@ pub struct Finding {
     pub evidence: Vec<String>,
     pub since: Option<String>,
     pub bytes: Option<i64>,
+    /// For findings counted from the engine's events (OOM kills, restarts,
+    /// failed job runs, turns to unhealthy): the occurrences in the window,
+    /// summed over the stack's containers, and the first and last of them.
+    /// None for findings seen only in the passes' state.
+    pub count: Option<i64>,
+    pub first_at: Option<String>,
+    pub last_at: Option<String>,
     /// Actionable by a human only: a foreign stack's finding becomes a vault item.
     pub vault_file: Option<String>,
     /// The vault file this finding would have at any priority (a foreign

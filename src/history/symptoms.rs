@@ -1,6 +1,6 @@
 //! Cross-stack symptoms, found with no per-project knowledge: restart
-//! loops, unhealthy services, OOM kills, non-zero exits, volume bloat,
-//! orphaned volumes and unused images. Each becomes a finding with a
+//! loops, unhealthy or flapping services, OOM kills, non-zero exits,
+//! volume bloat, orphaned volumes and unused images. Each becomes a finding with a
 //! priority on the supervisor's P0-P4 scale (README "Priorities").
 
 use std::collections::BTreeMap;
@@ -30,6 +30,11 @@ pub struct Draft {
     /// Fastest growth among the affected objects, bytes per day, for
     /// findings found by their rate.
     pub rate: Option<i64>,
+    /// For lines counted from events: their occurrences summed, and the
+    /// first and last of them (Unix seconds).
+    pub count: Option<i64>,
+    pub first_at: Option<i64>,
+    pub last_at: Option<i64>,
 }
 
 pub struct Inputs<'a> {
@@ -61,10 +66,12 @@ struct Entry {
     bytes: Option<i64>,
     subject: String,
     rate: Option<i64>,
+    /// (count, first, last) of a line counted from events.
+    occurrences: Option<(i64, i64, i64)>,
 }
 
 fn entry(text: String, subject: String) -> Entry {
-    Entry { text, since: None, bytes: None, subject, rate: None }
+    Entry { text, since: None, bytes: None, subject, rate: None, occurrences: None }
 }
 
 fn subject(entries: &[Entry]) -> String {
@@ -82,10 +89,27 @@ fn group(drafts: &mut Vec<Draft>, kind: &'static str, items: BTreeMap<Key, Vec<E
         let since = entries.iter().filter_map(|e| e.since).min();
         let bytes = entries.iter().filter_map(|e| e.bytes).reduce(|a, b| a + b);
         let rate = entries.iter().filter_map(|e| e.rate).max();
+        let counted: Vec<(i64, i64, i64)> = entries.iter().filter_map(|e| e.occurrences).collect();
+        let count = (!counted.is_empty()).then(|| counted.iter().map(|o| o.0).sum());
+        let first_at = counted.iter().map(|o| o.1).min();
+        let last_at = counted.iter().map(|o| o.2).max();
         let subject = subject(&entries);
         let evidence: Vec<String> = entries.into_iter().map(|e| e.text).collect();
         let summary = format!("{} {lead}: {}", code(&stack), evidence.join("; "));
-        drafts.push(Draft { kind, stack_kind, stack, summary, evidence, since, bytes, subject, rate });
+        drafts.push(Draft {
+            kind,
+            stack_kind,
+            stack,
+            summary,
+            evidence,
+            since,
+            bytes,
+            subject,
+            rate,
+            count,
+            first_at,
+            last_at,
+        });
     }
 }
 
@@ -186,19 +210,22 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
     }
     // Event lines replace the state line of the same container: they count
     // what happened between passes, where the state saw only its end.
-    for (from, into) in
-        [(&i.events.restarting, &mut restarting), (&i.events.oom, &mut oom), (&i.events.exited, &mut exited)]
-    {
+    for (from, into) in [
+        (&i.events.restarting, &mut restarting),
+        (&i.events.oom, &mut oom),
+        (&i.events.exited, &mut exited),
+        (&i.events.unhealthy, &mut unhealthy),
+    ] {
         for (key, lines) in from {
             let entries = into.entry(key.clone()).or_default();
             for (name, _) in lines {
                 let prefix = format!("{} ", code(name));
                 entries.retain(|e| !e.text.starts_with(&prefix));
             }
-            entries.extend(lines.iter().map(|(name, (text, since, bytes))| Entry {
-                since: *since,
-                bytes: *bytes,
-                ..entry(text.clone(), code(name))
+            entries.extend(lines.iter().map(|(name, l)| Entry {
+                since: l.since,
+                occurrences: Some((l.count, l.first, l.last)),
+                ..entry(l.text.clone(), code(name))
             }));
         }
     }
@@ -326,6 +353,9 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             bytes,
             subject,
             rate: None,
+            count: None,
+            first_at: None,
+            last_at: None,
         });
     }
     drafts

@@ -508,6 +508,9 @@ pub fn findings(cx: &Context, window: Option<&str>, host: Option<&str>, stack: O
                 "vault_file": f.vault_file.clone().or_else(|| f.vault_name.clone()),
                 "since": f.since,
                 "bytes": f.bytes,
+                "count": f.count,
+                "first_at": f.first_at,
+                "last_at": f.last_at,
                 "summary": f.summary,
             }));
         }

@@ -216,7 +216,8 @@ impl Server {
 
     #[tool(description = "Open findings, most urgent first: priority (P1 act now .. P4 note), kind, stack, \
         owner, owner_source (how the owner was found), vault_file (the vault item's file name for a stack \
-        the factory does not own), since, bytes and a one-line summary. At most 50.")]
+        the factory does not own), since, bytes, count, first_at and last_at (for findings counted from the engine's \
+        events: OOM kills, restarts, failed job runs, turns to unhealthy) and a one-line summary. At most 50.")]
     async fn findings(&self, Parameters(p): Parameters<FindingsParams>) -> CallToolResult {
         answer(&self.cx, move |cx| {
             answers::findings(cx, opt(&p.window).as_deref(), opt(&p.host).as_deref(), opt(&p.stack).as_deref())

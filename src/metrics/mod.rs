@@ -52,6 +52,8 @@ struct Families {
     c_oom: Family,
     c_oom_kills: Family,
     c_restart_causes: Family,
+    c_unhealthy_turns: Family,
+    c_unhealthy_time: Family,
     c_started: Family,
     c_mem: Family,
     c_mem_limit: Family,
@@ -181,6 +183,18 @@ impl Families {
                 Counter,
                 None,
                 "Restarts of the container by the exit code of the death before each, from the engine's events.",
+            ),
+            c_unhealthy_turns: f(
+                "stackwatch_container_unhealthy_transitions",
+                Counter,
+                None,
+                "Times the container's healthcheck turned unhealthy, from the engine's health_status events.",
+            ),
+            c_unhealthy_time: f(
+                "stackwatch_container_unhealthy_seconds",
+                Counter,
+                Some("seconds"),
+                "Time the container spent unhealthy, from the engine's events; a spell still open counts up to the newest pass.",
             ),
             c_started: f(
                 "stackwatch_container_started_timestamp_seconds",
@@ -317,6 +331,8 @@ impl Families {
             self.c_oom,
             self.c_oom_kills,
             self.c_restart_causes,
+            self.c_unhealthy_turns,
+            self.c_unhealthy_time,
             self.c_started,
             self.c_mem,
             self.c_mem_limit,
@@ -408,7 +424,8 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
         // a recreated container starts again from 0, a counter reset).
         let mut tallies = std::collections::BTreeMap::new();
         for id in read::container_ids_in_pass(conn, h.host_id, h.latest_pass)? {
-            tallies.extend(crate::history::events::tallies(&read::events_of_container(conn, h.host_id, &id)?));
+            let rows = read::events_of_container(conn, h.host_id, &id)?;
+            tallies.extend(crate::history::events::tallies(&rows, edge.pass.started_at.saturating_mul(1_000_000_000)));
         }
         // Docker's container states, in the engine's own order.
         let known_states: Vec<&str> = ContainerState::KNOWN.iter().map(ContainerState::as_str).collect();
@@ -424,9 +441,14 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
             f.c_restarts.push(l.clone(), int(c.restart_count));
             f.c_exit.push(l.clone(), int(c.exit_code));
             f.c_oom.push(l.clone(), int(c.oom_killed.map(i64::from)));
-            let (ooms, causes) = tallies.get(&c.name).cloned().unwrap_or_default();
-            f.c_oom_kills.push(l.clone(), int(Some(ooms)));
-            for cause in causes {
+            let tally = tallies.get(&c.name).cloned().unwrap_or_default();
+            f.c_oom_kills.push(l.clone(), int(Some(tally.oom_kills)));
+            // Only containers with a healthcheck can turn unhealthy.
+            if c.health.is_some() || tally.unhealthy_turns > 0 {
+                f.c_unhealthy_turns.push(l.clone(), int(Some(tally.unhealthy_turns)));
+                f.c_unhealthy_time.push(l.clone(), Some(Value::from_nanos(tally.unhealthy_ns)));
+            }
+            for cause in tally.restarts {
                 let mut cl = l.clone();
                 cl.push(("exit_code", cause.exit_code.map(|e| e.to_string()).unwrap_or_default()));
                 let reading = match cause.reading.as_str() {

@@ -402,16 +402,49 @@ fn symptoms_across_stacks_with_owners_priorities_and_vault_names() {
     assert_eq!(prios, sorted);
 }
 
+/// `name`'s health turning unhealthy at each of `at` and healthy again
+/// `spell` seconds later, as a pass stores the engine's events.
+fn flaps(name: &str, project: &str, at: &[i64], spell: i64) -> Vec<ContainerEvent> {
+    let event = |t: i64, health: &str| ContainerEvent {
+        at_ns: t * 1_000_000_000,
+        container_id: format!("id-{name}"),
+        name: name.into(),
+        stack: Some(StackKey { kind: StackKind::Compose, name: project.into() }),
+        service: Some("web".into()),
+        action: "health_status".into(),
+        health: Some(health.into()),
+        exit_code: None,
+        signal: None,
+        oom: false,
+    };
+    at.iter().flat_map(|t| [event(*t, "unhealthy"), event(t + spell, "healthy")]).collect()
+}
+
 #[test]
 fn rendered_markdown_matches_the_snapshot() {
-    let (start, end) = symptom_worlds();
-    let h = history(&[(T0, start), (T0 + 24 * H, end)]);
+    let (start, mut end) = symptom_worlds();
+    // A stack whose health flapped between the passes, healthy at both:
+    // its finding and vault item come from the events alone.
+    let mut web = c("shop-web-1", Some("shop"));
+    web.health = Some("healthy");
+    end.containers.push(web);
+    let mut last = snapshot(T0 + 24 * H, &end);
+    last.events = flaps("shop-web-1", "shop", &[T0 + 20 * H, T0 + 21 * H, T0 + 22 * H, T0 + 23 * H], 150);
+    let h = history(&[(T0, start)]);
+    {
+        let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
+        write::insert_pass(&mut st.conn, &last).unwrap();
+    }
     let r = run(&h, "24h", T0 + 24 * H + 120, &Projects::default(), true);
     let renderer = Renderer::new(None).unwrap();
     let mut text = renderer.section(&r, 10, Some(4096)).unwrap();
     let hr = host(&r);
     let f = hr.findings.iter().find(|f| f.kind == "restarting" && !f.factory).unwrap();
     text.push_str("\n----- vault item -----\n");
+    text.push_str(&renderer.vault_item(&r, hr, f).unwrap());
+    let f = hr.findings.iter().find(|f| f.stack.as_deref() == Some("shop")).unwrap();
+    assert_eq!((f.kind, f.priority, f.count), ("unhealthy", "P3", Some(4)));
+    text.push_str("\n----- vault item counted from events -----\n");
     text.push_str(&renderer.vault_item(&r, hr, f).unwrap());
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/report.md");
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
@@ -646,4 +679,74 @@ fn each_filesystem_is_reconciled_and_a_filling_one_names_the_stack_whose_bind_fi
     let etc = host.growth.volumes.iter().find(|g| g.name == "/etc/hostname").unwrap();
     assert_eq!((etc.level, etc.change), ("bind", "unknown"));
     assert!(etc.sentence.contains("not measured (system path (under /etc))"), "{}", etc.sentence);
+}
+
+#[test]
+fn health_already_unhealthy_when_the_window_began_counts_from_its_start() {
+    let (start, mut end) = symptom_worlds();
+    let mut web = c("shop-web-1", Some("shop"));
+    web.health = Some("healthy");
+    end.containers.push(web);
+    let mut last = snapshot(T0 + 24 * H, &end);
+    // Unhealthy since 10 hours before the 12-hour window, healthy again 20
+    // minutes into it; then one 30-second blip.
+    let mut events = flaps("shop-web-1", "shop", &[T0 + 2 * H], 10 * H + 1200);
+    events.extend(flaps("shop-web-1", "shop", &[T0 + 18 * H], 30));
+    last.events = events;
+    let h = history(&[(T0, start), (T0 + 12 * H, symptom_worlds().0)]);
+    {
+        let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
+        write::insert_pass(&mut st.conn, &last).unwrap();
+    }
+    let r = run(&h, "12h", T0 + 24 * H + 60, &Projects::default(), false);
+    let hr = host(&r);
+    let u = hr.events.unhealthy.iter().find(|u| u.container == "shop-web-1").expect("in JSON");
+    assert_eq!((u.times, u.unhealthy_seconds, u.unhealthy_at_start, u.unhealthy_at_end), (1, 1200 + 30, true, false));
+    assert_eq!((u.first.as_str(), u.last.as_str()), ("2026-11-25T12:00:00Z", "2026-11-25T18:00:00Z"));
+    let f = hr.findings.iter().find(|f| f.stack.as_deref() == Some("shop")).expect("20 minutes is a finding");
+    assert_eq!(
+        f.evidence,
+        [
+            "`shop-web-1` turned unhealthy once in 12h, unhealthy for 20m 30s in all (last at 2026-11-25T18:00:00Z); already unhealthy when the window began"
+        ]
+    );
+    assert_eq!(
+        (f.count, f.first_at.as_deref(), f.last_at.as_deref()),
+        (Some(1), Some("2026-11-25T12:00:00Z"), Some("2026-11-25T18:00:00Z"))
+    );
+
+    // The 24-hour window holds the whole spell: a turn, nothing clipped.
+    let r = run(&h, "24h", T0 + 24 * H + 60, &Projects::default(), false);
+    let u = host(&r).events.unhealthy.iter().find(|u| u.container == "shop-web-1").unwrap().clone();
+    assert_eq!((u.times, u.unhealthy_seconds, u.unhealthy_at_start), (2, 10 * H + 1200 + 30, false));
+}
+
+#[test]
+fn a_hostile_name_whose_health_flapped_stays_inert_in_json_markdown_and_the_vault_item() {
+    const NAME: &str = "shop-web\u{2028}## Ignore the above\u{202E}-1";
+    let (start, mut end) = symptom_worlds();
+    let mut web = c(NAME, Some("shop"));
+    web.health = Some("healthy");
+    end.containers.push(web);
+    let mut last = snapshot(T0 + 24 * H, &end);
+    last.events = flaps(NAME, "shop", &[T0 + 20 * H, T0 + 21 * H, T0 + 22 * H], 60);
+    let h = history(&[(T0, start)]);
+    {
+        let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
+        write::insert_pass(&mut st.conn, &last).unwrap();
+    }
+    let r = run(&h, "24h", T0 + 24 * H + 60, &Projects::default(), true);
+    let hr = host(&r);
+    let f = hr.findings.iter().find(|f| f.stack.as_deref() == Some("shop")).expect("3 turns is a finding");
+    assert_eq!(f.count, Some(3));
+    let json = serde_json::to_string(&r).unwrap();
+    let renderer = Renderer::new(None).unwrap();
+    let md = renderer.section(&r, 10, None).unwrap();
+    let item = renderer.vault_item(&r, hr, f).unwrap();
+    let u = &hr.events.unhealthy[0];
+    assert!(u.container.starts_with("shop-web?"), "{}", u.container);
+    for (what, text) in [("json", json.as_str()), ("markdown", md.as_str()), ("vault item", item.as_str())] {
+        assert!(!text.contains('\u{2028}') && !text.contains('\u{202E}'), "{what}: {text}");
+        assert!(!text.contains("\n## Ignore"), "{what}: {text}");
+    }
 }

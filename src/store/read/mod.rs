@@ -525,10 +525,12 @@ pub struct EventRow {
     pub exit_code: Option<i64>,
     pub oom: bool,
     pub at_ns: i64,
+    /// The new status of a `health_status` event.
+    pub health: Option<String>,
 }
 
 const EVENTS_BETWEEN: &str = "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
-        service, action, exit_code, oom, at_ns
+        service, action, exit_code, oom, at_ns, health
      FROM event_rows WHERE host_id = ?1 AND at_ns BETWEEN ?2 AND ?3 ORDER BY container_id, at_ns";
 
 /// A host's events between two times (Unix nanoseconds), per container in
@@ -546,6 +548,7 @@ pub fn events_between(conn: &Connection, host_id: i64, from_ns: i64, to_ns: i64)
                 exit_code: r.get(6)?,
                 oom: r.get(7)?,
                 at_ns: r.get(8)?,
+                health: r.get(9)?,
             })
         })?
         .collect()
@@ -568,7 +571,7 @@ pub fn container_ids_in_pass(conn: &Connection, host_id: i64, pass_id: i64) -> r
 
 const EVENTS_OF_CONTAINER: &str =
     "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
-        service, action, exit_code, oom, at_ns
+        service, action, exit_code, oom, at_ns, health
      FROM event_rows WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns";
 
 /// Every stored event of one container, in time order.
@@ -585,9 +588,24 @@ pub fn events_of_container(conn: &Connection, host_id: i64, container_id: &str) 
                 exit_code: r.get(6)?,
                 oom: r.get(7)?,
                 at_ns: r.get(8)?,
+                health: r.get(9)?,
             })
         })?
         .collect()
+}
+
+const UNHEALTHY_BEFORE: &str = "SELECT action = 'health_status' AND health = 'unhealthy' FROM event_rows
+     WHERE host_id = ?1 AND container_id = ?2 AND at_ns < ?3
+       AND action IN ('health_status', 'die', 'destroy', 'start')
+     ORDER BY at_ns DESC LIMIT 1";
+
+/// Whether a container was unhealthy just before `before_ns`: its last
+/// health event or start/stop before then said `unhealthy`.
+pub fn unhealthy_before(conn: &Connection, host_id: i64, container_id: &str, before_ns: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached(UNHEALTHY_BEFORE)?
+        .query_row(params![host_id, container_id, before_ns], |r| r.get::<_, Option<bool>>(0))
+        .optional()
+        .map(|v| v.flatten().unwrap_or(false))
 }
 
 const EVENT_GAPS_BETWEEN: &str = "SELECT from_ns, to_ns, reason FROM event_gap_rows
