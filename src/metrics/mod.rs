@@ -34,9 +34,9 @@ struct Families {
     pass_time: Family,
     pass_duration: Family,
     pass_errors: Family,
-    fs_size: Family,
-    fs_used: Family,
-    fs_free: Family,
+    docker_root_size: Family,
+    docker_root_used: Family,
+    docker_root_free: Family,
     stack_containers: Family,
     stack_running: Family,
     stack_disk: Family,
@@ -45,30 +45,30 @@ struct Families {
     stack_volume: Family,
     stack_mem: Family,
     stack_unmeasured: Family,
-    c_state: Family,
-    c_health: Family,
-    c_restarts: Family,
-    c_exit: Family,
-    c_oom: Family,
-    c_oom_kills: Family,
-    c_restart_causes: Family,
-    c_unhealthy_turns: Family,
-    c_unhealthy_time: Family,
-    c_started: Family,
-    c_mem: Family,
-    c_mem_limit: Family,
-    c_pids: Family,
-    c_rw: Family,
-    c_log: Family,
-    c_cpu: Family,
-    c_rx: Family,
-    c_tx: Family,
-    c_blk_r: Family,
-    c_blk_w: Family,
-    v_size: Family,
-    v_in_use: Family,
-    b_size: Family,
-    b_in_use: Family,
+    container_state: Family,
+    container_health: Family,
+    container_restarts: Family,
+    container_exit_code: Family,
+    container_oom_killed: Family,
+    container_oom_kills: Family,
+    container_restart_causes: Family,
+    container_unhealthy_turns: Family,
+    container_unhealthy_time: Family,
+    container_started: Family,
+    container_memory: Family,
+    container_memory_limit: Family,
+    container_pids: Family,
+    container_writable_layer: Family,
+    container_log: Family,
+    container_cpu: Family,
+    container_received: Family,
+    container_sent: Family,
+    container_block_read: Family,
+    container_block_write: Family,
+    volume_size: Family,
+    volume_in_use: Family,
+    bind_mount_size: Family,
+    bind_mount_in_use: Family,
     filesystem_size: Family,
     filesystem_used: Family,
     filesystem_free: Family,
@@ -101,19 +101,19 @@ impl Families {
                 None,
                 "Objects the latest pass could not read completely (see pass_errors in the database).",
             ),
-            fs_size: f(
+            docker_root_size: f(
                 "stackwatch_docker_root_fs_size_bytes",
                 Gauge,
                 Some("bytes"),
                 "Size of the filesystem holding the Docker root directory (absent when not visible to the collector).",
             ),
-            fs_used: f(
+            docker_root_used: f(
                 "stackwatch_docker_root_fs_used_bytes",
                 Gauge,
                 Some("bytes"),
                 "Used bytes of the filesystem holding the Docker root directory.",
             ),
-            fs_free: f(
+            docker_root_free: f(
                 "stackwatch_docker_root_fs_free_bytes",
                 Gauge,
                 Some("bytes"),
@@ -152,126 +152,136 @@ impl Families {
                 None,
                 "Parts of the stack's disk total that could not be measured; 0 means stackwatch_stack_disk_bytes is complete.",
             ),
-            c_state: f("stackwatch_container_state", StateSet, None, "Container state as Docker reports it."),
-            c_health: f(
+            container_state: f("stackwatch_container_state", StateSet, None, "Container state as Docker reports it."),
+            container_health: f(
                 "stackwatch_container_health",
                 StateSet,
                 None,
                 "Healthcheck status; absent for containers without a healthcheck.",
             ),
-            c_restarts: f(
+            container_restarts: f(
                 "stackwatch_container_restarts",
                 Gauge,
                 None,
                 "Docker's restart count of the container (resets when the container is recreated).",
             ),
-            c_exit: f("stackwatch_container_exit_code", Gauge, None, "Exit code of the container's last run."),
-            c_oom: f(
+            container_exit_code: f(
+                "stackwatch_container_exit_code",
+                Gauge,
+                None,
+                "Exit code of the container's last run.",
+            ),
+            container_oom_killed: f(
                 "stackwatch_container_oom_killed",
                 Gauge,
                 None,
                 "1 when the container was OOM-killed in its last run or since the previous pass.",
             ),
-            c_oom_kills: f(
+            container_oom_kills: f(
                 "stackwatch_container_oom_kills",
                 Counter,
                 None,
                 "OOM kills of the container, counted from the engine's events over the history kept (keep_hourly).",
             ),
-            c_restart_causes: f(
+            container_restart_causes: f(
                 "stackwatch_container_restarts_by_cause",
                 Counter,
                 None,
                 "Restarts of the container by the exit code of the death before each, from the engine's events.",
             ),
-            c_unhealthy_turns: f(
+            container_unhealthy_turns: f(
                 "stackwatch_container_unhealthy_transitions",
                 Counter,
                 None,
                 "Times the container's healthcheck turned unhealthy, from the engine's health_status events.",
             ),
-            c_unhealthy_time: f(
+            container_unhealthy_time: f(
                 "stackwatch_container_unhealthy_seconds",
                 Counter,
                 Some("seconds"),
                 "Time the container spent unhealthy, from the engine's events; a spell still open counts up to the newest pass.",
             ),
-            c_started: f(
+            container_started: f(
                 "stackwatch_container_started_timestamp_seconds",
                 Gauge,
                 Some("seconds"),
                 "When the container last started (Unix time).",
             ),
-            c_mem: f(
+            container_memory: f(
                 "stackwatch_container_memory_bytes",
                 Gauge,
                 Some("bytes"),
                 "Memory in use without reclaimable page cache, as docker stats shows it.",
             ),
-            c_mem_limit: f(
+            container_memory_limit: f(
                 "stackwatch_container_memory_limit_bytes",
                 Gauge,
                 Some("bytes"),
                 "Memory limit of the container.",
             ),
-            c_pids: f("stackwatch_container_pids", Gauge, None, "Processes and threads in the container."),
-            c_rw: f(
+            container_pids: f("stackwatch_container_pids", Gauge, None, "Processes and threads in the container."),
+            container_writable_layer: f(
                 "stackwatch_container_writable_layer_bytes",
                 Gauge,
                 Some("bytes"),
                 "Size of the container's writable layer.",
             ),
-            c_log: f(
+            container_log: f(
                 "stackwatch_container_log_bytes",
                 Gauge,
                 Some("bytes"),
                 "Bytes on disk of the container's log files (json-file and local drivers).",
             ),
-            c_cpu: f(
+            container_cpu: f(
                 "stackwatch_container_cpu_seconds",
                 Counter,
                 Some("seconds"),
                 "CPU time used by the container since it last started.",
             ),
-            c_rx: f(
+            container_received: f(
                 "stackwatch_container_network_receive_bytes",
                 Counter,
                 Some("bytes"),
                 "Bytes received on all of the container's interfaces.",
             ),
-            c_tx: f(
+            container_sent: f(
                 "stackwatch_container_network_transmit_bytes",
                 Counter,
                 Some("bytes"),
                 "Bytes sent on all of the container's interfaces.",
             ),
-            c_blk_r: f(
+            container_block_read: f(
                 "stackwatch_container_block_read_bytes",
                 Counter,
                 Some("bytes"),
                 "Bytes read from block devices.",
             ),
-            c_blk_w: f(
+            container_block_write: f(
                 "stackwatch_container_block_write_bytes",
                 Counter,
                 Some("bytes"),
                 "Bytes written to block devices.",
             ),
-            v_size: f(
+            volume_size: f(
                 "stackwatch_volume_size_bytes",
                 Gauge,
                 Some("bytes"),
                 "Size of the volume; one series per owning stack, so a shared volume appears under each.",
             ),
-            v_in_use: f("stackwatch_volume_in_use", Gauge, None, "1 when a container mounts the volume."),
-            b_size: f(
+            volume_in_use: f("stackwatch_volume_in_use", Gauge, None, "1 when a container mounts the volume."),
+            bind_mount_size: f(
                 "stackwatch_bind_mount_size_bytes",
                 Gauge,
                 Some("bytes"),
                 "Size of a host path bind-mounted into containers (a nested bind's bytes are its own, not its parent's); \
                  one series per owning stack; absent when the path is never walked (system paths, sockets).",
             ),
-            b_in_use: f("stackwatch_bind_mount_in_use", Gauge, None, "1 when a container mounts the host path."),
+            bind_mount_in_use: f(
+                "stackwatch_bind_mount_in_use",
+                Gauge,
+                None,
+                "1 when a container mounts the host path.",
+            ),
             filesystem_size: f(
                 "stackwatch_filesystem_size_bytes",
                 Gauge,
@@ -313,9 +323,9 @@ impl Families {
             self.pass_time,
             self.pass_duration,
             self.pass_errors,
-            self.fs_size,
-            self.fs_used,
-            self.fs_free,
+            self.docker_root_size,
+            self.docker_root_used,
+            self.docker_root_free,
             self.stack_containers,
             self.stack_running,
             self.stack_disk,
@@ -324,30 +334,30 @@ impl Families {
             self.stack_volume,
             self.stack_mem,
             self.stack_unmeasured,
-            self.c_state,
-            self.c_health,
-            self.c_restarts,
-            self.c_exit,
-            self.c_oom,
-            self.c_oom_kills,
-            self.c_restart_causes,
-            self.c_unhealthy_turns,
-            self.c_unhealthy_time,
-            self.c_started,
-            self.c_mem,
-            self.c_mem_limit,
-            self.c_pids,
-            self.c_rw,
-            self.c_log,
-            self.c_cpu,
-            self.c_rx,
-            self.c_tx,
-            self.c_blk_r,
-            self.c_blk_w,
-            self.v_size,
-            self.v_in_use,
-            self.b_size,
-            self.b_in_use,
+            self.container_state,
+            self.container_health,
+            self.container_restarts,
+            self.container_exit_code,
+            self.container_oom_killed,
+            self.container_oom_kills,
+            self.container_restart_causes,
+            self.container_unhealthy_turns,
+            self.container_unhealthy_time,
+            self.container_started,
+            self.container_memory,
+            self.container_memory_limit,
+            self.container_pids,
+            self.container_writable_layer,
+            self.container_log,
+            self.container_cpu,
+            self.container_received,
+            self.container_sent,
+            self.container_block_read,
+            self.container_block_write,
+            self.volume_size,
+            self.volume_in_use,
+            self.bind_mount_size,
+            self.bind_mount_in_use,
             self.filesystem_size,
             self.filesystem_used,
             self.filesystem_free,
@@ -387,9 +397,9 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
         f.pass_time.push(host.clone(), int(Some(pass.started_at)));
         f.pass_duration.push(host.clone(), Some(Value::from_millis(info.duration_ms)));
         f.pass_errors.push(host.clone(), int(Some(info.error_count)));
-        f.fs_size.push(host.clone(), int(pass.fs_total));
-        f.fs_used.push(host.clone(), int(pass.fs_used));
-        f.fs_free.push(host.clone(), int(pass.fs_free));
+        f.docker_root_size.push(host.clone(), int(pass.fs_total));
+        f.docker_root_used.push(host.clone(), int(pass.fs_used));
+        f.docker_root_free.push(host.clone(), int(pass.fs_free));
 
         // Owner and managed/foreign for a stack, as the report resolves them.
         let stack_labels = |kind: &str, name: &str| -> Labels {
@@ -436,17 +446,17 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
             l.insert(3, ("service", c.service.clone().unwrap_or_default()));
             l.insert(4, ("container", c.name.clone()));
             let stats = &c.stats;
-            f.c_state.push_states(l.clone(), &known_states, Some(c.state.as_str()));
-            f.c_health.push_states(l.clone(), HEALTH_STATES, c.health.as_deref());
-            f.c_restarts.push(l.clone(), int(c.restart_count));
-            f.c_exit.push(l.clone(), int(c.exit_code));
-            f.c_oom.push(l.clone(), int(c.oom_killed.map(i64::from)));
+            f.container_state.push_states(l.clone(), &known_states, Some(c.state.as_str()));
+            f.container_health.push_states(l.clone(), HEALTH_STATES, c.health.as_deref());
+            f.container_restarts.push(l.clone(), int(c.restart_count));
+            f.container_exit_code.push(l.clone(), int(c.exit_code));
+            f.container_oom_killed.push(l.clone(), int(c.oom_killed.map(i64::from)));
             let tally = tallies.get(&c.name).cloned().unwrap_or_default();
-            f.c_oom_kills.push(l.clone(), int(Some(tally.oom_kills)));
+            f.container_oom_kills.push(l.clone(), int(Some(tally.oom_kills)));
             // Only containers with a healthcheck can turn unhealthy.
             if c.health.is_some() || tally.unhealthy_turns > 0 {
-                f.c_unhealthy_turns.push(l.clone(), int(Some(tally.unhealthy_turns)));
-                f.c_unhealthy_time.push(l.clone(), Some(Value::from_nanos(tally.unhealthy_ns)));
+                f.container_unhealthy_turns.push(l.clone(), int(Some(tally.unhealthy_turns)));
+                f.container_unhealthy_time.push(l.clone(), Some(Value::from_nanos(tally.unhealthy_ns)));
             }
             for cause in tally.restarts {
                 let mut cl = l.clone();
@@ -459,23 +469,23 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
                     _ => "exit",
                 };
                 cl.push(("cause", reading.to_string()));
-                f.c_restart_causes.push(cl, int(Some(cause.times)));
+                f.container_restart_causes.push(cl, int(Some(cause.times)));
             }
-            f.c_started.push(l.clone(), int(c.started_at));
-            f.c_mem.push(l.clone(), int(stats.mem_bytes));
-            f.c_mem_limit.push(l.clone(), int(stats.mem_limit_bytes));
-            f.c_pids.push(l.clone(), int(stats.pids));
-            f.c_rw.push(l.clone(), int(c.rw_bytes));
-            f.c_log.push(l.clone(), int(c.log_bytes));
+            f.container_started.push(l.clone(), int(c.started_at));
+            f.container_memory.push(l.clone(), int(stats.mem_bytes));
+            f.container_memory_limit.push(l.clone(), int(stats.mem_limit_bytes));
+            f.container_pids.push(l.clone(), int(stats.pids));
+            f.container_writable_layer.push(l.clone(), int(c.rw_bytes));
+            f.container_log.push(l.clone(), int(c.log_bytes));
             // Counters restart from zero when the container does: its start
             // time is the OpenMetrics `_created` of each.
             let created = c.started_at.filter(|_| c.state == ContainerState::Running);
             for (fam, v) in [
-                (&mut f.c_cpu, stats.cpu_ns.map(Value::from_nanos)),
-                (&mut f.c_rx, int(stats.net_rx_bytes)),
-                (&mut f.c_tx, int(stats.net_tx_bytes)),
-                (&mut f.c_blk_r, int(stats.blkio_read_bytes)),
-                (&mut f.c_blk_w, int(stats.blkio_write_bytes)),
+                (&mut f.container_cpu, stats.cpu_ns.map(Value::from_nanos)),
+                (&mut f.container_received, int(stats.net_rx_bytes)),
+                (&mut f.container_sent, int(stats.net_tx_bytes)),
+                (&mut f.container_block_read, int(stats.blkio_read_bytes)),
+                (&mut f.container_block_write, int(stats.blkio_write_bytes)),
             ] {
                 fam.push(l.clone(), v);
                 if let Some(s) = fam.samples.last_mut().filter(|s| s.labels == l) {
@@ -501,13 +511,13 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
                 match v.kind {
                     MountKind::Volume => {
                         l.insert(1, ("volume", v.name.clone()));
-                        f.v_size.push(l.clone(), int(v.size_bytes));
-                        f.v_in_use.push(l, int(Some(i64::from(v.in_use))));
+                        f.volume_size.push(l.clone(), int(v.size_bytes));
+                        f.volume_in_use.push(l, int(Some(i64::from(v.in_use))));
                     }
                     MountKind::Bind => {
                         l.insert(1, ("path", v.name.clone()));
-                        f.b_size.push(l.clone(), int(v.size_bytes));
-                        f.b_in_use.push(l, int(Some(i64::from(v.in_use))));
+                        f.bind_mount_size.push(l.clone(), int(v.size_bytes));
+                        f.bind_mount_in_use.push(l, int(Some(i64::from(v.in_use))));
                     }
                 }
             }
