@@ -172,11 +172,11 @@ pub fn default_threads() -> usize {
 
 /// Used/total/free of the filesystem holding `path`, as `df` computes them.
 pub fn fs_usage(path: &Path) -> Option<FsUsage> {
-    let st = rustix::fs::statvfs(path).ok()?;
-    let frsize = st.f_frsize as i64;
-    let total = st.f_blocks as i64 * frsize;
-    let free_all = st.f_bfree as i64 * frsize;
-    Some(FsUsage { total_bytes: total, used_bytes: total - free_all, free_bytes: st.f_bavail as i64 * frsize })
+    let vfs = rustix::fs::statvfs(path).ok()?;
+    let frsize = vfs.f_frsize as i64;
+    let total = vfs.f_blocks as i64 * frsize;
+    let free_all = vfs.f_bfree as i64 * frsize;
+    Some(FsUsage { total_bytes: total, used_bytes: total - free_all, free_bytes: vfs.f_bavail as i64 * frsize })
 }
 
 /// The filesystem holding `path`: its device number and mount point (the

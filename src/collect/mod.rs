@@ -224,10 +224,10 @@ async fn container_details(
     } else if sample.is_running() {
         match engine.stats(&sample.id).await {
             Ok(Some(s)) => {
-                sample.stats = live_stats(&s).map(|mut st| {
+                sample.stats = live_stats(&s).map(|mut stats| {
                     // Engines cap "no limit" at the host's memory; not every one need.
-                    st.mem_limit_bytes = cgroup::memory_limit(st.mem_limit_bytes, host_memory);
-                    st
+                    stats.mem_limit_bytes = cgroup::memory_limit(stats.mem_limit_bytes, host_memory);
+                    stats
                 })
             }
             Ok(None) => {}
@@ -273,7 +273,7 @@ fn from_summary(s: &ContainerSummary) -> ContainerSample {
         labels,
         image: s.image.clone().unwrap_or_default(),
         image_id: s.image_id.clone(),
-        state: s.state.map(|st| ContainerState::parse(st.as_ref())).unwrap_or_default(),
+        state: s.state.map(|state| ContainerState::parse(state.as_ref())).unwrap_or_default(),
         mounts,
         binds,
         ..Default::default()
@@ -291,17 +291,17 @@ fn apply_inspect(c: &mut ContainerSample, i: &ContainerInspectResponse) -> Optio
         c.stack = Some(key);
         c.service = service;
     }
-    if let Some(st) = &i.state {
-        if let Some(status) = st.status {
+    if let Some(state) = &i.state {
+        if let Some(status) = state.status {
             let s = status.to_string();
             if !s.is_empty() {
                 c.state = ContainerState::parse(&s);
             }
         }
-        c.health = st.health.as_ref().and_then(|h| h.status).map(|h| h.to_string()).filter(|h| !h.is_empty());
-        c.exit_code = st.exit_code;
-        c.oom_killed = st.oom_killed;
-        c.started_at = st.started_at.as_deref().and_then(parse_rfc3339);
+        c.health = state.health.as_ref().and_then(|h| h.status).map(|h| h.to_string()).filter(|h| !h.is_empty());
+        c.exit_code = state.exit_code;
+        c.oom_killed = state.oom_killed;
+        c.started_at = state.started_at.as_deref().and_then(parse_rfc3339);
     }
     c.rw_path = i.graph_driver.as_ref().and_then(|g| g.data.get("UpperDir")).filter(|p| !p.is_empty()).cloned();
     c.log_driver = i

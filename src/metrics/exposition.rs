@@ -119,10 +119,10 @@ impl Family {
         if !all.contains(&current) {
             all.push(current);
         }
-        for st in all {
+        for state in all {
             let mut l = labels.clone();
-            l.push((self.name, st.to_string()));
-            self.samples.push(Sample { labels: l, value: Value::Int(i64::from(st == current)), created: None });
+            l.push((self.name, state.to_string()));
+            self.samples.push(Sample { labels: l, value: Value::Int(i64::from(state == current)), created: None });
         }
     }
 }
