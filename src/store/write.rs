@@ -205,37 +205,77 @@ pub fn insert_pass_checked(
 ) -> rusqlite::Result<i64> {
     let mut stop_if_asked = || if keep_going() { Ok(()) } else { Err(stopped()) };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let h = &snap.host;
-    tx.execute(UPSERT_HOST, params![h.engine_id, h.hostname])?;
-    let host_id: i64 = tx.query_row(HOST_ID, [&h.engine_id], |r| r.get(0))?;
-    let previous: Option<i64> = tx.query_row(PREVIOUS_PASS, [host_id], |r| r.get(0)).optional()?;
-    tx.execute(
-        INSERT_PASS,
-        params![
-            host_id,
-            snap.started_at,
-            snap.duration_ms,
-            h.engine_version,
-            h.api_version,
-            h.hostname,
-            h.docker_root,
-            h.fs.map(|f| f.total_bytes),
-            h.fs.map(|f| f.used_bytes),
-            h.fs.map(|f| f.free_bytes),
-            snap.containers.len() as i64,
-            snap.volumes.len() as i64,
-            snap.images.len() as i64,
-            snap.errors.len() as i64,
-            env!("CARGO_PKG_VERSION"),
-            snap.stats_method,
-            snap.docker_totals.images_bytes,
-            snap.docker_totals.build_cache_bytes,
-            snap.docker_totals.measured_at,
-        ],
-    )?;
-    let pass_id = tx.last_insert_rowid();
+    let rows = PassRows::start(&tx, snap)?;
     stop_if_asked()?;
-    {
+    rows.filesystems(snap)?;
+    rows.errors(snap)?;
+    let stack_ids = rows.stacks(snap, &mut stop_if_asked)?;
+    let stack_id = |k: &StackKey| {
+        stack_ids.get(k).copied().ok_or_else(|| {
+            rusqlite::Error::ToSqlConversionFailure(format!("stack {}/{} has no totals row", k.kind, k.name).into())
+        })
+    };
+    rows.containers(snap, &stack_id, &mut stop_if_asked)?;
+    rows.volumes(snap, &stack_id, &mut stop_if_asked)?;
+    rows.images(snap, &stack_id, &mut stop_if_asked)?;
+    stop_if_asked()?;
+    rows.size_state(snap)?;
+    rows.events(snap)?;
+    let pass_id = rows.pass_id;
+    tx.commit()?;
+    Ok(pass_id)
+}
+
+/// Where one pass's rows go: its transaction, its host, its own row, and
+/// the host's previous pass (what that saw and this one did not is gone).
+/// One method per kind of object, in the order a pass is written.
+struct PassRows<'t> {
+    tx: &'t Connection,
+    host_id: i64,
+    pass_id: i64,
+    previous: Option<i64>,
+}
+
+type StackIdOf<'a> = dyn Fn(&StackKey) -> rusqlite::Result<i64> + 'a;
+type StopIfAsked<'a> = dyn FnMut() -> rusqlite::Result<()> + 'a;
+
+impl<'t> PassRows<'t> {
+    /// The host's row (created on its first pass) and the pass's own.
+    fn start(tx: &'t Connection, snap: &Snapshot) -> rusqlite::Result<PassRows<'t>> {
+        let h = &snap.host;
+        tx.execute(UPSERT_HOST, params![h.engine_id, h.hostname])?;
+        let host_id: i64 = tx.query_row(HOST_ID, [&h.engine_id], |r| r.get(0))?;
+        let previous: Option<i64> = tx.query_row(PREVIOUS_PASS, [host_id], |r| r.get(0)).optional()?;
+        tx.execute(
+            INSERT_PASS,
+            params![
+                host_id,
+                snap.started_at,
+                snap.duration_ms,
+                h.engine_version,
+                h.api_version,
+                h.hostname,
+                h.docker_root,
+                h.fs.map(|f| f.total_bytes),
+                h.fs.map(|f| f.used_bytes),
+                h.fs.map(|f| f.free_bytes),
+                snap.containers.len() as i64,
+                snap.volumes.len() as i64,
+                snap.images.len() as i64,
+                snap.errors.len() as i64,
+                env!("CARGO_PKG_VERSION"),
+                snap.stats_method,
+                snap.docker_totals.images_bytes,
+                snap.docker_totals.build_cache_bytes,
+                snap.docker_totals.measured_at,
+            ],
+        )?;
+        let pass_id = tx.last_insert_rowid();
+        Ok(PassRows { tx, host_id, pass_id, previous })
+    }
+
+    fn filesystems(&self, snap: &Snapshot) -> rusqlite::Result<()> {
+        let (tx, host_id, pass_id) = (self.tx, self.host_id, self.pass_id);
         let mut upsert = tx.prepare_cached(UPSERT_FILESYSTEM)?;
         let mut sample = tx.prepare_cached(INSERT_FILESYSTEM_SAMPLE)?;
         for f in &snap.filesystems {
@@ -253,16 +293,26 @@ pub fn insert_pass_checked(
                 f.docker_root
             ])?;
         }
-    }
-    {
-        let mut st = tx.prepare_cached(INSERT_ERROR)?;
-        for e in &snap.errors {
-            st.execute(params![pass_id, e.kind, e.name, e.message])?;
-        }
+        Ok(())
     }
 
-    let mut stack_ids: HashMap<&StackKey, i64> = HashMap::new();
-    {
+    fn errors(&self, snap: &Snapshot) -> rusqlite::Result<()> {
+        let (tx, pass_id) = (self.tx, self.pass_id);
+        let mut insert = tx.prepare_cached(INSERT_ERROR)?;
+        for e in &snap.errors {
+            insert.execute(params![pass_id, e.kind, e.name, e.message])?;
+        }
+        Ok(())
+    }
+
+    /// Each stack's row and totals; returns the stacks' row ids.
+    fn stacks<'s>(
+        &self,
+        snap: &'s Snapshot,
+        stop_if_asked: &mut StopIfAsked<'_>,
+    ) -> rusqlite::Result<HashMap<&'s StackKey, i64>> {
+        let (tx, host_id, pass_id) = (self.tx, self.host_id, self.pass_id);
+        let mut stack_ids: HashMap<&StackKey, i64> = HashMap::new();
         let mut upsert = tx.prepare_cached(UPSERT_STACK)?;
         let mut sample = tx.prepare_cached(INSERT_STACK_SAMPLE)?;
         for s in &snap.stacks {
@@ -284,14 +334,17 @@ pub fn insert_pass_checked(
                 s.unknown_sizes,
             ])?;
         }
+        Ok(stack_ids)
     }
-    let stack_id = |k: &StackKey| {
-        stack_ids.get(k).copied().ok_or_else(|| {
-            rusqlite::Error::ToSqlConversionFailure(format!("stack {}/{} has no totals row", k.kind, k.name).into())
-        })
-    };
 
-    {
+    /// Identity, span, state when it changed, and samples in key order.
+    fn containers(
+        &self,
+        snap: &Snapshot,
+        stack_id: &StackIdOf<'_>,
+        stop_if_asked: &mut StopIfAsked<'_>,
+    ) -> rusqlite::Result<()> {
+        let (tx, host_id, pass_id) = (self.tx, self.host_id, self.pass_id);
         let mut upsert = tx.prepare_cached(UPSERT_CONTAINER)?;
         let mut span = tx.prepare_cached(UPSERT_CONTAINER_SPAN)?;
         let mut sample = tx.prepare_cached(INSERT_CONTAINER_SAMPLE)?;
@@ -358,9 +411,17 @@ pub fn insert_pass_checked(
                 c.rw_measured_at
             ])?;
         }
+        Ok(())
     }
 
-    {
+    /// Volumes and bind mounts: identity, span, state and size when they changed.
+    fn volumes(
+        &self,
+        snap: &Snapshot,
+        stack_id: &StackIdOf<'_>,
+        stop_if_asked: &mut StopIfAsked<'_>,
+    ) -> rusqlite::Result<()> {
+        let (tx, host_id, pass_id, previous) = (self.tx, self.host_id, self.pass_id, self.previous);
         let mut upsert = tx.prepare_cached(UPSERT_VOLUME)?;
         let mut span = tx.prepare_cached(UPSERT_VOLUME_SPAN)?;
         let mut latest_state = tx.prepare_cached(LATEST_VOLUME_STATE)?;
@@ -432,12 +493,19 @@ pub fn insert_pass_checked(
             }
         }
         // What the previous pass saw and this one did not is gone from here on.
-        for id in gone_since(&tx, VOLUMES_GONE, host_id, previous)? {
+        for id in gone_since(tx, VOLUMES_GONE, host_id, previous)? {
             state.execute(params![id, pass_id, false, false, "[]", None::<bool>])?;
         }
+        Ok(())
     }
 
-    {
+    fn images(
+        &self,
+        snap: &Snapshot,
+        stack_id: &StackIdOf<'_>,
+        stop_if_asked: &mut StopIfAsked<'_>,
+    ) -> rusqlite::Result<()> {
+        let (tx, host_id, pass_id, previous) = (self.tx, self.host_id, self.pass_id, self.previous);
         let mut upsert = tx.prepare_cached(UPSERT_IMAGE)?;
         let mut span = tx.prepare_cached(UPSERT_IMAGE_SPAN)?;
         let mut latest_state = tx.prepare_cached(LATEST_IMAGE_STATE)?;
@@ -450,7 +518,7 @@ pub fn insert_pass_checked(
             upsert.execute(params![host_id, i.id, i.created_at, labels])?;
             let id: i64 = tx.prepare_cached(IMAGE_ID)?.query_row(params![host_id, i.id], |r| r.get(0))?;
             span.execute(params![id, host_id, pass_id])?;
-            let mut stacks = i.stacks.iter().map(&stack_id).collect::<rusqlite::Result<Vec<i64>>>()?;
+            let mut stacks = i.stacks.iter().map(stack_id).collect::<rusqlite::Result<Vec<i64>>>()?;
             stacks.sort_unstable();
             stacks.dedup();
             let now = ImageState {
@@ -490,12 +558,15 @@ pub fn insert_pass_checked(
                 }
             }
         }
-        for id in gone_since(&tx, IMAGES_GONE, host_id, previous)? {
+        for id in gone_since(tx, IMAGES_GONE, host_id, previous)? {
             state.execute(params![id, pass_id, false, "[]", None::<i64>, 0, false])?;
         }
+        Ok(())
     }
-    stop_if_asked()?;
-    {
+
+    /// What was measured this pass, for the next pass's size plan.
+    fn size_state(&self, snap: &Snapshot) -> rusqlite::Result<()> {
+        let (tx, host_id) = (self.tx, self.host_id);
         let mut up = tx.prepare_cached(UPSERT_SIZE_STATE)?;
         for u in &snap.size_updates {
             up.execute(params![
@@ -511,19 +582,23 @@ pub fn insert_pass_checked(
             ])?;
         }
         tx.execute(FORGET_SIZE_STATE, params![host_id, snap.started_at - 7 * 86_400])?;
+        Ok(())
     }
-    insert_events(&tx, host_id, &snap.events, "collect")?;
-    if let Some(g) = &snap.event_gap {
-        tx.prepare_cached(INSERT_EVENT_GAP)?.execute(params![
-            host_id,
-            g.from_ns,
-            g.to_ns,
-            g.reason,
-            snap.started_at
-        ])?;
+
+    fn events(&self, snap: &Snapshot) -> rusqlite::Result<()> {
+        let (tx, host_id) = (self.tx, self.host_id);
+        insert_events(tx, host_id, &snap.events, "collect")?;
+        if let Some(g) = &snap.event_gap {
+            tx.prepare_cached(INSERT_EVENT_GAP)?.execute(params![
+                host_id,
+                g.from_ns,
+                g.to_ns,
+                g.reason,
+                snap.started_at
+            ])?;
+        }
+        Ok(())
     }
-    tx.commit()?;
-    Ok(pass_id)
 }
 
 /// Objects (by `spans`, a *_GONE query) that the host's previous pass saw
