@@ -1,8 +1,16 @@
 //! stackwatch: a per-stack history of a Docker host.
 //!
-//! Layout, one job per module: `engine` talks to Docker, `collect` turns
-//! what it says into a `snapshot`, `store` keeps snapshots in SQLite,
-//! `commands` wires them together per subcommand.
+//! The house, from the ground up (imports only point down):
+//! - `model`, `untrusted`, `time`, `paths`, `disk`, `signals`, `progress`,
+//!   `fault`: the shared vocabulary (stacks, container states, sizes,
+//!   labels, a pass as plain data) and small leaf services;
+//! - `config`, `engine` (the only module that talks to Docker), `store`
+//!   (the database: `write`, `read`, `retention`, the views), `sql`;
+//! - `collect` (engine → snapshot → store, and the event follower) and
+//!   `history` (the read model every reader shares);
+//! - the readers and actors side by side: `section` and `report`,
+//!   `metrics`, `dashboard`, `mcp`, `prune`;
+//! - `cli` and `commands`: arguments in, one call, what to print.
 
 pub mod cli;
 pub mod collect;
