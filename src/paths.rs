@@ -1,4 +1,5 @@
-//! Where the history lives when nobody says, and writing a file whole.
+//! Where things live when nobody says (the history, the projects, the
+//! knowledge file, the vault), and writing a file whole.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,26 @@ pub fn unwritable(path: &std::path::Path) -> Option<String> {
         return Some(format!("{} is not a directory", dir.display()));
     }
     (!writable(&dir)).then(|| format!("{} is not writable by this user", dir.display()))
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// `--vault`, else `$OPS_VAULT_ROOT`, else `$OPS_REPO_ROOT/vault/pending`
+/// (`report` writes there, `doctor` checks it).
+pub fn vault_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit
+        .or_else(|| env_path("OPS_VAULT_ROOT"))
+        .or_else(|| env_path("OPS_REPO_ROOT").map(|r| r.join("vault/pending")))
+}
+
+/// `--knowledge`, else `$OPS_KNOWLEDGE_ROOT/sibling-stacks.md`, else
+/// `$OPS_REPO_ROOT/knowledge/sibling-stacks.md` (`report` writes it, `doctor` checks it).
+pub fn knowledge_path(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit
+        .or_else(|| env_path("OPS_KNOWLEDGE_ROOT").map(|d| d.join("sibling-stacks.md")))
+        .or_else(|| env_path("OPS_REPO_ROOT").map(|r| r.join("knowledge/sibling-stacks.md")))
 }
 
 /// Writes `contents` to `path` through a temporary file in the same

@@ -13,7 +13,6 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::cli::{DoctorArgs, Global};
-use crate::commands::report::{default_knowledge_path, default_vault_dir};
 use crate::config::Config;
 use crate::engine::{DEFAULT_HOST, Engine};
 use crate::history::owners::Projects;
@@ -122,7 +121,7 @@ pub fn run(global: &Global, args: &DoctorArgs) -> Result<()> {
     // The same paths and the same checks as `report`, which refuses to
     // write anything when one of them fails.
     let from = "--knowledge, $OPS_KNOWLEDGE_ROOT or $OPS_REPO_ROOT";
-    match default_knowledge_path(args.knowledge.clone()) {
+    match paths::knowledge_path(args.knowledge.clone()) {
         None => checks.ok("knowledge", format!("not configured ({from}): `report` updates none")),
         Some(k) => match outputs::check_knowledge(&k) {
             Ok(()) => checks.ok("knowledge", format!("{} can be updated", k.display())),
@@ -130,7 +129,7 @@ pub fn run(global: &Global, args: &DoctorArgs) -> Result<()> {
         },
     }
     let from = "--vault, $OPS_VAULT_ROOT or $OPS_REPO_ROOT";
-    match default_vault_dir(args.vault.clone()) {
+    match paths::vault_dir(args.vault.clone()) {
         None => checks.ok("vault", format!("not configured ({from}): `report` writes none")),
         Some(v) => match outputs::check_vault(&v) {
             Ok(()) => checks.ok("vault", format!("{} is writable", v.display())),

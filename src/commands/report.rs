@@ -17,27 +17,7 @@ fn vault_dir(args: &ReportArgs) -> Option<PathBuf> {
     if args.no_vault {
         return None;
     }
-    default_vault_dir(args.vault.clone())
-}
-
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
-}
-
-/// `--vault`, else `$OPS_VAULT_ROOT`, else `$OPS_REPO_ROOT/vault/pending`
-/// (shared with `doctor`, which checks the same directory).
-pub fn default_vault_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
-    explicit
-        .or_else(|| env_path("OPS_VAULT_ROOT"))
-        .or_else(|| env_path("OPS_REPO_ROOT").map(|r| r.join("vault/pending")))
-}
-
-/// `--knowledge`, else `$OPS_KNOWLEDGE_ROOT/sibling-stacks.md`, else
-/// `$OPS_REPO_ROOT/knowledge/sibling-stacks.md` (shared with `doctor`).
-pub fn default_knowledge_path(explicit: Option<PathBuf>) -> Option<PathBuf> {
-    explicit
-        .or_else(|| env_path("OPS_KNOWLEDGE_ROOT").map(|d| d.join("sibling-stacks.md")))
-        .or_else(|| env_path("OPS_REPO_ROOT").map(|r| r.join("knowledge/sibling-stacks.md")))
+    paths::vault_dir(args.vault.clone())
 }
 
 /// The marker a cleared vault item carries, followed by the time.
@@ -53,7 +33,7 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
     let projects = Projects::load_from(pdir.as_ref())?;
     let renderer = Renderer::new(args.templates.as_deref())?;
     let vault = vault_dir(args);
-    let knowledge = if args.no_knowledge { None } else { default_knowledge_path(args.knowledge.clone()) };
+    let knowledge = if args.no_knowledge { None } else { paths::knowledge_path(args.knowledge.clone()) };
 
     // Every output path is checked before any is written: a knowledge file
     // that cannot be written must not leave a vault half updated.
