@@ -18,6 +18,7 @@ pub mod commands;
 pub mod config;
 pub mod dashboard;
 pub mod disk;
+pub mod doctor;
 pub mod engine;
 pub mod fault;
 pub mod history;
