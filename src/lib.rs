@@ -31,6 +31,7 @@ pub mod progress;
 pub mod prune;
 pub mod report;
 pub mod section;
+pub mod serve;
 pub mod signals;
 pub mod sql;
 pub mod store;
