@@ -529,29 +529,36 @@ pub struct EventRow {
     pub health: Option<String>,
 }
 
-const EVENTS_BETWEEN: &str = "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
-        service, action, exit_code, oom, at_ns, health
-     FROM event_rows WHERE host_id = ?1 AND at_ns BETWEEN ?2 AND ?3 ORDER BY container_id, at_ns";
+/// The columns [`event_row`] reads, in its order.
+macro_rules! event_columns {
+    () => {
+        "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
+        service, action, exit_code, oom, at_ns, health FROM event_rows"
+    };
+}
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        container_id: r.get(0)?,
+        name: r.get(1)?,
+        stack_kind: r.get(2)?,
+        stack: r.get(3)?,
+        service: r.get(4)?,
+        action: r.get(5)?,
+        exit_code: r.get(6)?,
+        oom: r.get(7)?,
+        at_ns: r.get(8)?,
+        health: r.get(9)?,
+    })
+}
+
+const EVENTS_BETWEEN: &str =
+    concat!(event_columns!(), " WHERE host_id = ?1 AND at_ns BETWEEN ?2 AND ?3 ORDER BY container_id, at_ns");
 
 /// A host's events between two times (Unix nanoseconds), per container in
 /// time order.
 pub fn events_between(conn: &Connection, host_id: i64, from_ns: i64, to_ns: i64) -> rusqlite::Result<Vec<EventRow>> {
-    conn.prepare_cached(EVENTS_BETWEEN)?
-        .query_map(params![host_id, from_ns, to_ns], |r| {
-            Ok(EventRow {
-                container_id: r.get(0)?,
-                name: r.get(1)?,
-                stack_kind: r.get(2)?,
-                stack: r.get(3)?,
-                service: r.get(4)?,
-                action: r.get(5)?,
-                exit_code: r.get(6)?,
-                oom: r.get(7)?,
-                at_ns: r.get(8)?,
-                health: r.get(9)?,
-            })
-        })?
-        .collect()
+    conn.prepare_cached(EVENTS_BETWEEN)?.query_map(params![host_id, from_ns, to_ns], event_row)?.collect()
 }
 
 const CONTAINER_SEEN: &str = "SELECT EXISTS (SELECT 1 FROM containers WHERE host_id = ?1 AND container_id = ?2)";
@@ -569,29 +576,11 @@ pub fn container_ids_in_pass(conn: &Connection, host_id: i64, pass_id: i64) -> r
     conn.prepare_cached(CONTAINER_IDS_IN_PASS)?.query_map(params![host_id, pass_id], |r| r.get(0))?.collect()
 }
 
-const EVENTS_OF_CONTAINER: &str =
-    "SELECT container_id, name, COALESCE(stack_kind, 'standalone'), COALESCE(stack, name),
-        service, action, exit_code, oom, at_ns, health
-     FROM event_rows WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns";
+const EVENTS_OF_CONTAINER: &str = concat!(event_columns!(), " WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns");
 
 /// Every stored event of one container, in time order.
 pub fn events_of_container(conn: &Connection, host_id: i64, container_id: &str) -> rusqlite::Result<Vec<EventRow>> {
-    conn.prepare_cached(EVENTS_OF_CONTAINER)?
-        .query_map(params![host_id, container_id], |r| {
-            Ok(EventRow {
-                container_id: r.get(0)?,
-                name: r.get(1)?,
-                stack_kind: r.get(2)?,
-                stack: r.get(3)?,
-                service: r.get(4)?,
-                action: r.get(5)?,
-                exit_code: r.get(6)?,
-                oom: r.get(7)?,
-                at_ns: r.get(8)?,
-                health: r.get(9)?,
-            })
-        })?
-        .collect()
+    conn.prepare_cached(EVENTS_OF_CONTAINER)?.query_map(params![host_id, container_id], event_row)?.collect()
 }
 
 const UNHEALTHY_BEFORE: &str = "SELECT action = 'health_status' AND health = 'unhealthy' FROM event_rows
