@@ -620,8 +620,7 @@ fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Durat
             let r = stackwatch::history::build(
                 &s.conn,
                 &stackwatch::history::Request {
-                    window_seconds: secs,
-                    window_text: window.into(),
+                    window: stackwatch::time::Window { seconds: secs, text: window.into() },
                     now: end,
                     config: &config,
                     projects: &Projects::default(),
@@ -676,8 +675,7 @@ fn bench_section(sizes: &[usize], show: usize) {
         let report = stackwatch::history::build(
             &st.conn,
             &stackwatch::history::Request {
-                window_seconds: generated_box::DAY,
-                window_text: "24h".into(),
+                window: stackwatch::time::Window { seconds: generated_box::DAY, text: "24h".into() },
                 now: generated_box::T0 + generated_box::DAY,
                 config: &config,
                 projects: &Projects::default(),

@@ -178,7 +178,7 @@ pub struct ServeArgs {
     /// /healthz answers 503 when a host's newest pass is older than this
     /// (the collector stopped): 30m, 1h, ...
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_window)]
-    pub max_age: (std::time::Duration, String),
+    pub max_age: crate::time::Window,
 }
 
 #[derive(Debug, Args)]
@@ -217,7 +217,7 @@ pub enum Format {
 pub struct ReportArgs {
     /// Window to report on: 30m, 6h, 24h, 7d, ... Default: [report] window (24h).
     #[arg(long, value_name = "DURATION", value_parser = parse_window)]
-    pub window: Option<(std::time::Duration, String)>,
+    pub window: Option<crate::time::Window>,
 
     /// markdown: the `## Sibling Stacks` section; json: the same findings
     /// with exact integers (README "Report JSON"); html: the dashboard's
@@ -262,12 +262,8 @@ pub struct ReportArgs {
     pub templates: Option<PathBuf>,
 }
 
-fn parse_window(s: &str) -> Result<(std::time::Duration, String), String> {
-    let d = crate::time::parse_duration(s)?;
-    if d.as_secs() == 0 {
-        return Err("the window must be at least 1s".into());
-    }
-    Ok((d, s.trim().to_string()))
+fn parse_window(s: &str) -> Result<crate::time::Window, String> {
+    crate::time::Window::parse(s)
 }
 
 #[derive(Debug, Args)]

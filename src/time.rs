@@ -111,6 +111,34 @@ pub fn human_span(secs: i64) -> String {
     if out.is_empty() { "0s".into() } else { out.join(" ") }
 }
 
+/// A window of the history: its length, and the way it was written
+/// (`24h`), which sentences repeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub seconds: i64,
+    pub text: String,
+}
+
+impl Window {
+    /// A window as a user writes it: a duration of at least a second.
+    pub fn parse(text: &str) -> Result<Window, String> {
+        let d = parse_duration(text)?;
+        if d.as_secs() == 0 {
+            return Err("the window must be at least 1s".into());
+        }
+        Ok(Window { seconds: d.as_secs() as i64, text: text.trim().to_string() })
+    }
+
+    /// A configured length, written the shortest way.
+    pub fn of(d: Duration) -> Window {
+        Window { seconds: d.as_secs() as i64, text: format_duration(d) }
+    }
+
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.seconds.max(0) as u64)
+    }
+}
+
 /// Seconds since the epoch, now.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)

@@ -10,7 +10,7 @@ use crate::history;
 use crate::history::owners::Projects;
 use crate::report::outputs;
 use crate::section::render::Renderer;
-use crate::time::{format_duration, iso_utc, now_unix, parse_rfc3339};
+use crate::time::{Window, iso_utc, now_unix, parse_rfc3339};
 use crate::{paths, store};
 
 fn vault_dir(args: &ReportArgs) -> Option<PathBuf> {
@@ -25,10 +25,7 @@ const CLEARED: &str = "\n## Cleared\n\nCleared as of ";
 
 pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
     let super::Session { config, db } = super::Session::open(global)?;
-    let (window, window_text) = match &args.window {
-        Some((d, text)) => (*d, text.clone()),
-        None => (config.report.window, format_duration(config.report.window)),
-    };
+    let window = args.window.clone().unwrap_or_else(|| Window::of(config.report.window));
     let pdir = paths::projects(args.projects.as_deref(), config.report.projects_dir.as_deref());
     let projects = Projects::load_from(pdir.as_ref())?;
     let renderer = Renderer::new(args.templates.as_deref())?;
@@ -47,14 +44,7 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
     let st = store::open_read_only(&db, config.database.busy_timeout)?;
     let mut rep = history::build(
         &st.conn,
-        &history::Request {
-            window_seconds: window.as_secs() as i64,
-            window_text,
-            now: now_unix(),
-            config: &config,
-            projects: &projects,
-            vault: vault.is_some(),
-        },
+        &history::Request { window, now: now_unix(), config: &config, projects: &projects, vault: vault.is_some() },
     )?;
 
     // Render everything first, then write: a template error writes nothing.

@@ -14,7 +14,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
         db,
         projects,
         listen: args.listen,
-        max_age: args.max_age.0,
+        max_age: args.max_age.duration(),
         quiet: global.quiet,
     })
 }

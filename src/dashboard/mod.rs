@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::history::{self, model::HostReport, owners::Projects};
 use crate::model::units;
 use crate::store::read;
-use crate::time::iso_utc;
+use crate::time::{Window, iso_utc};
 use svg::{Line, Series, esc};
 
 /// The windows offered, as the selector links name them.
@@ -303,8 +303,7 @@ fn build_report(
     history::build(
         conn,
         &history::Request {
-            window_seconds: view.window_seconds,
-            window_text: view.window.clone(),
+            window: Window { seconds: view.window_seconds, text: view.window.clone() },
             now,
             config,
             projects,

@@ -33,16 +33,14 @@ use crate::config::Config;
 use crate::model::units;
 use crate::store::read;
 use crate::store::read::HostRow;
-use crate::time::{human_span, iso_utc};
+use crate::time::{Window, human_span, iso_utc};
 use crate::untrusted;
 
 /// Shortest span the fill projection extrapolates from (10 minutes).
 pub const MIN_PROJECTION_SPAN: i64 = 600;
 
 pub struct Request<'a> {
-    pub window_seconds: i64,
-    /// The window as the user wrote it (`24h`), for sentences.
-    pub window_text: String,
+    pub window: Window,
     pub now: i64,
     pub config: &'a Config,
     pub projects: &'a Projects,
@@ -71,8 +69,8 @@ pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
     }
     Ok(Report {
         generated_at: iso_utc(req.now),
-        window: req.window_text.clone(),
-        window_seconds: req.window_seconds,
+        window: req.window.text.clone(),
+        window_seconds: req.window.seconds,
         hosts: out,
         project_errors: req.projects.errors.clone(),
         vault: VaultStatus::default(),
@@ -108,7 +106,7 @@ fn make_names_inert(h: &mut HostReport) {
 fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: &str) -> Result<HostReport> {
     let cfg = &req.config.report;
     let end_pass = read::pass(conn, h.latest_pass)?;
-    let window_start = end_pass.started_at - req.window_seconds;
+    let window_start = end_pass.started_at - req.window.seconds;
     let edge_pass = read::pass_at_or_before(conn, h.host_id, window_start)?;
     let covers_window = edge_pass.is_some();
     let start_pass = match edge_pass {
@@ -117,8 +115,8 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     };
     let has_span = start_pass.id != end_pass.id;
     let span_seconds = end_pass.started_at - start_pass.started_at;
-    let span = if covers_window && span_seconds == req.window_seconds {
-        req.window_text.clone()
+    let span = if covers_window && span_seconds == req.window.seconds {
+        req.window.text.clone()
     } else {
         human_span(span_seconds)
     };
@@ -132,14 +130,14 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     } else if covers_window {
         format!(
             "Window {}: from {} to {}, {passes} passes.",
-            req.window_text,
+            req.window.text,
             iso_utc(start_pass.started_at),
             iso_utc(end_pass.started_at)
         )
     } else {
         format!(
             "History covers only {span} of the {} window: from {} to {}, {passes} passes.",
-            req.window_text,
+            req.window.text,
             iso_utc(start_pass.started_at),
             iso_utc(end_pass.started_at)
         )
@@ -199,7 +197,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     let (event_findings, events) = events::find(
         conn,
         h.host_id,
-        end_pass.started_at - req.window_seconds,
+        end_pass.started_at - req.window.seconds,
         req.now.max(end_pass.started_at),
         &end,
         &span,

@@ -16,7 +16,7 @@ use crate::history::owners::Projects;
 use crate::section::render::Renderer;
 use crate::store;
 use crate::store::read::{self, series};
-use crate::time::{format_duration, iso_utc, now_unix, parse_duration};
+use crate::time::{Window, iso_utc, now_unix, parse_duration};
 use crate::untrusted::markdown as md;
 use crate::{sql, untrusted};
 
@@ -62,9 +62,9 @@ impl Context {
         Ok(st.conn)
     }
 
-    fn window(&self, window: Option<&str>) -> Result<(i64, String)> {
+    fn window(&self, window: Option<&str>) -> Result<Window> {
         match window.map(str::trim).filter(|w| !w.is_empty()) {
-            None => Ok((self.config.report.window.as_secs() as i64, format_duration(self.config.report.window))),
+            None => Ok(Window::of(self.config.report.window)),
             Some(w) => {
                 // parse_duration's message names the units and gives examples.
                 let d = parse_duration(w).map_err(|e| anyhow!("bad window: {e}"))?;
@@ -74,24 +74,17 @@ impl Context {
                         untrusted::line(w, 40)
                     );
                 }
-                Ok((d.as_secs() as i64, w.to_string()))
+                Ok(Window { seconds: d.as_secs() as i64, text: w.to_string() })
             }
         }
     }
 
     fn report(&self, conn: &Connection, window: Option<&str>, vault: bool) -> Result<Report> {
-        let (window_seconds, window_text) = self.window(window)?;
+        let window = self.window(window)?;
         let projects = Projects::load_from(self.projects.as_ref())?;
         crate::history::build(
             conn,
-            &crate::history::Request {
-                window_seconds,
-                window_text,
-                now: now_unix(),
-                config: &self.config,
-                projects: &projects,
-                vault,
-            },
+            &crate::history::Request { window, now: now_unix(), config: &self.config, projects: &projects, vault },
         )
     }
 }
@@ -390,7 +383,7 @@ fn bucket(window_seconds: i64) -> i64 {
 }
 
 pub fn stack_history(cx: &Context, stack: &str, window: Option<&str>, host: Option<&str>) -> Result<String> {
-    let (secs, text) = cx.window(window)?;
+    let Window { seconds: secs, text } = cx.window(window)?;
     let conn = cx.open()?;
     if let Some(h) = host {
         require_known(&conn, "host", h)?;
@@ -431,7 +424,7 @@ pub fn object_history(
     if !matches!(kind, "volume" | "bind" | "container") {
         bail!("bad kind `{}`: give one of volume, bind, container", untrusted::line(kind, 40));
     }
-    let (secs, text) = cx.window(window)?;
+    let Window { seconds: secs, text } = cx.window(window)?;
     let conn = cx.open()?;
     if let Some(h) = host {
         require_known(&conn, "host", h)?;
@@ -541,7 +534,7 @@ pub fn events(
     stack: Option<&str>,
     container: Option<&str>,
 ) -> Result<String> {
-    let (secs, text) = cx.window(window)?;
+    let Window { seconds: secs, text } = cx.window(window)?;
     let conn = cx.open()?;
     if let Some(h) = host {
         require_known(&conn, "host", h)?;

@@ -167,8 +167,7 @@ fn run(h: &History, window: &str, now: i64, projects: &Projects, vault: bool) ->
     history::build(
         &st.conn,
         &Request {
-            window_seconds: d.as_secs() as i64,
-            window_text: window.into(),
+            window: stackwatch::time::Window { seconds: d.as_secs() as i64, text: window.into() },
             now,
             config: &config,
             projects,

@@ -25,8 +25,7 @@ fn report(stacks: usize) -> stackwatch::history::model::Report {
     history::build(
         &st.conn,
         &Request {
-            window_seconds: generated_box::DAY,
-            window_text: "24h".into(),
+            window: stackwatch::time::Window { seconds: generated_box::DAY, text: "24h".into() },
             now: generated_box::T0 + generated_box::DAY,
             config: &config,
             projects: &Projects::default(),
