@@ -426,7 +426,11 @@ fn host_charts(
         let mut series = ranked(here, view.top, n);
         let rest = not_attributed(&f.used, &series);
         if rest.iter().flatten().any(|v| *v > 0) {
-            series.push(Series { note: Some(NOT_ATTRIBUTED_NOTE.into()), ..Series::new("not attributed", rest) });
+            series.push(Series {
+                note: Some(NOT_ATTRIBUTED_NOTE.into()),
+                color: Some(svg::GREY),
+                ..Series::new("not attributed", rest)
+            });
         }
         // What can be written before the filesystem is full, as the
         // report's percentages and fill projection count it: df's size less
@@ -489,7 +493,7 @@ fn legend(out: &mut String, series: &[Series], unit: svg::Unit) {
         let _ = write!(
             out,
             "<li class=\"legend-item\"><span class=\"swatch\" style=\"background:{}\"></span>{name} {}{note}</li>",
-            svg::color(i),
+            s.color(i),
             esc(&unit.maybe(last))
         );
     }

@@ -36,13 +36,24 @@ pub struct Series {
     /// How the series is computed, when its name does not say (hover text
     /// and legend).
     pub note: Option<String>,
+    /// A colour of its own rather than the palette's next (grey for what is
+    /// not attributed, so it never reads as one more stack).
+    pub color: Option<&'static str>,
 }
 
 impl Series {
     pub fn new(name: impl Into<String>, values: Vec<Option<i64>>) -> Series {
-        Series { name: name.into(), href: None, values, note: None }
+        Series { name: name.into(), href: None, values, note: None, color: None }
+    }
+
+    /// Its colour as the `i`th series of a chart.
+    pub fn color(&self, i: usize) -> &'static str {
+        self.color.unwrap_or_else(|| color(i))
     }
 }
+
+/// The colour of what no stack accounts for.
+pub const GREY: &str = "#bbbbbb";
 
 /// A reference line drawn over the areas (the filesystem's capacity).
 pub struct Line {
@@ -215,7 +226,7 @@ pub fn draw(c: &Chart<'_>) -> String {
             r#"<g class="series" data-series="{}" data-last="{}"><path d="{d}Z" fill="{}" fill-opacity="0.85"><title>{}: {} at {}{note}</title></path>"#,
             esc(&s.name),
             last.map(|(_, v)| v.to_string()).unwrap_or_default(),
-            color(i),
+            s.color(i),
             esc(&s.name),
             esc(&unit.maybe(last.map(|(_, v)| v))),
             last.map(|(t, _)| iso_utc(t)).unwrap_or_default()
@@ -227,7 +238,7 @@ pub fn draw(c: &Chart<'_>) -> String {
                     r#"<circle cx="{:.1}" cy="{:.1}" r="2" fill="{}"><title>{} {}: {}</title></circle>"#,
                     x(*t),
                     y(top[k]),
-                    color(i),
+                    s.color(i),
                     iso_utc(*t),
                     esc(&s.name),
                     esc(&unit.text(v))
