@@ -365,12 +365,14 @@ fn host_charts(
         .prepare_cached("SELECT id, name FROM volumes WHERE host_id = ?1 AND kind = 'bind'")?
         .query_map([host.host_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    let rows_at: Vec<Vec<queries::FilesystemRow>> =
+        at_pass.iter().map(|fss| fss.iter().map(|(_, f)| f.clone()).collect()).collect();
     for (bind, path) in &binds {
         let home: Vec<Option<i64>> = at_pass
             .iter()
-            .map(|fss| {
-                let rows: Vec<queries::FilesystemRow> = fss.iter().map(|(_, f)| f.clone()).collect();
-                let f = report::reconcile::filesystem_of(path, &rows)?;
+            .zip(&rows_at)
+            .map(|(fss, rows)| {
+                let f = report::reconcile::filesystem_of(path, rows)?;
                 fss.iter().find(|(_, r)| r == f).map(|(id, _)| *id)
             })
             .collect();
@@ -680,14 +682,18 @@ fn cpu_series(
     times: &[i64],
 ) -> Result<Vec<Series>> {
     let index: BTreeMap<i64, usize> = times.iter().enumerate().map(|(i, t)| (*t, i)).collect();
-    // Each container's sample of a pass is one primary-key lookup.
+    // Only the stack's containers whose span reaches into the window (a
+    // year of recreated containers would otherwise be tried at every
+    // point); each one's sample of a pass is then one primary-key lookup.
     let mut stmt = conn.prepare_cached(&format!(
-        "{CHOSEN} SELECT p.started_at, k.id, cs.cpu_ns,
-                (SELECT st.name FROM container_states st WHERE st.container_ref = k.id
+        "{CHOSEN}, alive AS (
+             SELECT k.id FROM containers k JOIN container_spans sp ON sp.container_ref = k.id
+             WHERE k.stack_id = ?4 AND sp.last_pass >= (SELECT MIN(id) FROM chosen))
+         SELECT p.started_at, a.id, cs.cpu_ns,
+                (SELECT st.name FROM container_states st WHERE st.container_ref = a.id
                  ORDER BY st.pass_id DESC LIMIT 1)
-         FROM chosen c JOIN passes p ON p.id = c.id CROSS JOIN containers k
-         JOIN container_samples cs ON cs.sample_key = (c.id << 32) + k.id
-         WHERE k.stack_id = ?4"
+         FROM chosen c JOIN passes p ON p.id = c.id CROSS JOIN alive a
+         JOIN container_samples cs ON cs.sample_key = (c.id << 32) + a.id"
     ))?;
     let mut counters: BTreeMap<i64, (String, Vec<Option<i64>>)> = BTreeMap::new();
     let mut rows = stmt.query(params![host_id, start, bucket, stack_id])?;
