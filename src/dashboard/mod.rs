@@ -222,7 +222,7 @@ type StackKey = (String, String);
 
 /// What "not attributed" means on a filesystem's chart.
 pub const NOT_ATTRIBUTED_NOTE: &str = "the filesystem's used bytes minus the stacks' bytes on it, never below 0: \
-     images, build cache, stopped objects' leftovers and files outside Docker; a volume or bind mount shared by \
+     images, build cache, volumes no stack claims and files outside Docker; a volume or bind mount shared by \
      several stacks counts in each";
 
 /// Per point: the filesystem's used bytes minus what the stacks hold on it,
