@@ -95,6 +95,16 @@ impl Unit {
         }
     }
 
+    /// The lowest top of the value axis: 1 kB, or a tenth of a core (an
+    /// idle stack's CPU would be a flat line under a whole core). Each is a
+    /// multiple of 4 units, so the quarter ticks are exact.
+    fn least_top(self) -> i64 {
+        match self {
+            Unit::Bytes => 1_000,
+            Unit::Millicores => 100,
+        }
+    }
+
     pub fn maybe(self, v: Option<i64>) -> String {
         v.map(|v| self.text(v)).unwrap_or_else(|| "?".to_string())
     }
@@ -160,6 +170,7 @@ pub fn draw(c: &Chart<'_>) -> String {
             .flat_map(|l| l.values.iter().flatten().copied())
             .chain(c.projection.map(|p| p.to.1.max(p.from.1)))
             .fold(stack_max, i64::max),
+        unit.least_top(),
     );
     let (t0, newest) = (times.first().copied().unwrap_or(0), times.last().copied().unwrap_or(0));
     let t1 = c.projection.map_or(newest, |p| p.to.0.max(newest));
@@ -308,9 +319,10 @@ fn newest_known(times: &[i64], values: &[Option<i64>]) -> Option<(i64, i64)> {
 }
 
 /// The top of the value axis: the smallest 1, 2, 4, 5 or 8 times a power
-/// of ten (at least 1 kB) that holds `max`, so the four ticks read round.
-fn nice_ceiling(max: i64) -> i64 {
-    let mut step = 1_000i64;
+/// of ten (at least `least`, itself a power of ten) that holds `max`, so
+/// the four ticks read round.
+fn nice_ceiling(max: i64, least: i64) -> i64 {
+    let mut step = least;
     loop {
         for m in [1, 2, 4, 5, 8] {
             if step.saturating_mul(m) >= max {
@@ -378,7 +390,11 @@ mod tests {
     fn cpu_charts_read_in_cores() {
         let s = [Series::new("app", vec![None, Some(250)])];
         let svg = draw(&Chart { unit: Unit::Millicores, ..Chart::new("t", &[0, 60], &s) });
-        assert!(svg.contains(r#"data-ymax="1000""#) && svg.contains(">0.5 cores</text>"), "{svg}");
+        assert!(svg.contains(r#"data-ymax="400""#) && svg.contains(">0.2 cores</text>"), "{svg}");
         assert!(svg.contains("app: 0.25 cores</title>"), "{svg}");
+        // An idle stack still gets an axis of its own scale.
+        let s = [Series::new("idle", vec![None, Some(3)])];
+        let svg = draw(&Chart { unit: Unit::Millicores, ..Chart::new("t", &[0, 60], &s) });
+        assert!(svg.contains(r#"data-ymax="100""#) && svg.contains(">0.025 cores</text>"), "{svg}");
     }
 }
