@@ -367,6 +367,9 @@ fn host_charts(
         .collect::<rusqlite::Result<_>>()?;
     let rows_at: Vec<Vec<queries::FilesystemRow>> =
         at_pass.iter().map(|fss| fss.iter().map(|(_, f)| f.clone()).collect()).collect();
+    // Each bind's filesystem at each point; those never off the Docker
+    // root's are not read again.
+    let mut homes: BTreeMap<i64, Vec<Option<i64>>> = BTreeMap::new();
     for (bind, path) in &binds {
         let home: Vec<Option<i64>> = at_pass
             .iter()
@@ -376,25 +379,33 @@ fn host_charts(
                 fss.iter().find(|(_, r)| r == f).map(|(id, _)| *id)
             })
             .collect();
-        if home.iter().zip(&root).all(|(h, r)| h.is_none() || h == r) {
-            continue;
+        if home.iter().zip(&root).any(|(h, r)| h.is_some() && h != r) {
+            homes.insert(*bind, home);
         }
-        let mut stmt = conn.prepare_cached(&format!(
-            "{CHOSEN} SELECT c.id, z.size_bytes, s.kind, s.name FROM chosen c
-             JOIN volume_spans sp ON sp.volume_ref = ?4 AND c.id BETWEEN sp.first_pass AND sp.last_pass
-             JOIN volume_states st ON st.volume_ref = ?4 AND st.pass_id =
-                  (SELECT MAX(x.pass_id) FROM volume_states x WHERE x.volume_ref = ?4 AND x.pass_id <= c.id)
-             LEFT JOIN volume_sizes z ON z.volume_ref = ?4 AND z.pass_id =
-                  (SELECT MAX(x.pass_id) FROM volume_sizes x WHERE x.volume_ref = ?4 AND x.pass_id <= c.id)
-             JOIN volume_stacks vs ON vs.volume_ref = ?4 AND vs.pass_id = st.pass_id
+    }
+    if !homes.is_empty() {
+        // One statement for them all (the chosen passes are picked once),
+        // each bind's size, state and stacks at each point a few
+        // primary-key lookups. The ids are integers from the database.
+        let ids = homes.keys().map(|id| id.to_string()).collect::<Vec<_>>().join(",");
+        let mut stmt = conn.prepare(&format!(
+            "{CHOSEN} SELECT c.id, v.id, z.size_bytes, s.kind, s.name FROM chosen c
+             CROSS JOIN volumes v
+             JOIN volume_spans sp ON sp.volume_ref = v.id AND c.id BETWEEN sp.first_pass AND sp.last_pass
+             JOIN volume_states st ON st.volume_ref = v.id AND st.pass_id =
+                  (SELECT MAX(x.pass_id) FROM volume_states x WHERE x.volume_ref = v.id AND x.pass_id <= c.id)
+             LEFT JOIN volume_sizes z ON z.volume_ref = v.id AND z.pass_id =
+                  (SELECT MAX(x.pass_id) FROM volume_sizes x WHERE x.volume_ref = v.id AND x.pass_id <= c.id)
+             JOIN volume_stacks vs ON vs.volume_ref = v.id AND vs.pass_id = st.pass_id
              JOIN stacks s ON s.id = vs.stack_id
-             WHERE st.present = 1"
+             WHERE v.id IN ({ids}) AND st.present = 1"
         ))?;
-        let mut rows = stmt.query(params![host.host_id, start, bucket, bind])?;
+        let mut rows = stmt.query(params![host.host_id, start, bucket])?;
         while let Some(r) = rows.next()? {
             let Some(&i) = index.get(&r.get::<_, i64>(0)?) else { continue };
-            let (size, kind, name): (Option<i64>, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
-            let (Some(size), Some(fs)) = (size, home[i]) else { continue };
+            let (bind, size, kind, name): (i64, Option<i64>, String, String) =
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            let (Some(size), Some(fs)) = (size, homes.get(&bind).and_then(|h| h[i])) else { continue };
             if Some(fs) != root[i] {
                 let v = &mut off_root.entry((fs, (kind, name))).or_insert_with(|| vec![None; n])[i];
                 *v = Some(v.unwrap_or(0) + size);
