@@ -206,14 +206,103 @@ fn window_bounds(conn: &Connection, host: &read::HostRow, view: &View) -> Result
     Ok((start, view.window_seconds / MAX_POINTS + 1))
 }
 
-/// The stacked series of stack disk use for one host: the top stacks by
-/// their newest size, then "other".
-fn host_series(conn: &Connection, host: &read::HostRow, view: &View) -> Result<(Vec<i64>, Vec<Series>, Vec<Line>)> {
+/// One chart of the host page: a filesystem's used bytes by stack, or,
+/// when no pass recorded a filesystem, the stacks alone.
+pub struct FsChart {
+    /// None: the stacks' chart of a history without filesystem samples.
+    pub mount_point: Option<String>,
+    pub docker_root: bool,
+    pub times: Vec<i64>,
+    pub series: Vec<Series>,
+    pub lines: Vec<Line>,
+    pub projection: Option<svg::Projection>,
+}
+
+type StackKey = (String, String);
+
+/// What "not attributed" means on a filesystem's chart.
+pub const NOT_ATTRIBUTED_NOTE: &str = "the filesystem's used bytes minus the stacks' bytes on it, never below 0: \
+     images, build cache, volumes no stack claims and files outside Docker; a volume or bind mount shared by \
+     several stacks counts in each";
+
+/// Per point: the filesystem's used bytes minus what the stacks hold on it,
+/// never below zero (stacks sharing a volume each count it, so their sum
+/// can pass the used bytes); None where the used bytes are unknown.
+fn not_attributed(used: &[Option<i64>], stacks: &[Series]) -> Vec<Option<i64>> {
+    used.iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let held: i64 = stacks.iter().filter_map(|s| s.values.get(i).copied().flatten()).map(|v| v.max(0)).sum();
+            u.map(|u| (u - held).max(0))
+        })
+        .collect()
+}
+
+/// Where the fill projection ends: from the newest point (`at`, `used`) at
+/// the rate the report projects (`free` bytes filled in `fill_seconds`),
+/// until the filesystem is full (`used + free`) or `ahead` seconds on,
+/// whichever comes first.
+fn projection_end(at: i64, used: i64, free: i64, fill_seconds: i64, ahead: i64) -> (i64, i64) {
+    if fill_seconds <= ahead {
+        (at + fill_seconds, used + free)
+    } else {
+        (at + ahead, used + (free as f64 * ahead as f64 / fill_seconds as f64).round() as i64)
+    }
+}
+
+/// Point by point, the sum of the known values (None where none is).
+fn summed<'a>(all: impl IntoIterator<Item = &'a Vec<Option<i64>>>, n: usize) -> Vec<Option<i64>> {
+    let mut out = vec![None; n];
+    for v in all {
+        for (o, x) in out.iter_mut().zip(v) {
+            if let Some(x) = x {
+                *o = Some(o.unwrap_or(0) + x);
+            }
+        }
+    }
+    out
+}
+
+/// The top `top` series by their newest value (largest first, at the
+/// bottom of the stack), the rest summed as "other".
+fn ranked(by_stack: BTreeMap<StackKey, Vec<Option<i64>>>, top: usize, n: usize) -> Vec<Series> {
+    let mut ranked: Vec<_> = by_stack.into_iter().collect();
+    let newest = |v: &Vec<Option<i64>>| v.iter().rev().flatten().next().copied().unwrap_or(0);
+    ranked.sort_by(|a, b| newest(&b.1).cmp(&newest(&a.1)).then_with(|| a.0.cmp(&b.0)));
+    let rest = if ranked.len() > top { ranked.split_off(top) } else { Vec::new() };
+    let mut series: Vec<Series> = ranked
+        .into_iter()
+        .map(|((kind, name), values)| Series { href: Some(stack_href(&kind, &name)), ..Series::new(name, values) })
+        .collect();
+    if !rest.is_empty() {
+        series.push(Series::new(format!("other ({} stacks)", rest.len()), summed(rest.iter().map(|r| &r.1), n)));
+    }
+    series
+}
+
+/// A filesystem's samples over the chosen passes.
+struct FsSamples {
+    row: read::FilesystemRow,
+    used: Vec<Option<i64>>,
+    free: Vec<Option<i64>>,
+}
+
+/// The host page's charts for one host: one per filesystem the window's
+/// passes recorded (the Docker root's first), each the stacks' bytes on it
+/// (top `view.top`, "other", "not attributed"), its capacity and, where the
+/// report projects it filling (`fills`), the projection.
+fn host_charts(
+    conn: &Connection,
+    host: &read::HostRow,
+    view: &View,
+    fills: &[history::model::FilesystemChange],
+) -> Result<Vec<FsChart>> {
     let (start, bucket) = window_bounds(conn, host, view)?;
     let passes = chosen_passes(conn, host.host_id, start, bucket)?;
     let index: BTreeMap<i64, usize> = passes.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
     let times: Vec<i64> = passes.iter().map(|(_, t)| *t).collect();
-    let mut by_stack: BTreeMap<(String, String), Vec<Option<i64>>> = BTreeMap::new();
+    let n = times.len();
+    let mut by_stack: BTreeMap<StackKey, Vec<Option<i64>>> = BTreeMap::new();
     let mut stmt = conn.prepare_cached(&format!(
         "{CHOSEN} SELECT ss.pass_id, s.kind, s.name, ss.disk_bytes FROM chosen c
          JOIN stack_samples ss ON ss.pass_id = c.id JOIN stacks s ON s.id = ss.stack_id"
@@ -222,44 +311,174 @@ fn host_series(conn: &Connection, host: &read::HostRow, view: &View) -> Result<(
     while let Some(r) = rows.next()? {
         let (pass, kind, name, disk): (i64, String, String, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
         let Some(&i) = index.get(&pass) else { continue };
-        by_stack.entry((kind, name)).or_insert_with(|| vec![None; times.len()])[i] = disk;
+        by_stack.entry((kind, name)).or_insert_with(|| vec![None; n])[i] = disk;
     }
-    let mut ranked: Vec<_> = by_stack.into_iter().collect();
-    let newest = |v: &Vec<Option<i64>>| v.last().copied().flatten().unwrap_or(0);
-    ranked.sort_by(|a, b| newest(&b.1).cmp(&newest(&a.1)).then_with(|| a.0.cmp(&b.0)));
-    let rest = if ranked.len() > view.top { ranked.split_off(view.top) } else { Vec::new() };
-    // Largest at the bottom of the stack.
-    let mut series: Vec<Series> = ranked
-        .into_iter()
-        .map(|((kind, name), values)| Series { href: Some(stack_href(&kind, &name)), name, values })
-        .collect();
-    if !rest.is_empty() {
-        let mut values = vec![None; times.len()];
-        for (_, v) in &rest {
-            for (o, x) in values.iter_mut().zip(v) {
-                if let Some(x) = x {
-                    *o = Some(o.unwrap_or(0) + x);
-                }
-            }
-        }
-        series.push(Series { name: format!("other ({} stacks)", rest.len()), href: None, values });
-    }
-    let mut capacity = vec![None; times.len()];
-    let mut used = vec![None; times.len()];
+
+    // The filesystems of each chosen pass, by their `filesystems` row.
+    let mut filesystems: BTreeMap<i64, FsSamples> = BTreeMap::new();
+    let mut at_pass: Vec<Vec<(i64, read::FilesystemRow)>> = vec![Vec::new(); n];
     let mut stmt = conn.prepare_cached(&format!(
-        "{CHOSEN} SELECT fs.pass_id, fs.total_bytes, fs.used_bytes FROM chosen c
-         JOIN filesystem_samples fs ON fs.pass_id = c.id WHERE fs.docker_root = 1"
+        "{CHOSEN} SELECT fs.pass_id, fs.fs_ref, f.device, f.mount_point, fs.total_bytes, fs.used_bytes,
+                fs.free_bytes, fs.docker_root
+         FROM chosen c JOIN filesystem_samples fs ON fs.pass_id = c.id JOIN filesystems f ON f.id = fs.fs_ref"
     ))?;
     let mut rows = stmt.query(params![host.host_id, start, bucket])?;
     while let Some(r) = rows.next()? {
         let Some(&i) = index.get(&r.get::<_, i64>(0)?) else { continue };
-        (capacity[i], used[i]) = (Some(r.get(1)?), Some(r.get(2)?));
+        let fs_ref: i64 = r.get(1)?;
+        let row = read::FilesystemRow {
+            device: r.get(2)?,
+            mount_point: r.get(3)?,
+            total: r.get(4)?,
+            used: r.get(5)?,
+            free: r.get(6)?,
+            docker_root: r.get(7)?,
+        };
+        let f = filesystems.entry(fs_ref).or_insert_with(|| FsSamples {
+            row: row.clone(),
+            used: vec![None; n],
+            free: vec![None; n],
+        });
+        (f.used[i], f.free[i]) = (Some(row.used), Some(row.free));
+        // The newest pass says whether it holds the Docker root now.
+        f.row = row.clone();
+        at_pass[i].push((fs_ref, row));
     }
-    let lines = vec![
-        Line { name: "filesystem capacity".into(), values: capacity, dashed: true },
-        Line { name: "filesystem used".into(), values: used, dashed: false },
-    ];
-    Ok((times, series, lines))
+    if filesystems.is_empty() {
+        return Ok(vec![FsChart {
+            mount_point: None,
+            docker_root: false,
+            series: ranked(by_stack, view.top, n),
+            times,
+            lines: Vec::new(),
+            projection: None,
+        }]);
+    }
+    let root: Vec<Option<i64>> =
+        at_pass.iter().map(|fss| fss.iter().find(|(_, f)| f.docker_root).map(|(id, _)| *id)).collect();
+
+    // A stack's bytes are on the Docker root's filesystem, but for its bind
+    // mounts on other filesystems: those are read per bind, and only for
+    // the binds that some chosen pass places off the Docker root.
+    let mut off_root: BTreeMap<(i64, StackKey), Vec<Option<i64>>> = BTreeMap::new();
+    let binds: Vec<(i64, String)> = conn
+        .prepare_cached("SELECT id, name FROM volumes WHERE host_id = ?1 AND kind = 'bind'")?
+        .query_map([host.host_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let rows_at: Vec<Vec<read::FilesystemRow>> =
+        at_pass.iter().map(|fss| fss.iter().map(|(_, f)| f.clone()).collect()).collect();
+    // Each bind's filesystem at each point; those never off the Docker
+    // root's are not read again.
+    let mut homes: BTreeMap<i64, Vec<Option<i64>>> = BTreeMap::new();
+    for (bind, path) in &binds {
+        let home: Vec<Option<i64>> = at_pass
+            .iter()
+            .zip(&rows_at)
+            .map(|(fss, rows)| {
+                let f = history::reconcile::filesystem_of(path, rows)?;
+                fss.iter().find(|(_, r)| r == f).map(|(id, _)| *id)
+            })
+            .collect();
+        if home.iter().zip(&root).any(|(h, r)| h.is_some() && h != r) {
+            homes.insert(*bind, home);
+        }
+    }
+    if !homes.is_empty() {
+        // One statement for them all (the chosen passes are picked once),
+        // each bind's size, state and stacks at each point a few
+        // primary-key lookups. The ids are integers from the database.
+        let ids = homes.keys().map(|id| id.to_string()).collect::<Vec<_>>().join(",");
+        let mut stmt = conn.prepare(&format!(
+            "{CHOSEN} SELECT c.id, v.id, z.size_bytes, s.kind, s.name FROM chosen c
+             CROSS JOIN volumes v
+             JOIN volume_spans sp ON sp.volume_ref = v.id AND c.id BETWEEN sp.first_pass AND sp.last_pass
+             JOIN volume_states st ON st.volume_ref = v.id AND st.pass_id =
+                  (SELECT MAX(x.pass_id) FROM volume_states x WHERE x.volume_ref = v.id AND x.pass_id <= c.id)
+             LEFT JOIN volume_sizes z ON z.volume_ref = v.id AND z.pass_id =
+                  (SELECT MAX(x.pass_id) FROM volume_sizes x WHERE x.volume_ref = v.id AND x.pass_id <= c.id)
+             JOIN volume_stacks vs ON vs.volume_ref = v.id AND vs.pass_id = st.pass_id
+             JOIN stacks s ON s.id = vs.stack_id
+             WHERE v.id IN ({ids}) AND st.present = 1"
+        ))?;
+        let mut rows = stmt.query(params![host.host_id, start, bucket])?;
+        while let Some(r) = rows.next()? {
+            let Some(&i) = index.get(&r.get::<_, i64>(0)?) else { continue };
+            let (bind, size, kind, name): (i64, Option<i64>, String, String) =
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            let (Some(size), Some(fs)) = (size, homes.get(&bind).and_then(|h| h[i])) else { continue };
+            if Some(fs) != root[i] {
+                let v = &mut off_root.entry((fs, (kind, name))).or_insert_with(|| vec![None; n])[i];
+                *v = Some(v.unwrap_or(0) + size);
+            }
+        }
+    }
+
+    let mut order: Vec<(&i64, &FsSamples)> = filesystems.iter().collect();
+    order.sort_by(|a, b| {
+        b.1.row.docker_root.cmp(&a.1.row.docker_root).then(a.1.row.mount_point.cmp(&b.1.row.mount_point))
+    });
+    let mut charts = Vec::new();
+    for (&fs_ref, f) in order {
+        let mut here: BTreeMap<StackKey, Vec<Option<i64>>> = BTreeMap::new();
+        for (key, disk) in &by_stack {
+            let values: Vec<Option<i64>> = (0..n)
+                .map(|i| {
+                    if root[i] == Some(fs_ref) {
+                        let elsewhere: i64 =
+                            off_root.iter().filter(|((_, k), _)| k == key).filter_map(|(_, v)| v[i]).sum();
+                        disk[i].map(|d| (d - elsewhere).max(0))
+                    } else {
+                        off_root.get(&(fs_ref, key.clone())).and_then(|v| v[i])
+                    }
+                })
+                .collect();
+            if values.iter().flatten().any(|v| *v > 0) {
+                here.insert(key.clone(), values);
+            }
+        }
+        let mut series = ranked(here, view.top, n);
+        let rest = not_attributed(&f.used, &series);
+        if rest.iter().flatten().any(|v| *v > 0) {
+            series.push(Series {
+                note: Some(NOT_ATTRIBUTED_NOTE.into()),
+                color: Some(svg::GREY),
+                ..Series::new("not attributed", rest)
+            });
+        }
+        // What can be written before the filesystem is full, as the
+        // report's percentages and fill projection count it: df's size less
+        // the blocks reserved for root.
+        let capacity: Vec<Option<i64>> = f.used.iter().zip(&f.free).map(|(u, fr)| Some((*u)? + (*fr)?)).collect();
+        let lines = vec![Line {
+            name: format!("capacity (used + free; df size {})", units::bytes(f.row.total)),
+            values: capacity,
+            dashed: true,
+        }];
+        let fill = fills.iter().find(|c| c.mount_point == f.row.mount_point);
+        let projection = match (fill, times.last()) {
+            (Some(c), Some(&at)) => c.fill_seconds.filter(|s| *s > 0).map(|secs| {
+                let to = projection_end(at, c.used_bytes, c.free_bytes, secs, view.window_seconds / 4);
+                svg::Projection {
+                    from: (at, c.used_bytes),
+                    to,
+                    what: format!(
+                        "fill projection at the window's growth rate, as the report makes it (full at {})",
+                        c.full_at.as_deref().unwrap_or("?")
+                    ),
+                }
+            }),
+            _ => None,
+        };
+        charts.push(FsChart {
+            mount_point: Some(f.row.mount_point.clone()),
+            docker_root: f.row.docker_root,
+            times: times.clone(),
+            series,
+            lines,
+            projection,
+        });
+    }
+    Ok(charts)
 }
 
 fn window_nav(out: &mut String, view: &View, base: &str) {
@@ -275,7 +494,7 @@ fn window_nav(out: &mut String, view: &View, base: &str) {
     out.push_str("</nav>");
 }
 
-fn legend(out: &mut String, series: &[Series]) {
+fn legend(out: &mut String, series: &[Series], unit: svg::Unit) {
     out.push_str("<ul class=\"legend\">");
     for (i, s) in series.iter().enumerate() {
         let name = match &s.href {
@@ -283,11 +502,12 @@ fn legend(out: &mut String, series: &[Series]) {
             None => esc(&s.name),
         };
         let last = s.values.iter().rev().flatten().next().copied();
+        let note = s.note.as_deref().map(|n| format!(" <small>({})</small>", esc(n))).unwrap_or_default();
         let _ = write!(
             out,
-            "<li class=\"legend-item\"><span class=\"swatch\" style=\"background:{}\"></span>{name} {}</li>",
-            svg::color(i),
-            esc(&units::maybe_bytes(last))
+            "<li class=\"legend-item\"><span class=\"swatch\" style=\"background:{}\"></span>{name} {}{note}</li>",
+            s.color(i),
+            esc(&unit.maybe(last))
         );
     }
     out.push_str("</ul>");
@@ -341,9 +561,9 @@ pub fn host_page(
     }
     for h in &hosts {
         let Some(hr) = rep.hosts.iter().find(|r| r.engine_id == h.engine_id) else { continue };
-        let (times, mut series, lines) = host_series(conn, h, view)?;
+        let mut charts = host_charts(conn, h, view, &hr.filesystems)?;
         if !links {
-            series.iter_mut().for_each(|s| s.href = None);
+            charts.iter_mut().flat_map(|c| c.series.iter_mut()).for_each(|s| s.href = None);
         }
         let _ = write!(
             out,
@@ -355,8 +575,36 @@ pub fn host_page(
         if let Some(d) = &hr.disk {
             let _ = write!(out, "<p class=\"disk\">{}</p>", esc(&d.sentence));
         }
-        out.push_str(&svg::stacked(&format!("disk by stack on {}", hr.host), &times, &series, &lines, &[]));
-        legend(&mut out, &series);
+        for c in &charts {
+            let title = match &c.mount_point {
+                Some(m) => {
+                    let fc = hr.filesystems.iter().find(|f| &f.mount_point == m);
+                    let _ = write!(
+                        out,
+                        "<div class=\"filesystem\" data-mount-point=\"{}\" data-docker-root=\"{}\"><h3>{}{}</h3>",
+                        esc(m),
+                        c.docker_root,
+                        esc(m),
+                        if c.docker_root { " (Docker root)" } else { "" }
+                    );
+                    if let Some(fc) = fc {
+                        let _ = write!(out, "<p class=\"fs-sentence\">{}</p>", esc(&fc.sentence));
+                    }
+                    format!("disk of {m} on {} by stack; not attributed: {NOT_ATTRIBUTED_NOTE}", hr.host)
+                }
+                None => {
+                    out.push_str("<div class=\"filesystem\">");
+                    format!("disk by stack on {}", hr.host)
+                }
+            };
+            out.push_str(&svg::draw(&svg::Chart {
+                lines: &c.lines,
+                projection: c.projection.as_ref(),
+                ..svg::Chart::new(&title, &c.times, &c.series)
+            }));
+            legend(&mut out, &c.series, svg::Unit::Bytes);
+            out.push_str("</div>");
+        }
         host_sections(&mut out, hr, links);
         out.push_str("</section>");
     }
@@ -417,7 +665,71 @@ fn host_sections(out: &mut String, hr: &HostReport, links: bool) {
     out.push_str("</table>");
 }
 
-/// One stack's page: its disk by part and its memory over the window, on
+/// Rates, in thousandths of a core, between consecutive points of one
+/// container's cumulative CPU counter (nanoseconds): None at its first
+/// point, where either side is unknown, and where the counter went
+/// backwards (the container restarted: the difference means nothing).
+fn cpu_rates(times: &[i64], cpu_ns: &[Option<i64>]) -> Vec<Option<i64>> {
+    let mut out = vec![None; times.len()];
+    for i in 1..times.len().min(cpu_ns.len()) {
+        let (Some(a), Some(b)) = (cpu_ns[i - 1], cpu_ns[i]) else { continue };
+        let seconds = times[i] - times[i - 1];
+        if b >= a && seconds > 0 {
+            out[i] = Some(((b - a) as f64 / seconds as f64 / 1e6).round() as i64);
+        }
+    }
+    out
+}
+
+/// The CPU of a stack's containers over the chosen passes, a series per
+/// container name (a recreated container keeps its name), the busiest
+/// [`DEFAULT_TOP`] by their summed rate, the rest as "other".
+fn cpu_series(
+    conn: &Connection,
+    host_id: i64,
+    (start, bucket): (i64, i64),
+    stack_id: i64,
+    times: &[i64],
+) -> Result<Vec<Series>> {
+    let index: BTreeMap<i64, usize> = times.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+    // Only the stack's containers whose span reaches into the window (a
+    // year of recreated containers would otherwise be tried at every
+    // point); each one's sample of a pass is then one primary-key lookup.
+    let mut stmt = conn.prepare_cached(&format!(
+        "{CHOSEN}, alive AS (
+             SELECT k.id FROM containers k JOIN container_spans sp ON sp.container_ref = k.id
+             WHERE k.stack_id = ?4 AND sp.last_pass >= (SELECT MIN(id) FROM chosen))
+         SELECT p.started_at, a.id, cs.cpu_ns,
+                (SELECT st.name FROM container_states st WHERE st.container_ref = a.id
+                 ORDER BY st.pass_id DESC LIMIT 1)
+         FROM chosen c JOIN passes p ON p.id = c.id CROSS JOIN alive a
+         JOIN container_samples cs ON cs.sample_key = (c.id << 32) + a.id"
+    ))?;
+    let mut counters: BTreeMap<i64, (String, Vec<Option<i64>>)> = BTreeMap::new();
+    let mut rows = stmt.query(params![host_id, start, bucket, stack_id])?;
+    while let Some(r) = rows.next()? {
+        let Some(&i) = index.get(&r.get::<_, i64>(0)?) else { continue };
+        let (container, cpu, name): (i64, Option<i64>, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
+        counters.entry(container).or_insert_with(|| (name, vec![None; times.len()])).1[i] = cpu;
+    }
+    let mut by_name: BTreeMap<String, Vec<Option<i64>>> = BTreeMap::new();
+    for (name, cpu) in counters.into_values() {
+        let sum = by_name.entry(name).or_insert_with(|| vec![None; times.len()]);
+        *sum = summed([&*sum, &cpu_rates(times, &cpu)], times.len());
+    }
+    let mut named: Vec<(String, Vec<Option<i64>>)> = by_name.into_iter().collect();
+    let total = |v: &Vec<Option<i64>>| v.iter().flatten().sum::<i64>();
+    named.sort_by(|a, b| total(&b.1).cmp(&total(&a.1)).then_with(|| a.0.cmp(&b.0)));
+    let rest = if named.len() > DEFAULT_TOP { named.split_off(DEFAULT_TOP) } else { Vec::new() };
+    let mut series: Vec<Series> = named.into_iter().map(|(name, v)| Series::new(name, v)).collect();
+    if !rest.is_empty() {
+        let values = summed(rest.iter().map(|r| &r.1), times.len());
+        series.push(Series::new(format!("other ({} containers)", rest.len()), values));
+    }
+    Ok(series)
+}
+
+/// One stack's page: its disk by part, its memory and CPU over the window, on
 /// every host that has it, with its owner.
 pub fn stack_page(
     conn: &Connection,
@@ -463,11 +775,7 @@ pub fn stack_page(
             })?
             .collect::<rusqlite::Result<_>>()?;
         let times: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let part = |n: &str, f: fn(&Row) -> Option<i64>| Series {
-            name: n.into(),
-            href: None,
-            values: rows.iter().map(f).collect(),
-        };
+        let part = |n: &str, f: fn(&Row) -> Option<i64>| Series::new(n, rows.iter().map(f).collect());
         let parts =
             vec![part("volumes and bind mounts", |r| r.1), part("logs", |r| r.2), part("writable layers", |r| r.3)];
         let memory = vec![part("memory", |r| r.4)];
@@ -491,7 +799,7 @@ pub fn stack_page(
         }
         out.push_str("<h3>Disk by part</h3>");
         out.push_str(&svg::stacked(&format!("disk of {name} by part"), &times, &parts, &[], &[]));
-        legend(&mut out, &parts);
+        legend(&mut out, &parts, svg::Unit::Bytes);
         // Restarts, OOM kills and health changes of its containers, on the
         // memory chart's time axis (a start alone is not drawn: every
         // restart has one).
@@ -521,6 +829,18 @@ pub fn stack_page(
             .collect::<rusqlite::Result<_>>()?;
         out.push_str("<h3>Memory of its containers, with restarts, OOM kills and health changes</h3>");
         out.push_str(&svg::stacked(&format!("memory of {name}"), &times, &memory, &[], &marks));
+        let cpu = cpu_series(conn, h.host_id, (start, bucket), stack_id, &times)?;
+        out.push_str(
+            "<h3>CPU of its containers</h3><p class=\"note\">The rate between consecutive points of each \
+             container's cumulative CPU time, in cores; a point where the counter went backwards (the \
+             container restarted) is left out.</p>",
+        );
+        out.push_str(&svg::draw(&svg::Chart {
+            unit: svg::Unit::Millicores,
+            marks: &marks,
+            ..svg::Chart::new(&format!("CPU of {name}, in cores"), &times, &cpu)
+        }));
+        legend(&mut out, &cpu, svg::Unit::Millicores);
         let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT v.name, v.kind FROM volume_stacks vs JOIN volumes v ON v.id = vs.volume_ref
              WHERE vs.stack_id = ?1 AND vs.pass_id >= (SELECT MIN(id) FROM passes WHERE host_id = ?2 AND started_at >= ?3)
@@ -577,7 +897,7 @@ pub fn volume_page(conn: &Connection, view: &View, name: &str) -> Result<Option<
             .collect::<rusqlite::Result<_>>()?;
         let rows: Vec<(i64, Option<i64>)> = rows.into_iter().filter(|r| r.2 == Some(1)).map(|r| (r.0, r.1)).collect();
         let times: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let size = vec![Series { name: name.to_string(), href: None, values: rows.iter().map(|r| r.1).collect() }];
+        let size = vec![Series::new(name, rows.iter().map(|r| r.1).collect())];
         let _ = write!(
             out,
             "<section class=\"host\" data-host=\"{}\"><h2>{} on {}</h2>",
@@ -654,7 +974,7 @@ mod tests {
                 service,
                 labels,
                 image: "app:latest".into(),
-                state: ContainerState::Running,
+                state: "running".into(),
                 rw_bytes: Some(1000 * (i + 1)),
                 log_bytes: Some(0),
                 ..Default::default()
@@ -681,7 +1001,9 @@ mod tests {
         let st = crate::store::open_read_only(&db, std::time::Duration::from_secs(5)).unwrap();
         let host = read::hosts(&st.conn).unwrap().remove(0);
         let day = View::parse(Some("window=24h")).unwrap();
-        let (times, series, _) = host_series(&st.conn, &host, &day).unwrap();
+        let charts = host_charts(&st.conn, &host, &day, &[]).unwrap();
+        assert_eq!(charts.len(), 1, "no filesystem recorded: the stacks' chart alone");
+        let (times, series) = (&charts[0].times, &charts[0].series);
         assert!(times.len() as i64 <= MAX_POINTS && times.len() > 200, "{} points", times.len());
         assert_eq!(series.len(), 1);
         assert_eq!(times.last(), Some(&1_800_000_000), "the newest pass is the last point");
@@ -689,12 +1011,145 @@ mod tests {
         assert!(times[0] >= 1_800_000_000 - 86_400, "a point before the window");
         // An hour has 61 passes: every one is a point.
         let hour = View::parse(Some("window=1h")).unwrap();
-        assert_eq!(host_series(&st.conn, &host, &hour).unwrap().0.len(), 61);
+        assert_eq!(host_charts(&st.conn, &host, &hour, &[]).unwrap()[0].times.len(), 61);
         // The page draws it, the growth sentence says it.
         let page =
             host_page(&st.conn, &Config::default(), &Projects::default(), &day, 1_800_000_000, true).unwrap().unwrap();
         assert_eq!(page.matches("<g class=\"series\"").count(), 1);
         assert!(page.contains("data-stack=\"grower\""), "{page}");
+    }
+
+    #[test]
+    fn not_attributed_is_used_minus_the_stacks_and_never_negative() {
+        let stacks =
+            [Series::new("a", vec![Some(30), Some(50), None]), Series::new("b", vec![Some(10), None, Some(5)])];
+        let used = [Some(100), Some(40), None];
+        // 100 - 30 - 10; 40 - 50 (a shared volume counted twice) is 0; an
+        // unknown used size is unknown.
+        assert_eq!(not_attributed(&used, &stacks), vec![Some(60), Some(0), None]);
+    }
+
+    #[test]
+    fn the_projection_ends_full_or_at_the_end_of_the_chart() {
+        // 1000 B free, full in 100 s: inside 400 s ahead, it ends full.
+        assert_eq!(projection_end(5_000, 9_000, 1_000, 100, 400), (5_100, 10_000));
+        // Full in 1000 s: at 400 s it has filled 400/1000 of the free bytes.
+        assert_eq!(projection_end(5_000, 9_000, 1_000, 1_000, 400), (5_400, 9_400));
+    }
+
+    #[test]
+    fn cpu_rates_skip_the_first_point_gaps_and_a_counter_reset() {
+        let times = [0, 60, 120, 180, 240, 300];
+        // 30 s of CPU in a minute (half a core), then a restart (the counter
+        // starts again), then a gap, then 1.5 cores.
+        let cpu = [Some(0), Some(30_000_000_000), Some(1_000_000_000), None, Some(2_000_000_000), Some(92_000_000_000)];
+        assert_eq!(cpu_rates(&times, &cpu), vec![None, Some(500), None, None, None, Some(1_500)]);
+    }
+
+    /// Two passes of a box whose Docker root is on `/` (100 MB used, then
+    /// 110 MB) and whose stack `app` also has a bind mount on `/srv` (a
+    /// filesystem of its own, 20 MB used): 10 MB of writable layer, 5 MB
+    /// in the bind.
+    #[test]
+    fn each_filesystem_gets_its_stacks_bytes_and_what_is_not_attributed() {
+        use crate::model::snapshot::*;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("fs.db");
+        let mut st = crate::store::open_for_write(&db, std::time::Duration::from_secs(5)).unwrap();
+        let end = 1_800_000_000;
+        for (k, at) in [end - 1200, end].into_iter().enumerate() {
+            let labels = BTreeMap::from([("com.docker.compose.project".to_string(), "app".to_string())]);
+            let (stack, service) = crate::model::stack::identify("app_web_1", &labels);
+            let containers = vec![ContainerSample {
+                id: format!("{:064x}", 7),
+                name: "app_web_1".into(),
+                stack: Some(stack),
+                service,
+                labels,
+                image: "web:latest".into(),
+                state: "running".into(),
+                rw_bytes: Some(10_000_000),
+                log_bytes: Some(0),
+                mounts: vec!["/srv/app/data".into()],
+                binds: vec![BindMount { source: "/srv/app/data".into(), read_only: false }],
+                ..Default::default()
+            }];
+            let mut volumes = vec![VolumeSample {
+                kind: MountKind::Bind,
+                name: "/srv/app/data".into(),
+                driver: "bind".into(),
+                mountpoint: "/srv/app/data".into(),
+                read_only: Some(false),
+                size_bytes: Some(5_000_000),
+                size_method: Some("walk"),
+                size_measured_at: Some(at),
+                ..Default::default()
+            }];
+            let stacks = crate::collect::aggregate::attribute(&containers, &mut volumes, &mut Vec::new());
+            let usage =
+                |used: i64| FsUsage { total_bytes: 1_000_000_000, used_bytes: used, free_bytes: 900_000_000 - used };
+            let root_used = 100_000_000 + k as i64 * 10_000_000;
+            let snap = Snapshot {
+                started_at: at,
+                duration_ms: 10,
+                host: HostInfo {
+                    engine_id: "ENGINE-FS".into(),
+                    hostname: "fs-box".into(),
+                    docker_root: Some("/var/lib/docker".into()),
+                    fs: Some(usage(root_used)),
+                    root_visible: true,
+                    ..Default::default()
+                },
+                containers,
+                volumes,
+                stacks,
+                filesystems: vec![
+                    Filesystem { device: 1, mount_point: "/".into(), usage: usage(root_used), docker_root: true },
+                    Filesystem { device: 2, mount_point: "/srv".into(), usage: usage(20_000_000), docker_root: false },
+                ],
+                ..Default::default()
+            };
+            crate::store::write::insert_pass(&mut st.conn, &snap).unwrap();
+        }
+        drop(st);
+        let st = crate::store::open_read_only(&db, std::time::Duration::from_secs(5)).unwrap();
+        let host = read::hosts(&st.conn).unwrap().remove(0);
+        let view = View::parse(Some("window=1h")).unwrap();
+        let rep = build_report(&st.conn, &Config::default(), &Projects::default(), &view, end).unwrap();
+        let charts = host_charts(&st.conn, &host, &view, &rep.hosts[0].filesystems).unwrap();
+        let names = |c: &FsChart| c.series.iter().map(|s| (s.name.clone(), s.values.clone())).collect::<Vec<_>>();
+        assert_eq!(charts.len(), 2);
+        assert_eq!(charts[0].mount_point.as_deref(), Some("/"), "the Docker root's first");
+        assert_eq!(
+            names(&charts[0]),
+            vec![
+                ("app".to_string(), vec![Some(10_000_000), Some(10_000_000)]),
+                ("not attributed".to_string(), vec![Some(90_000_000), Some(100_000_000)]),
+            ],
+            "the bind's 5 MB are not on the Docker root's filesystem"
+        );
+        assert_eq!(
+            names(&charts[1]),
+            vec![
+                ("app".to_string(), vec![Some(5_000_000), Some(5_000_000)]),
+                ("not attributed".to_string(), vec![Some(15_000_000), Some(15_000_000)]),
+            ]
+        );
+        // Capacity: used + free, what the report's percentages count.
+        assert_eq!(charts[0].lines[0].values, vec![Some(900_000_000), Some(900_000_000)]);
+        // `/` grew 10 MB in 20 minutes: 790 MB free fill in 94,800 s, past
+        // the chart's 15 minutes ahead; `/srv` held still: no projection.
+        let fill = rep.hosts[0].filesystems.iter().find(|f| f.mount_point == "/").unwrap().fill_seconds;
+        assert_eq!(fill, Some(94_800));
+        let p = charts[0].projection.as_ref().expect("a projection where the report projects a fill");
+        assert_eq!(p.from, (end, 110_000_000));
+        assert_eq!(p.to, (end + 900, 110_000_000 + (790_000_000.0_f64 * 900.0 / 94_800.0).round() as i64));
+        assert!(charts[1].projection.is_none());
+        // The page says how "not attributed" is computed.
+        let page = host_page(&st.conn, &Config::default(), &Projects::default(), &view, end, true).unwrap().unwrap();
+        assert_eq!(page.matches("<svg class=\"chart\"").count(), 2);
+        assert!(page.contains("minus the stacks&#39; bytes on it"), "{page}");
+        assert_eq!(page.matches("class=\"projection\"").count(), 1);
     }
 
     #[test]

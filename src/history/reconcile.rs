@@ -51,7 +51,7 @@ impl Acc {
 
 /// The filesystem of `path` among `filesystems`: the longest mount point
 /// that contains it.
-fn filesystem_of<'a>(path: &str, filesystems: &'a [FilesystemRow]) -> Option<&'a FilesystemRow> {
+pub(crate) fn filesystem_of<'a>(path: &str, filesystems: &'a [FilesystemRow]) -> Option<&'a FilesystemRow> {
     filesystems.iter().filter(|f| Path::new(path).starts_with(&f.mount_point)).max_by_key(|f| f.mount_point.len())
 }
 

@@ -36,6 +36,25 @@ pub fn maybe_bytes(n: Option<i64>) -> String {
     n.map(bytes).unwrap_or_else(|| "?".to_string())
 }
 
+/// CPU from thousandths of a core, as cores with at most three significant
+/// digits: `0.25 cores`, `0.012 cores`, `1.5 cores`, `12 cores`.
+pub fn cores(milli: i64) -> String {
+    let v = milli as f64 / 1000.0;
+    let a = v.abs();
+    let text = if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
+    let text = if text == "-0" { "0" } else { text };
+    format!("{text} {}", if text == "1" { "core" } else { "cores" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +74,16 @@ mod tests {
         assert_eq!(delta(-40_000_000), "-40 MB");
         assert_eq!(delta(0), "0 B");
         assert_eq!(maybe_bytes(None), "?");
+    }
+
+    #[test]
+    fn cores_from_millicores() {
+        assert_eq!(cores(0), "0 cores");
+        assert_eq!(cores(12), "0.012 cores");
+        assert_eq!(cores(250), "0.25 cores");
+        assert_eq!(cores(1000), "1 core");
+        assert_eq!(cores(1500), "1.5 cores");
+        assert_eq!(cores(12_345), "12.3 cores");
+        assert_eq!(cores(128_000), "128 cores");
     }
 }

@@ -1,12 +1,18 @@
 //! The dashboard in a real headless browser (Debian's `chromium`) against
 //! a live `stackwatch serve` over a history collected from the engine:
 //! our own compose stack, collected, 8 MB written into its volume, then
-//! collected again. The DOM the browser built is checked (one series per
-//! stack shown, our stack's growth), screenshots of the host and stack
-//! pages are checked not to be blank, and a stack named like a `<script>`
-//! stays text. Other people's stacks share the engine: only our own
-//! objects are asserted on.
+//! collected again, and once more after its container burned some CPU; the
+//! first pass is then moved 15 minutes back with 1 GB less used on each
+//! filesystem (a synthetic edge, so the disk grows over a span the report
+//! projects from). The DOM the browser built is checked (one series per
+//! stack shown, our stack's growth, each filesystem's "not attributed"
+//! bytes, capacity and fill projection against the database and the
+//! report, our container's CPU), screenshots of the host and stack pages
+//! are checked not to be blank, and a stack named like a `<script>` stays
+//! text. Other people's stacks share the engine: only our own objects are
+//! asserted on, and the disk-wide numbers are computed from the database.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -17,6 +23,10 @@ use crate::common::*;
 /// If this ran as a script it would mark the document; as text it is inert.
 const HOSTILE_STACK: &str = "<script>document.documentElement.setAttribute('data-pwned','yes')</script>";
 const GROWTH: i64 = 8_000_000;
+/// Used bytes taken off every filesystem of the first pass, moved this far
+/// back: the disk grew over a span long enough to project.
+const SYNTHETIC_GROWTH: i64 = 1_000_000_000;
+const SYNTHETIC_SPAN: i64 = 900;
 
 fn serve(db: &Path) -> (KillOnDrop, String) {
     let mut child = bin()
@@ -101,6 +111,78 @@ fn attr(tag: &str, name: &str) -> String {
     tag[at..at + tag[at..].find('"').unwrap()].to_string()
 }
 
+/// Each filesystem of the newest pass, by mount point: (used, free, holds
+/// the Docker root).
+fn newest_filesystems(db: &Path) -> BTreeMap<String, (i64, i64, bool)> {
+    let conn = open(db);
+    let mut stmt = conn
+        .prepare(
+            "SELECT mount_point, used_bytes, free_bytes, docker_root FROM filesystem_history
+             WHERE pass_id = (SELECT MAX(pass_id) FROM filesystem_history)",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// What the stacks hold on each filesystem in the newest pass, from the
+/// public views: a stack's disk is on the Docker root's filesystem but for
+/// its bind mounts, each on the filesystem with the longest mount point
+/// that holds its path.
+fn stack_bytes_by_filesystem(db: &Path, filesystems: &BTreeMap<String, (i64, i64, bool)>) -> BTreeMap<String, i64> {
+    let conn = open(db);
+    let root = filesystems.iter().find(|(_, f)| f.2).map(|(m, _)| m.clone()).expect("a Docker root filesystem");
+    let home =
+        |path: &str| filesystems.keys().filter(|m| Path::new(path).starts_with(m)).max_by_key(|m| m.len()).cloned();
+    let mut off_root: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut held: BTreeMap<String, i64> = BTreeMap::new();
+    let mut stmt = conn
+        .prepare(
+            "SELECT stack_kind, stack, volume, size_bytes FROM latest_volumes
+             WHERE kind = 'bind' AND stack IS NOT NULL AND size_bytes IS NOT NULL",
+        )
+        .unwrap();
+    let binds: Vec<(String, String, String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    for (kind, stack, path, size) in binds {
+        match home(&path) {
+            Some(fs) if fs != root => {
+                *off_root.entry((kind, stack)).or_default() += size;
+                *held.entry(fs).or_default() += size;
+            }
+            _ => {}
+        }
+    }
+    let mut stmt =
+        conn.prepare("SELECT kind, stack, disk_bytes FROM latest_stacks WHERE disk_bytes IS NOT NULL").unwrap();
+    let stacks: Vec<(String, String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    for (kind, stack, disk) in stacks {
+        let elsewhere = off_root.get(&(kind, stack)).copied().unwrap_or(0);
+        *held.entry(root.clone()).or_default() += (disk - elsewhere).max(0);
+    }
+    held
+}
+
+/// The `<div class="filesystem">` blocks of a host section, by mount point.
+fn filesystem_blocks(host: &str) -> BTreeMap<String, &str> {
+    host.split("<div class=\"filesystem\"")
+        .skip(1)
+        .map(|block| {
+            let block = &block[..block.find("</div>").unwrap_or(block.len())];
+            (attr(block, "data-mount-point"), block)
+        })
+        .collect()
+}
+
 #[test]
 fn the_dashboard_in_a_real_browser_shows_our_stack_growing_and_hostile_names_as_text() {
     if !engine_available() || !tool_available("chromium", &["--version"], "chromium") {
@@ -158,6 +240,29 @@ volumes:
     // A restart between the passes: a mark on the stack page's time axis.
     docker(&["restart", "-t", "1", &app]);
     collect_with(&db, &["--sizes"]);
+    // CPU for the stack page's rate: a shell loop inside our container.
+    docker(&["exec", &app, "sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"]);
+    collect_with(&db, &["--sizes"]);
+    {
+        // The synthetic edge: the first pass 15 minutes back, 1 GB less
+        // used on every filesystem; the second a minute back, so the last
+        // two passes fall in different points of the hour's chart.
+        let w = rusqlite::Connection::open(&db).unwrap();
+        let first: i64 = w.query_row("SELECT MIN(id) FROM passes", [], |r| r.get(0)).unwrap();
+        let second: i64 = w.query_row("SELECT MIN(id) FROM passes WHERE id > ?1", [first], |r| r.get(0)).unwrap();
+        w.execute("UPDATE passes SET started_at = started_at - ?2 WHERE id = ?1", [first, SYNTHETIC_SPAN]).unwrap();
+        w.execute("UPDATE passes SET started_at = started_at - 60 WHERE id = ?1", [second]).unwrap();
+        w.execute(
+            "UPDATE passes SET fs_used_bytes = fs_used_bytes - ?2, fs_free_bytes = fs_free_bytes + ?2 WHERE id = ?1",
+            [first, SYNTHETIC_GROWTH],
+        )
+        .unwrap();
+        w.execute(
+            "UPDATE filesystem_samples SET used_bytes = used_bytes - ?2, free_bytes = free_bytes + ?2 WHERE pass_id = ?1",
+            [first, SYNTHETIC_GROWTH],
+        )
+        .unwrap();
+    }
 
     let (_server, addr) = serve(&db);
     // Every stack on the shared engine drawn (top=100), so ours is a series.
@@ -183,6 +288,70 @@ volumes:
     let growers = slice(host, "<ul class=\"growers\">", "</ul>");
     assert!(growers.contains(&project), "our stack is not among the growers: {growers}");
 
+    // A chart per filesystem of the newest pass. On each, "not attributed"
+    // is the used bytes less what the stacks hold there, as the database
+    // has them; the capacity line is used + free.
+    let filesystems = newest_filesystems(&db);
+    let held = stack_bytes_by_filesystem(&db, &filesystems);
+    let blocks = filesystem_blocks(host);
+    assert_eq!(blocks.keys().collect::<Vec<_>>(), filesystems.keys().collect::<Vec<_>>(), "a chart per filesystem");
+    for (mount, &(used, free, _)) in &filesystems {
+        let block = blocks[mount];
+        let expected = (used - held.get(mount).copied().unwrap_or(0)).max(0);
+        match block.find("data-series=\"not attributed\"") {
+            Some(at) => {
+                let shown: i64 = attr(&block[at..], "data-last").parse().unwrap();
+                assert_eq!(shown, expected, "not attributed on {mount}: used {used}, stacks {:?}", held.get(mount));
+            }
+            None => assert_eq!(expected, 0, "no \"not attributed\" series on {mount}"),
+        }
+        let capacity = slice(block, "<path class=\"refline\"", ">");
+        assert_eq!(attr(capacity, "data-last").parse::<i64>().unwrap(), used + free, "capacity of {mount}");
+    }
+    // The Docker root's holds our stack, and is drawn first.
+    let (root, &(used, free, _)) = filesystems.iter().find(|(_, f)| f.2).unwrap();
+    let root_at = host.find(&format!("data-mount-point=\"{root}\"")).unwrap();
+    assert!(
+        host.find("data-docker-root=\"false\"").is_none_or(|other| root_at < other),
+        "the Docker root's chart first"
+    );
+    assert!(
+        blocks[root.as_str()].contains(&format!("data-series=\"{project}\"")),
+        "our stack is not on the Docker root's chart"
+    );
+    // The disk grew over the window: the projection runs from the newest
+    // point at the report's own rate (its fill_seconds), to full or to the
+    // chart's end.
+    let json = bin()
+        .args(["report", "--db", db.to_str().unwrap(), "--format", "json", "--window", "1h", "--no-knowledge"])
+        .env_remove("FACTORY_ROOT")
+        .output()
+        .unwrap();
+    assert!(json.status.success(), "{}", String::from_utf8_lossy(&json.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let fs = json["hosts"][0]["filesystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["mount_point"] == root.as_str())
+        .unwrap()
+        .clone();
+    let fill = fs["fill_seconds"].as_i64().unwrap_or_else(|| panic!("the report projects no fill: {fs}"));
+    let chart = slice(blocks[root.as_str()], "<svg class=\"chart\"", ">");
+    let t1: i64 = attr(chart, "data-t1").parse().unwrap();
+    let projection = slice(blocks[root.as_str()], "<path class=\"projection\"", ">");
+    let num = |name: &str| attr(projection, name).parse::<i64>().unwrap();
+    let newest: i64 = open(&db).query_row("SELECT MAX(started_at) FROM passes", [], |r| r.get(0)).unwrap();
+    assert_eq!((num("data-from-t"), num("data-from-v")), (newest, used), "the projection starts at the newest point");
+    let ahead = 3600 / 4;
+    let expected_end = if fill <= ahead {
+        (newest + fill, used + free)
+    } else {
+        (newest + ahead, used + (free as f64 * ahead as f64 / fill as f64).round() as i64)
+    };
+    assert_eq!((num("data-to-t"), num("data-to-v")), expected_end, "the report's fill in {fill} s");
+    assert_eq!(t1, num("data-to-t"), "the time axis runs to the projection's end");
+
     // The hostile name is text: escaped where it shows, no script element
     // from it (the page has none of its own), and it never ran.
     assert!(dom.contains("&lt;script&gt;document.documentElement"), "the hostile name is not shown as text");
@@ -192,7 +361,13 @@ volumes:
 
     // The stack page: disk by part (three series) and memory, from the link.
     let stack = chromium(&["--dump-dom", &format!("http://{addr}/stack/compose/{project}?window=1h")]);
-    assert_eq!(stack.matches("<g class=\"series\"").count(), 4, "three parts and memory");
+    assert_eq!(stack.matches("<g class=\"series\"").count(), 5, "three parts, memory and our container's CPU");
+    // CPU: a rate in thousandths of a core, over the shell loop's pass.
+    let cpu = slice(&stack, "data-unit=\"millicores\"", "</svg>");
+    let series = slice(cpu, &format!("<g class=\"series\" data-series=\"{app}\""), ">");
+    let rate: i64 = attr(series, "data-last").parse().unwrap_or_else(|_| panic!("no CPU rate: {series}"));
+    assert!(rate > 0, "our container's CPU over the loop: {rate} millicores");
+    assert!(cpu.contains(" cores</text>"), "the CPU axis reads in cores");
     assert!(stack.contains("class=\"owner\""), "no owner line");
     let restart = slice(&stack, "<line class=\"event\"", "</line>");
     assert!(restart.contains(&format!("{app}: die")), "the restart is not on the time axis: {restart}");
