@@ -277,7 +277,7 @@ pub struct WatchArgs {
     /// Write what was received at least this often (500 events also make a
     /// batch): 1s, 10s, 1m.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_window)]
-    pub flush_every: (std::time::Duration, String),
+    pub flush_every: crate::time::Window,
 }
 
 #[derive(Debug, Args)]
@@ -345,4 +345,40 @@ pub struct DoctorArgs {
     /// Project TOMLs. Default: $FACTORY_ROOT/projects, else [report] projects_dir, else none.
     #[arg(long, value_name = "DIR")]
     pub projects: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn the_arguments_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every value parser's type must be the field's: clap checks that only
+    /// when the argument is read, so each duration-taking command is parsed
+    /// here with its default and with a value given.
+    #[test]
+    fn every_command_with_a_duration_parses_with_and_without_it() {
+        for args in [
+            &["stackwatch", "watch"][..],
+            &["stackwatch", "watch", "--flush-every", "5s"],
+            &["stackwatch", "serve"],
+            &["stackwatch", "serve", "--max-age", "2h"],
+            &["stackwatch", "report"],
+            &["stackwatch", "report", "--window", "6h"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            match cli.command {
+                Command::Watch(w) => assert!(w.flush_every.seconds >= 1),
+                Command::Serve(s) => assert!(s.max_age.seconds >= 3600),
+                Command::Report(r) => assert!(r.window.is_none_or(|w| w.seconds == 6 * 3600 && w.text == "6h")),
+                _ => unreachable!(),
+            }
+        }
+        assert!(Cli::try_parse_from(["stackwatch", "report", "--window", "0s"]).is_err());
+    }
 }

@@ -18,5 +18,5 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<()> {
         .or_else(|| config.docker.host.first().cloned())
         .filter(|h| !h.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_HOST.to_string());
-    collect::watch::follow(&config, &db, &host, args.flush_every.0, global.quiet)
+    collect::watch::follow(&config, &db, &host, args.flush_every.duration(), global.quiet)
 }
