@@ -321,7 +321,7 @@ fn line(text: String, count: i64, first_ns: i64, last_ns: i64) -> Line {
 /// a `[report]` threshold (`flapping_min_times` turns or
 /// `flapping_min_unhealthy` in all). A container unhealthy all through the
 /// window with no turn is the state's `unhealthy since` line, not this one.
-fn flapping(l: &Life, u: &Unhealthy, span: &str, cfg: &ReportConfig) -> Option<Line> {
+fn flapping(l: &Life, u: &Unhealthy, window: &str, cfg: &ReportConfig) -> Option<Line> {
     let (first, last) = (u.first?, u.last?);
     if u.turns == 0 && u.at_end {
         return None;
@@ -333,13 +333,13 @@ fn flapping(l: &Life, u: &Unhealthy, span: &str, cfg: &ReportConfig) -> Option<L
     let total = human_span(u.ns / 1_000_000_000);
     let mut text = if u.turns > 0 {
         format!(
-            "{} turned unhealthy {} in {span}, unhealthy for {total} in all (last at {})",
+            "{} turned unhealthy {} in {window}, unhealthy for {total} in all (last at {})",
             code(&l.name),
             times(u.turns),
             ns_iso(last)
         )
     } else {
-        format!("{} was unhealthy for {total} in {span}", code(&l.name))
+        format!("{} was unhealthy for {total} in {window}", code(&l.name))
     };
     if u.at_start {
         text.push_str("; already unhealthy when the window began");
@@ -374,13 +374,17 @@ fn cause_text(c: &Cause) -> String {
 }
 
 /// The window's events of one host, as findings to merge and as figures.
+/// `window` is how sentences name the interval `from..=to` the events are
+/// counted over: the whole report window, even when the history is shorter
+/// (then no event before the first pass is stored to count, but the span
+/// between the edge passes, `0s` with one pass, would misstate it).
 pub fn find(
     conn: &Connection,
     host_id: i64,
     from: i64,
     to: i64,
     end: &RecordedPass,
-    span: &str,
+    window: &str,
     cfg: &ReportConfig,
 ) -> Result<(Found, Summary)> {
     // `to` is a whole second: its events run to the end of it.
@@ -428,7 +432,7 @@ pub fn find(
             } else {
                 format!("; first {}, last {}", ns_iso(first), ns_iso(last))
             };
-            let text = format!("{} was OOM-killed {} in {span}{limit}{after}{when}", code(&l.name), times(n));
+            let text = format!("{} was OOM-killed {} in {window}{limit}{after}{when}", code(&l.name), times(n));
             found.oom.entry(key.clone()).or_default().push((l.name.clone(), line(text, n, first, last)));
             summary.oom_kills.push(Count {
                 container: l.name.clone(),
@@ -447,7 +451,7 @@ pub fn find(
             let (first, last) = (restarts[0].1, restarts[restarts.len() - 1].1);
             let list: Vec<String> = cs.iter().map(cause_text).collect();
             let text = format!(
-                "{} restarted {} in {span}: {}; first {}, last {}",
+                "{} restarted {} in {window}: {}; first {}, last {}",
                 code(&l.name),
                 times(n),
                 list.join(", "),
@@ -470,7 +474,7 @@ pub fn find(
         let before = read::unhealthy_before(conn, host_id, &l.container_id, from_ns)?;
         if before || l.health.iter().any(|m| m.1) {
             let u = unhealthy_time(before, &l.health, from_ns, end_ns);
-            if let Some(h) = flapping(l, &u, span, cfg) {
+            if let Some(h) = flapping(l, &u, window, cfg) {
                 found.unhealthy.entry(key.clone()).or_default().push((l.name.clone(), h));
             }
             if let (Some(first), Some(last)) = (u.first, u.last) {
@@ -508,7 +512,7 @@ pub fn find(
                 many => format!("failed {}: {}", times(n), many.iter().map(cause_text).collect::<Vec<_>>().join(", ")),
             };
             let text = format!(
-                "job {} ran {} in {span} and was removed, {how}; last run ended {}",
+                "job {} ran {} in {window} and was removed, {how}; last run ended {}",
                 code(&name),
                 times(dies.len() as i64),
                 ns_iso(last)
@@ -533,7 +537,7 @@ pub fn find(
             "the engine's events could not be read"
         };
         summary.gap_sentence = Some(format!(
-            "Events may be missing {} in {span} (between {} and {}): {why}, so the counts from events are lower bounds; run `stackwatch collect` more often on this box.",
+            "Events may be missing {} in {window} (between {} and {}): {why}, so the counts from events are lower bounds; run `stackwatch collect` more often on this box.",
             times(n),
             ns_iso(first.0),
             ns_iso(last.1)

@@ -200,7 +200,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         end_pass.started_at - req.window.seconds,
         req.now.max(end_pass.started_at),
         &end,
-        &span,
+        &req.window.text,
         cfg,
     )?;
     let drafts = symptoms::find(&symptoms::Inputs {

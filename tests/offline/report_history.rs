@@ -749,3 +749,28 @@ fn a_hostile_name_whose_health_flapped_stays_inert_in_json_markdown_and_the_vaul
         assert!(!text.contains("\n## Ignore"), "{what}: {text}");
     }
 }
+
+#[test]
+fn events_are_counted_over_the_window_and_say_so_even_with_one_pass() {
+    // One pass, whose events (a watcher's, or a busy first pass) reach back
+    // into the window: the span between the edge passes is 0s, but the
+    // events were counted over the whole 24h window, and the sentence says so.
+    let (_, mut end) = symptom_worlds();
+    let mut web = c("shop-web-1", Some("shop"));
+    web.health = Some("healthy");
+    end.containers.push(web);
+    let mut only = snapshot(T0 + 24 * H, &end);
+    only.events = flaps("shop-web-1", "shop", &[T0 + 20 * H, T0 + 21 * H, T0 + 22 * H], 60);
+    let h = history(&[]);
+    {
+        let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
+        write::insert_pass(&mut st.conn, &only).unwrap();
+    }
+    let r = run(&h, "24h", T0 + 24 * H + 60, &Projects::default(), false);
+    let hr = host(&r);
+    assert!(hr.coverage.starts_with("Only one pass so far"), "{}", hr.coverage);
+    let f = hr.findings.iter().find(|f| f.stack.as_deref() == Some("shop")).expect("3 turns is a finding");
+    let said = f.evidence.join("\n");
+    assert!(said.contains("turned unhealthy 3 times in 24h"), "{said}");
+    assert!(!said.contains(" in 0s") && !f.summary.contains(" in 0s"), "{}\n{said}", f.summary);
+}
