@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::model::labels::{Labels, NameList};
-use crate::model::snapshot::{ContainerState, MountKind};
+use crate::model::snapshot::{ContainerState, MountKind, Stats};
 
 pub(super) const HOST_ID: &str = "SELECT id FROM hosts WHERE engine_id = ?1";
 const SIZE_STATE: &str = "SELECT ss.kind, ss.object, ss.size_bytes, ss.method, ss.measured_at, ss.attempted_at,
@@ -158,25 +158,12 @@ pub struct ContainerRow {
     pub oom_killed: Option<bool>,
     pub started_at: Option<i64>,
     pub rw_bytes: Option<i64>,
-    /// When `rw` was measured (carried forward between measurements).
+    /// When `rw_bytes` was measured (carried forward between measurements).
     pub rw_measured_at: Option<i64>,
     pub log_bytes: Option<i64>,
     pub labels: Labels,
-    pub stats: ContainerStats,
-}
-
-/// A container's resource counters in one pass; all unknown when it was
-/// not running (the engine gives no stats for a stopped container).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ContainerStats {
-    pub cpu_ns: Option<i64>,
-    pub mem_bytes: Option<i64>,
-    pub mem_limit_bytes: Option<i64>,
-    pub net_rx_bytes: Option<i64>,
-    pub net_tx_bytes: Option<i64>,
-    pub blkio_read_bytes: Option<i64>,
-    pub blkio_write_bytes: Option<i64>,
-    pub pids: Option<i64>,
+    /// All unknown when it was not running (no stats for a stopped container).
+    pub stats: Stats,
 }
 
 /// A stack a volume or bind mount belongs to, and how it was found to.
@@ -432,7 +419,7 @@ pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<Co
                 rw_bytes: r.get(12)?,
                 log_bytes: r.get(13)?,
                 labels: r.get(14)?,
-                stats: ContainerStats {
+                stats: Stats {
                     cpu_ns: r.get(15)?,
                     mem_bytes: r.get(16)?,
                     mem_limit_bytes: r.get(17)?,
