@@ -184,7 +184,7 @@ pub struct VolumeRow {
     pub mounted_by: NameList,
     pub labels: Labels,
     pub stacks: Vec<VolumeOwner>,
-    /// When `size` was last measured (sizes are carried forward between measurements).
+    /// When `size_bytes` was last measured (sizes are carried forward between measurements).
     pub size_measured_at: Option<i64>,
     pub kind: MountKind,
     /// Binds: every container mounts it read-only.
