@@ -122,7 +122,9 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     };
     let passes = read::passes_between(conn, h.host_id, start_pass.started_at, end_pass.started_at)?;
     let end = RecordedPass::load(conn, end_pass)?;
-    let start = if has_span { RecordedPass::load(conn, start_pass)? } else { RecordedPass::load(conn, end_pass)? };
+    // With one pass, both ends of the window are that pass.
+    let loaded_start = if has_span { Some(RecordedPass::load(conn, start_pass)?) } else { None };
+    let start = loaded_start.as_ref().unwrap_or(&end);
 
     let age = req.now - end_pass.started_at;
     let mut coverage = if !has_span {
@@ -167,19 +169,19 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
 
     let growth = if has_span {
         GrowthLevels {
-            stacks: growth::stacks(&start, &end, &span),
-            containers: growth::containers(&start, &end, &span),
-            volumes: growth::volumes(&start, &end, &span),
+            stacks: growth::stacks(start, &end, &span),
+            containers: growth::containers(start, &end, &span),
+            volumes: growth::volumes(start, &end, &span),
         }
     } else {
         GrowthLevels::default()
     };
 
     // Ownership and factory status for every stack seen at either edge.
-    let owner_of = stack_owners(&[&end, &start], req.config, req.projects);
+    let owner_of = stack_owners(&[&end, start], req.config, req.projects);
 
-    let disk = disk_context(&start, &end, has_span, &span, &growth, req);
-    let filesystems = reconcile::filesystems(&start, &end, has_span, &span, MIN_PROJECTION_SPAN);
+    let disk = disk_context(start, &end, has_span, &span, &growth, req);
+    let filesystems = reconcile::filesystems(start, &end, has_span, &span, MIN_PROJECTION_SPAN);
     let pruned = prunes::summary(conn, h.host_id, start_pass.started_at, req.now.max(end_pass.started_at))?;
     let pressure = disk.as_ref().map(|d| Pressure::of(d, cfg));
 
@@ -204,7 +206,7 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         cfg,
     )?;
     let drafts = symptoms::find(&symptoms::Inputs {
-        start: &start,
+        start,
         end: &end,
         has_span,
         span: &span,
@@ -213,7 +215,6 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
         unhealthy_since: &unhealthy_since,
         image_stacks: &image_stacks,
         config: cfg,
-        now: req.now,
         events: &event_findings,
     });
     // Space held unused for `vault_after`: the same findings at the pass
@@ -234,7 +235,6 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
             unhealthy_since: &none,
             image_stacks: &image_stacks,
             config: cfg,
-            now: req.now,
             events: &events::Found::default(),
         });
         persisted = then

@@ -51,7 +51,6 @@ pub struct Inputs<'a> {
     /// image_ref → stacks (kind, name) that ever ran it.
     pub image_stacks: &'a BTreeMap<i64, Vec<(String, String)>>,
     pub config: &'a ReportConfig,
-    pub now: i64,
     /// What happened between passes ([`super::events`]).
     pub events: &'a super::events::Found,
 }

@@ -130,7 +130,6 @@ const INSERT_IMAGE_STATE: &str = "INSERT INTO image_states (image_ref, pass_id, 
         containers, managed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const INSERT_IMAGE_STACK: &str =
     "INSERT OR IGNORE INTO image_stacks (image_ref, pass_id, stack_id) VALUES (?1, ?2, ?3)";
-/// Images the host's previous pass saw and this one did not.
 // An event is stored once, whoever saw it first (V8's key).
 const INSERT_EVENT: &str = "INSERT OR IGNORE INTO event_rows (host_id, container_id, at_ns, action, name, stack_kind,
         stack, service, health, exit_code, signal, oom, source)
@@ -178,6 +177,7 @@ pub fn insert_events(
     Ok(added)
 }
 
+/// Images the host's previous pass saw and this one did not.
 const IMAGES_GONE: &str = "SELECT image_ref FROM image_spans WHERE host_id = ?1 AND last_pass = ?2";
 
 /// Writes one pass in one IMMEDIATE transaction: it lands whole or not at
@@ -243,8 +243,7 @@ impl<'t> PassRows<'t> {
     /// The host's row (created on its first pass) and the pass's own.
     fn start(tx: &'t Connection, snap: &Snapshot) -> rusqlite::Result<PassRows<'t>> {
         let h = &snap.host;
-        tx.execute(UPSERT_HOST, params![h.engine_id, h.hostname])?;
-        let host_id: i64 = tx.query_row(HOST_ID, [&h.engine_id], |r| r.get(0))?;
+        let host_id = host_id(tx, &h.engine_id, &h.hostname)?;
         let previous: Option<i64> = tx.query_row(PREVIOUS_PASS, [host_id], |r| r.get(0)).optional()?;
         tx.execute(
             INSERT_PASS,
@@ -589,13 +588,7 @@ impl<'t> PassRows<'t> {
         let (tx, host_id) = (self.tx, self.host_id);
         insert_events(tx, host_id, &snap.events, "collect")?;
         if let Some(g) = &snap.event_gap {
-            tx.prepare_cached(INSERT_EVENT_GAP)?.execute(params![
-                host_id,
-                g.from_ns,
-                g.to_ns,
-                g.reason,
-                snap.started_at
-            ])?;
+            insert_event_gap(tx, host_id, g, snap.started_at)?;
         }
         Ok(())
     }
