@@ -15,10 +15,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use anyhow::{Context, Result, anyhow};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::config::Config;
 use crate::history::{self, model::HostReport, owners::Projects};
+use crate::model::labels::NameList;
 use crate::model::units;
 use crate::store::read;
 use crate::time::{Window, iso_utc};
@@ -339,9 +340,12 @@ fn host_charts(
             used: vec![None; n],
             free: vec![None; n],
         });
+        // The newest pass says whether it holds the Docker root now (rows
+        // come in no particular order).
+        if f.used[i + 1..].iter().all(Option::is_none) {
+            f.row = row.clone();
+        }
         (f.used[i], f.free[i]) = (Some(row.used), Some(row.free));
-        // The newest pass says whether it holds the Docker root now.
-        f.row = row.clone();
         at_pass[i].push((fs_ref, row));
     }
     if filesystems.is_empty() {
@@ -759,7 +763,7 @@ pub fn stack_page(
                 params![h.host_id, kind, name],
                 |r| r.get(0),
             )
-            .ok();
+            .optional()?;
         let Some(stack_id) = id else { continue };
         found = true;
         let (start, bucket) = window_bounds(conn, h, view)?;
@@ -876,7 +880,7 @@ pub fn volume_page(conn: &Connection, view: &View, name: &str) -> Result<Option<
             .query_row("SELECT id, kind FROM volumes WHERE host_id = ?1 AND name = ?2", params![h.host_id, name], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
-            .ok();
+            .optional()?;
         let Some((volume_id, kind)) = row else { continue };
         found = true;
         let (start, bucket) = window_bounds(conn, h, view)?;
@@ -925,14 +929,15 @@ pub fn volume_page(conn: &Connection, view: &View, name: &str) -> Result<Option<
         )?;
         let stacks: Vec<(String, String)> =
             stmt.query_map(params![volume_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-        let mounted_by: Option<String> = conn
+        let containers: Vec<String> = conn
             .query_row(
                 "SELECT mounted_by FROM volume_states WHERE volume_ref = ?1 ORDER BY pass_id DESC LIMIT 1",
                 params![volume_id],
-                |r| r.get(0),
+                |r| r.get::<_, NameList>(0),
             )
-            .ok();
-        let containers: Vec<String> = mounted_by.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default();
+            .optional()?
+            .map(|names| names.0)
+            .unwrap_or_default();
         out.push_str("<h3>Mounted by</h3><ul class=\"mounted-by\">");
         for (k, s) in &stacks {
             let _ = write!(out, "<li>stack <a href=\"{}\">{}</a></li>", esc(&stack_href(k, s)), esc(s));
