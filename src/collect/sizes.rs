@@ -214,6 +214,8 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
         let deadline = Instant::now() + plan.budget;
         let targets = due(snap, state, plan, now);
         let mut need_engine = false;
+        // Older engines' `system df` answers the totals too (Engine::disk_usage).
+        let mut totals_from_df = None;
         for t in targets {
             let Sizing::Walk { path, excluded } = &t.sizing else {
                 need_engine = true;
@@ -269,6 +271,7 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
             let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
             match tokio::time::timeout(remaining, engine.disk_usage()).await {
                 Ok(Ok(du)) => {
+                    totals_from_df = du.totals;
                     // The walker's answers win over the engine's for the same object.
                     let measured: Vec<(&'static str, &str)> =
                         updates.iter().map(|u| (u.kind, u.object.as_str())).collect();
@@ -302,7 +305,10 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                 }),
             }
         }
-        if totals_due(engine, state, plan, now) {
+        if let Some(t) = totals_from_df.filter(|_| totals_due(engine, state, plan, now)) {
+            updates.push(engine_total(IMAGES, t.images_bytes, now));
+            updates.push(engine_total(BUILD_CACHE, t.build_cache_bytes, now));
+        } else if totals_due(engine, state, plan, now) {
             let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
             match tokio::time::timeout(remaining, engine.docker_totals()).await {
                 Ok(Ok(t)) => {

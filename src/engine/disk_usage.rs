@@ -18,6 +18,9 @@ pub struct DiskUsage {
     pub containers_rw: HashMap<String, i64>,
     /// Only when image usage was asked for (prune), keyed by image id.
     pub images: HashMap<String, ImageUsage>,
+    /// Image and build-cache totals, when the answer was the whole `system
+    /// df` anyway (engines before API 1.42), so they need no second walk.
+    pub totals: Option<crate::model::snapshot::DockerTotals>,
 }
 
 /// What removing an image would free: `unique_bytes` are the bytes of its
@@ -149,6 +152,7 @@ pub fn parse(body: &[u8]) -> Result<DiskUsage> {
         containers_rw: ctrs
             .filter_map(|c| Some(c.size_rw.unwrap_or(0)).filter(|s| *s >= 0).map(|s| (c.id, s)))
             .collect(),
+        totals: None,
     })
 }
 

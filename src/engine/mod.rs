@@ -2,8 +2,9 @@
 //! results and errors that already say which engine and what to do.
 //!
 //! Calls are the cheap ones (list, inspect, one-shot stats, the engine's
-//! log of recent events) plus at most one `system df` per pass
-//! for sizes.
+//! log of recent events) plus, for sizes, at most one whole `system df`
+//! per pass (API 1.42+ engines also answer a cheap one for the image and
+//! build-cache totals alone).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -234,8 +235,15 @@ impl Engine {
     pub async fn disk_usage(&self) -> Result<disk_usage::DiskUsage> {
         // API 1.42 added `type`, which spares the engine the image and
         // build-cache walks we do not use.
-        let filter = if self.api_at_least(1, 42) { "?type=container&type=volume" } else { "" };
-        self.system_df(filter).await
+        if self.api_at_least(1, 42) {
+            return self.system_df("?type=container&type=volume").await;
+        }
+        // The whole walk is made anyway: keep its totals too.
+        let path = format!("/v{}/system/df", self.api_version);
+        let body = self.system_df_body(&path).await?;
+        let mut usage = disk_usage::parse(&body)?;
+        usage.totals = disk_usage::parse_totals(&body).ok();
+        Ok(usage)
     }
 
     /// Image-layer and build-cache bytes as the engine counts them. API 1.42+
