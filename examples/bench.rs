@@ -23,7 +23,7 @@ use stackwatch::collect::aggregate;
 use stackwatch::config::Config;
 use stackwatch::history::owners::Projects;
 use stackwatch::model::snapshot::*;
-use stackwatch::store::{self, retention, write};
+use stackwatch::store;
 
 const IMAGE: &str = "stackwatch-test-busybox:1";
 
@@ -563,16 +563,16 @@ fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Durat
     let t = Instant::now();
     for i in 0..passes {
         let at = start + i * step;
-        write::insert_pass(&mut st.conn, &synthetic(at, start, containers)).unwrap();
+        st.insert_pass(&synthetic(at, start, containers)).unwrap();
         // As collect does: retention at most once an hour.
-        retention::maybe_compact(&mut st.conn, at, config.collect.keep_raw, config.collect.keep_hourly, false).unwrap();
+        st.maybe_compact(at, config.collect.keep_raw, config.collect.keep_hourly, false).unwrap();
         if i % 10_000 == 0 && i > 0 {
             eprintln!("  {i}/{passes} passes written ({:.0}s)", t.elapsed().as_secs_f64());
         }
     }
     let end = start + (passes - 1) * step;
-    retention::compact(&mut st.conn, end, config.collect.keep_raw, config.collect.keep_hourly).unwrap();
-    st.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    st.compact(end, config.collect.keep_raw, config.collect.keep_hourly).unwrap();
+    st.user_sql_connection().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
     let generated = t.elapsed();
     let size = std::fs::metadata(&path).unwrap().len();
     // Where the bytes are, largest first: what bounds the size. Before
@@ -590,12 +590,12 @@ fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Durat
         .and_then(|mut q| q.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?.collect())
         .unwrap_or_default()
     };
-    let before = by_table(&st.conn);
-    let free_pages: i64 = st.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
-    st.conn.execute_batch("VACUUM;").unwrap();
+    let before = by_table(st.user_sql_connection());
+    let free_pages: i64 = st.user_sql_connection().query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
+    st.user_sql_connection().execute_batch("VACUUM;").unwrap();
     let vacuumed = std::fs::metadata(&path).unwrap().len();
-    let after = by_table(&st.conn);
-    let kept: i64 = st.conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).unwrap();
+    let after = by_table(st.user_sql_connection());
+    let kept: i64 = st.user_sql_connection().query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).unwrap();
     drop(st);
     println!("generated {passes} passes in {:.0}s; {kept} passes kept after retention", generated.as_secs_f64());
     println!("database: {:.1} MB (after VACUUM: {:.1} MB); goal < 100 MB", size as f64 / 1e6, vacuumed as f64 / 1e6);
@@ -618,7 +618,7 @@ fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Durat
             let s = store::open_read_only(&path, Duration::from_secs(5)).unwrap();
             let t = Instant::now();
             let r = stackwatch::history::build(
-                &s.conn,
+                &s.reader().unwrap(),
                 &stackwatch::history::Request {
                     window: stackwatch::time::Window { seconds: secs, text: window.into() },
                     now: end,
@@ -666,14 +666,14 @@ fn bench_section(sizes: &[usize], show: usize) {
         let path = dir.path().join("box.db");
         let mut st = store::open_for_write(&path, Duration::from_secs(30)).unwrap();
         for s in generated_box::passes(n) {
-            write::insert_pass(&mut st.conn, &s).unwrap();
+            st.insert_pass(&s).unwrap();
         }
         drop(st);
         let st = store::open_read_only(&path, Duration::from_secs(30)).unwrap();
         let config = Config::default();
         let started = Instant::now();
         let report = stackwatch::history::build(
-            &st.conn,
+            &st.reader().unwrap(),
             &stackwatch::history::Request {
                 window: stackwatch::time::Window { seconds: generated_box::DAY, text: "24h".into() },
                 now: generated_box::T0 + generated_box::DAY,
@@ -713,7 +713,7 @@ fn bench_pages(db: &Path, runs: usize) {
     let projects = Projects::default();
     let st = store::open_read_only(db, Duration::from_secs(30)).unwrap();
     let (kind, stack): (String, String) = st
-        .conn
+        .user_sql_connection()
         .query_row(
             "SELECT s.kind, s.name FROM stack_samples ss JOIN stacks s ON s.id = ss.stack_id
              WHERE ss.pass_id = (SELECT MAX(id) FROM passes) ORDER BY ss.disk_bytes DESC LIMIT 1",
@@ -721,8 +721,10 @@ fn bench_pages(db: &Path, runs: usize) {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    let volume: String = st.conn.query_row("SELECT name FROM volumes ORDER BY id LIMIT 1", [], |r| r.get(0)).unwrap();
-    let now: i64 = st.conn.query_row("SELECT MAX(started_at) FROM passes", [], |r| r.get(0)).unwrap();
+    let volume: String =
+        st.user_sql_connection().query_row("SELECT name FROM volumes ORDER BY id LIMIT 1", [], |r| r.get(0)).unwrap();
+    let now: i64 = st.user_sql_connection().query_row("SELECT MAX(started_at) FROM passes", [], |r| r.get(0)).unwrap();
+    let history = st.reader().unwrap();
     println!("\n## pages over {} ({} runs each, median)\n", db.display(), runs);
     println!("| window | host page | stack page | volume page |\n|---|---|---|---|");
     for (w, _) in dashboard::WINDOWS {
@@ -739,11 +741,11 @@ fn bench_pages(db: &Path, runs: usize) {
             ms[ms.len() / 2]
         };
         let host =
-            time(&|| dashboard::host_page(&st.conn, &config, &projects, &view, now, true).unwrap().unwrap().len());
+            time(&|| dashboard::host_page(&history, &config, &projects, &view, now, true).unwrap().unwrap().len());
         let stack_ms = time(&|| {
-            dashboard::stack_page(&st.conn, &config, &projects, &view, &kind, &stack, now).unwrap().unwrap().len()
+            dashboard::stack_page(&history, &config, &projects, &view, &kind, &stack, now).unwrap().unwrap().len()
         });
-        let volume_ms = time(&|| dashboard::volume_page(&st.conn, &view, &volume).unwrap().unwrap().len());
+        let volume_ms = time(&|| dashboard::volume_page(&history, &view, &volume).unwrap().unwrap().len());
         println!("| {w} | {host:.0} ms | {stack_ms:.0} ms | {volume_ms:.0} ms |");
     }
 }

@@ -302,16 +302,9 @@ fn database(checks: &mut Checks, db: &Path, config: &Config) {
             return;
         }
     };
-    let summary = st.conn.query_row(
-        &format!(
-            "SELECT ({}), (SELECT count(*) FROM passes), (SELECT MAX(started_at) FROM passes)",
-            read::MAX_MIGRATION
-        ),
-        [],
-        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?)),
-    );
+    let summary = st.reader().and_then(|history| Ok(history.summary()?));
     match summary {
-        Ok((version, passes, newest)) => {
+        Ok(read::Summary { schema: version, passes, newest_at: newest }) => {
             let latest = store::schema_version();
             let upgrade = if version < latest { "; the next collect upgrades it" } else { "" };
             let newest = newest.map(|t| format!(", newest {}", iso_utc(t))).unwrap_or_default();

@@ -44,7 +44,7 @@ use tokio::time::Sleep;
 use crate::config::Config;
 use crate::history::owners::Projects;
 use crate::metrics::{self, exposition::Format, exposition::render};
-use crate::store::{self, read};
+use crate::store::{self};
 use crate::time::{format_duration, iso_utc, now_unix};
 use crate::{dashboard, signals, untrusted};
 
@@ -455,7 +455,7 @@ fn stamps(state: &State) -> Vec<FileStamp> {
 fn scrape(state: &State, format: Format) -> Result<String> {
     let projects = Projects::load_from(state.projects.as_ref())?;
     let st = store::open_read_only(&state.db, state.config.database.busy_timeout)?;
-    let families = metrics::build(&st.conn, &state.config, &projects)?;
+    let families = metrics::build(&st.reader()?, &state.config, &projects)?;
     Ok(render(&families, format))
 }
 
@@ -465,7 +465,7 @@ fn dashboard_page(state: &State, path: &str, query: Option<&str>) -> dashboard::
     let page = (|| -> Result<dashboard::Page> {
         let projects = Projects::load_from(state.projects.as_ref())?;
         let st = store::open_read_only(&state.db, state.config.database.busy_timeout)?;
-        Ok(dashboard::route(&st.conn, &state.config, &projects, path, query, now_unix())
+        Ok(dashboard::route(&st.reader()?, &state.config, &projects, path, query, now_unix())
             .unwrap_or(dashboard::Page { status: 404, body: "not found\n".into() }))
     })();
     page.unwrap_or_else(|e| dashboard::Page {
@@ -481,8 +481,9 @@ fn health(state: &State, now: i64) -> (StatusCode, String) {
     let result = (|| -> Result<Vec<(String, i64)>> {
         let st = store::open_read_only(&state.db, state.config.database.busy_timeout)?;
         let mut out = Vec::new();
-        for h in read::hosts(&st.conn).context("cannot read hosts")? {
-            out.push((h.hostname.clone(), read::pass(&st.conn, h.latest_pass)?.started_at));
+        let history = st.reader()?;
+        for h in history.hosts().context("cannot read hosts")? {
+            out.push((h.hostname.clone(), history.pass(h.latest_pass)?.started_at));
         }
         Ok(out)
     })();

@@ -368,12 +368,12 @@ impl Table {
 mod tests {
     use super::*;
 
-    fn db() -> (tempfile::TempDir, Connection) {
+    fn db() -> (tempfile::TempDir, crate::store::Store) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
         drop(crate::store::open_for_write(&path, std::time::Duration::from_secs(1)).unwrap());
         let st = crate::store::open_read_only(&path, std::time::Duration::from_secs(1)).unwrap();
-        (dir, st.conn)
+        (dir, st)
     }
 
     fn run_text(conn: &Connection, sql: &str, f: SqlFormat) -> Result<String> {
@@ -384,31 +384,34 @@ mod tests {
 
     #[test]
     fn formats_table_csv_and_json() {
-        let (_d, c) = db();
+        let (_d, st) = db();
+        let c = st.user_sql_connection();
         let sql = "SELECT 1 AS n, 'a,\"b\"' AS t, NULL AS u, 2.5 AS r UNION ALL SELECT 100, 'x', 'y', NULL;";
         assert_eq!(
-            run_text(&c, sql, SqlFormat::Table).unwrap(),
+            run_text(c, sql, SqlFormat::Table).unwrap(),
             "  n  t      u        r\n---  -----  ----  ----\n  1  a,\"b\"  NULL   2.5\n100  x      y     NULL\n(2 rows)\n"
         );
-        assert_eq!(run_text(&c, sql, SqlFormat::Csv).unwrap(), "n,t,u,r\n1,\"a,\"\"b\"\"\",,2.5\n100,x,y,\n");
-        let json: serde_json::Value = serde_json::from_str(&run_text(&c, sql, SqlFormat::Json).unwrap()).unwrap();
+        assert_eq!(run_text(c, sql, SqlFormat::Csv).unwrap(), "n,t,u,r\n1,\"a,\"\"b\"\"\",,2.5\n100,x,y,\n");
+        let json: serde_json::Value = serde_json::from_str(&run_text(c, sql, SqlFormat::Json).unwrap()).unwrap();
         assert_eq!(
             json,
             serde_json::json!([{"n": 1, "t": "a,\"b\"", "u": null, "r": 2.5}, {"n": 100, "t": "x", "u": "y", "r": null}])
         );
-        assert_eq!(run_text(&c, "SELECT 1 WHERE 0", SqlFormat::Json).unwrap(), "[]\n");
+        assert_eq!(run_text(c, "SELECT 1 WHERE 0", SqlFormat::Json).unwrap(), "[]\n");
     }
 
     #[test]
     fn control_characters_never_reach_the_terminal_table() {
-        let (_d, c) = db();
-        let out = run_text(&c, "SELECT 'evil' || char(10) || char(27) || '[31m' AS name", SqlFormat::Table).unwrap();
+        let (_d, st) = db();
+        let c = st.user_sql_connection();
+        let out = run_text(c, "SELECT 'evil' || char(10) || char(27) || '[31m' AS name", SqlFormat::Table).unwrap();
         assert!(out.contains("evil??[31m") && !out.contains('\x1b'), "{out}");
     }
 
     #[test]
     fn writes_multiple_statements_and_non_queries_are_refused() {
-        let (_d, c) = db();
+        let (_d, st) = db();
+        let c = st.user_sql_connection();
         for (sql, expect) in [
             ("DELETE FROM passes", "would write"),
             ("CREATE TABLE x (a)", "would write"),
@@ -423,33 +426,35 @@ mod tests {
             ("  -- nothing\n", "returns no rows"),
             ("SELEC 1", "does not compile"),
         ] {
-            let err = run_text(&c, sql, SqlFormat::Table).unwrap_err().to_string();
+            let err = run_text(c, sql, SqlFormat::Table).unwrap_err().to_string();
             assert!(err.contains(expect), "{sql}: {err}");
         }
         // A trailing semicolon, comments and blank lines are one statement.
-        assert!(run_text(&c, "-- count\nSELECT count(*) FROM passes;\n\n", SqlFormat::Csv).unwrap().ends_with("\n0\n"));
+        assert!(run_text(c, "-- count\nSELECT count(*) FROM passes;\n\n", SqlFormat::Csv).unwrap().ends_with("\n0\n"));
     }
 
     #[test]
     fn pragma_reads_are_allowed() {
-        let (_d, c) = db();
-        assert_eq!(run_text(&c, "PRAGMA journal_mode", SqlFormat::Csv).unwrap(), "journal_mode\nwal\n");
-        assert_eq!(run_text(&c, "pragma main.page_size;", SqlFormat::Csv).unwrap(), "page_size\n4096\n");
-        let id = run_text(&c, "-- ours?\nPRAGMA application_id", SqlFormat::Csv).unwrap();
+        let (_d, st) = db();
+        let c = st.user_sql_connection();
+        assert_eq!(run_text(c, "PRAGMA journal_mode", SqlFormat::Csv).unwrap(), "journal_mode\nwal\n");
+        assert_eq!(run_text(c, "pragma main.page_size;", SqlFormat::Csv).unwrap(), "page_size\n4096\n");
+        let id = run_text(c, "-- ours?\nPRAGMA application_id", SqlFormat::Csv).unwrap();
         assert_eq!(id, format!("application_id\n{}\n", crate::store::APPLICATION_ID));
-        assert!(run_text(&c, "PRAGMA table_info(passes)", SqlFormat::Csv).unwrap().contains("started_at"));
+        assert!(run_text(c, "PRAGMA table_info(passes)", SqlFormat::Csv).unwrap().contains("started_at"));
     }
 
     #[test]
     fn a_runaway_query_is_stopped_at_the_time_limit() {
-        let (_d, c) = db();
+        let (_d, st) = db();
+        let c = st.user_sql_connection();
         let forever = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r";
         let started = std::time::Instant::now();
-        let err = run(&c, forever, SqlFormat::Csv, Some(Duration::from_millis(300)), &mut Vec::new()).unwrap_err();
+        let err = run(c, forever, SqlFormat::Csv, Some(Duration::from_millis(300)), &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("stopped after 300ms (--timeout)"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
         // The connection answers the next query normally.
-        assert_eq!(run_text(&c, "SELECT 1 AS one", SqlFormat::Csv).unwrap(), "one\n1\n");
+        assert_eq!(run_text(c, "SELECT 1 AS one", SqlFormat::Csv).unwrap(), "one\n1\n");
     }
 
     /// Accepts `limit` bytes, then fails like a closed pipe.
@@ -473,11 +478,12 @@ mod tests {
 
     #[test]
     fn the_table_streams_after_its_first_rows_and_bounds_each_cell() {
-        let (_d, c) = db();
+        let (_d, st) = db();
+        let c = st.user_sql_connection();
         // Endless rows: only a table that prints as it reads ever writes.
         let endless = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n, 'x' AS t FROM r";
         let mut out = Closing { written: 0, limit: 100_000 };
-        let err = run(&c, endless, SqlFormat::Table, Some(Duration::from_secs(20)), &mut out).unwrap_err();
+        let err = run(c, endless, SqlFormat::Table, Some(Duration::from_secs(20)), &mut out).unwrap_err();
         assert!(format!("{err:#}").contains("roken pipe"), "stopped by the reader, not the clock: {err:#}");
 
         // Widths come from the first rows; later rows keep the columns.
@@ -485,7 +491,7 @@ mod tests {
             "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r LIMIT {}) SELECT n, 'v' || n AS t FROM r",
             TABLE_ALIGN_ROWS + 5
         );
-        let text = run_text(&c, &many, SqlFormat::Table).unwrap();
+        let text = run_text(c, &many, SqlFormat::Table).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "   n  t", "{}", lines[0]);
         assert_eq!(lines[2], "   1  v1");
@@ -494,7 +500,7 @@ mod tests {
 
         // A 100 kB blob and text: one bounded cell each.
         let text =
-            run_text(&c, "SELECT zeroblob(100000) AS b, printf('%.100000c', 'y') AS t", SqlFormat::Table).unwrap();
+            run_text(c, "SELECT zeroblob(100000) AS b, printf('%.100000c', 'y') AS t", SqlFormat::Table).unwrap();
         let row = text.lines().nth(2).unwrap();
         assert!(row.chars().count() <= 2 * MAX_CELL + 2, "{}", row.chars().count());
         assert!(row.starts_with("x'0000") && row.contains("…  yyy") && row.ends_with('…'), "{row}");

@@ -16,7 +16,7 @@ use crate::engine::{DEFAULT_HOST, Engine};
 use crate::model::snapshot::Snapshot;
 use crate::progress::Progress;
 use crate::signals::{self, Interrupted};
-use crate::store::{self, read, retention, write};
+use crate::store;
 use crate::time::now_unix;
 use crate::{fault, untrusted};
 
@@ -115,10 +115,16 @@ pub fn run(
             continue;
         }
         let sizing = Instant::now();
-        let state = read::size_state(&st.conn, &snap.host.engine_id)
-            .map_err(|e| store::sql_error(e, db, "read size state from"))?;
-        let previous = read::previous_pass_start(&st.conn, &snap.host.engine_id)
-            .map_err(|e| store::sql_error(e, db, "read the previous pass from"))?;
+        let (state, previous) = {
+            let history = st.reader()?;
+            let state = history
+                .size_state(&snap.host.engine_id)
+                .map_err(|e| store::sql_error(e, db, "read size state from"))?;
+            let previous = history
+                .previous_pass_start(&snap.host.engine_id)
+                .map_err(|e| store::sql_error(e, db, "read the previous pass from"))?;
+            (state, previous)
+        };
         runtime.block_on(async {
             tokio::select! {
                 () = async {
@@ -154,7 +160,7 @@ pub fn run(
     };
     for (i, snap) in snaps.iter().enumerate() {
         let mut paused = false;
-        let written = write::insert_pass_checked(&mut st.conn, snap, &mut || {
+        let written = st.insert_pass_checked(snap, &mut || {
             if !paused {
                 paused = true;
                 fault::pause(fault::WRITE);
@@ -206,7 +212,7 @@ pub fn run(
     }
     // Retention runs at most once an hour, after the passes have landed. A
     // failure is only a warning: the passes are in, and the next run retries.
-    if let Err(e) = retention::maybe_compact(&mut st.conn, now_unix(), c.keep_raw, c.keep_hourly, false) {
+    if let Err(e) = st.maybe_compact(now_unix(), c.keep_raw, c.keep_hourly, false) {
         eprintln!(
             "stackwatch: warning: {}",
             untrusted::line(&format!("{:#}", store::sql_error(e, db, "compact")), 2000)

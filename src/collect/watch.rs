@@ -21,7 +21,7 @@ use super::events::{container_event, now_ns, select};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::model::snapshot::{ContainerEvent, EventGap};
-use crate::store::{self, lock, read, write};
+use crate::store::{self, lock};
 use crate::time::now_unix;
 use crate::{signals, untrusted};
 
@@ -51,10 +51,12 @@ pub fn follow(config: &Config, db: &Path, host: &str, flush_every: Duration, qui
     let mut st = store::open_for_write(db, config.database.busy_timeout)?;
     let host_id = {
         let _lock = lock::acquire(db, config.database.lock_wait)?;
-        write::host_id(&st.conn, &engine_id, &hostname).map_err(|e| store::sql_error(e, db, "record the host in"))?
+        st.host_id(&engine_id, &hostname).map_err(|e| store::sql_error(e, db, "record the host in"))?
     };
     // From the start of the engine's previous pass, as a pass would.
-    let start = read::previous_pass_start(&st.conn, &engine_id)
+    let start = st
+        .reader()?
+        .previous_pass_start(&engine_id)
         .map_err(|e| store::sql_error(e, db, "read the previous pass from"))?
         .map(|s| s.saturating_mul(1_000_000_000))
         .unwrap_or_else(now_ns);
@@ -70,14 +72,9 @@ pub fn follow(config: &Config, db: &Path, host: &str, flush_every: Duration, qui
         }
         // A pass in progress holds the lock: keep the batch for the next tick.
         let Ok(_lock) = lock::acquire(db, wait) else { return Ok(()) };
-        let tx = st.conn.transaction().map_err(|e| store::sql_error(e, db, "write events to"))?;
-        stored += write::insert_events(&tx, host_id, &pending.events, "watch")
+        stored += st
+            .insert_events(host_id, &pending.events, &pending.gaps, now_unix(), "watch")
             .map_err(|e| store::sql_error(e, db, "write events to"))?;
-        for g in &pending.gaps {
-            write::insert_event_gap(&tx, host_id, g, now_unix())
-                .map_err(|e| store::sql_error(e, db, "write events to"))?;
-        }
-        tx.commit().map_err(|e| store::sql_error(e, db, "write events to"))?;
         *pending = Pending::default();
         Ok(())
     };

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::cli::{CompactArgs, Global};
 use crate::model::units;
-use crate::store::{self, lock, retention};
+use crate::store::{self, lock};
 use crate::time::now_unix;
 
 pub fn run(global: &Global, args: &CompactArgs) -> Result<()> {
@@ -22,12 +22,9 @@ pub fn run(global: &Global, args: &CompactArgs) -> Result<()> {
     let before = size(&db);
     let mut st = store::open_for_write(&db, config.database.busy_timeout)?;
     let c = &config.collect;
-    let done = retention::compact(&mut st.conn, now_unix(), c.keep_raw, c.keep_hourly)
-        .map_err(|e| store::sql_error(e, &db, "compact"))?;
+    let done = st.compact(now_unix(), c.keep_raw, c.keep_hourly).map_err(|e| store::sql_error(e, &db, "compact"))?;
     if args.vacuum {
-        st.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
-            .map_err(|e| store::sql_error(e, &db, "vacuum"))?;
+        st.vacuum().map_err(|e| store::sql_error(e, &db, "vacuum"))?;
     }
     if !global.quiet {
         println!(

@@ -15,7 +15,7 @@ pub fn run(global: &Global, args: &MetricsArgs) -> Result<()> {
     let pdir = paths::projects(args.projects.as_deref(), config.report.projects_dir.as_deref());
     let projects = Projects::load_from(pdir.as_ref())?;
     let st = store::open_read_only(&db, config.database.busy_timeout)?;
-    let families = metrics::build(&st.conn, &config, &projects)?;
+    let families = metrics::build(&st.reader()?, &config, &projects)?;
     let format = if args.openmetrics { exposition::Format::OpenMetrics } else { exposition::Format::Prometheus };
     let text = exposition::render(&families, format);
     match &args.output {

@@ -42,8 +42,9 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
     }
 
     let st = store::open_read_only(&db, config.database.busy_timeout)?;
+    let history = st.reader()?;
     let mut rep = history::build(
-        &st.conn,
+        &history,
         &history::Request { window, now: now_unix(), config: &config, projects: &projects, vault: vault.is_some() },
     )?;
 
@@ -123,7 +124,7 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
                 window_seconds: rep.window_seconds,
                 top: crate::dashboard::DEFAULT_TOP,
             };
-            crate::dashboard::host_page(&st.conn, &config, &projects, &view, now_unix(), false)?.unwrap_or_default()
+            crate::dashboard::host_page(&history, &config, &projects, &view, now_unix(), false)?.unwrap_or_default()
         }
     };
     // A closed pipe (`| head`) is not an error worth a message.

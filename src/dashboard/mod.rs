@@ -15,13 +15,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use anyhow::{Context, Result, anyhow};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::config::Config;
 use crate::history::{self, model::HostReport, owners::Projects};
-use crate::model::labels::NameList;
 use crate::model::units;
-use crate::store::read;
+use crate::store::read::charts::{ChartSpan, StackParts};
+use crate::store::read::{self, Reader};
 use crate::time::{Window, iso_utc};
 use svg::{Line, Series, esc};
 
@@ -31,6 +30,8 @@ pub const WINDOWS: [(&str, i64); 5] =
 /// Points per series at most: the newest pass of each of this many time
 /// buckets, whatever tier (every pass, hourly, daily) the window reads.
 pub const MAX_POINTS: i64 = 240;
+/// Restarts, OOM kills and health changes marked on a stack's charts at most.
+const MAX_MARKS: i64 = 500;
 /// Stacks drawn on the host page by default; the rest are "other".
 pub const DEFAULT_TOP: usize = 8;
 const MAX_TOP: usize = 100;
@@ -80,7 +81,7 @@ pub struct Page {
 /// Answers one dashboard request; `None` when the path is not a dashboard
 /// page (the server's own routes and 404 apply).
 pub fn route(
-    conn: &Connection,
+    db: &Reader<'_>,
     config: &Config,
     projects: &Projects,
     path: &str,
@@ -97,11 +98,11 @@ pub fn route(
         Err(e) => return Some(Page { status: 400, body: error_page(&format!("{e:#}")) }),
     };
     let page = match stack {
-        None if volume.is_some() => volume_page(conn, &view, &percent_decode(volume.unwrap_or_default())),
-        None => host_page(conn, config, projects, &view, now, true),
+        None if volume.is_some() => volume_page(db, &view, &percent_decode(volume.unwrap_or_default())),
+        None => host_page(db, config, projects, &view, now, true),
         Some(rest) => match rest.split_once('/') {
             Some((kind, name)) => {
-                stack_page(conn, config, projects, &view, &percent_decode(kind), &percent_decode(name), now)
+                stack_page(db, config, projects, &view, &percent_decode(kind), &percent_decode(name), now)
             }
             None => Ok(None),
         },
@@ -184,27 +185,14 @@ pub fn stack_href(kind: &str, name: &str) -> String {
     format!("/stack/{}/{}", percent_encode(kind), percent_encode(name))
 }
 
-/// The passes a chart of `host_id` reads: the newest of each of
-/// [`MAX_POINTS`] buckets over the window ending at the host's newest pass.
-const CHOSEN: &str = "WITH chosen AS (
-    SELECT MAX(id) AS id FROM passes
-    WHERE host_id = ?1 AND started_at >= ?2
-    GROUP BY (started_at - ?2) / ?3)";
-
-fn chosen_passes(conn: &Connection, host_id: i64, start: i64, bucket: i64) -> Result<Vec<(i64, i64)>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{CHOSEN} SELECT p.id, p.started_at FROM chosen c JOIN passes p ON p.id = c.id ORDER BY p.started_at"
-    ))?;
-    let rows = stmt.query_map(params![host_id, start, bucket], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-fn window_bounds(conn: &Connection, host: &read::HostRow, view: &View) -> Result<(i64, i64)> {
-    let end = read::pass(conn, host.latest_pass)?.started_at;
+/// The passes a chart of `host` reads: the newest of each of [`MAX_POINTS`]
+/// buckets over the window ending at the host's newest pass.
+fn chart_span(db: &Reader<'_>, host: &read::HostRow, view: &View) -> Result<ChartSpan> {
+    let end = db.pass(host.latest_pass)?.started_at;
     let start = end - view.window_seconds;
     // One more second a bucket than window / MAX_POINTS: the window holds
     // both its ends, and the newest pass must not open bucket MAX_POINTS + 1.
-    Ok((start, view.window_seconds / MAX_POINTS + 1))
+    Ok(ChartSpan { host_id: host.host_id, start, bucket: view.window_seconds / MAX_POINTS + 1 })
 }
 
 /// One chart of the host page: a filesystem's used bytes by stack, or,
@@ -293,48 +281,27 @@ struct FsSamples {
 /// (top `view.top`, "other", "not attributed"), its capacity and, where the
 /// report projects it filling (`fills`), the projection.
 fn host_charts(
-    conn: &Connection,
+    db: &Reader<'_>,
     host: &read::HostRow,
     view: &View,
     fills: &[history::model::FilesystemChange],
 ) -> Result<Vec<FsChart>> {
-    let (start, bucket) = window_bounds(conn, host, view)?;
-    let passes = chosen_passes(conn, host.host_id, start, bucket)?;
-    let index: BTreeMap<i64, usize> = passes.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
-    let times: Vec<i64> = passes.iter().map(|(_, t)| *t).collect();
+    let span = chart_span(db, host, view)?;
+    let passes = db.chosen_passes(&span)?;
+    let index: BTreeMap<i64, usize> = passes.iter().enumerate().map(|(i, p)| (p.pass_id, i)).collect();
+    let times: Vec<i64> = passes.iter().map(|p| p.started_at).collect();
     let n = times.len();
     let mut by_stack: BTreeMap<StackKey, Vec<Option<i64>>> = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(&format!(
-        "{CHOSEN} SELECT ss.pass_id, s.kind, s.name, ss.disk_bytes FROM chosen c
-         JOIN stack_samples ss ON ss.pass_id = c.id JOIN stacks s ON s.id = ss.stack_id"
-    ))?;
-    let mut rows = stmt.query(params![host.host_id, start, bucket])?;
-    while let Some(r) = rows.next()? {
-        let (pass, kind, name, disk): (i64, String, String, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-        let Some(&i) = index.get(&pass) else { continue };
-        by_stack.entry((kind, name)).or_insert_with(|| vec![None; n])[i] = disk;
+    for s in db.stack_disk_at(&span)? {
+        let Some(&i) = index.get(&s.pass_id) else { continue };
+        by_stack.entry((s.kind, s.name)).or_insert_with(|| vec![None; n])[i] = s.disk_bytes;
     }
 
     // The filesystems of each chosen pass, by their `filesystems` row.
     let mut filesystems: BTreeMap<i64, FsSamples> = BTreeMap::new();
     let mut at_pass: Vec<Vec<(i64, read::FilesystemRow)>> = vec![Vec::new(); n];
-    let mut stmt = conn.prepare_cached(&format!(
-        "{CHOSEN} SELECT fs.pass_id, fs.fs_ref, f.device, f.mount_point, fs.total_bytes, fs.used_bytes,
-                fs.free_bytes, fs.docker_root
-         FROM chosen c JOIN filesystem_samples fs ON fs.pass_id = c.id JOIN filesystems f ON f.id = fs.fs_ref"
-    ))?;
-    let mut rows = stmt.query(params![host.host_id, start, bucket])?;
-    while let Some(r) = rows.next()? {
-        let Some(&i) = index.get(&r.get::<_, i64>(0)?) else { continue };
-        let fs_ref: i64 = r.get(1)?;
-        let row = read::FilesystemRow {
-            device: r.get(2)?,
-            mount_point: r.get(3)?,
-            total: r.get(4)?,
-            used: r.get(5)?,
-            free: r.get(6)?,
-            docker_root: r.get(7)?,
-        };
+    for read::charts::FilesystemAt { pass_id, fs_ref, row } in db.filesystems_at(&span)? {
+        let Some(&i) = index.get(&pass_id) else { continue };
         let f = filesystems.entry(fs_ref).or_insert_with(|| FsSamples {
             row: row.clone(),
             used: vec![None; n],
@@ -365,16 +332,13 @@ fn host_charts(
     // mounts on other filesystems: those are read per bind, and only for
     // the binds that some chosen pass places off the Docker root.
     let mut off_root: BTreeMap<(i64, StackKey), Vec<Option<i64>>> = BTreeMap::new();
-    let binds: Vec<(i64, String)> = conn
-        .prepare_cached("SELECT id, name FROM volumes WHERE host_id = ?1 AND kind = 'bind'")?
-        .query_map([host.host_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let binds = db.bind_mounts(host.host_id)?;
     let rows_at: Vec<Vec<read::FilesystemRow>> =
         at_pass.iter().map(|fss| fss.iter().map(|(_, f)| f.clone()).collect()).collect();
     // Each bind's filesystem at each point; those never off the Docker
     // root's are not read again.
     let mut homes: BTreeMap<i64, Vec<Option<i64>>> = BTreeMap::new();
-    for (bind, path) in &binds {
+    for read::charts::BindMount { volume_ref: bind, path } in &binds {
         let home: Vec<Option<i64>> = at_pass
             .iter()
             .zip(&rows_at)
@@ -387,33 +351,13 @@ fn host_charts(
             homes.insert(*bind, home);
         }
     }
-    if !homes.is_empty() {
-        // One statement for them all (the chosen passes are picked once),
-        // each bind's size, state and stacks at each point a few
-        // primary-key lookups. The ids are integers from the database.
-        let ids = homes.keys().map(|id| id.to_string()).collect::<Vec<_>>().join(",");
-        let mut stmt = conn.prepare(&format!(
-            "{CHOSEN} SELECT c.id, v.id, z.size_bytes, s.kind, s.name FROM chosen c
-             CROSS JOIN volumes v
-             JOIN volume_spans sp ON sp.volume_ref = v.id AND c.id BETWEEN sp.first_pass AND sp.last_pass
-             JOIN volume_states st ON st.volume_ref = v.id AND st.pass_id =
-                  (SELECT MAX(x.pass_id) FROM volume_states x WHERE x.volume_ref = v.id AND x.pass_id <= c.id)
-             LEFT JOIN volume_sizes z ON z.volume_ref = v.id AND z.pass_id =
-                  (SELECT MAX(x.pass_id) FROM volume_sizes x WHERE x.volume_ref = v.id AND x.pass_id <= c.id)
-             JOIN volume_stacks vs ON vs.volume_ref = v.id AND vs.pass_id = st.pass_id
-             JOIN stacks s ON s.id = vs.stack_id
-             WHERE v.id IN ({ids}) AND st.present = 1"
-        ))?;
-        let mut rows = stmt.query(params![host.host_id, start, bucket])?;
-        while let Some(r) = rows.next()? {
-            let Some(&i) = index.get(&r.get::<_, i64>(0)?) else { continue };
-            let (bind, size, kind, name): (i64, Option<i64>, String, String) =
-                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
-            let (Some(size), Some(fs)) = (size, homes.get(&bind).and_then(|h| h[i])) else { continue };
-            if Some(fs) != root[i] {
-                let v = &mut off_root.entry((fs, (kind, name))).or_insert_with(|| vec![None; n])[i];
-                *v = Some(v.unwrap_or(0) + size);
-            }
+    let ids: Vec<i64> = homes.keys().copied().collect();
+    for b in db.bind_sizes_at(&span, &ids)? {
+        let Some(&i) = index.get(&b.pass_id) else { continue };
+        let (Some(size), Some(fs)) = (b.size_bytes, homes.get(&b.volume_ref).and_then(|h| h[i])) else { continue };
+        if Some(fs) != root[i] {
+            let v = &mut off_root.entry((fs, (b.stack_kind, b.stack))).or_insert_with(|| vec![None; n])[i];
+            *v = Some(v.unwrap_or(0) + size);
         }
     }
 
@@ -518,14 +462,14 @@ fn legend(out: &mut String, series: &[Series], unit: svg::Unit) {
 }
 
 fn build_report(
-    conn: &Connection,
+    db: &Reader<'_>,
     config: &Config,
     projects: &Projects,
     view: &View,
     now: i64,
 ) -> Result<history::model::Report> {
     history::build(
-        conn,
+        db,
         &history::Request {
             window: Window { seconds: view.window_seconds, text: view.window.clone() },
             now,
@@ -540,15 +484,15 @@ fn build_report(
 /// the stack table. `links`: false in the one-file export, whose stack
 /// pages do not exist.
 pub fn host_page(
-    conn: &Connection,
+    db: &Reader<'_>,
     config: &Config,
     projects: &Projects,
     view: &View,
     now: i64,
     links: bool,
 ) -> Result<Option<String>> {
-    let rep = build_report(conn, config, projects, view, now)?;
-    let hosts = read::hosts(conn).context("cannot read hosts from the history")?;
+    let rep = build_report(db, config, projects, view, now)?;
+    let hosts = db.hosts().context("cannot read hosts from the history")?;
     let mut out = head("stackwatch: disk by stack");
     let _ = write!(
         out,
@@ -565,7 +509,7 @@ pub fn host_page(
     }
     for h in &hosts {
         let Some(hr) = rep.hosts.iter().find(|r| r.engine_id == h.engine_id) else { continue };
-        let mut charts = host_charts(conn, h, view, &hr.filesystems)?;
+        let mut charts = host_charts(db, h, view, &hr.filesystems)?;
         if !links {
             charts.iter_mut().flat_map(|c| c.series.iter_mut()).for_each(|s| s.href = None);
         }
@@ -688,33 +632,12 @@ fn cpu_rates(times: &[i64], cpu_ns: &[Option<i64>]) -> Vec<Option<i64>> {
 /// The CPU of a stack's containers over the chosen passes, a series per
 /// container name (a recreated container keeps its name), the busiest
 /// [`DEFAULT_TOP`] by their summed rate, the rest as "other".
-fn cpu_series(
-    conn: &Connection,
-    host_id: i64,
-    (start, bucket): (i64, i64),
-    stack_id: i64,
-    times: &[i64],
-) -> Result<Vec<Series>> {
+fn cpu_series(db: &Reader<'_>, span: &ChartSpan, stack_id: i64, times: &[i64]) -> Result<Vec<Series>> {
     let index: BTreeMap<i64, usize> = times.iter().enumerate().map(|(i, t)| (*t, i)).collect();
-    // Only the stack's containers whose span reaches into the window (a
-    // year of recreated containers would otherwise be tried at every
-    // point); each one's sample of a pass is then one primary-key lookup.
-    let mut stmt = conn.prepare_cached(&format!(
-        "{CHOSEN}, alive AS (
-             SELECT k.id FROM containers k JOIN container_spans sp ON sp.container_ref = k.id
-             WHERE k.stack_id = ?4 AND sp.last_pass >= (SELECT MIN(id) FROM chosen))
-         SELECT p.started_at, a.id, cs.cpu_ns,
-                (SELECT st.name FROM container_states st WHERE st.container_ref = a.id
-                 ORDER BY st.pass_id DESC LIMIT 1)
-         FROM chosen c JOIN passes p ON p.id = c.id CROSS JOIN alive a
-         JOIN container_samples cs ON cs.sample_key = (c.id << 32) + a.id"
-    ))?;
     let mut counters: BTreeMap<i64, (String, Vec<Option<i64>>)> = BTreeMap::new();
-    let mut rows = stmt.query(params![host_id, start, bucket, stack_id])?;
-    while let Some(r) = rows.next()? {
-        let Some(&i) = index.get(&r.get::<_, i64>(0)?) else { continue };
-        let (container, cpu, name): (i64, Option<i64>, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
-        counters.entry(container).or_insert_with(|| (name, vec![None; times.len()])).1[i] = cpu;
+    for c in db.stack_cpu_at(span, stack_id)? {
+        let Some(&i) = index.get(&c.started_at) else { continue };
+        counters.entry(c.container_ref).or_insert_with(|| (c.name, vec![None; times.len()])).1[i] = c.cpu_ns;
     }
     let mut by_name: BTreeMap<String, Vec<Option<i64>>> = BTreeMap::new();
     for (name, cpu) in counters.into_values() {
@@ -736,7 +659,7 @@ fn cpu_series(
 /// One stack's page: its disk by part, its memory and CPU over the window, on
 /// every host that has it, with its owner.
 pub fn stack_page(
-    conn: &Connection,
+    db: &Reader<'_>,
     config: &Config,
     projects: &Projects,
     view: &View,
@@ -744,8 +667,8 @@ pub fn stack_page(
     name: &str,
     now: i64,
 ) -> Result<Option<String>> {
-    let hosts = read::hosts(conn).context("cannot read hosts from the history")?;
-    let rep = build_report(conn, config, projects, view, now)?;
+    let hosts = db.hosts().context("cannot read hosts from the history")?;
+    let rep = build_report(db, config, projects, view, now)?;
     let mut out = head(&format!("stackwatch: {name}"));
     let _ = write!(
         out,
@@ -757,32 +680,18 @@ pub fn stack_page(
     window_nav(&mut out, view, &stack_href(kind, name));
     let mut found = false;
     for h in &hosts {
-        let id: Option<i64> = conn
-            .query_row(
-                "SELECT id FROM stacks WHERE host_id = ?1 AND kind = ?2 AND name = ?3",
-                params![h.host_id, kind, name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(stack_id) = id else { continue };
+        let Some(stack_id) = db.stack_id(h.host_id, kind, name)? else { continue };
         found = true;
-        let (start, bucket) = window_bounds(conn, h, view)?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "{CHOSEN} SELECT p.started_at, ss.volume_bytes, ss.log_bytes, ss.rw_bytes, ss.mem_bytes FROM chosen c
-             JOIN passes p ON p.id = c.id JOIN stack_samples ss ON ss.pass_id = c.id AND ss.stack_id = ?4
-             ORDER BY p.started_at"
-        ))?;
-        type Row = (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
-        let rows: Vec<Row> = stmt
-            .query_map(params![h.host_id, start, bucket, stack_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let times: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let part = |n: &str, f: fn(&Row) -> Option<i64>| Series::new(n, rows.iter().map(f).collect());
-        let parts =
-            vec![part("volumes and bind mounts", |r| r.1), part("logs", |r| r.2), part("writable layers", |r| r.3)];
-        let memory = vec![part("memory", |r| r.4)];
+        let span = chart_span(db, h, view)?;
+        let rows = db.stack_parts_at(&span, stack_id)?;
+        let times: Vec<i64> = rows.iter().map(|r| r.started_at).collect();
+        let part = |n: &str, f: fn(&StackParts) -> Option<i64>| Series::new(n, rows.iter().map(f).collect());
+        let parts = vec![
+            part("volumes and bind mounts", |r| r.volume_bytes),
+            part("logs", |r| r.log_bytes),
+            part("writable layers", |r| r.rw_bytes),
+        ];
+        let memory = vec![part("memory", |r| r.mem_bytes)];
         let _ =
             write!(out, "<section class=\"host\" data-host=\"{}\"><h2>on {}</h2>", esc(&h.hostname), esc(&h.hostname));
         if let Some(s) = rep
@@ -807,33 +716,26 @@ pub fn stack_page(
         // Restarts, OOM kills and health changes of its containers, on the
         // memory chart's time axis (a start alone is not drawn: every
         // restart has one).
-        let mut stmt = conn.prepare_cached(
-            "SELECT at_ns / 1000000000, name, action, exit_code, oom, health FROM event_rows
-             WHERE host_id = ?1 AND at_ns >= ?2 * 1000000000 AND stack_kind = ?3 AND stack = ?4
-               AND action IN ('die', 'oom', 'restart', 'health_status')
-             ORDER BY at_ns LIMIT 500",
-        )?;
-        let marks: Vec<svg::Mark> = stmt
-            .query_map(params![h.host_id, start, kind, name], |r| {
-                let (container, action): (String, String) = (r.get(1)?, r.get(2)?);
-                let exit: Option<i64> = r.get(3)?;
-                let health: Option<String> = r.get(5)?;
-                let mut what = format!("{container}: {action}");
-                if let Some(code) = exit {
+        let marks: Vec<svg::Mark> = db
+            .stack_incidents_since(h.host_id, span.start, kind, name, MAX_MARKS)?
+            .into_iter()
+            .map(|e| {
+                let mut what = format!("{}: {}", e.name, e.action);
+                if let Some(code) = e.exit_code {
                     what.push_str(&format!(" (exit {code})"));
                 }
-                if r.get::<_, i64>(4)? != 0 {
+                if e.oom {
                     what.push_str(" (OOM)");
                 }
-                if let Some(hs) = health {
+                if let Some(hs) = &e.health {
                     what.push_str(&format!(" {hs}"));
                 }
-                Ok(svg::Mark { at: r.get(0)?, what })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+                svg::Mark { at: e.at_ns / 1_000_000_000, what }
+            })
+            .collect();
         out.push_str("<h3>Memory of its containers, with restarts, OOM kills and health changes</h3>");
         out.push_str(&svg::stacked(&format!("memory of {name}"), &times, &memory, &[], &marks));
-        let cpu = cpu_series(conn, h.host_id, (start, bucket), stack_id, &times)?;
+        let cpu = cpu_series(db, &span, stack_id, &times)?;
         out.push_str(
             "<h3>CPU of its containers</h3><p class=\"note\">The rate between consecutive points of each \
              container's cumulative CPU time, in cores; a point where the counter went backwards (the \
@@ -845,21 +747,14 @@ pub fn stack_page(
             ..svg::Chart::new(&format!("CPU of {name}, in cores"), &times, &cpu)
         }));
         legend(&mut out, &cpu, svg::Unit::Millicores);
-        let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT v.name, v.kind FROM volume_stacks vs JOIN volumes v ON v.id = vs.volume_ref
-             WHERE vs.stack_id = ?1 AND vs.pass_id >= (SELECT MIN(id) FROM passes WHERE host_id = ?2 AND started_at >= ?3)
-             ORDER BY v.name",
-        )?;
-        let mounts: Vec<(String, String)> = stmt
-            .query_map(params![stack_id, h.host_id, start], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        let mounts = db.stack_mounts_since(stack_id, h.host_id, span.start)?;
         out.push_str("<h3>Volumes and bind mounts</h3><ul class=\"mounts\">");
-        for (v, k) in &mounts {
+        for read::charts::MountedVolume { name: v, kind: k } in &mounts {
             let _ = write!(out, "<li>{} <a href=\"{}\">{}</a></li>", esc(k), esc(&volume_href(v)), esc(v));
         }
         out.push_str("</ul>");
-        if let Some((t, _, _, _, _)) = rows.last() {
-            let _ = write!(out, "<p>newest pass {}</p>", iso_utc(*t));
+        if let Some(newest) = rows.last() {
+            let _ = write!(out, "<p>newest pass {}</p>", iso_utc(newest.started_at));
         }
         out.push_str("</section>");
     }
@@ -869,37 +764,18 @@ pub fn stack_page(
 
 /// One volume's (or bind mount's) page: its size over the window on every
 /// host that has it, its growth rate, and who mounts it.
-pub fn volume_page(conn: &Connection, view: &View, name: &str) -> Result<Option<String>> {
-    let hosts = read::hosts(conn).context("cannot read hosts from the history")?;
+pub fn volume_page(db: &Reader<'_>, view: &View, name: &str) -> Result<Option<String>> {
+    let hosts = db.hosts().context("cannot read hosts from the history")?;
     let mut out = head(&format!("stackwatch: {name}"));
     let _ = write!(out, "<p><a href=\"/{}\">host page</a></p><h1>{}</h1>", esc(&view.query(&view.window)), esc(name));
     window_nav(&mut out, view, &volume_href(name));
     let mut found = false;
     for h in &hosts {
-        let row: Option<(i64, String)> = conn
-            .query_row("SELECT id, kind FROM volumes WHERE host_id = ?1 AND name = ?2", params![h.host_id, name], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let Some((volume_id, kind)) = row else { continue };
+        let Some((volume_id, kind)) = db.volume_by_name(h.host_id, name)? else { continue };
         found = true;
-        let (start, bucket) = window_bounds(conn, h, view)?;
-        // Sizes and states are stored when they change: each pass reads the
-        // newest row at or before it.
-        let mut stmt = conn.prepare_cached(&format!(
-            "{CHOSEN} SELECT p.started_at,
-                (SELECT z.size_bytes FROM volume_sizes z WHERE z.volume_ref = ?4 AND z.pass_id <= c.id
-                 ORDER BY z.pass_id DESC LIMIT 1),
-                (SELECT st.present FROM volume_states st WHERE st.volume_ref = ?4 AND st.pass_id <= c.id
-                 ORDER BY st.pass_id DESC LIMIT 1)
-             FROM chosen c JOIN passes p ON p.id = c.id JOIN volume_spans sp ON sp.volume_ref = ?4
-             WHERE c.id BETWEEN sp.first_pass AND sp.last_pass ORDER BY p.started_at"
-        ))?;
-        type Row = (i64, Option<i64>, Option<i64>);
-        let rows: Vec<Row> = stmt
-            .query_map(params![h.host_id, start, bucket, volume_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let rows: Vec<(i64, Option<i64>)> = rows.into_iter().filter(|r| r.2 == Some(1)).map(|r| (r.0, r.1)).collect();
+        let span = chart_span(db, h, view)?;
+        let rows: Vec<(i64, Option<i64>)> =
+            db.volume_sizes_at(&span, volume_id)?.into_iter().map(|v| (v.started_at, v.size_bytes)).collect();
         let times: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let size = vec![Series::new(name, rows.iter().map(|r| r.1).collect())];
         let _ = write!(
@@ -922,22 +798,8 @@ pub fn volume_page(conn: &Connection, view: &View, name: &str) -> Result<Option<
             );
         }
         out.push_str(&svg::stacked(&format!("size of {name}"), &times, &size, &[], &[]));
-        let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT s.kind, s.name FROM volume_stacks vs JOIN stacks s ON s.id = vs.stack_id
-             WHERE vs.volume_ref = ?1 AND vs.pass_id = (SELECT MAX(pass_id) FROM volume_stacks WHERE volume_ref = ?1)
-             ORDER BY s.name",
-        )?;
-        let stacks: Vec<(String, String)> =
-            stmt.query_map(params![volume_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-        let containers: Vec<String> = conn
-            .query_row(
-                "SELECT mounted_by FROM volume_states WHERE volume_ref = ?1 ORDER BY pass_id DESC LIMIT 1",
-                params![volume_id],
-                |r| r.get::<_, NameList>(0),
-            )
-            .optional()?
-            .map(|names| names.0)
-            .unwrap_or_default();
+        let stacks = db.volume_stacks_now(volume_id)?;
+        let containers = db.volume_mounted_by_now(volume_id)?;
         out.push_str("<h3>Mounted by</h3><ul class=\"mounted-by\">");
         for (k, s) in &stacks {
             let _ = write!(out, "<li>stack <a href=\"{}\">{}</a></li>", esc(&stack_href(k, s)), esc(s));
@@ -993,7 +855,7 @@ mod tests {
                 stacks,
                 ..Default::default()
             };
-            crate::store::write::insert_pass(&mut st.conn, &snap).unwrap();
+            st.insert_pass(&snap).unwrap();
         }
     }
 
@@ -1004,9 +866,10 @@ mod tests {
         // 25 hours of passes a minute apart: 1500, of which 24h hold 1441.
         history(&db, 1500, 1_800_000_000);
         let st = crate::store::open_read_only(&db, std::time::Duration::from_secs(5)).unwrap();
-        let host = read::hosts(&st.conn).unwrap().remove(0);
+        let db = st.reader().unwrap();
+        let host = db.hosts().unwrap().remove(0);
         let day = View::parse(Some("window=24h")).unwrap();
-        let charts = host_charts(&st.conn, &host, &day, &[]).unwrap();
+        let charts = host_charts(&db, &host, &day, &[]).unwrap();
         assert_eq!(charts.len(), 1, "no filesystem recorded: the stacks' chart alone");
         let (times, series) = (&charts[0].times, &charts[0].series);
         assert!(times.len() as i64 <= MAX_POINTS && times.len() > 200, "{} points", times.len());
@@ -1016,10 +879,10 @@ mod tests {
         assert!(times[0] >= 1_800_000_000 - 86_400, "a point before the window");
         // An hour has 61 passes: every one is a point.
         let hour = View::parse(Some("window=1h")).unwrap();
-        assert_eq!(host_charts(&st.conn, &host, &hour, &[]).unwrap()[0].times.len(), 61);
+        assert_eq!(host_charts(&db, &host, &hour, &[]).unwrap()[0].times.len(), 61);
         // The page draws it, the growth sentence says it.
         let page =
-            host_page(&st.conn, &Config::default(), &Projects::default(), &day, 1_800_000_000, true).unwrap().unwrap();
+            host_page(&db, &Config::default(), &Projects::default(), &day, 1_800_000_000, true).unwrap().unwrap();
         assert_eq!(page.matches("<g class=\"series\"").count(), 1);
         assert!(page.contains("data-stack=\"grower\""), "{page}");
     }
@@ -1114,14 +977,15 @@ mod tests {
                 ],
                 ..Default::default()
             };
-            crate::store::write::insert_pass(&mut st.conn, &snap).unwrap();
+            st.insert_pass(&snap).unwrap();
         }
         drop(st);
         let st = crate::store::open_read_only(&db, std::time::Duration::from_secs(5)).unwrap();
-        let host = read::hosts(&st.conn).unwrap().remove(0);
+        let db = st.reader().unwrap();
+        let host = db.hosts().unwrap().remove(0);
         let view = View::parse(Some("window=1h")).unwrap();
-        let rep = build_report(&st.conn, &Config::default(), &Projects::default(), &view, end).unwrap();
-        let charts = host_charts(&st.conn, &host, &view, &rep.hosts[0].filesystems).unwrap();
+        let rep = build_report(&db, &Config::default(), &Projects::default(), &view, end).unwrap();
+        let charts = host_charts(&db, &host, &view, &rep.hosts[0].filesystems).unwrap();
         let names = |c: &FsChart| c.series.iter().map(|s| (s.name.clone(), s.values.clone())).collect::<Vec<_>>();
         assert_eq!(charts.len(), 2);
         assert_eq!(charts[0].mount_point.as_deref(), Some("/"), "the Docker root's first");
@@ -1151,7 +1015,7 @@ mod tests {
         assert_eq!(p.to, (end + 900, 110_000_000 + (790_000_000.0_f64 * 900.0 / 94_800.0).round() as i64));
         assert!(charts[1].projection.is_none());
         // The page says how "not attributed" is computed.
-        let page = host_page(&st.conn, &Config::default(), &Projects::default(), &view, end, true).unwrap().unwrap();
+        let page = host_page(&db, &Config::default(), &Projects::default(), &view, end, true).unwrap().unwrap();
         assert_eq!(page.matches("<svg class=\"chart\"").count(), 2);
         assert!(page.contains("minus the stacks&#39; bytes on it"), "{page}");
         assert_eq!(page.matches("class=\"projection\"").count(), 1);

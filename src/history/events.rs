@@ -9,14 +9,14 @@
 
 use std::collections::BTreeMap;
 
+use crate::store::read::Reader;
 use anyhow::Result;
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::pass::RecordedPass;
 use crate::config::ReportConfig;
 use crate::model::units;
-use crate::store::read::{self, EventRow};
+use crate::store::read::EventRow;
 use crate::time::human_span;
 use crate::time::iso_utc;
 use crate::untrusted;
@@ -379,7 +379,7 @@ fn cause_text(c: &Cause) -> String {
 /// (then no event before the first pass is stored to count, but the span
 /// between the edge passes, `0s` with one pass, would misstate it).
 pub fn find(
-    conn: &Connection,
+    db: &Reader<'_>,
     host_id: i64,
     from: i64,
     to: i64,
@@ -389,7 +389,7 @@ pub fn find(
 ) -> Result<(Found, Summary)> {
     // `to` is a whole second: its events run to the end of it.
     let (from_ns, to_ns) = (from.saturating_mul(1_000_000_000), to.saturating_add(1).saturating_mul(1_000_000_000) - 1);
-    let rows = read::events_between(conn, host_id, from_ns, to_ns)?;
+    let rows = db.events_between(host_id, from_ns, to_ns)?;
     // An unhealthy spell still open counts up to the newest pass.
     let end_ns = end.pass.started_at.saturating_mul(1_000_000_000);
     let mut found = Found::default();
@@ -403,7 +403,7 @@ pub fn find(
         // A container no pass ever saw came and went between two passes:
         // a job. Whatever it did is told once, as a job.
         if l.destroyed && !l.dies.is_empty() && present(l).is_none() {
-            if !read::container_seen(conn, host_id, &l.container_id)? {
+            if !db.container_seen(host_id, &l.container_id)? {
                 let job = l.service.clone().unwrap_or_else(|| l.name.clone());
                 jobs.entry((l.stack_kind.clone(), l.stack.clone(), job)).or_default().push(l);
             }
@@ -471,7 +471,7 @@ pub fn find(
         }
         // Health: the last mark before the window says whether a spell was
         // already open when it began.
-        let before = read::unhealthy_before(conn, host_id, &l.container_id, from_ns)?;
+        let before = db.unhealthy_before(host_id, &l.container_id, from_ns)?;
         if before || l.health.iter().any(|m| m.1) {
             let u = unhealthy_time(before, &l.health, from_ns, end_ns);
             if let Some(h) = flapping(l, &u, window, cfg) {
@@ -526,7 +526,7 @@ pub fn find(
         summary.jobs.push(Job { name, stack, stack_kind, runs: dies.len() as i64, failures, last: ns_iso(last) });
     }
 
-    let gaps = read::event_gaps_between(conn, host_id, from_ns, to_ns)?;
+    let gaps = db.event_gaps_between(host_id, from_ns, to_ns)?;
     if let (Some(first), Some(last)) = (gaps.first(), gaps.last()) {
         let n = gaps.len() as i64;
         let why = if gaps.iter().any(|g| g.2 == "overflow") {

@@ -19,8 +19,8 @@ pub mod symptoms;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::store::read::Reader;
 use anyhow::{Context, Result};
-use rusqlite::Connection;
 
 use crate::untrusted::markdown::{self as md, code};
 use model::{Disk, Finding, GrowthLevels, HostReport, Report, StackSummary, VaultStatus};
@@ -48,8 +48,8 @@ pub struct Request<'a> {
     pub vault: bool,
 }
 
-pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
-    let hosts = read::hosts(conn).context("cannot read hosts from the history")?;
+pub fn build(db: &Reader<'_>, req: &Request<'_>) -> Result<Report> {
+    let hosts = db.hosts().context("cannot read hosts from the history")?;
     // With several engines in one history, the same stack name can have a
     // finding on each, so vault file names must tell engines apart. The
     // first engine ever recorded keeps the plain names and every later one
@@ -62,7 +62,7 @@ pub fn build(conn: &Connection, req: &Request<'_>) -> Result<Report> {
         } else {
             format!("{}-", md::slug(&h.engine_id.chars().take(14).collect::<String>()))
         };
-        let mut hr = host_report(conn, &h, req, &prefix)
+        let mut hr = host_report(db, &h, req, &prefix)
             .with_context(|| format!("cannot build the report for host {}", h.hostname))?;
         make_names_inert(&mut hr);
         out.push(hr);
@@ -103,15 +103,15 @@ fn make_names_inert(h: &mut HostReport) {
     h.events.make_inert();
 }
 
-fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: &str) -> Result<HostReport> {
+fn host_report(db: &Reader<'_>, h: &HostRow, req: &Request<'_>, vault_prefix: &str) -> Result<HostReport> {
     let cfg = &req.config.report;
-    let end_pass = read::pass(conn, h.latest_pass)?;
+    let end_pass = db.pass(h.latest_pass)?;
     let window_start = end_pass.started_at - req.window.seconds;
-    let edge_pass = read::pass_at_or_before(conn, h.host_id, window_start)?;
+    let edge_pass = db.pass_at_or_before(h.host_id, window_start)?;
     let covers_window = edge_pass.is_some();
     let start_pass = match edge_pass {
         Some(p) => p,
-        None => read::first_pass(conn, h.host_id)?,
+        None => db.first_pass(h.host_id)?,
     };
     let has_span = start_pass.id != end_pass.id;
     let span_seconds = end_pass.started_at - start_pass.started_at;
@@ -120,10 +120,10 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     } else {
         human_span(span_seconds)
     };
-    let passes = read::passes_between(conn, h.host_id, start_pass.started_at, end_pass.started_at)?;
-    let end = RecordedPass::load(conn, end_pass)?;
+    let passes = db.passes_between(h.host_id, start_pass.started_at, end_pass.started_at)?;
+    let end = RecordedPass::load(db, end_pass)?;
     // With one pass, both ends of the window are that pass.
-    let loaded_start = if has_span { Some(RecordedPass::load(conn, start_pass)?) } else { None };
+    let loaded_start = if has_span { Some(RecordedPass::load(db, start_pass)?) } else { None };
     let start = loaded_start.as_ref().unwrap_or(&end);
 
     let age = req.now - end_pass.started_at;
@@ -182,22 +182,22 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
 
     let disk = disk_context(start, &end, has_span, &span, &growth, req);
     let filesystems = reconcile::filesystems(start, &end, has_span, &span, MIN_PROJECTION_SPAN);
-    let pruned = prunes::summary(conn, h.host_id, start_pass.started_at, req.now.max(end_pass.started_at))?;
+    let pruned = prunes::summary(db, h.host_id, start_pass.started_at, req.now.max(end_pass.started_at))?;
     let pressure = disk.as_ref().map(|d| Pressure::of(d, cfg));
 
     // Symptoms.
     let mut unhealthy_since = BTreeMap::new();
     for c in end.containers.iter().filter(|c| c.health.as_deref() == Some("unhealthy")) {
-        if let Some(t) = read::unhealthy_since(conn, c.container_ref)? {
+        if let Some(t) = db.unhealthy_since(c.container_ref)? {
             unhealthy_since.insert(c.container_ref, t);
         }
     }
     let mut image_stacks = BTreeMap::new();
     for img in end.images.iter().filter(|i| i.containers == 0) {
-        image_stacks.insert(img.image_ref, read::image_past_stacks(conn, img.image_ref)?);
+        image_stacks.insert(img.image_ref, db.image_past_stacks(img.image_ref)?);
     }
     let (event_findings, events) = events::find(
-        conn,
+        db,
         h.host_id,
         end_pass.started_at - req.window.seconds,
         req.now.max(end_pass.started_at),
@@ -222,8 +222,8 @@ fn host_report(conn: &Connection, h: &HostRow, req: &Request<'_>, vault_prefix: 
     let held_at = end_pass.started_at - cfg.vault_after.as_secs() as i64;
     let mut persisted: BTreeSet<(&'static str, String, String)> = BTreeSet::new();
     let mut held_since = None;
-    if let Some(p) = read::pass_at_or_before(conn, h.host_id, held_at)?.filter(|p| p.id != end_pass.id) {
-        let old = RecordedPass::load(conn, p)?;
+    if let Some(p) = db.pass_at_or_before(h.host_id, held_at)?.filter(|p| p.id != end_pass.id) {
+        let old = RecordedPass::load(db, p)?;
         let none = BTreeMap::new();
         let then = symptoms::find(&symptoms::Inputs {
             start: &old,

@@ -1,10 +1,9 @@
 //! Everything recorded in one pass, loaded whole: a window compares the
 //! recorded pass at its start with the one at its end.
 
-use rusqlite::Connection;
+use crate::store::read::Reader;
 
 use crate::model::snapshot::DockerTotals;
-use crate::store::read;
 use crate::store::read::{ContainerRow, FilesystemRow, ImageRow, PassRow, StackRow, VolumeRow};
 
 pub struct RecordedPass {
@@ -18,15 +17,15 @@ pub struct RecordedPass {
 }
 
 impl RecordedPass {
-    pub fn load(conn: &Connection, pass: PassRow) -> rusqlite::Result<RecordedPass> {
+    pub fn load(db: &Reader<'_>, pass: PassRow) -> rusqlite::Result<RecordedPass> {
         Ok(RecordedPass {
             pass,
-            stacks: read::stacks_in(conn, pass.id)?,
-            containers: read::containers_in(conn, pass.id)?,
-            volumes: read::volumes_in(conn, pass.id)?,
-            images: read::images_in(conn, pass.id)?,
-            filesystems: read::filesystems_in(conn, pass.id)?,
-            docker_totals: read::docker_totals_in(conn, pass.id)?,
+            stacks: db.stacks_in(pass.id)?,
+            containers: db.containers_in(pass.id)?,
+            volumes: db.volumes_in(pass.id)?,
+            images: db.images_in(pass.id)?,
+            filesystems: db.filesystems_in(pass.id)?,
+            docker_totals: db.docker_totals_in(pass.id)?,
         })
     }
 

@@ -5,8 +5,8 @@
 //! like a stack shrinking on its own. Kept apart from the growth code: it
 //! reads its own tables (migration V3) and nothing else depends on it.
 
+use crate::store::read::Reader;
 use anyhow::Result;
-use rusqlite::Connection;
 
 use super::model::{Pruned, PrunedPart};
 use crate::model::units;
@@ -15,8 +15,8 @@ use crate::time::iso_utc;
 
 /// Removals on `host_id` after `from` (the window's start edge) up to `to`;
 /// `None` when there were none.
-pub fn summary(conn: &Connection, host_id: i64, from: i64, to: i64) -> Result<Option<Pruned>> {
-    let rows = read::pruned_between(conn, host_id, from, to)?;
+pub fn summary(db: &Reader<'_>, host_id: i64, from: i64, to: i64) -> Result<Option<Pruned>> {
+    let rows = db.pruned_between(host_id, from, to)?;
     if rows.is_empty() {
         return Ok(None);
     }
@@ -70,12 +70,11 @@ mod tests {
     fn removals_in_the_window_make_one_sentence_and_others_are_left_out() {
         let dir = tempfile::tempdir().unwrap();
         let st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
-        let c = &st.conn;
-        let host = crate::store::write::host_id(c, "E1", "box").unwrap();
-        let other = crate::store::write::host_id(c, "E2", "other").unwrap();
-        assert_eq!(summary(c, host, 0, 10_000).unwrap(), None);
-        let run = crate::store::write::insert_prune_run(c, host, 1_000, "com.disinto.managed=true", false).unwrap();
-        let run2 = crate::store::write::insert_prune_run(c, other, 1_000, "com.disinto.managed=true", false).unwrap();
+        let host = st.host_id("E1", "box").unwrap();
+        let other = st.host_id("E2", "other").unwrap();
+        assert_eq!(summary(&st.reader().unwrap(), host, 0, 10_000).unwrap(), None);
+        let run = st.insert_prune_run(host, 1_000, "com.disinto.managed=true", false).unwrap();
+        let run2 = st.insert_prune_run(other, 1_000, "com.disinto.managed=true", false).unwrap();
         let rm = |run, at, kind, size| {
             let r = crate::store::write::Removed {
                 kind,
@@ -85,25 +84,19 @@ mod tests {
                 reason: "unused",
                 size_bytes: size,
             };
-            crate::store::write::insert_prune_removal(c, run, at, &r).unwrap();
+            st.insert_prune_removal(run, at, &r).unwrap();
         };
         rm(run, 1_001, "image", Some(2_000_000_000));
         rm(run, 1_002, "image", Some(1_100_000_000));
         rm(run, 1_003, "container", None);
         rm(run, 500, "image", Some(7)); // before the window
         rm(run2, 1_001, "image", Some(9)); // another host
-        let p = summary(c, host, 900, 2_000).unwrap().unwrap();
+        let p = summary(&st.reader().unwrap(), host, 900, 2_000).unwrap().unwrap();
         assert_eq!(
             p.sentence,
             "Pruned 3.1 GB of factory images (2) and 0 B of stopped factory containers (1, 1 of unknown size) \
              since 1970-01-01T00:15:00Z, with `stackwatch prune` (objects carrying the managed label only)."
         );
         assert_eq!((p.objects, p.bytes, p.unknown_sizes), (3, 3_100_000_000, 1));
-    }
-
-    #[test]
-    fn a_database_from_before_prunes_has_none() {
-        let c = Connection::open_in_memory().unwrap();
-        assert!(read::pruned_between(&c, 1, 0, 10).unwrap().is_empty());
     }
 }

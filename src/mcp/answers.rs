@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -15,7 +14,7 @@ use crate::history::model::{Growth, Report};
 use crate::history::owners::Projects;
 use crate::section::render::Renderer;
 use crate::store;
-use crate::store::read::{self, series};
+use crate::store::read::{Reader, listing, series};
 use crate::time::{Window, iso_utc, now_unix, parse_duration};
 use crate::untrusted::markdown as md;
 use crate::{sql, untrusted};
@@ -39,18 +38,11 @@ pub struct Context {
     pub schema_at_start: Option<i64>,
 }
 
-/// The database's schema version, read without checks (None when there is
-/// no readable stackwatch database there).
-pub fn schema_version_of(db: &std::path::Path) -> Option<i64> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
-    conn.query_row(read::MAX_MIGRATION, [], |r| r.get(0)).ok()
-}
-
 impl Context {
     /// A read-only connection for one call, refused when the schema changed
     /// since start (the server's idea of the views may be stale).
-    fn open(&self) -> Result<Connection> {
-        if let (Some(start), Some(now)) = (self.schema_at_start, schema_version_of(&self.db))
+    fn open(&self) -> Result<store::Store> {
+        if let (Some(start), Some(now)) = (self.schema_at_start, store::applied_schema_version(&self.db))
             && start != now
         {
             bail!(
@@ -58,8 +50,7 @@ impl Context {
                  restart `stackwatch mcp` (your MCP client's reconnect or restart does it)"
             );
         }
-        let st = store::open_read_only(&self.db, self.config.database.busy_timeout)?;
-        Ok(st.conn)
+        store::open_read_only(&self.db, self.config.database.busy_timeout)
     }
 
     fn window(&self, window: Option<&str>) -> Result<Window> {
@@ -79,11 +70,11 @@ impl Context {
         }
     }
 
-    fn report(&self, conn: &Connection, window: Option<&str>, vault: bool) -> Result<Report> {
+    fn report(&self, db: &Reader<'_>, window: Option<&str>, vault: bool) -> Result<Report> {
         let window = self.window(window)?;
         let projects = Projects::load_from(self.projects.as_ref())?;
         crate::history::build(
-            conn,
+            db,
             &crate::history::Request { window, now: now_unix(), config: &self.config, projects: &projects, vault },
         )
     }
@@ -99,8 +90,8 @@ fn name(s: &str) -> String {
 }
 
 /// A value that must be known: otherwise one line naming the nearest ones.
-fn require_known(conn: &Connection, kind: &str, wanted: &str) -> Result<()> {
-    let known = series::names(conn, kind).context("cannot read names from the history")?;
+fn require_known(db: &Reader<'_>, kind: &str, wanted: &str) -> Result<()> {
+    let known = db.names(kind).context("cannot read names from the history")?;
     if known.iter().any(|k| k == wanted) {
         return Ok(());
     }
@@ -169,9 +160,9 @@ fn only_host(rep: &mut Report, host: Option<&str>) -> Result<()> {
 }
 
 /// Keeps only what concerns `stack` (when given), refusing an unknown one.
-fn only_stack(conn: &Connection, rep: &mut Report, stack: Option<&str>) -> Result<()> {
+fn only_stack(db: &Reader<'_>, rep: &mut Report, stack: Option<&str>) -> Result<()> {
     let Some(stack) = stack else { return Ok(()) };
-    require_known(conn, "stack", stack)?;
+    require_known(db, "stack", stack)?;
     // The report's names are inert forms of the real ones.
     let shown = name(stack);
     for h in &mut rep.hosts {
@@ -273,10 +264,11 @@ pub struct ReportArgs<'a> {
 }
 
 pub fn report(cx: &Context, a: &ReportArgs<'_>) -> Result<String> {
-    let conn = cx.open()?;
-    let mut rep = cx.report(&conn, a.window, false)?;
+    let st = cx.open()?;
+    let db = st.reader()?;
+    let mut rep = cx.report(&db, a.window, false)?;
     only_host(&mut rep, a.host)?;
-    only_stack(&conn, &mut rep, a.stack)?;
+    only_stack(&db, &mut rep, a.stack)?;
     let narrow = "narrow it with `stack` or `host`, or use format `markdown` (budgeted)";
     if a.json {
         return fit_json(serde_json::to_value(&rep)?, narrow);
@@ -311,8 +303,9 @@ pub fn top_growth(cx: &Context, window: Option<&str>, level: &str, n: usize, hos
     if n == 0 || n > MAX_ITEMS {
         bail!("bad n {n}: give 1 to {MAX_ITEMS}");
     }
-    let conn = cx.open()?;
-    let mut rep = cx.report(&conn, window, false)?;
+    let st = cx.open()?;
+    let db = st.reader()?;
+    let mut rep = cx.report(&db, window, false)?;
     only_host(&mut rep, host)?;
     let mut out = Vec::new();
     for h in &rep.hosts {
@@ -340,8 +333,8 @@ pub fn top_growth(cx: &Context, window: Option<&str>, level: &str, n: usize, hos
 }
 
 /// The newest pass's time: series windows end there, like the report's.
-fn newest(conn: &Connection, host: Option<&str>) -> Result<i64> {
-    Ok(series::newest_pass(conn, host).context("cannot read the newest pass")?.unwrap_or_else(now_unix))
+fn newest(db: &Reader<'_>, host: Option<&str>) -> Result<i64> {
+    Ok(db.newest_pass(host).context("cannot read the newest pass")?.unwrap_or_else(now_unix))
 }
 
 /// A series answer: `head`'s fields, then `columns` once and one compact
@@ -384,15 +377,16 @@ fn bucket(window_seconds: i64) -> i64 {
 
 pub fn stack_history(cx: &Context, stack: &str, window: Option<&str>, host: Option<&str>) -> Result<String> {
     let Window { seconds: secs, text } = cx.window(window)?;
-    let conn = cx.open()?;
+    let st = cx.open()?;
+    let db = st.reader()?;
     if let Some(h) = host {
-        require_known(&conn, "host", h)?;
+        require_known(&db, "host", h)?;
     }
-    require_known(&conn, "stack", stack)?;
+    require_known(&db, "stack", stack)?;
     let b = bucket(secs);
-    let since = newest(&conn, host)? - secs;
+    let since = newest(&db, host)? - secs;
     let span = series::Span { name: stack, host, since, bucket: b };
-    let points = series::stack_series(&conn, &span).context("cannot read the stack's history")?;
+    let points = db.stack_series(&span).context("cannot read the stack's history")?;
     let v = json!({
         "stack": name(stack),
         "window": text,
@@ -425,16 +419,17 @@ pub fn object_history(
         bail!("bad kind `{}`: give one of volume, bind, container", untrusted::line(kind, 40));
     }
     let Window { seconds: secs, text } = cx.window(window)?;
-    let conn = cx.open()?;
+    let st = cx.open()?;
+    let db = st.reader()?;
     if let Some(h) = host {
-        require_known(&conn, "host", h)?;
+        require_known(&db, "host", h)?;
     }
-    require_known(&conn, kind, object)?;
+    require_known(&db, kind, object)?;
     let b = bucket(secs);
-    let since = newest(&conn, host)? - secs;
+    let since = newest(&db, host)? - secs;
     let span = series::Span { name: object, host, since, bucket: b };
     let points: Vec<Value> = if kind == "container" {
-        let ps = series::container_series(&conn, &span).context("cannot read the container's history")?;
+        let ps = db.container_series(&span).context("cannot read the container's history")?;
         ps.iter()
             .map(|p| {
                 let mut o = serde_json::to_value(p).unwrap_or_default();
@@ -445,7 +440,7 @@ pub fn object_history(
             })
             .collect()
     } else {
-        let ps = series::volume_series(&conn, &span, kind).context("cannot read the volume's history")?;
+        let ps = db.volume_series(&span, kind).context("cannot read the volume's history")?;
         ps.iter()
             .map(|p| {
                 let mut o = serde_json::to_value(p).unwrap_or_default();
@@ -483,11 +478,12 @@ pub fn object_history(
 }
 
 pub fn findings(cx: &Context, window: Option<&str>, host: Option<&str>, stack: Option<&str>) -> Result<String> {
-    let conn = cx.open()?;
+    let st = cx.open()?;
+    let db = st.reader()?;
     // Vault names are computed, never written: nothing here touches files.
-    let mut rep = cx.report(&conn, window, true)?;
+    let mut rep = cx.report(&db, window, true)?;
     only_host(&mut rep, host)?;
-    only_stack(&conn, &mut rep, stack)?;
+    only_stack(&db, &mut rep, stack)?;
     let mut all = Vec::new();
     for h in &rep.hosts {
         for f in &h.findings {
@@ -535,60 +531,51 @@ pub fn events(
     container: Option<&str>,
 ) -> Result<String> {
     let Window { seconds: secs, text } = cx.window(window)?;
-    let conn = cx.open()?;
+    let st = cx.open()?;
+    let db = st.reader()?;
     if let Some(h) = host {
-        require_known(&conn, "host", h)?;
+        require_known(&db, "host", h)?;
     }
     if let Some(s) = stack {
-        require_known(&conn, "stack", s)?;
+        require_known(&db, "stack", s)?;
     }
-    let since_ns = (newest(&conn, host)? - secs).saturating_mul(1_000_000_000);
-    let filter = "(?2 IS NULL OR host = ?2) AND (?3 IS NULL OR stack = ?3) AND (?4 IS NULL OR container = ?4)";
-    let total: i64 = conn
-        .query_row(
-            &format!("SELECT count(*) FROM container_events WHERE at_ns >= ?1 AND {filter}"),
-            rusqlite::params![since_ns, host, stack, container],
-            |r| r.get(0),
-        )
-        .context("cannot read container events")?;
-    let mut q = conn.prepare(&format!(
-        "SELECT host, stack, service, container, at, action, exit_code, signal, oom, health, source
-           FROM container_events WHERE at_ns >= ?1 AND {filter} ORDER BY at_ns DESC LIMIT ?5"
-    ))?;
-    let opt_name = |v: Option<String>| v.map(|s| name(&s));
-    let rows: Vec<Value> = q
-        .query_map(rusqlite::params![since_ns, host, stack, container, MAX_EVENTS], |r| {
-            Ok(json!({
-                "host": name(&r.get::<_, String>(0)?),
-                "stack": opt_name(r.get(1)?),
-                "service": opt_name(r.get(2)?),
-                "container": opt_name(r.get(3)?),
-                "at": r.get::<_, String>(4)?,
-                "action": r.get::<_, String>(5)?,
-                "exit_code": r.get::<_, Option<i64>>(6)?,
-                "signal": opt_name(r.get(7)?),
-                "oom": r.get::<_, Option<bool>>(8)?,
-                "health": opt_name(r.get(9)?),
-                "source": r.get::<_, String>(10)?,
-            }))
-        })?
-        .collect::<rusqlite::Result<_>>()
-        .context("cannot read container events")?;
-    let mut g = conn.prepare(
-        "SELECT host, missing_from, missing_until, reason FROM event_gaps
-          WHERE to_ns >= ?1 AND (?2 IS NULL OR host = ?2) ORDER BY to_ns DESC LIMIT 20",
-    )?;
-    let gaps: Vec<Value> = g
-        .query_map(rusqlite::params![since_ns, host], |r| {
-            Ok(json!({
-                "host": name(&r.get::<_, String>(0)?),
-                "missing_from": r.get::<_, Option<String>>(1)?,
-                "missing_until": r.get::<_, Option<String>>(2)?,
-                "reason": r.get::<_, String>(3)?,
-            }))
-        })?
-        .collect::<rusqlite::Result<_>>()
-        .context("cannot read event gaps")?;
+    let since_ns = (newest(&db, host)? - secs).saturating_mul(1_000_000_000);
+    let filter = listing::EventFilter { since_ns, host, stack, container };
+    let total = db.count_events(&filter).context("cannot read container events")?;
+    let opt_name = |v: &Option<String>| v.as_deref().map(name);
+    let rows: Vec<Value> = db
+        .newest_events(&filter, MAX_EVENTS)
+        .context("cannot read container events")?
+        .iter()
+        .map(|e| {
+            json!({
+                "host": name(&e.host),
+                "stack": opt_name(&e.stack),
+                "service": opt_name(&e.service),
+                "container": opt_name(&e.container),
+                "at": e.at,
+                "action": e.action,
+                "exit_code": e.exit_code,
+                "signal": opt_name(&e.signal),
+                "oom": e.oom,
+                "health": opt_name(&e.health),
+                "source": e.source,
+            })
+        })
+        .collect();
+    let gaps: Vec<Value> = db
+        .newest_event_gaps(since_ns, host, 20)
+        .context("cannot read event gaps")?
+        .iter()
+        .map(|g| {
+            json!({
+                "host": name(&g.host),
+                "missing_from": g.missing_from,
+                "missing_until": g.missing_until,
+                "reason": g.reason,
+            })
+        })
+        .collect();
     let v = json!({
         "window": text,
         "events": rows,
@@ -631,9 +618,9 @@ impl std::io::Write for Capped {
 }
 
 pub fn sql(cx: &Context, query: &str) -> Result<String> {
-    let conn = cx.open()?;
+    let st = cx.open()?;
     let mut out = Capped { buf: Vec::new(), lines: 0, cut: false };
-    let result = sql::run(&conn, query, sql::SqlFormat::Table, Some(sql::DEFAULT_TIMEOUT), &mut out);
+    let result = sql::run(st.user_sql_connection(), query, sql::SqlFormat::Table, Some(sql::DEFAULT_TIMEOUT), &mut out);
     let text = String::from_utf8_lossy(&out.buf).into_owned();
     match result {
         Ok(_) => Ok(text),

@@ -132,16 +132,19 @@ mod tests {
         let st = crate::store::open_read_only(&path, std::time::Duration::from_secs(1)).unwrap();
         for (name, columns, example) in VIEWS {
             let mut out = Vec::new();
-            crate::sql::run(&st.conn, example, crate::sql::SqlFormat::Csv, None, &mut out)
+            crate::sql::run(st.user_sql_connection(), example, crate::sql::SqlFormat::Csv, None, &mut out)
                 .unwrap_or_else(|e| panic!("{name}: {example}: {e:#}"));
-            let stmt = st.conn.prepare(&format!("SELECT * FROM {name}")).unwrap();
+            let stmt = st.user_sql_connection().prepare(&format!("SELECT * FROM {name}")).unwrap();
             let real: Vec<&str> = stmt.column_names();
             let listed: Vec<&str> = columns.split(',').map(str::trim).collect();
             assert_eq!(listed, real, "{name}");
         }
         // A view added later must be added here too (the `sql` tool's
         // description is how a model learns it exists).
-        let mut stmt = st.conn.prepare("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name").unwrap();
+        let mut stmt = st
+            .user_sql_connection()
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")
+            .unwrap();
         let all: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
         // `latest_passes` is a helper of the other views, not in the README's list.
         for v in all.iter().filter(|v| *v != "latest_passes") {

@@ -11,8 +11,8 @@
 
 pub mod exposition;
 
+use crate::store::read::Reader;
 use anyhow::{Context, Result};
-use rusqlite::Connection;
 
 use exposition::{Family, Kind, Value};
 
@@ -22,7 +22,6 @@ use crate::history::pass::RecordedPass;
 use crate::history::reconcile;
 use crate::history::stack_owners;
 use crate::model::snapshot::{ContainerState, MountKind};
-use crate::store::read;
 
 /// Healthcheck states; a container without a healthcheck has none.
 pub const HEALTH_STATES: &[&str] = &["starting", "healthy", "unhealthy"];
@@ -373,14 +372,14 @@ fn int(v: Option<i64>) -> Option<Value> {
 }
 
 /// Every host's latest pass as metric families, in a stable order.
-pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<Vec<Family>> {
-    let hosts = read::hosts(conn).context("cannot read hosts from the history")?;
+pub fn build(db: &Reader<'_>, config: &Config, projects: &Projects) -> Result<Vec<Family>> {
+    let hosts = db.hosts().context("cannot read hosts from the history")?;
     let mut f = Families::new();
     for h in &hosts {
-        let pass = read::pass(conn, h.latest_pass)?;
-        let info = read::pass_info(conn, h.latest_pass)?;
+        let pass = db.pass(h.latest_pass)?;
+        let info = db.pass_info(h.latest_pass)?;
         let edge =
-            RecordedPass::load(conn, pass).with_context(|| format!("cannot read the latest pass of {}", h.hostname))?;
+            RecordedPass::load(db, pass).with_context(|| format!("cannot read the latest pass of {}", h.hostname))?;
         let owners = stack_owners(&[&edge], config, projects);
         let host: Labels = vec![("host", h.hostname.clone())];
 
@@ -433,8 +432,8 @@ pub fn build(conn: &Connection, config: &Config, projects: &Projects) -> Result<
         // Counted from the events of the containers this pass saw (by ID:
         // a recreated container starts again from 0, a counter reset).
         let mut tallies = std::collections::BTreeMap::new();
-        for id in read::container_ids_in_pass(conn, h.host_id, h.latest_pass)? {
-            let rows = read::events_of_container(conn, h.host_id, &id)?;
+        for id in db.container_ids_in_pass(h.host_id, h.latest_pass)? {
+            let rows = db.events_of_container(h.host_id, &id)?;
             tallies.extend(crate::history::events::tallies(&rows, edge.pass.started_at.saturating_mul(1_000_000_000)));
         }
         // Docker's container states, in the engine's own order.

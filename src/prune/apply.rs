@@ -18,7 +18,7 @@ use crate::engine::{Engine, Removal};
 use crate::model::snapshot::ContainerState;
 use crate::model::units;
 use crate::signals::{self, Interrupted};
-use crate::store::{self, read, write};
+use crate::store::{self, write};
 use crate::time::now_unix;
 use crate::untrusted;
 
@@ -62,10 +62,11 @@ pub async fn run(
 
     // The history (when there is one) says which stacks ran an image that
     // no container uses any more.
-    let history = if db.exists() { store::open_read_only(db, config.database.busy_timeout).ok() } else { None };
-    let history_host = history.as_ref().and_then(|h| read::find_host(&h.conn, &engine_id).ok().flatten());
+    let history_store = if db.exists() { store::open_read_only(db, config.database.busy_timeout).ok() } else { None };
+    let history = history_store.as_ref().and_then(|h| h.reader().ok());
+    let history_host = history.as_ref().and_then(|h| h.find_host(&engine_id).ok().flatten());
     let past = |id: &str| match (&history, history_host) {
-        (Some(h), Some(hid)) => read::image_stacks_by_id(&h.conn, hid, id).unwrap_or_default(),
+        (Some(h), Some(hid)) => h.image_stacks_by_id(hid, id).unwrap_or_default(),
         _ => Vec::new(),
     };
     let plan = super::plan(&super::Inputs {
@@ -114,8 +115,8 @@ pub async fn run(
     }
     let st = store::open_for_write(db, config.database.busy_timeout)?;
     let record = |e: rusqlite::Error| store::sql_error(e, db, "record a prune in");
-    let host_id = write::host_id(&st.conn, &engine_id, &hostname).map_err(record)?;
-    settle_pending(&engine, &st.conn, host_id, db, out).await?;
+    let host_id = st.host_id(&engine_id, &hostname).map_err(record)?;
+    settle_pending(&engine, &st, host_id, db, out).await?;
     if plan.candidates.is_empty() {
         writeln!(
             out,
@@ -126,7 +127,7 @@ pub async fn run(
         print_skipped(out, &plan)?;
         return Ok(());
     }
-    let run_id = write::insert_prune_run(&st.conn, host_id, now_unix(), &label, what.volumes).map_err(record)?;
+    let run_id = st.insert_prune_run(host_id, now_unix(), &label, what.volumes).map_err(record)?;
     let mut done = Done::default();
     let mut in_use: Option<(Kind, HashSet<String>)> = None;
     let mut parents_now = HashSet::new();
@@ -182,7 +183,8 @@ pub async fn run(
             reason: &pending_reason,
             size_bytes: c.size,
         };
-        let pending = write::insert_prune_removal(&st.conn, run_id, now_unix(), &row)
+        let pending = st
+            .insert_prune_removal(run_id, now_unix(), &row)
             .map_err(|e| anyhow::anyhow!("could not record the removal of {what}, so stopping: {:#}", record(e)))?;
         crate::fault::pause_async(crate::fault::PRUNE_ASKING).await;
         // An engine error leaves the row pending: whether the object went is
@@ -192,7 +194,7 @@ pub async fn run(
         match outcome {
             Outcome::Removed => {
                 row.reason = &c.reason;
-                write::confirm_prune_removal(&st.conn, pending, run_id, now_unix(), &row).map_err(|e| {
+                st.confirm_prune_removal(pending, run_id, now_unix(), &row).map_err(|e| {
                     anyhow::anyhow!(
                         "removed {what} but could not settle its record (it stays pending), so stopping: {:#}",
                         record(e)
@@ -207,11 +209,11 @@ pub async fn run(
                     // object changed, so the row stays, saying how.
                     Some(untagged) => {
                         let reason = format!("untagged only ({untagged}); {why}");
-                        write::settle_prune_untagged(&st.conn, pending, &reason).map_err(record)?;
+                        st.settle_prune_untagged(pending, &reason).map_err(record)?;
                         writeln!(out, "untagged {what} but kept it: {}", untrusted::line(&reason, 300))?;
                     }
                     None => {
-                        write::drop_prune_removal(&st.conn, pending).map_err(record)?;
+                        st.drop_prune_removal(pending).map_err(record)?;
                         writeln!(out, "kept {what}: {}", untrusted::line(&why, 200))?;
                     }
                 }
@@ -400,13 +402,13 @@ fn split_tags(reason: &str) -> (&str, Vec<&str>) {
 /// and an image gets back any tag it lost on the way.
 async fn settle_pending(
     engine: &Engine,
-    conn: &rusqlite::Connection,
+    st: &store::Store,
     host_id: i64,
     db: &Path,
     out: &mut dyn Write,
 ) -> Result<()> {
     let record = |e: rusqlite::Error| store::sql_error(e, db, "settle a prune in");
-    for p in write::pending_removals(conn, host_id).map_err(record)? {
+    for p in st.pending_removals(host_id).map_err(record)? {
         let now = match p.kind.as_str() {
             "container" => engine.current_container(&p.object_id).await?,
             "image" => engine.current_image(&p.object_id).await?,
@@ -415,7 +417,7 @@ async fn settle_pending(
         let name = untrusted::line(&p.name, 80);
         let (reason, tags) = split_tags(&p.reason);
         let Some(now) = now else {
-            write::settle_prune_removal(conn, p.id, reason).map_err(record)?;
+            st.settle_prune_removal(p.id, reason).map_err(record)?;
             writeln!(out, "settled an interrupted prune: {} {name} was removed (recorded)", p.kind)?;
             continue;
         };
@@ -430,7 +432,7 @@ async fn settle_pending(
             }
         }
         if lost.is_empty() {
-            write::drop_prune_removal(conn, p.id).map_err(record)?;
+            st.drop_prune_removal(p.id).map_err(record)?;
             let note = if back.is_empty() { String::new() } else { format!(" (tags put back: {})", back.join(", ")) };
             writeln!(
                 out,
@@ -440,7 +442,7 @@ async fn settle_pending(
             )?;
         } else {
             let why = format!("untagged only (lost tags {}); an interrupted prune", lost.join(", "));
-            write::settle_prune_untagged(conn, p.id, &why).map_err(record)?;
+            st.settle_prune_untagged(p.id, &why).map_err(record)?;
             writeln!(
                 out,
                 "settled an interrupted prune: {} {name} was not removed: {}",

@@ -135,7 +135,7 @@ fn every_earlier_schema_version_upgrades_keeping_its_history() {
         assert_eq!(seen, vec![1], "from V{v}");
         // ...which, recreated under the same name, is absent in between.
         let mut st = st;
-        write::insert_pass(&mut st.conn, &tmp_is_back()).unwrap();
+        st.insert_pass(&tmp_is_back()).unwrap();
         let seen = column(&st.conn, "SELECT pass_id FROM volume_history WHERE volume = 'harb_tmp' ORDER BY 1");
         assert_eq!(seen, vec![1, 3], "from V{v}");
         let chain =
@@ -156,7 +156,7 @@ fn every_earlier_schema_version_upgrades_keeping_its_history() {
             r#"sha256:a ["anvil:2"] ["harb"]"#,
         ];
         assert_eq!(tags, expected, "from V{v}");
-        let old_stacks = read::image_stacks_by_id(&st.conn, 1, "sha256:old").unwrap();
+        let old_stacks = st.reader().unwrap().image_stacks_by_id(1, "sha256:old").unwrap();
         assert_eq!(old_stacks, vec!["harb".to_string()], "from V{v}");
         let ok: String = st.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok");

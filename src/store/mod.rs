@@ -1,7 +1,10 @@
 //! The history database: opening it safely, migrating it, and the overlap
 //! lock. All SQL text lives in `migrations/` (the tables), `views.sql` (the
 //! public views, each defined once), [`write`] (a pass in), [`read`] (typed
-//! rows and series out) and [`retention`] (thinning).
+//! rows and series out) and [`retention`] (thinning). The connection is
+//! [`Store`]'s own: the rest of the program writes through its methods and
+//! reads through a [`read::Reader`], never with SQL of its own (the `sql`
+//! command, which runs the user's, is the one door).
 //!
 //! Opening is defensive because the path comes from the user and the file
 //! holds months of history: anything that is not a stackwatch database is
@@ -56,14 +59,44 @@ const fn views_checksum(text: &[u8]) -> i32 {
     }
 }
 
+/// An open history database. The connection stays inside the store:
+/// callers write a pass or prune record through the methods in [`write`]
+/// and [`retention`], and read through a [`read::Reader`].
 pub struct Store {
-    pub conn: Connection,
+    conn: Connection,
     pub path: PathBuf,
+}
+
+impl Store {
+    /// A consistent view of the history for one report, page or scrape.
+    pub fn reader(&self) -> Result<read::Reader<'_>> {
+        read::Reader::new(&self.conn).map_err(|e| sql_error(e, &self.path, "read"))
+    }
+
+    /// The connection itself, for the `sql` command alone: it runs the
+    /// user's own queries over the public views. Everything else reads and
+    /// writes through typed methods.
+    pub fn user_sql_connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Checkpoints the write-ahead log and rebuilds the file, giving free
+    /// pages back to the filesystem.
+    pub fn vacuum(&self) -> rusqlite::Result<()> {
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
+    }
 }
 
 /// Newest schema version this build knows.
 pub fn schema_version() -> i64 {
     embedded::migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0)
+}
+
+/// The schema version of the database at `path`, read without the checks
+/// of opening it; None when there is no readable stackwatch database there.
+pub fn applied_schema_version(path: &Path) -> Option<i64> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row(read::MAX_MIGRATION, [], |r| r.get(0)).ok()
 }
 
 /// Refuses paths that hold something other than a (possibly empty)

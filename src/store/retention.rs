@@ -16,7 +16,9 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::Store;
 
 /// How often a collect compacts, at most.
 const EVERY: i64 = 3600;
@@ -180,81 +182,78 @@ const FORGET_IDENTITIES: [&str; 4] = [
         AND id NOT IN (SELECT stack_id FROM volume_stacks)
         AND id NOT IN (SELECT stack_id FROM image_stacks)",
 ];
-
-/// Compacts when the last compaction is an hour old (or `force`).
-pub fn maybe_compact(
-    conn: &mut Connection,
-    now: i64,
-    keep_raw: Duration,
-    keep_hourly: Duration,
-    force: bool,
-) -> rusqlite::Result<Option<Compaction>> {
-    let last: Option<String> = conn.query_row(LAST_COMPACTED, [], |r| r.get(0)).optional()?;
-    let last = last.and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MIN);
-    if !force && now.saturating_sub(last) < EVERY {
-        return Ok(None);
-    }
-    compact(conn, now, keep_raw, keep_hourly).map(Some)
-}
-
-pub fn compact(
-    conn: &mut Connection,
-    now: i64,
-    keep_raw: Duration,
-    keep_hourly: Duration,
-) -> rusqlite::Result<Compaction> {
-    let raw_cutoff = now - keep_raw.as_secs() as i64;
-    let hourly_cutoff = now - keep_hourly.as_secs().max(keep_raw.as_secs()) as i64;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS keep (id INTEGER PRIMARY KEY);
-         CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY);
-         CREATE TEMP TABLE IF NOT EXISTS levels (value TEXT PRIMARY KEY);
-         CREATE TEMP TABLE IF NOT EXISTS next_kept (doomed INTEGER PRIMARY KEY, kept INTEGER NOT NULL);
-         CREATE TEMP TABLE IF NOT EXISTS forgotten (kind TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (kind, id));
-         CREATE TEMP TABLE IF NOT EXISTS rewrite (id INTEGER PRIMARY KEY);
-         CREATE TEMP TABLE IF NOT EXISTS kept_samples (sample_key INTEGER PRIMARY KEY, cpu_ns, mem_bytes,
-             net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, log_bytes, rw_bytes,
-             rw_measured_at, mem_peak_bytes);
-         DELETE FROM temp.doomed;
-         DELETE FROM temp.rewrite;",
-    )?;
-    for (cutoff, bucket, levels, to) in
-        [(raw_cutoff, 3600, &["raw", "hour"][..], "hour"), (hourly_cutoff, 86_400, &["raw", "hour", "day"][..], "day")]
-    {
-        tx.execute("DELETE FROM temp.levels", [])?;
-        for l in levels {
-            tx.execute("INSERT INTO temp.levels (value) VALUES (?1)", [l])?;
+impl Store {
+    /// Compacts when the last compaction is an hour old (or `force`).
+    pub fn maybe_compact(
+        &mut self,
+        now: i64,
+        keep_raw: Duration,
+        keep_hourly: Duration,
+        force: bool,
+    ) -> rusqlite::Result<Option<Compaction>> {
+        let last: Option<String> = self.conn.query_row(LAST_COMPACTED, [], |r| r.get(0)).optional()?;
+        let last = last.and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MIN);
+        if !force && now.saturating_sub(last) < EVERY {
+            return Ok(None);
         }
-        tx.execute("DELETE FROM temp.keep", [])?;
-        tx.execute(KEEP_NEWEST, params![cutoff, bucket])?;
-        tx.execute(DOOM_OTHERS, params![cutoff])?;
-        tx.execute(REWRITE_NEWLY_KEPT, params![to])?;
-        tx.execute(MARK_KEPT, params![to])?;
+        self.compact(now, keep_raw, keep_hourly).map(Some)
     }
-    let passes_removed: i64 = tx.query_row("SELECT count(*) FROM temp.doomed", [], |r| r.get(0))?;
-    if passes_removed > 0 {
-        tx.execute_batch(NEXT_KEPT)?;
-        // A pass kept for its hour in the first step may go in the second.
+
+    pub fn compact(&mut self, now: i64, keep_raw: Duration, keep_hourly: Duration) -> rusqlite::Result<Compaction> {
+        let raw_cutoff = now - keep_raw.as_secs() as i64;
+        let hourly_cutoff = now - keep_hourly.as_secs().max(keep_raw.as_secs()) as i64;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
-            "INSERT OR IGNORE INTO temp.rewrite SELECT kept FROM temp.next_kept;
-             DELETE FROM temp.rewrite WHERE id IN (SELECT id FROM temp.doomed);",
+            "CREATE TEMP TABLE IF NOT EXISTS keep (id INTEGER PRIMARY KEY);
+             CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY);
+             CREATE TEMP TABLE IF NOT EXISTS levels (value TEXT PRIMARY KEY);
+             CREATE TEMP TABLE IF NOT EXISTS next_kept (doomed INTEGER PRIMARY KEY, kept INTEGER NOT NULL);
+             CREATE TEMP TABLE IF NOT EXISTS forgotten (kind TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (kind, id));
+             CREATE TEMP TABLE IF NOT EXISTS rewrite (id INTEGER PRIMARY KEY);
+             CREATE TEMP TABLE IF NOT EXISTS kept_samples (sample_key INTEGER PRIMARY KEY, cpu_ns, mem_bytes,
+                 net_rx_bytes, net_tx_bytes, blkio_read_bytes, blkio_write_bytes, pids, log_bytes, rw_bytes,
+                 rw_measured_at, mem_peak_bytes);
+             DELETE FROM temp.doomed;
+             DELETE FROM temp.rewrite;",
         )?;
-        tx.execute_batch(&repack_samples())?;
-        tx.execute_batch(&carry_changes())?;
-        tx.execute_batch(DELETE_DOOMED)?;
+        for (cutoff, bucket, levels, to) in [
+            (raw_cutoff, 3600, &["raw", "hour"][..], "hour"),
+            (hourly_cutoff, 86_400, &["raw", "hour", "day"][..], "day"),
+        ] {
+            tx.execute("DELETE FROM temp.levels", [])?;
+            for l in levels {
+                tx.execute("INSERT INTO temp.levels (value) VALUES (?1)", [l])?;
+            }
+            tx.execute("DELETE FROM temp.keep", [])?;
+            tx.execute(KEEP_NEWEST, params![cutoff, bucket])?;
+            tx.execute(DOOM_OTHERS, params![cutoff])?;
+            tx.execute(REWRITE_NEWLY_KEPT, params![to])?;
+            tx.execute(MARK_KEPT, params![to])?;
+        }
+        let passes_removed: i64 = tx.query_row("SELECT count(*) FROM temp.doomed", [], |r| r.get(0))?;
+        if passes_removed > 0 {
+            tx.execute_batch(NEXT_KEPT)?;
+            // A pass kept for its hour in the first step may go in the second.
+            tx.execute_batch(
+                "INSERT OR IGNORE INTO temp.rewrite SELECT kept FROM temp.next_kept;
+                 DELETE FROM temp.rewrite WHERE id IN (SELECT id FROM temp.doomed);",
+            )?;
+            tx.execute_batch(&repack_samples())?;
+            tx.execute_batch(&carry_changes())?;
+            tx.execute_batch(DELETE_DOOMED)?;
+        }
+        // Events and gaps are small, but a pass every minute on a busy box
+        // adds thousands a day: kept as long as hourly passes, the detail that
+        // explains them.
+        tx.execute("DELETE FROM event_rows WHERE at_ns < ?1 * 1000000000", [hourly_cutoff])?;
+        tx.execute("DELETE FROM event_gap_rows WHERE to_ns < ?1 * 1000000000", [hourly_cutoff])?;
+        tx.execute_batch(FORGOTTEN)?;
+        let mut identities_removed = 0;
+        for q in FORGET_IDENTITIES {
+            identities_removed += tx.execute(q, [])? as i64;
+        }
+        tx.execute(SET_LAST_COMPACTED, params![now.to_string()])?;
+        tx.commit()?;
+        Ok(Compaction { passes_removed, identities_removed })
     }
-    // Events and gaps are small, but a pass every minute on a busy box
-    // adds thousands a day: kept as long as hourly passes, the detail that
-    // explains them.
-    tx.execute("DELETE FROM event_rows WHERE at_ns < ?1 * 1000000000", [hourly_cutoff])?;
-    tx.execute("DELETE FROM event_gap_rows WHERE to_ns < ?1 * 1000000000", [hourly_cutoff])?;
-    tx.execute_batch(FORGOTTEN)?;
-    let mut identities_removed = 0;
-    for q in FORGET_IDENTITIES {
-        identities_removed += tx.execute(q, [])? as i64;
-    }
-    tx.execute(SET_LAST_COMPACTED, params![now.to_string()])?;
-    tx.commit()?;
-    Ok(Compaction { passes_removed, identities_removed })
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::Store;
 use super::read::HOST_ID;
 use crate::model::labels::{Labels, NameList};
 use crate::model::snapshot::{Snapshot, StackKey};
@@ -138,7 +139,7 @@ const INSERT_EVENT_GAP: &str = "INSERT OR IGNORE INTO event_gap_rows (host_id, f
      VALUES (?1, ?2, ?3, ?4, ?5)";
 
 /// Records an interval whose events may be missing, noted at `noted_at`.
-pub fn insert_event_gap(
+fn insert_event_gap(
     conn: &Connection,
     host_id: i64,
     gap: &crate::model::snapshot::EventGap,
@@ -149,7 +150,7 @@ pub fn insert_event_gap(
 }
 
 /// Stores container events; those already stored are skipped.
-pub fn insert_events(
+fn insert_events(
     conn: &Connection,
     host_id: i64,
     events: &[crate::model::snapshot::ContainerEvent],
@@ -180,50 +181,12 @@ pub fn insert_events(
 /// Images the host's previous pass saw and this one did not.
 const IMAGES_GONE: &str = "SELECT image_ref FROM image_spans WHERE host_id = ?1 AND last_pass = ?2";
 
-/// Writes one pass in one IMMEDIATE transaction: it lands whole or not at
-/// all, and it takes the write lock up front so a busy database fails fast
-/// (after the busy timeout) rather than half-way through.
-pub fn insert_pass(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<i64> {
-    insert_pass_checked(conn, snap, &mut || true)
-}
-
 /// The error `insert_pass_checked` returns when told to stop.
 fn stopped() -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
         Some("stopped before commit; the pass was rolled back".into()),
     )
-}
-
-/// [`insert_pass`], asking `keep_going` between rows and right before the
-/// commit: `false` (a signal arrived) drops the transaction, so nothing of
-/// the pass is left, and returns an `SQLITE_INTERRUPT` error.
-pub fn insert_pass_checked(
-    conn: &mut Connection,
-    snap: &Snapshot,
-    keep_going: &mut dyn FnMut() -> bool,
-) -> rusqlite::Result<i64> {
-    let mut stop_if_asked = || if keep_going() { Ok(()) } else { Err(stopped()) };
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let rows = PassRows::start(&tx, snap)?;
-    stop_if_asked()?;
-    rows.filesystems(snap)?;
-    rows.errors(snap)?;
-    let stack_ids = rows.stacks(snap, &mut stop_if_asked)?;
-    let stack_id = |k: &StackKey| {
-        stack_ids.get(k).copied().ok_or_else(|| {
-            rusqlite::Error::ToSqlConversionFailure(format!("stack {}/{} has no totals row", k.kind, k.name).into())
-        })
-    };
-    rows.containers(snap, &stack_id, &mut stop_if_asked)?;
-    rows.volumes(snap, &stack_id, &mut stop_if_asked)?;
-    rows.images(snap, &stack_id, &mut stop_if_asked)?;
-    stop_if_asked()?;
-    rows.size_state(snap)?;
-    rows.events(snap)?;
-    let pass_id = rows.pass_id;
-    tx.commit()?;
-    Ok(pass_id)
 }
 
 /// Where one pass's rows go: its transaction, its host, its own row, and
@@ -669,7 +632,7 @@ struct ImageState {
 }
 
 /// The host row for an engine, created when the engine has never been collected.
-pub fn host_id(conn: &Connection, engine_id: &str, hostname: &str) -> rusqlite::Result<i64> {
+fn host_id(conn: &Connection, engine_id: &str, hostname: &str) -> rusqlite::Result<i64> {
     conn.execute(UPSERT_HOST, params![engine_id, hostname])?;
     conn.query_row(HOST_ID, [engine_id], |r| r.get(0))
 }
@@ -679,20 +642,6 @@ pub fn host_id(conn: &Connection, engine_id: &str, hostname: &str) -> rusqlite::
 // right after the engine confirmed it, so an interrupted prune still
 // accounts for everything it removed.
 // ---------------------------------------------------------------------------
-
-pub fn insert_prune_run(
-    conn: &Connection,
-    host_id: i64,
-    started_at: i64,
-    label: &str,
-    volumes: bool,
-) -> rusqlite::Result<i64> {
-    conn.execute(
-        "INSERT INTO prune_runs (host_id, started_at, label, volumes, stackwatch_version) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![host_id, started_at, label, volumes, env!("CARGO_PKG_VERSION")],
-    )?;
-    Ok(conn.last_insert_rowid())
-}
 
 /// One removed object.
 pub struct Removed<'a> {
@@ -704,46 +653,11 @@ pub struct Removed<'a> {
     pub size_bytes: Option<i64>,
 }
 
-pub fn insert_prune_removal(conn: &Connection, run_id: i64, at: i64, r: &Removed<'_>) -> rusqlite::Result<i64> {
-    conn.execute(
-        "INSERT INTO prune_removals (run_id, removed_at, object_kind, object_id, name, stack, reason, size_bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![run_id, at, r.kind, r.object_id, r.name, r.stack, r.reason, r.size_bytes],
-    )?;
-    Ok(conn.last_insert_rowid())
-}
-
 /// `reason` of a removal asked for but not yet confirmed: `pending: exited`.
 /// Written before the engine is asked, so a prune killed mid-removal still
 /// leaves a row for an object that may be gone; settled right after, or by
 /// the next prune of that engine ([`pending_removals`]).
 pub const PENDING: &str = "pending: ";
-
-/// The removal the row `id` stood for happened: its reason loses the
-/// pending mark. A row another prune settled away meanwhile (it saw the
-/// object still there, just before the removal) is written again.
-pub fn confirm_prune_removal(
-    conn: &Connection,
-    id: i64,
-    run_id: i64,
-    at: i64,
-    r: &Removed<'_>,
-) -> rusqlite::Result<()> {
-    let n = conn.execute(
-        "UPDATE prune_removals SET reason = ?2, removed_at = ?3 WHERE rowid = ?1",
-        params![id, r.reason, at],
-    )?;
-    if n == 0 {
-        insert_prune_removal(conn, run_id, at, r)?;
-    }
-    Ok(())
-}
-
-/// The removal the row `id` stood for did not happen.
-pub fn drop_prune_removal(conn: &Connection, id: i64) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM prune_removals WHERE rowid = ?1", [id])?;
-    Ok(())
-}
 
 /// A removal left pending by an interrupted prune.
 pub struct PendingRemoval {
@@ -755,30 +669,141 @@ pub struct PendingRemoval {
     pub reason: String,
 }
 
-/// Removals on a host that a prune asked for and never settled.
-pub fn pending_removals(conn: &Connection, host_id: i64) -> rusqlite::Result<Vec<PendingRemoval>> {
-    conn.prepare(
-        "SELECT r.rowid, r.object_kind, r.object_id, r.name, substr(r.reason, length(?2) + 1)
-         FROM prune_removals r JOIN prune_runs pr ON pr.id = r.run_id
-         WHERE pr.host_id = ?1 AND substr(r.reason, 1, length(?2)) = ?2 ORDER BY r.rowid",
-    )?
-    .query_map(params![host_id, PENDING], |r| {
-        Ok(PendingRemoval { id: r.get(0)?, kind: r.get(1)?, object_id: r.get(2)?, name: r.get(3)?, reason: r.get(4)? })
-    })?
-    .collect()
-}
+impl Store {
+    /// The host row for an engine, created when the engine has never been
+    /// collected.
+    pub fn host_id(&self, engine_id: &str, hostname: &str) -> rusqlite::Result<i64> {
+        host_id(&self.conn, engine_id, hostname)
+    }
 
-/// Settles a pending removal that only took tags off (the engine then
-/// refused the removal and they could not be put back): no bytes freed.
-pub fn settle_prune_untagged(conn: &Connection, id: i64, reason: &str) -> rusqlite::Result<()> {
-    conn.execute("UPDATE prune_removals SET reason = ?2, size_bytes = 0 WHERE rowid = ?1", params![id, reason])?;
-    Ok(())
-}
+    /// Stores a batch of container events and the intervals whose events
+    /// may be missing (noted at `noted_at`) in one transaction; returns how
+    /// many events were new.
+    pub fn insert_events(
+        &mut self,
+        host_id: i64,
+        events: &[crate::model::snapshot::ContainerEvent],
+        gaps: &[crate::model::snapshot::EventGap],
+        noted_at: i64,
+        source: &str,
+    ) -> rusqlite::Result<usize> {
+        let tx = self.conn.transaction()?;
+        let added = insert_events(&tx, host_id, events, source)?;
+        for g in gaps {
+            insert_event_gap(&tx, host_id, g, noted_at)?;
+        }
+        tx.commit()?;
+        Ok(added)
+    }
 
-/// Settles a pending removal: the object is gone, so the row stands, with its reason.
-pub fn settle_prune_removal(conn: &Connection, id: i64, reason: &str) -> rusqlite::Result<()> {
-    conn.execute("UPDATE prune_removals SET reason = ?2 WHERE rowid = ?1", params![id, reason])?;
-    Ok(())
+    /// Writes one pass in one IMMEDIATE transaction: it lands whole or not at
+    /// all, and it takes the write lock up front so a busy database fails fast
+    /// (after the busy timeout) rather than half-way through.
+    pub fn insert_pass(&mut self, snap: &Snapshot) -> rusqlite::Result<i64> {
+        self.insert_pass_checked(snap, &mut || true)
+    }
+
+    /// [`insert_pass`], asking `keep_going` between rows and right before the
+    /// commit: `false` (a signal arrived) drops the transaction, so nothing of
+    /// the pass is left, and returns an `SQLITE_INTERRUPT` error.
+    pub fn insert_pass_checked(
+        &mut self,
+        snap: &Snapshot,
+        keep_going: &mut dyn FnMut() -> bool,
+    ) -> rusqlite::Result<i64> {
+        let mut stop_if_asked = || if keep_going() { Ok(()) } else { Err(stopped()) };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rows = PassRows::start(&tx, snap)?;
+        stop_if_asked()?;
+        rows.filesystems(snap)?;
+        rows.errors(snap)?;
+        let stack_ids = rows.stacks(snap, &mut stop_if_asked)?;
+        let stack_id = |k: &StackKey| {
+            stack_ids.get(k).copied().ok_or_else(|| {
+                rusqlite::Error::ToSqlConversionFailure(format!("stack {}/{} has no totals row", k.kind, k.name).into())
+            })
+        };
+        rows.containers(snap, &stack_id, &mut stop_if_asked)?;
+        rows.volumes(snap, &stack_id, &mut stop_if_asked)?;
+        rows.images(snap, &stack_id, &mut stop_if_asked)?;
+        stop_if_asked()?;
+        rows.size_state(snap)?;
+        rows.events(snap)?;
+        let pass_id = rows.pass_id;
+        tx.commit()?;
+        Ok(pass_id)
+    }
+
+    pub fn insert_prune_run(&self, host_id: i64, started_at: i64, label: &str, volumes: bool) -> rusqlite::Result<i64> {
+        self.conn.execute(
+            "INSERT INTO prune_runs (host_id, started_at, label, volumes, stackwatch_version) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![host_id, started_at, label, volumes, env!("CARGO_PKG_VERSION")],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn insert_prune_removal(&self, run_id: i64, at: i64, r: &Removed<'_>) -> rusqlite::Result<i64> {
+        self.conn.execute(
+            "INSERT INTO prune_removals (run_id, removed_at, object_kind, object_id, name, stack, reason, size_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![run_id, at, r.kind, r.object_id, r.name, r.stack, r.reason, r.size_bytes],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The removal the row `id` stood for happened: its reason loses the
+    /// pending mark. A row another prune settled away meanwhile (it saw the
+    /// object still there, just before the removal) is written again.
+    pub fn confirm_prune_removal(&self, id: i64, run_id: i64, at: i64, r: &Removed<'_>) -> rusqlite::Result<()> {
+        let n = self.conn.execute(
+            "UPDATE prune_removals SET reason = ?2, removed_at = ?3 WHERE rowid = ?1",
+            params![id, r.reason, at],
+        )?;
+        if n == 0 {
+            self.insert_prune_removal(run_id, at, r)?;
+        }
+        Ok(())
+    }
+
+    /// The removal the row `id` stood for did not happen.
+    pub fn drop_prune_removal(&self, id: i64) -> rusqlite::Result<()> {
+        self.conn.execute("DELETE FROM prune_removals WHERE rowid = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Removals on a host that a prune asked for and never settled.
+    pub fn pending_removals(&self, host_id: i64) -> rusqlite::Result<Vec<PendingRemoval>> {
+        self.conn
+            .prepare(
+                "SELECT r.rowid, r.object_kind, r.object_id, r.name, substr(r.reason, length(?2) + 1)
+             FROM prune_removals r JOIN prune_runs pr ON pr.id = r.run_id
+             WHERE pr.host_id = ?1 AND substr(r.reason, 1, length(?2)) = ?2 ORDER BY r.rowid",
+            )?
+            .query_map(params![host_id, PENDING], |r| {
+                Ok(PendingRemoval {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    object_id: r.get(2)?,
+                    name: r.get(3)?,
+                    reason: r.get(4)?,
+                })
+            })?
+            .collect()
+    }
+
+    /// Settles a pending removal that only took tags off (the engine then
+    /// refused the removal and they could not be put back): no bytes freed.
+    pub fn settle_prune_untagged(&self, id: i64, reason: &str) -> rusqlite::Result<()> {
+        self.conn
+            .execute("UPDATE prune_removals SET reason = ?2, size_bytes = 0 WHERE rowid = ?1", params![id, reason])?;
+        Ok(())
+    }
+
+    /// Settles a pending removal: the object is gone, so the row stands, with its reason.
+    pub fn settle_prune_removal(&self, id: i64, reason: &str) -> rusqlite::Result<()> {
+        self.conn.execute("UPDATE prune_removals SET reason = ?2 WHERE rowid = ?1", params![id, reason])?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -789,7 +814,6 @@ mod tests {
     use super::*;
     use crate::collect::aggregate;
     use crate::model::snapshot::*;
-    use crate::store::read::*;
 
     fn snapshot(at: i64, volume_size: Option<i64>) -> Snapshot {
         let harb = StackKey { kind: StackKind::Compose, name: "harb".into() };
@@ -847,8 +871,8 @@ mod tests {
     fn contract_views_have_their_columns_and_keep_unknown_as_null() {
         let dir = tempfile::tempdir().unwrap();
         let mut st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
-        insert_pass(&mut st.conn, &snapshot(1_795_608_000, Some(1_000))).unwrap();
-        insert_pass(&mut st.conn, &snapshot(1_795_608_300, None)).unwrap();
+        st.insert_pass(&snapshot(1_795_608_000, Some(1_000))).unwrap();
+        st.insert_pass(&snapshot(1_795_608_300, None)).unwrap();
         let c = &st.conn;
 
         let row: ContainerRow = c
@@ -897,7 +921,7 @@ mod tests {
                 ("box".into(), "harb".into(), "2026-11-25T12:05:00Z".into(), Some(40_000_000)),
             ]
         );
-        assert_eq!(pass_count(c).unwrap(), 2);
+        assert_eq!(st.reader().unwrap().pass_count().unwrap(), 2);
         let (hosts, stacks, containers): (i64, i64, i64) = c
             .query_row(
                 "SELECT (SELECT count(*) FROM hosts), (SELECT count(*) FROM stacks), (SELECT count(*) FROM containers)",
@@ -1011,7 +1035,7 @@ mod tests {
     fn engines_sharing_a_hostname_get_distinct_host_names_in_every_view() {
         let dir = tempfile::tempdir().unwrap();
         let mut st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
-        insert_pass(&mut st.conn, &snapshot(1_795_608_000, Some(1_000))).unwrap();
+        st.insert_pass(&snapshot(1_795_608_000, Some(1_000))).unwrap();
         let one: Vec<String> = st
             .conn
             .prepare("SELECT DISTINCT host FROM latest_stacks")
@@ -1024,7 +1048,7 @@ mod tests {
 
         let mut second = snapshot(1_795_608_060, Some(2_000));
         second.host.engine_id = "ENGINE-TWO-0123456789".into();
-        insert_pass(&mut st.conn, &second).unwrap();
+        st.insert_pass(&second).unwrap();
         for view in
             ["latest_stacks", "latest_containers", "latest_volumes", "latest_images", "stack_disk_history", "pass_log"]
         {
@@ -1054,7 +1078,7 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(volumes, vec![("box@E1".into(), Some(1_000)), ("box@ENGINE-TWO-012".into(), Some(2_000))]);
-        let hosts: Vec<String> = hosts(&st.conn).unwrap().into_iter().map(|h| h.hostname).collect();
+        let hosts: Vec<String> = st.reader().unwrap().hosts().unwrap().into_iter().map(|h| h.hostname).collect();
         assert_eq!(hosts, vec!["box@E1", "box@ENGINE-TWO-012"]);
     }
 
@@ -1068,7 +1092,7 @@ mod tests {
             c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).unwrap()
         };
         for i in 0..5 {
-            insert_pass(&mut st.conn, &snapshot(1_000 + i * 300, Some(1_000))).unwrap();
+            st.insert_pass(&snapshot(1_000 + i * 300, Some(1_000))).unwrap();
         }
         let c = &st.conn;
         assert_eq!(rows(c, "container_samples"), 5, "counters every pass");
@@ -1076,12 +1100,12 @@ mod tests {
 
         let mut restarted = snapshot(2_500, Some(2_000));
         restarted.containers[0].restart_count = Some(3);
-        insert_pass(&mut st.conn, &restarted).unwrap();
+        st.insert_pass(&restarted).unwrap();
         let mut gone = snapshot(2_800, Some(2_000));
         gone.volumes.clear();
         gone.stacks = aggregate::attribute(&gone.containers, &mut gone.volumes, &mut gone.images);
-        insert_pass(&mut st.conn, &gone).unwrap();
-        insert_pass(&mut st.conn, &snapshot(3_100, Some(2_000))).unwrap();
+        st.insert_pass(&gone).unwrap();
+        st.insert_pass(&snapshot(3_100, Some(2_000))).unwrap();
         let c = &st.conn;
         assert_eq!(rows(c, "container_states"), 3, "the restart, then back to 2 restarts");
         assert_eq!(rows(c, "volume_sizes"), 2);
@@ -1119,13 +1143,13 @@ mod tests {
     fn a_failed_pass_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let mut st = crate::store::open_for_write(&dir.path().join("h.db"), Duration::from_secs(1)).unwrap();
-        insert_pass(&mut st.conn, &snapshot(100, Some(1))).unwrap();
+        st.insert_pass(&snapshot(100, Some(1))).unwrap();
         // A container whose stack has no totals row makes the insert fail
         // half-way; the transaction must roll everything back.
         let mut bad = snapshot(200, Some(1));
         bad.containers[0].stack = Some(StackKey { kind: StackKind::Swarm, name: "ghost".into() });
-        assert!(insert_pass(&mut st.conn, &bad).is_err());
-        assert_eq!(pass_count(&st.conn).unwrap(), 1);
+        assert!(st.insert_pass(&bad).is_err());
+        assert_eq!(st.reader().unwrap().pass_count().unwrap(), 1);
         let samples: i64 = st.conn.query_row("SELECT count(*) FROM stack_samples", [], |r| r.get(0)).unwrap();
         assert_eq!(samples, 1);
     }

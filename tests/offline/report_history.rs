@@ -14,7 +14,7 @@ use stackwatch::history::owners::{Projects, parse_project};
 use stackwatch::history::{self, Request};
 use stackwatch::model::snapshot::*;
 use stackwatch::section::render::Renderer;
-use stackwatch::store::{self, write};
+use stackwatch::store::{self};
 
 const GB: i64 = 1_000_000_000;
 const H: i64 = 3600;
@@ -155,7 +155,7 @@ fn history(passes: &[(i64, World)]) -> History {
     let path = dir.path().join("history.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
     for (at, w) in passes {
-        write::insert_pass(&mut st.conn, &snapshot(*at, w)).unwrap();
+        st.insert_pass(&snapshot(*at, w)).unwrap();
     }
     History { _dir: dir, path }
 }
@@ -165,7 +165,7 @@ fn run(h: &History, window: &str, now: i64, projects: &Projects, vault: bool) ->
     let d = stackwatch::time::parse_duration(window).unwrap();
     let config = Config::default();
     history::build(
-        &st.conn,
+        &st.reader().unwrap(),
         &Request {
             window: stackwatch::time::Window { seconds: d.as_secs() as i64, text: window.into() },
             now,
@@ -432,7 +432,7 @@ fn rendered_markdown_matches_the_snapshot() {
     let h = history(&[(T0, start)]);
     {
         let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
-        write::insert_pass(&mut st.conn, &last).unwrap();
+        st.insert_pass(&last).unwrap();
     }
     let r = run(&h, "24h", T0 + 24 * H + 120, &Projects::default(), true);
     let renderer = Renderer::new(None).unwrap();
@@ -491,7 +491,7 @@ fn the_report_says_how_old_carried_sizes_are() {
         let mut s = snapshot(at, &chain_world(GB, 20 * GB));
         // Measured at the first pass, carried forward by the second.
         s.volumes[0].size_measured_at = Some(T0);
-        write::insert_pass(&mut st.conn, &s).unwrap();
+        st.insert_pass(&s).unwrap();
     }
     let h = History { _dir: dir, path };
     let r = run(&h, "30m", T0 + 1800, &Projects::default(), false);
@@ -508,7 +508,7 @@ fn the_report_says_how_old_carried_sizes_are() {
     s.volumes[0].size_measured_at = Some(T0);
     s.containers[0].rw_bytes = Some(GB);
     s.containers[0].rw_measured_at = Some(T0 - 1800);
-    write::insert_pass(&mut st.conn, &s).unwrap();
+    st.insert_pass(&s).unwrap();
     let r = run(&h, "30m", T0 + 3600, &Projects::default(), false);
     assert!(
         host(&r)
@@ -532,7 +532,7 @@ fn engines_sharing_a_hostname_get_their_own_sections_and_vault_items() {
         for (at, w) in [(T0, start), (T0 + 24 * H, end)] {
             let mut s = snapshot(at, &w);
             s.host.engine_id = engine.into();
-            write::insert_pass(&mut st.conn, &s).unwrap();
+            st.insert_pass(&s).unwrap();
         }
     }
     drop(st);
@@ -645,8 +645,8 @@ fn each_filesystem_is_reconciled_and_a_filling_one_names_the_stack_whose_bind_fi
     // In 6 hours /srv grows 12 GB: 10 GB of it is harb's bind, 2 GB nobody's.
     let first = two_filesystems(T0, 30 * GB, 5 * GB, GB, 1000);
     let second = two_filesystems(T0 + 6 * H, 42 * GB, 15 * GB, GB, 1000);
-    write::insert_pass(&mut st.conn, &first).unwrap();
-    write::insert_pass(&mut st.conn, &second).unwrap();
+    st.insert_pass(&first).unwrap();
+    st.insert_pass(&second).unwrap();
     let h = History { _dir: dir, path };
     let r = run(&h, "6h", T0 + 6 * H, &Projects::default(), false);
     let host = host(&r);
@@ -695,7 +695,7 @@ fn health_already_unhealthy_when_the_window_began_counts_from_its_start() {
     let h = history(&[(T0, start), (T0 + 12 * H, symptom_worlds().0)]);
     {
         let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
-        write::insert_pass(&mut st.conn, &last).unwrap();
+        st.insert_pass(&last).unwrap();
     }
     let r = run(&h, "12h", T0 + 24 * H + 60, &Projects::default(), false);
     let hr = host(&r);
@@ -732,7 +732,7 @@ fn a_hostile_name_whose_health_flapped_stays_inert_in_json_markdown_and_the_vaul
     let h = history(&[(T0, start)]);
     {
         let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
-        write::insert_pass(&mut st.conn, &last).unwrap();
+        st.insert_pass(&last).unwrap();
     }
     let r = run(&h, "24h", T0 + 24 * H + 60, &Projects::default(), true);
     let hr = host(&r);
@@ -764,7 +764,7 @@ fn events_are_counted_over_the_window_and_say_so_even_with_one_pass() {
     let h = history(&[]);
     {
         let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
-        write::insert_pass(&mut st.conn, &only).unwrap();
+        st.insert_pass(&only).unwrap();
     }
     let r = run(&h, "24h", T0 + 24 * H + 60, &Projects::default(), false);
     let hr = host(&r);

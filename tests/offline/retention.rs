@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use stackwatch::collect::aggregate;
 use stackwatch::model::snapshot::*;
-use stackwatch::store::{self, read, retention, write};
+use stackwatch::store::{self, read};
 
 const T0: i64 = 1_795_564_800;
 const MIN: i64 = 60;
@@ -185,20 +185,21 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     let end = T0 + 20 * DAY;
     let mut at = T0;
     while at < end {
-        write::insert_pass(&mut st.conn, &snapshot(at, at < T0 + DAY / 2)).unwrap();
+        st.insert_pass(&snapshot(at, at < T0 + DAY / 2)).unwrap();
         at += 15 * MIN;
     }
-    let c = &mut st.conn;
-    assert_eq!(count(c, "SELECT count(*) FROM passes"), 20 * 24 * 4);
-    let history_before = history(c);
-    let mem_before: Vec<(i64, i64)> = c
+    assert_eq!(count(st.user_sql_connection(), "SELECT count(*) FROM passes"), 20 * 24 * 4);
+    let history_before = history(st.user_sql_connection());
+    let mem_before: Vec<(i64, i64)> = st
+        .user_sql_connection()
         .prepare("SELECT sampled_unix, mem_bytes FROM container_history WHERE container_id = 'anvil'")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let latest_before: Vec<(String, i64)> = c
+    let latest_before: Vec<(String, i64)> = st
+        .user_sql_connection()
         .prepare("SELECT stack, disk_bytes FROM latest_stacks")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -208,49 +209,82 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
 
     let now = end;
     let (raw, hourly) = (Duration::from_secs(2 * DAY as u64), Duration::from_secs(10 * DAY as u64));
-    let done = retention::compact(c, now, raw, hourly).unwrap();
+    let done = st.compact(now, raw, hourly).unwrap();
     // Raw: the last 2 days (192); hourly: days 2-10 (192); daily: days 10-20 (10).
-    assert_eq!(count(c, "SELECT count(*) FROM passes WHERE resolution = 'raw'"), 2 * 24 * 4);
-    assert_eq!(count(c, "SELECT count(*) FROM passes WHERE resolution = 'hour'"), 8 * 24);
-    assert_eq!(count(c, "SELECT count(*) FROM passes WHERE resolution = 'day'"), 10);
+    assert_eq!(count(st.user_sql_connection(), "SELECT count(*) FROM passes WHERE resolution = 'raw'"), 2 * 24 * 4);
+    assert_eq!(count(st.user_sql_connection(), "SELECT count(*) FROM passes WHERE resolution = 'hour'"), 8 * 24);
+    assert_eq!(count(st.user_sql_connection(), "SELECT count(*) FROM passes WHERE resolution = 'day'"), 10);
     assert_eq!(done.passes_removed, 20 * 24 * 4 - (192 + 192 + 10));
     // One pass per hour bucket and per day bucket, and it is the last one.
     assert_eq!(
         count(
-            c,
+            st.user_sql_connection(),
             "SELECT count(*) FROM (SELECT started_at / 3600 FROM passes WHERE resolution = 'hour' GROUP BY 1 HAVING count(*) > 1)"
         ),
         0
     );
     assert_eq!(
-        count(c, "SELECT count(*) FROM passes WHERE resolution = 'day' AND started_at % 86400 <> 86400 - 900"),
+        count(
+            st.user_sql_connection(),
+            "SELECT count(*) FROM passes WHERE resolution = 'day' AND started_at % 86400 <> 86400 - 900"
+        ),
         0
     );
     // Samples went with their passes, and the one-off container is forgotten.
-    assert_eq!(count(c, "SELECT count(*) FROM container_samples WHERE pass_id NOT IN (SELECT id FROM passes)"), 0);
-    assert_eq!(count(c, "SELECT count(*) FROM filesystem_samples"), 192 + 192 + 10);
-    // A size that holds still adds no rows: the bind's rows are one per
-    // 45-minute step that survived, not one per pass.
-    let bind_rows =
-        count(c, "SELECT count(*) FROM volume_sizes JOIN volumes v ON v.id = volume_ref WHERE v.kind = 'bind'");
-    assert!(bind_rows < 192 + 192 + 10, "{bind_rows} size rows for 394 surviving passes");
-    assert_eq!(count(c, "SELECT count(*) FROM stack_disk_history"), 192 + 192 + 10);
-    // Events and gaps are kept as long as hourly passes: the last 10 days'.
-    assert_eq!(count(c, "SELECT count(*) FROM container_events WHERE oom = 1"), 10 * 24 * 4);
-    assert_eq!(count(c, "SELECT MIN(at_ns) FROM container_events") / 1_000_000_000, now - 10 * DAY);
-    assert_eq!(count(c, "SELECT count(*) FROM event_gaps"), 10);
-    assert_eq!(count(c, "SELECT count(*) FROM containers WHERE container_id IN ('oneoff', 'job')"), 0);
-    assert_eq!(count(c, "SELECT count(*) FROM volumes WHERE name = 'harb_job'"), 0);
     assert_eq!(
-        count(c, "SELECT count(*) FROM container_states WHERE container_ref NOT IN (SELECT id FROM containers)"),
+        count(
+            st.user_sql_connection(),
+            "SELECT count(*) FROM container_samples WHERE pass_id NOT IN (SELECT id FROM passes)"
+        ),
         0
     );
-    assert_eq!(count(c, "SELECT count(*) FROM volume_states WHERE volume_ref NOT IN (SELECT id FROM volumes)"), 0);
-    assert_eq!(count(c, "SELECT count(*) FROM images WHERE image_id = 'sha256:j'"), 0);
-    assert_eq!(count(c, "SELECT count(*) FROM image_states WHERE image_ref NOT IN (SELECT id FROM images)"), 0);
+    assert_eq!(count(st.user_sql_connection(), "SELECT count(*) FROM filesystem_samples"), 192 + 192 + 10);
+    // A size that holds still adds no rows: the bind's rows are one per
+    // 45-minute step that survived, not one per pass.
+    let bind_rows = count(
+        st.user_sql_connection(),
+        "SELECT count(*) FROM volume_sizes JOIN volumes v ON v.id = volume_ref WHERE v.kind = 'bind'",
+    );
+    assert!(bind_rows < 192 + 192 + 10, "{bind_rows} size rows for 394 surviving passes");
+    assert_eq!(count(st.user_sql_connection(), "SELECT count(*) FROM stack_disk_history"), 192 + 192 + 10);
+    // Events and gaps are kept as long as hourly passes: the last 10 days'.
+    assert_eq!(count(st.user_sql_connection(), "SELECT count(*) FROM container_events WHERE oom = 1"), 10 * 24 * 4);
+    assert_eq!(
+        count(st.user_sql_connection(), "SELECT MIN(at_ns) FROM container_events") / 1_000_000_000,
+        now - 10 * DAY
+    );
+    assert_eq!(count(st.user_sql_connection(), "SELECT count(*) FROM event_gaps"), 10);
+    assert_eq!(
+        count(st.user_sql_connection(), "SELECT count(*) FROM containers WHERE container_id IN ('oneoff', 'job')"),
+        0
+    );
+    assert_eq!(count(st.user_sql_connection(), "SELECT count(*) FROM volumes WHERE name = 'harb_job'"), 0);
+    assert_eq!(
+        count(
+            st.user_sql_connection(),
+            "SELECT count(*) FROM container_states WHERE container_ref NOT IN (SELECT id FROM containers)"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            st.user_sql_connection(),
+            "SELECT count(*) FROM volume_states WHERE volume_ref NOT IN (SELECT id FROM volumes)"
+        ),
+        0
+    );
+    assert_eq!(count(st.user_sql_connection(), "SELECT count(*) FROM images WHERE image_id = 'sha256:j'"), 0);
+    assert_eq!(
+        count(
+            st.user_sql_connection(),
+            "SELECT count(*) FROM image_states WHERE image_ref NOT IN (SELECT id FROM images)"
+        ),
+        0
+    );
     assert_eq!(done.identities_removed, 4, "oneoff, job, the job's volume and its image");
     // The latest views are untouched.
-    let latest_after: Vec<(String, i64)> = c
+    let latest_after: Vec<(String, i64)> = st
+        .user_sql_connection()
         .prepare("SELECT stack, disk_bytes FROM latest_stacks")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -260,9 +294,15 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     assert_eq!(latest_after, latest_before);
     // Every surviving pass reads exactly as before: change rows at thinned
     // passes were carried to the next surviving pass or superseded.
-    let history_after = history(c);
-    let kept: Vec<i64> =
-        c.prepare("SELECT id FROM passes").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let history_after = history(st.user_sql_connection());
+    let kept: Vec<i64> = st
+        .user_sql_connection()
+        .prepare("SELECT id FROM passes")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     let expected: Vec<String> =
         history_before.iter().filter(|(pass, _)| kept.contains(pass)).map(|(_, row)| row.clone()).collect();
     let actual: Vec<String> = history_after.into_iter().map(|(_, row)| row).collect();
@@ -273,7 +313,7 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     // The scratch volume's gap survives thinning: absent on days 6-7.
     assert_eq!(
         count(
-            c,
+            st.user_sql_connection(),
             &format!(
                 "SELECT count(*) FROM volume_history WHERE volume = 'harb_scratch' AND sampled_unix BETWEEN {} AND {}",
                 T0 + 6 * DAY,
@@ -284,7 +324,7 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     );
     assert_eq!(
         count(
-            c,
+            st.user_sql_connection(),
             &format!(
                 "SELECT count(*) FROM image_history WHERE image_id = 'sha256:s' AND sampled_unix BETWEEN {} AND {}",
                 T0 + 6 * DAY,
@@ -295,7 +335,8 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     );
     // A surviving sample's peak is the highest memory of the hour or day
     // it stands for; a raw one's is its own.
-    let peaks: Vec<(i64, String, i64, i64)> = c
+    let peaks: Vec<(i64, String, i64, i64)> = st
+        .user_sql_connection()
         .prepare(
             "SELECT h.sampled_unix, p.resolution, h.mem_bytes, h.mem_peak_bytes FROM container_history h
                JOIN passes p ON p.id = h.pass_id WHERE h.container_id = 'anvil'",
@@ -318,22 +359,34 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     }
     assert!(raised > 100, "most rollups peak above their own sample: {raised}");
     // Idempotent; and collect's hourly guard skips a second run.
-    assert_eq!(retention::compact(c, now, raw, hourly).unwrap().passes_removed, 0);
-    assert_eq!(retention::maybe_compact(c, now + 60, raw, hourly, false).unwrap(), None);
-    assert!(retention::maybe_compact(c, now + 3600, raw, hourly, false).unwrap().is_some());
+    assert_eq!(st.compact(now, raw, hourly).unwrap().passes_removed, 0);
+    assert_eq!(st.maybe_compact(now + 60, raw, hourly, false).unwrap(), None);
+    assert!(st.maybe_compact(now + 3600, raw, hourly, false).unwrap().is_some());
     // Cutoffs in the middle of an hour and of a day: a pass kept for its
     // hour by the first step can go in the second, and the survivors still
     // read as they did before any thinning.
-    let again = retention::compact(c, now + 6 * 3600 + 37 * MIN, raw, hourly).unwrap();
+    let again = st.compact(now + 6 * 3600 + 37 * MIN, raw, hourly).unwrap();
     assert!(again.passes_removed > 0);
-    let kept: Vec<i64> =
-        c.prepare("SELECT id FROM passes").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let kept: Vec<i64> = st
+        .user_sql_connection()
+        .prepare("SELECT id FROM passes")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     let expected: Vec<String> =
         history_before.iter().filter(|(pass, _)| kept.contains(pass)).map(|(_, row)| row.clone()).collect();
-    let actual: Vec<String> = history(c).into_iter().map(|(_, row)| row).collect();
+    let actual: Vec<String> = history(st.user_sql_connection()).into_iter().map(|(_, row)| row).collect();
     assert_eq!(actual, expected);
-    assert_eq!(count(c, "SELECT count(*) FROM container_samples WHERE pass_id NOT IN (SELECT id FROM passes)"), 0);
-    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(
+        count(
+            st.user_sql_connection(),
+            "SELECT count(*) FROM container_samples WHERE pass_id NOT IN (SELECT id FROM passes)"
+        ),
+        0
+    );
+    let ok: String = st.user_sql_connection().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
 }
 
@@ -345,7 +398,7 @@ fn window_queries_are_index_range_scans() {
     let path = dir.path().join("h.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
     for i in 0..50 {
-        write::insert_pass(&mut st.conn, &snapshot(T0 + i * 300, i < 3)).unwrap();
+        st.insert_pass(&snapshot(T0 + i * 300, i < 3)).unwrap();
     }
     // No ANALYZE: stackwatch never runs it, so the planner's defaults are
     // what production databases get.
@@ -356,7 +409,7 @@ fn window_queries_are_index_range_scans() {
     let may_walk = ["hosts", "h", "v", "sp"];
     for (name, sql) in read::WINDOW_QUERIES {
         let plan: Vec<String> = st
-            .conn
+            .user_sql_connection()
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap()
             .query_map(rusqlite::params_from_iter(std::iter::repeat_n(1i64, count_params(sql))), |r| {

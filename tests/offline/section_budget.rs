@@ -10,20 +10,20 @@ use stackwatch::config::Config;
 use stackwatch::history::owners::Projects;
 use stackwatch::history::{self, Request};
 use stackwatch::section::render::Renderer;
-use stackwatch::store::{self, write};
+use stackwatch::store::{self};
 
 fn report(stacks: usize) -> stackwatch::history::model::Report {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(5)).unwrap();
     for s in generated_box::passes(stacks) {
-        write::insert_pass(&mut st.conn, &s).unwrap();
+        st.insert_pass(&s).unwrap();
     }
     drop(st);
     let st = store::open_read_only(&path, Duration::from_secs(5)).unwrap();
     let config = Config::default();
     history::build(
-        &st.conn,
+        &st.reader().unwrap(),
         &Request {
             window: stackwatch::time::Window { seconds: generated_box::DAY, text: "24h".into() },
             now: generated_box::T0 + generated_box::DAY,

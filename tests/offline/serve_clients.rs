@@ -69,7 +69,7 @@ fn big_history(db: &Path, n: usize) {
         ..Default::default()
     };
     let mut st = stackwatch::store::open_for_write(db, Duration::from_secs(5)).unwrap();
-    stackwatch::store::write::insert_pass(&mut st.conn, &snap).unwrap();
+    st.insert_pass(&snap).unwrap();
 }
 
 /// A request that waits for its whole answer; the status and body length.

@@ -1,9 +1,13 @@
-//! Reading the history back, as typed rows: what a window's passes hold
-//! (for the read model in `history`), the size state and previous pass a
-//! collect starts from, events, and what prunes removed. Every query is
-//! keyed by a pass id or an object id, so each is an index range scan.
-//! [`series`] reads one stack's or object's time series over a window.
+//! Reading the history back, as typed rows, through a [`Reader`]: what a
+//! window's passes hold (for the read model in `history`), the size state
+//! and previous pass a collect starts from, events, and what prunes
+//! removed. Every query is keyed by a pass id or an object id, so each is
+//! an index range scan. [`series`] reads one stack's or object's time
+//! series over a window (MCP), [`charts`] what the dashboard's charts
+//! draw, and [`listing`] the newest events as the public views show them.
 
+pub mod charts;
+pub mod listing;
 pub mod series;
 
 use anyhow::{Context, Result};
@@ -11,6 +15,20 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::model::labels::{Labels, NameList};
 use crate::model::snapshot::{ContainerState, MountKind, Stats};
+
+/// One consistent view of the history: every read of a report, a page or
+/// a scrape goes through one, so all of them see the same passes even
+/// while a collect commits a new one (a deferred read transaction, rolled
+/// back when dropped: it never writes).
+pub struct Reader<'a> {
+    conn: rusqlite::Transaction<'a>,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(conn: &'a Connection) -> rusqlite::Result<Reader<'a>> {
+        Ok(Reader { conn: conn.unchecked_transaction()? })
+    }
+}
 
 pub(super) const HOST_ID: &str = "SELECT id FROM hosts WHERE engine_id = ?1";
 const SIZE_STATE: &str = "SELECT ss.kind, ss.object, ss.size_bytes, ss.method, ss.measured_at, ss.attempted_at,
@@ -24,46 +42,6 @@ pub const MAX_MIGRATION: &str = "SELECT COALESCE(MAX(version), 0) FROM refinery_
 const PREVIOUS_PASS_START: &str =
     "SELECT MAX(p.started_at) FROM passes p JOIN hosts h ON h.id = p.host_id WHERE h.engine_id = ?1";
 
-/// When the latest recorded pass of an engine started; `None` before its
-/// first (collect asks the engine what happened since).
-pub fn previous_pass_start(conn: &Connection, engine_id: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached(PREVIOUS_PASS_START)?.query_row([engine_id], |r| r.get(0))
-}
-
-/// What was last measured of each volume and writable layer on an engine.
-pub fn size_state(conn: &Connection, engine_id: &str) -> rusqlite::Result<crate::model::sizes::State> {
-    conn.prepare_cached(SIZE_STATE)?
-        .query_map([engine_id], |r| {
-            Ok((
-                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                crate::model::sizes::Known {
-                    bytes: r.get(2)?,
-                    method: r.get(3)?,
-                    measured_at: r.get(4)?,
-                    attempted_at: r.get(5)?,
-                    walk_ms: r.get(6)?,
-                    walk_files: r.get(7)?,
-                },
-            ))
-        })?
-        .collect()
-}
-
-/// The host row of an engine when it has one (read-only callers).
-pub fn find_host(conn: &Connection, engine_id: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(HOST_ID, [engine_id], |r| r.get(0)).optional()
-}
-
-/// Stacks whose containers ever ran an image, by the engine's image id.
-pub fn image_stacks_by_id(conn: &Connection, host_id: i64, image_id: &str) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached(
-        "SELECT DISTINCT s.name FROM images i JOIN image_stacks ist ON ist.image_ref = i.id
-         JOIN stacks s ON s.id = ist.stack_id WHERE i.host_id = ?1 AND i.image_id = ?2 ORDER BY s.name",
-    )?
-    .query_map(params![host_id, image_id], |r| r.get(0))?
-    .collect()
-}
-
 /// What prunes removed on a host in `[from, to]`, per object kind (a prune in
 /// the same second as the window's first pass counts: passes have second resolution).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,33 +51,6 @@ pub struct PrunedRow {
     /// Sum of the known sizes; `unknown` counts the objects without one.
     pub bytes: i64,
     pub unknown: i64,
-}
-
-/// Empty when the database predates prunes (a report reads it unmigrated).
-pub fn pruned_between(conn: &Connection, host_id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<PrunedRow>> {
-    let has: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'prune_removals'",
-        [],
-        |r| r.get(0),
-    )?;
-    if has == 0 {
-        return Ok(Vec::new());
-    }
-    conn.prepare_cached(
-        "SELECT r.object_kind, count(*), COALESCE(SUM(r.size_bytes), 0), count(*) - count(r.size_bytes)
-         FROM prune_removals r JOIN prune_runs pr ON pr.id = r.run_id
-         WHERE pr.host_id = ?1 AND r.removed_at >= ?2 AND r.removed_at <= ?3
-         GROUP BY r.object_kind ORDER BY r.object_kind",
-    )?
-    .query_map(params![host_id, from, to], |r| {
-        Ok(PrunedRow { kind: r.get(0)?, objects: r.get(1)?, bytes: r.get(2)?, unknown: r.get(3)? })
-    })?
-    .collect()
-}
-
-/// Number of passes recorded, for messages and tests.
-pub fn pass_count(conn: &Connection) -> Result<i64> {
-    conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).context("cannot count passes")
 }
 
 // ---------------------------------------------------------------------------
@@ -299,45 +250,8 @@ pub struct FilesystemRow {
     pub docker_root: bool,
 }
 
-pub fn filesystems_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<FilesystemRow>> {
-    conn.prepare_cached(FILESYSTEMS_IN)?
-        .query_map([pass_id], |r| {
-            Ok(FilesystemRow {
-                device: r.get(0)?,
-                mount_point: r.get(1)?,
-                total: r.get(2)?,
-                used: r.get(3)?,
-                free: r.get(4)?,
-                docker_root: r.get(5)?,
-            })
-        })?
-        .collect()
-}
-
-pub fn docker_totals_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<crate::model::snapshot::DockerTotals> {
-    conn.prepare_cached(DOCKER_TOTALS_IN)?.query_row([pass_id], |r| {
-        Ok(crate::model::snapshot::DockerTotals {
-            images_bytes: r.get(0)?,
-            build_cache_bytes: r.get(1)?,
-            measured_at: r.get(2)?,
-        })
-    })
-}
-
-pub fn hosts(conn: &Connection) -> rusqlite::Result<Vec<HostRow>> {
-    conn.prepare_cached(HOSTS)?
-        .query_map([], |r| {
-            Ok(HostRow { host_id: r.get(0)?, hostname: r.get(1)?, engine_id: r.get(2)?, latest_pass: r.get(3)? })
-        })?
-        .collect()
-}
-
 fn pass_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRow> {
     Ok(PassRow { id: r.get(0)?, started_at: r.get(1)?, fs_total: r.get(2)?, fs_used: r.get(3)?, fs_free: r.get(4)? })
-}
-
-pub fn pass(conn: &Connection, id: i64) -> rusqlite::Result<PassRow> {
-    conn.prepare_cached(PASS_BY_ID)?.query_row([id], pass_row)
 }
 
 /// What the metrics say about a pass itself.
@@ -348,153 +262,6 @@ pub struct PassInfo {
     pub engine_version: String,
     pub api_version: String,
     pub error_count: i64,
-}
-
-pub fn pass_info(conn: &Connection, id: i64) -> rusqlite::Result<PassInfo> {
-    conn.prepare_cached(
-        "SELECT hostname, duration_ms, engine_version, api_version, error_count FROM passes WHERE id = ?1",
-    )?
-    .query_row([id], |r| {
-        Ok(PassInfo {
-            hostname: r.get(0)?,
-            duration_ms: r.get(1)?,
-            engine_version: r.get(2)?,
-            api_version: r.get(3)?,
-            error_count: r.get(4)?,
-        })
-    })
-}
-
-/// The newest pass of a host at or before `at` (the window's start edge).
-pub fn pass_at_or_before(conn: &Connection, host_id: i64, at: i64) -> rusqlite::Result<Option<PassRow>> {
-    conn.prepare_cached(PASS_AT_OR_BEFORE)?.query_row(params![host_id, at], pass_row).optional()
-}
-
-/// A host's oldest pass, when the history is shorter than the window.
-pub fn first_pass(conn: &Connection, host_id: i64) -> rusqlite::Result<PassRow> {
-    conn.prepare_cached(FIRST_PASS)?.query_row([host_id], pass_row)
-}
-
-pub fn passes_between(conn: &Connection, host_id: i64, from: i64, to: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached(PASSES_BETWEEN)?.query_row(params![host_id, from, to], |r| r.get(0))
-}
-
-pub fn stacks_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<StackRow>> {
-    conn.prepare_cached(STACKS_IN)?
-        .query_map([pass_id], |r| {
-            Ok(StackRow {
-                kind: r.get(0)?,
-                name: r.get(1)?,
-                containers: r.get(2)?,
-                running: r.get(3)?,
-                rw_bytes: r.get(4)?,
-                log_bytes: r.get(5)?,
-                volume_bytes: r.get(6)?,
-                disk_bytes: r.get(7)?,
-                unknown_sizes: r.get(8)?,
-                mem_bytes: r.get(9)?,
-                working_dir: r.get(10)?,
-                config_files: r.get(11)?,
-            })
-        })?
-        .collect()
-}
-
-pub fn containers_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ContainerRow>> {
-    conn.prepare_cached(CONTAINERS_IN)?
-        .query_map([pass_id], |r| {
-            Ok(ContainerRow {
-                container_ref: r.get(0)?,
-                name: r.get(1)?,
-                stack_kind: r.get(2)?,
-                stack: r.get(3)?,
-                service: r.get(4)?,
-                image: r.get(5)?,
-                state: r.get(6)?,
-                health: r.get(7)?,
-                restart_count: r.get(8)?,
-                exit_code: r.get(9)?,
-                oom_killed: r.get(10)?,
-                started_at: r.get(11)?,
-                rw_bytes: r.get(12)?,
-                log_bytes: r.get(13)?,
-                labels: r.get(14)?,
-                stats: Stats {
-                    cpu_ns: r.get(15)?,
-                    mem_bytes: r.get(16)?,
-                    mem_limit_bytes: r.get(17)?,
-                    net_rx_bytes: r.get(18)?,
-                    net_tx_bytes: r.get(19)?,
-                    blkio_read_bytes: r.get(20)?,
-                    blkio_write_bytes: r.get(21)?,
-                    pids: r.get(22)?,
-                },
-                rw_measured_at: r.get(23)?,
-            })
-        })?
-        .collect()
-}
-
-pub fn volumes_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<VolumeRow>> {
-    let mut rows: Vec<VolumeRow> = Vec::new();
-    for row in conn.prepare_cached(VOLUMES_IN)?.query_map([pass_id], |r| {
-        let link = match (r.get(7)?, r.get(8)?, r.get(9)?) {
-            (Some(kind), Some(stack), Some(via)) => Some(VolumeOwner { kind, stack, via }),
-            _ => None,
-        };
-        let v = VolumeRow {
-            volume_ref: r.get(0)?,
-            name: r.get(1)?,
-            size_bytes: r.get(2)?,
-            in_use: r.get(3)?,
-            mounted_by: r.get(4)?,
-            labels: r.get(5)?,
-            stacks: Vec::new(),
-            size_measured_at: r.get(6)?,
-            kind: MountKind::parse(&r.get::<_, String>(10)?),
-            read_only: r.get(11)?,
-            unsized_reason: r.get(12)?,
-        };
-        Ok((v, link))
-    })? {
-        let (v, link) = row?;
-        // A volume with several stacks comes as consecutive rows.
-        if rows.last().is_none_or(|last| last.volume_ref != v.volume_ref) {
-            rows.push(v);
-        }
-        if let (Some(link), Some(last)) = (link, rows.last_mut()) {
-            last.stacks.push(link);
-        }
-    }
-    Ok(rows)
-}
-
-pub fn images_in(conn: &Connection, pass_id: i64) -> rusqlite::Result<Vec<ImageRow>> {
-    conn.prepare_cached(IMAGES_IN)?
-        .query_map([pass_id], |r| {
-            Ok(ImageRow {
-                image_ref: r.get(0)?,
-                image_id: r.get(1)?,
-                tags: r.get(2)?,
-                size: r.get(3)?,
-                containers: r.get(4)?,
-                managed: r.get(5)?,
-                labels: r.get(6)?,
-            })
-        })?
-        .collect()
-}
-
-/// Stacks whose containers ever ran an image: an unused image left over
-/// from an upgrade still belongs to the stack that ran it.
-pub fn image_past_stacks(conn: &Connection, image_ref: i64) -> rusqlite::Result<Vec<(String, String)>> {
-    conn.prepare_cached(IMAGE_PAST_STACKS)?.query_map([image_ref], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
-}
-
-/// When a container that is unhealthy now became so: the first unhealthy
-/// sample after its last sample that was not unhealthy.
-pub fn unhealthy_since(conn: &Connection, container_ref: i64) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached(UNHEALTHY_SINCE)?.query_row([container_ref], |r| r.get(0))
 }
 
 // ---------------------------------------------------------------------------
@@ -523,6 +290,8 @@ macro_rules! event_columns {
         service, action, exit_code, oom, at_ns, health FROM event_rows"
     };
 }
+// For the queries of [`charts`] that read events.
+use event_columns;
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     Ok(EventRow {
@@ -542,60 +311,353 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
 const EVENTS_BETWEEN: &str =
     concat!(event_columns!(), " WHERE host_id = ?1 AND at_ns BETWEEN ?2 AND ?3 ORDER BY container_id, at_ns");
 
-/// A host's events between two times (Unix nanoseconds), per container in
-/// time order.
-pub fn events_between(conn: &Connection, host_id: i64, from_ns: i64, to_ns: i64) -> rusqlite::Result<Vec<EventRow>> {
-    conn.prepare_cached(EVENTS_BETWEEN)?.query_map(params![host_id, from_ns, to_ns], event_row)?.collect()
-}
-
 const CONTAINER_SEEN: &str = "SELECT EXISTS (SELECT 1 FROM containers WHERE host_id = ?1 AND container_id = ?2)";
-
-/// Whether any pass of the host recorded this container.
-pub fn container_seen(conn: &Connection, host_id: i64, container_id: &str) -> rusqlite::Result<bool> {
-    conn.prepare_cached(CONTAINER_SEEN)?.query_row(params![host_id, container_id], |r| r.get(0))
-}
 
 const CONTAINER_IDS_IN_PASS: &str = "SELECT c.container_id FROM container_spans sp
      JOIN containers c ON c.id = sp.container_ref WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2";
 
-/// Engine IDs of the containers a pass saw.
-pub fn container_ids_in_pass(conn: &Connection, host_id: i64, pass_id: i64) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached(CONTAINER_IDS_IN_PASS)?.query_map(params![host_id, pass_id], |r| r.get(0))?.collect()
-}
-
 const EVENTS_OF_CONTAINER: &str = concat!(event_columns!(), " WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns");
-
-/// Every stored event of one container, in time order.
-pub fn events_of_container(conn: &Connection, host_id: i64, container_id: &str) -> rusqlite::Result<Vec<EventRow>> {
-    conn.prepare_cached(EVENTS_OF_CONTAINER)?.query_map(params![host_id, container_id], event_row)?.collect()
-}
 
 const UNHEALTHY_BEFORE: &str = "SELECT action = 'health_status' AND health = 'unhealthy' FROM event_rows
      WHERE host_id = ?1 AND container_id = ?2 AND at_ns < ?3
        AND action IN ('health_status', 'die', 'destroy', 'start')
      ORDER BY at_ns DESC LIMIT 1";
 
-/// Whether a container was unhealthy just before `before_ns`: its last
-/// health event or start/stop before then said `unhealthy`.
-pub fn unhealthy_before(conn: &Connection, host_id: i64, container_id: &str, before_ns: i64) -> rusqlite::Result<bool> {
-    conn.prepare_cached(UNHEALTHY_BEFORE)?
-        .query_row(params![host_id, container_id, before_ns], |r| r.get::<_, Option<bool>>(0))
-        .optional()
-        .map(|v| v.flatten().unwrap_or(false))
-}
-
 const EVENT_GAPS_BETWEEN: &str = "SELECT from_ns, to_ns, reason FROM event_gap_rows
      WHERE host_id = ?1 AND to_ns >= ?2 AND from_ns <= ?3 ORDER BY from_ns";
 
-/// (from_ns, to_ns, reason) of the intervals overlapping a time range
-/// whose events may be missing.
-pub fn event_gaps_between(
-    conn: &Connection,
-    host_id: i64,
-    from_ns: i64,
-    to_ns: i64,
-) -> rusqlite::Result<Vec<(i64, i64, String)>> {
-    conn.prepare_cached(EVENT_GAPS_BETWEEN)?
-        .query_map(params![host_id, from_ns, to_ns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect()
+/// What a database holds, in a line of `doctor`.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    /// The newest migration applied.
+    pub schema: i64,
+    pub passes: i64,
+    /// When the newest pass started.
+    pub newest_at: Option<i64>,
+}
+
+impl Reader<'_> {
+    /// When the latest recorded pass of an engine started; `None` before its
+    /// first (collect asks the engine what happened since).
+    pub fn previous_pass_start(&self, engine_id: &str) -> rusqlite::Result<Option<i64>> {
+        self.conn.prepare_cached(PREVIOUS_PASS_START)?.query_row([engine_id], |r| r.get(0))
+    }
+
+    /// What was last measured of each volume and writable layer on an engine.
+    pub fn size_state(&self, engine_id: &str) -> rusqlite::Result<crate::model::sizes::State> {
+        self.conn
+            .prepare_cached(SIZE_STATE)?
+            .query_map([engine_id], |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    crate::model::sizes::Known {
+                        bytes: r.get(2)?,
+                        method: r.get(3)?,
+                        measured_at: r.get(4)?,
+                        attempted_at: r.get(5)?,
+                        walk_ms: r.get(6)?,
+                        walk_files: r.get(7)?,
+                    },
+                ))
+            })?
+            .collect()
+    }
+
+    /// The host row of an engine when it has one (read-only callers).
+    pub fn find_host(&self, engine_id: &str) -> rusqlite::Result<Option<i64>> {
+        self.conn.query_row(HOST_ID, [engine_id], |r| r.get(0)).optional()
+    }
+
+    /// Stacks whose containers ever ran an image, by the engine's image id.
+    pub fn image_stacks_by_id(&self, host_id: i64, image_id: &str) -> rusqlite::Result<Vec<String>> {
+        self.conn
+            .prepare_cached(
+                "SELECT DISTINCT s.name FROM images i JOIN image_stacks ist ON ist.image_ref = i.id
+             JOIN stacks s ON s.id = ist.stack_id WHERE i.host_id = ?1 AND i.image_id = ?2 ORDER BY s.name",
+            )?
+            .query_map(params![host_id, image_id], |r| r.get(0))?
+            .collect()
+    }
+
+    /// Empty when the database predates prunes (a report reads it unmigrated).
+    pub fn pruned_between(&self, host_id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<PrunedRow>> {
+        let has: i64 = self.conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'prune_removals'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has == 0 {
+            return Ok(Vec::new());
+        }
+        self.conn
+            .prepare_cached(
+                "SELECT r.object_kind, count(*), COALESCE(SUM(r.size_bytes), 0), count(*) - count(r.size_bytes)
+             FROM prune_removals r JOIN prune_runs pr ON pr.id = r.run_id
+             WHERE pr.host_id = ?1 AND r.removed_at >= ?2 AND r.removed_at <= ?3
+             GROUP BY r.object_kind ORDER BY r.object_kind",
+            )?
+            .query_map(params![host_id, from, to], |r| {
+                Ok(PrunedRow { kind: r.get(0)?, objects: r.get(1)?, bytes: r.get(2)?, unknown: r.get(3)? })
+            })?
+            .collect()
+    }
+
+    /// Number of passes recorded, for messages and tests.
+    pub fn summary(&self) -> rusqlite::Result<Summary> {
+        self.conn.query_row(
+            &format!("SELECT ({MAX_MIGRATION}), (SELECT count(*) FROM passes), (SELECT MAX(started_at) FROM passes)"),
+            [],
+            |r| Ok(Summary { schema: r.get(0)?, passes: r.get(1)?, newest_at: r.get(2)? }),
+        )
+    }
+
+    pub fn pass_count(&self) -> Result<i64> {
+        self.conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).context("cannot count passes")
+    }
+
+    pub fn filesystems_in(&self, pass_id: i64) -> rusqlite::Result<Vec<FilesystemRow>> {
+        self.conn
+            .prepare_cached(FILESYSTEMS_IN)?
+            .query_map([pass_id], |r| {
+                Ok(FilesystemRow {
+                    device: r.get(0)?,
+                    mount_point: r.get(1)?,
+                    total: r.get(2)?,
+                    used: r.get(3)?,
+                    free: r.get(4)?,
+                    docker_root: r.get(5)?,
+                })
+            })?
+            .collect()
+    }
+
+    pub fn docker_totals_in(&self, pass_id: i64) -> rusqlite::Result<crate::model::snapshot::DockerTotals> {
+        self.conn.prepare_cached(DOCKER_TOTALS_IN)?.query_row([pass_id], |r| {
+            Ok(crate::model::snapshot::DockerTotals {
+                images_bytes: r.get(0)?,
+                build_cache_bytes: r.get(1)?,
+                measured_at: r.get(2)?,
+            })
+        })
+    }
+
+    pub fn hosts(&self) -> rusqlite::Result<Vec<HostRow>> {
+        self.conn
+            .prepare_cached(HOSTS)?
+            .query_map([], |r| {
+                Ok(HostRow { host_id: r.get(0)?, hostname: r.get(1)?, engine_id: r.get(2)?, latest_pass: r.get(3)? })
+            })?
+            .collect()
+    }
+
+    pub fn pass(&self, id: i64) -> rusqlite::Result<PassRow> {
+        self.conn.prepare_cached(PASS_BY_ID)?.query_row([id], pass_row)
+    }
+
+    pub fn pass_info(&self, id: i64) -> rusqlite::Result<PassInfo> {
+        self.conn
+            .prepare_cached(
+                "SELECT hostname, duration_ms, engine_version, api_version, error_count FROM passes WHERE id = ?1",
+            )?
+            .query_row([id], |r| {
+                Ok(PassInfo {
+                    hostname: r.get(0)?,
+                    duration_ms: r.get(1)?,
+                    engine_version: r.get(2)?,
+                    api_version: r.get(3)?,
+                    error_count: r.get(4)?,
+                })
+            })
+    }
+
+    /// The newest pass of a host at or before `at` (the window's start edge).
+    pub fn pass_at_or_before(&self, host_id: i64, at: i64) -> rusqlite::Result<Option<PassRow>> {
+        self.conn.prepare_cached(PASS_AT_OR_BEFORE)?.query_row(params![host_id, at], pass_row).optional()
+    }
+
+    /// A host's oldest pass, when the history is shorter than the window.
+    pub fn first_pass(&self, host_id: i64) -> rusqlite::Result<PassRow> {
+        self.conn.prepare_cached(FIRST_PASS)?.query_row([host_id], pass_row)
+    }
+
+    pub fn passes_between(&self, host_id: i64, from: i64, to: i64) -> rusqlite::Result<i64> {
+        self.conn.prepare_cached(PASSES_BETWEEN)?.query_row(params![host_id, from, to], |r| r.get(0))
+    }
+
+    pub fn stacks_in(&self, pass_id: i64) -> rusqlite::Result<Vec<StackRow>> {
+        self.conn
+            .prepare_cached(STACKS_IN)?
+            .query_map([pass_id], |r| {
+                Ok(StackRow {
+                    kind: r.get(0)?,
+                    name: r.get(1)?,
+                    containers: r.get(2)?,
+                    running: r.get(3)?,
+                    rw_bytes: r.get(4)?,
+                    log_bytes: r.get(5)?,
+                    volume_bytes: r.get(6)?,
+                    disk_bytes: r.get(7)?,
+                    unknown_sizes: r.get(8)?,
+                    mem_bytes: r.get(9)?,
+                    working_dir: r.get(10)?,
+                    config_files: r.get(11)?,
+                })
+            })?
+            .collect()
+    }
+
+    pub fn containers_in(&self, pass_id: i64) -> rusqlite::Result<Vec<ContainerRow>> {
+        self.conn
+            .prepare_cached(CONTAINERS_IN)?
+            .query_map([pass_id], |r| {
+                Ok(ContainerRow {
+                    container_ref: r.get(0)?,
+                    name: r.get(1)?,
+                    stack_kind: r.get(2)?,
+                    stack: r.get(3)?,
+                    service: r.get(4)?,
+                    image: r.get(5)?,
+                    state: r.get(6)?,
+                    health: r.get(7)?,
+                    restart_count: r.get(8)?,
+                    exit_code: r.get(9)?,
+                    oom_killed: r.get(10)?,
+                    started_at: r.get(11)?,
+                    rw_bytes: r.get(12)?,
+                    log_bytes: r.get(13)?,
+                    labels: r.get(14)?,
+                    stats: Stats {
+                        cpu_ns: r.get(15)?,
+                        mem_bytes: r.get(16)?,
+                        mem_limit_bytes: r.get(17)?,
+                        net_rx_bytes: r.get(18)?,
+                        net_tx_bytes: r.get(19)?,
+                        blkio_read_bytes: r.get(20)?,
+                        blkio_write_bytes: r.get(21)?,
+                        pids: r.get(22)?,
+                    },
+                    rw_measured_at: r.get(23)?,
+                })
+            })?
+            .collect()
+    }
+
+    pub fn volumes_in(&self, pass_id: i64) -> rusqlite::Result<Vec<VolumeRow>> {
+        let mut rows: Vec<VolumeRow> = Vec::new();
+        for row in self.conn.prepare_cached(VOLUMES_IN)?.query_map([pass_id], |r| {
+            let link = match (r.get(7)?, r.get(8)?, r.get(9)?) {
+                (Some(kind), Some(stack), Some(via)) => Some(VolumeOwner { kind, stack, via }),
+                _ => None,
+            };
+            let v = VolumeRow {
+                volume_ref: r.get(0)?,
+                name: r.get(1)?,
+                size_bytes: r.get(2)?,
+                in_use: r.get(3)?,
+                mounted_by: r.get(4)?,
+                labels: r.get(5)?,
+                stacks: Vec::new(),
+                size_measured_at: r.get(6)?,
+                kind: MountKind::parse(&r.get::<_, String>(10)?),
+                read_only: r.get(11)?,
+                unsized_reason: r.get(12)?,
+            };
+            Ok((v, link))
+        })? {
+            let (v, link) = row?;
+            // A volume with several stacks comes as consecutive rows.
+            if rows.last().is_none_or(|last| last.volume_ref != v.volume_ref) {
+                rows.push(v);
+            }
+            if let (Some(link), Some(last)) = (link, rows.last_mut()) {
+                last.stacks.push(link);
+            }
+        }
+        Ok(rows)
+    }
+
+    pub fn images_in(&self, pass_id: i64) -> rusqlite::Result<Vec<ImageRow>> {
+        self.conn
+            .prepare_cached(IMAGES_IN)?
+            .query_map([pass_id], |r| {
+                Ok(ImageRow {
+                    image_ref: r.get(0)?,
+                    image_id: r.get(1)?,
+                    tags: r.get(2)?,
+                    size: r.get(3)?,
+                    containers: r.get(4)?,
+                    managed: r.get(5)?,
+                    labels: r.get(6)?,
+                })
+            })?
+            .collect()
+    }
+
+    /// Stacks whose containers ever ran an image: an unused image left over
+    /// from an upgrade still belongs to the stack that ran it.
+    pub fn image_past_stacks(&self, image_ref: i64) -> rusqlite::Result<Vec<(String, String)>> {
+        self.conn.prepare_cached(IMAGE_PAST_STACKS)?.query_map([image_ref], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+    }
+
+    /// When a container that is unhealthy now became so: the first unhealthy
+    /// sample after its last sample that was not unhealthy.
+    pub fn unhealthy_since(&self, container_ref: i64) -> rusqlite::Result<Option<i64>> {
+        self.conn.prepare_cached(UNHEALTHY_SINCE)?.query_row([container_ref], |r| r.get(0))
+    }
+
+    /// A host's events between two times (Unix nanoseconds), per container in
+    /// time order.
+    pub fn events_between(&self, host_id: i64, from_ns: i64, to_ns: i64) -> rusqlite::Result<Vec<EventRow>> {
+        self.conn.prepare_cached(EVENTS_BETWEEN)?.query_map(params![host_id, from_ns, to_ns], event_row)?.collect()
+    }
+
+    /// Whether any pass of the host recorded this container.
+    pub fn container_seen(&self, host_id: i64, container_id: &str) -> rusqlite::Result<bool> {
+        self.conn.prepare_cached(CONTAINER_SEEN)?.query_row(params![host_id, container_id], |r| r.get(0))
+    }
+
+    /// Engine IDs of the containers a pass saw.
+    pub fn container_ids_in_pass(&self, host_id: i64, pass_id: i64) -> rusqlite::Result<Vec<String>> {
+        self.conn.prepare_cached(CONTAINER_IDS_IN_PASS)?.query_map(params![host_id, pass_id], |r| r.get(0))?.collect()
+    }
+
+    /// Every stored event of one container, in time order.
+    pub fn events_of_container(&self, host_id: i64, container_id: &str) -> rusqlite::Result<Vec<EventRow>> {
+        self.conn.prepare_cached(EVENTS_OF_CONTAINER)?.query_map(params![host_id, container_id], event_row)?.collect()
+    }
+
+    /// Whether a container was unhealthy just before `before_ns`: its last
+    /// health event or start/stop before then said `unhealthy`.
+    pub fn unhealthy_before(&self, host_id: i64, container_id: &str, before_ns: i64) -> rusqlite::Result<bool> {
+        self.conn
+            .prepare_cached(UNHEALTHY_BEFORE)?
+            .query_row(params![host_id, container_id, before_ns], |r| r.get::<_, Option<bool>>(0))
+            .optional()
+            .map(|v| v.flatten().unwrap_or(false))
+    }
+
+    /// (from_ns, to_ns, reason) of the intervals overlapping a time range
+    /// whose events may be missing.
+    pub fn event_gaps_between(
+        &self,
+        host_id: i64,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> rusqlite::Result<Vec<(i64, i64, String)>> {
+        self.conn
+            .prepare_cached(EVENT_GAPS_BETWEEN)?
+            .query_map(params![host_id, from_ns, to_ns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_from_before_prunes_has_none() {
+        let c = Connection::open_in_memory().unwrap();
+        assert!(Reader::new(&c).unwrap().pruned_between(1, 0, 10).unwrap().is_empty());
+    }
 }

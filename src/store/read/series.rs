@@ -2,7 +2,9 @@
 //! at most one row per bucket (the bucket's newest sample), so an answer
 //! stays a few hundred points whatever the window and the history's tier.
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
+
+use super::Reader;
 
 // Every sample in the window, oldest first; [`newest_per_bucket`] thins
 // them (a GROUP BY with bare columns is not reliable through these views).
@@ -73,40 +75,6 @@ pub struct StackPoint {
     pub restarts: Option<i64>,
 }
 
-pub fn stack_series(conn: &Connection, s: &Span<'_>) -> rusqlite::Result<Vec<StackPoint>> {
-    let rows = conn
-        .prepare_cached(STACK_SERIES)?
-        .query_map(params![s.name, s.host, s.since], |r| {
-            Ok((
-                r.get::<_, i64>(8)?,
-                StackPoint {
-                    host: r.get(0)?,
-                    at_unix: r.get(1)?,
-                    disk_bytes: r.get(2)?,
-                    rw_bytes: r.get(3)?,
-                    log_bytes: r.get(4)?,
-                    volume_bytes: r.get(5)?,
-                    mem_bytes: r.get(6)?,
-                    unknown_sizes: r.get(7)?,
-                    restarts: None,
-                },
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut kept = newest_per_bucket(rows, s.bucket, |(_, p)| (&p.host, p.at_unix));
-    let passes = serde_json::to_string(&kept.iter().map(|(id, _)| *id).collect::<Vec<_>>()).unwrap_or_default();
-    let mut restarts = std::collections::HashMap::new();
-    let mut stmt = conn.prepare_cached(STACK_RESTARTS)?;
-    let mut rows = stmt.query(params![s.name, passes])?;
-    while let Some(r) = rows.next()? {
-        restarts.insert(r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?);
-    }
-    for (id, p) in &mut kept {
-        p.restarts = restarts.get(id).copied().flatten();
-    }
-    Ok(kept.into_iter().map(|(_, p)| p).collect())
-}
-
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VolumePoint {
     pub host: String,
@@ -114,23 +82,6 @@ pub struct VolumePoint {
     pub size_bytes: Option<i64>,
     pub in_use: Option<i64>,
     pub unsized_reason: Option<String>,
-}
-
-/// `kind`: `volume` or `bind` (then `name` is the host path).
-pub fn volume_series(conn: &Connection, s: &Span<'_>, kind: &str) -> rusqlite::Result<Vec<VolumePoint>> {
-    let rows = conn
-        .prepare_cached(VOLUME_SERIES)?
-        .query_map(params![s.name, s.host, s.since, kind], |r| {
-            Ok(VolumePoint {
-                host: r.get(0)?,
-                at_unix: r.get(1)?,
-                size_bytes: r.get(2)?,
-                in_use: r.get(3)?,
-                unsized_reason: r.get(4)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -147,48 +98,104 @@ pub struct ContainerPoint {
     pub log_bytes: Option<i64>,
 }
 
-pub fn container_series(conn: &Connection, s: &Span<'_>) -> rusqlite::Result<Vec<ContainerPoint>> {
-    let rows = conn
-        .prepare_cached(CONTAINER_SERIES)?
-        .query_map(params![s.name, s.host, s.since], |r| {
-            Ok(ContainerPoint {
-                host: r.get(0)?,
-                at_unix: r.get(1)?,
-                stack: r.get(2)?,
-                state: r.get(3)?,
-                health: r.get(4)?,
-                restart_count: r.get(5)?,
-                mem_bytes: r.get(6)?,
-                mem_peak_bytes: r.get(7)?,
-                rw_bytes: r.get(8)?,
-                log_bytes: r.get(9)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
-}
+impl Reader<'_> {
+    pub fn stack_series(&self, s: &Span<'_>) -> rusqlite::Result<Vec<StackPoint>> {
+        let rows = self
+            .conn
+            .prepare_cached(STACK_SERIES)?
+            .query_map(params![s.name, s.host, s.since], |r| {
+                Ok((
+                    r.get::<_, i64>(8)?,
+                    StackPoint {
+                        host: r.get(0)?,
+                        at_unix: r.get(1)?,
+                        disk_bytes: r.get(2)?,
+                        rw_bytes: r.get(3)?,
+                        log_bytes: r.get(4)?,
+                        volume_bytes: r.get(5)?,
+                        mem_bytes: r.get(6)?,
+                        unknown_sizes: r.get(7)?,
+                        restarts: None,
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut kept = newest_per_bucket(rows, s.bucket, |(_, p)| (&p.host, p.at_unix));
+        let passes = serde_json::to_string(&kept.iter().map(|(id, _)| *id).collect::<Vec<_>>()).unwrap_or_default();
+        let mut restarts = std::collections::HashMap::new();
+        let mut stmt = self.conn.prepare_cached(STACK_RESTARTS)?;
+        let mut rows = stmt.query(params![s.name, passes])?;
+        while let Some(r) = rows.next()? {
+            restarts.insert(r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?);
+        }
+        for (id, p) in &mut kept {
+            p.restarts = restarts.get(id).copied().flatten();
+        }
+        Ok(kept.into_iter().map(|(_, p)| p).collect())
+    }
 
-/// Time of the newest pass (of `host`, or of any host): a series' window
-/// ends there, as the report's does, so a stopped collector still shows
-/// its last window.
-pub fn newest_pass(conn: &Connection, host: Option<&str>) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached(NEWEST_PASS)?.query_row([host], |r| r.get(0))
-}
+    /// `kind`: `volume` or `bind` (then `name` is the host path).
+    pub fn volume_series(&self, s: &Span<'_>, kind: &str) -> rusqlite::Result<Vec<VolumePoint>> {
+        let rows = self
+            .conn
+            .prepare_cached(VOLUME_SERIES)?
+            .query_map(params![s.name, s.host, s.since, kind], |r| {
+                Ok(VolumePoint {
+                    host: r.get(0)?,
+                    at_unix: r.get(1)?,
+                    size_bytes: r.get(2)?,
+                    in_use: r.get(3)?,
+                    unsized_reason: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
+    }
 
-/// Every name the history knows for `kind` (`stack`, `volume`, `bind`,
-/// `container` or `host`), for near matches when a name is not found.
-pub fn names(conn: &Connection, kind: &str) -> rusqlite::Result<Vec<String>> {
-    let (sql, arg) = match kind {
-        "stack" => (STACK_NAMES, None),
-        "container" => (CONTAINER_NAMES, None),
-        "host" => (HOST_NAMES, None),
-        other => (VOLUME_NAMES, Some(other)),
-    };
-    let mut stmt = conn.prepare_cached(sql)?;
-    Ok(match arg {
-        Some(k) => stmt.query_map([k], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?,
-        None => stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?,
-    })
+    pub fn container_series(&self, s: &Span<'_>) -> rusqlite::Result<Vec<ContainerPoint>> {
+        let rows = self
+            .conn
+            .prepare_cached(CONTAINER_SERIES)?
+            .query_map(params![s.name, s.host, s.since], |r| {
+                Ok(ContainerPoint {
+                    host: r.get(0)?,
+                    at_unix: r.get(1)?,
+                    stack: r.get(2)?,
+                    state: r.get(3)?,
+                    health: r.get(4)?,
+                    restart_count: r.get(5)?,
+                    mem_bytes: r.get(6)?,
+                    mem_peak_bytes: r.get(7)?,
+                    rw_bytes: r.get(8)?,
+                    log_bytes: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
+    }
+
+    /// Time of the newest pass (of `host`, or of any host): a series' window
+    /// ends there, as the report's does, so a stopped collector still shows
+    /// its last window.
+    pub fn newest_pass(&self, host: Option<&str>) -> rusqlite::Result<Option<i64>> {
+        self.conn.prepare_cached(NEWEST_PASS)?.query_row([host], |r| r.get(0))
+    }
+
+    /// Every name the history knows for `kind` (`stack`, `volume`, `bind`,
+    /// `container` or `host`), for near matches when a name is not found.
+    pub fn names(&self, kind: &str) -> rusqlite::Result<Vec<String>> {
+        let (sql, arg) = match kind {
+            "stack" => (STACK_NAMES, None),
+            "container" => (CONTAINER_NAMES, None),
+            "host" => (HOST_NAMES, None),
+            other => (VOLUME_NAMES, Some(other)),
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        Ok(match arg {
+            Some(k) => stmt.query_map([k], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?,
+            None => stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?,
+        })
+    }
 }
 
 #[cfg(test)]
