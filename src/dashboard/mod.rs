@@ -18,6 +18,7 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::config::Config;
 use crate::history::{self, model::HostReport, owners::Projects};
+use crate::model::snapshot::{StackKey, StackKind};
 use crate::model::units;
 use crate::store::read::charts::{ChartSpan, StackParts};
 use crate::store::read::{self, Reader};
@@ -207,8 +208,6 @@ pub struct FsChart {
     pub projection: Option<svg::Projection>,
 }
 
-type StackKey = (String, String);
-
 /// What "not attributed" means on a filesystem's chart.
 pub const NOT_ATTRIBUTED_NOTE: &str = "the filesystem's used bytes minus the stacks' bytes on it, never below 0: \
      images, build cache, volumes no stack claims and files outside Docker; a volume or bind mount shared by \
@@ -261,7 +260,10 @@ fn ranked(by_stack: BTreeMap<StackKey, Vec<Option<i64>>>, top: usize, n: usize) 
     let rest = if ranked.len() > top { ranked.split_off(top) } else { Vec::new() };
     let mut series: Vec<Series> = ranked
         .into_iter()
-        .map(|((kind, name), values)| Series { href: Some(stack_href(&kind, &name)), ..Series::new(name, values) })
+        .map(|(StackKey { kind, name }, values)| Series {
+            href: Some(stack_href(kind.as_str(), &name)),
+            ..Series::new(name, values)
+        })
         .collect();
     if !rest.is_empty() {
         series.push(Series::new(format!("other ({} stacks)", rest.len()), summed(rest.iter().map(|r| &r.1), n)));
@@ -294,7 +296,7 @@ fn host_charts(
     let mut by_stack: BTreeMap<StackKey, Vec<Option<i64>>> = BTreeMap::new();
     for s in db.stack_disk_at(&span)? {
         let Some(&i) = index.get(&s.pass_id) else { continue };
-        by_stack.entry((s.kind, s.name)).or_insert_with(|| vec![None; n])[i] = s.disk_bytes;
+        by_stack.entry(s.stack).or_insert_with(|| vec![None; n])[i] = s.disk_bytes;
     }
 
     // The filesystems of each chosen pass, by their `filesystems` row.
@@ -356,7 +358,7 @@ fn host_charts(
         let Some(&i) = index.get(&b.pass_id) else { continue };
         let (Some(size), Some(fs)) = (b.size_bytes, homes.get(&b.volume_ref).and_then(|h| h[i])) else { continue };
         if Some(fs) != root[i] {
-            let v = &mut off_root.entry((fs, (b.stack_kind, b.stack))).or_insert_with(|| vec![None; n])[i];
+            let v = &mut off_root.entry((fs, b.stack)).or_insert_with(|| vec![None; n])[i];
             *v = Some(v.unwrap_or(0) + size);
         }
     }
@@ -667,6 +669,8 @@ pub fn stack_page(
     name: &str,
     now: i64,
 ) -> Result<Option<String>> {
+    // Only a kind this program writes can name a stack.
+    let Some(stack) = StackKind::parse(kind).map(|k| StackKey::new(k, name)) else { return Ok(None) };
     let hosts = db.hosts().context("cannot read hosts from the history")?;
     let rep = build_report(db, config, projects, view, now)?;
     let mut out = head(&format!("stackwatch: {name}"));
@@ -680,7 +684,7 @@ pub fn stack_page(
     window_nav(&mut out, view, &stack_href(kind, name));
     let mut found = false;
     for h in &hosts {
-        let Some(stack_id) = db.stack_id(h.host_id, kind, name)? else { continue };
+        let Some(stack_id) = db.stack_id(h.host_id, &stack)? else { continue };
         found = true;
         let span = chart_span(db, h, view)?;
         let rows = db.stack_parts_at(&span, stack_id)?;
@@ -717,7 +721,7 @@ pub fn stack_page(
         // memory chart's time axis (a start alone is not drawn: every
         // restart has one).
         let marks: Vec<svg::Mark> = db
-            .stack_incidents_since(h.host_id, span.start, kind, name, MAX_MARKS)?
+            .stack_incidents_since(h.host_id, span.start, &stack, MAX_MARKS)?
             .into_iter()
             .map(|e| {
                 let mut what = format!("{}: {}", e.name, e.action);
@@ -801,8 +805,13 @@ pub fn volume_page(db: &Reader<'_>, view: &View, name: &str) -> Result<Option<St
         let stacks = db.volume_stacks_now(volume_id)?;
         let containers = db.volume_mounted_by_now(volume_id)?;
         out.push_str("<h3>Mounted by</h3><ul class=\"mounted-by\">");
-        for (k, s) in &stacks {
-            let _ = write!(out, "<li>stack <a href=\"{}\">{}</a></li>", esc(&stack_href(k, s)), esc(s));
+        for s in &stacks {
+            let _ = write!(
+                out,
+                "<li>stack <a href=\"{}\">{}</a></li>",
+                esc(&stack_href(s.kind.as_str(), &s.name)),
+                esc(&s.name)
+            );
         }
         for c in &containers {
             let _ = write!(out, "<li>container {}</li>", esc(c));

@@ -9,14 +9,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::store::read::Reader;
 use anyhow::Result;
 use serde::Serialize;
 
 use super::pass::RecordedPass;
 use crate::config::ReportConfig;
+use crate::model::snapshot::{StackKey, StackKind};
 use crate::model::units;
-use crate::store::read::EventRow;
+use crate::store::read::{EventRow, Reader};
 use crate::time::human_span;
 use crate::time::iso_utc;
 use crate::untrusted;
@@ -28,7 +28,7 @@ const OOM_BEFORE_DIE_NS: i64 = 10_000_000_000;
 /// separately, and can report them in either order.
 const OOM_AFTER_DIE_NS: i64 = 1_000_000_000;
 
-type Key = (String, String);
+type Key = StackKey;
 
 /// One evidence line counted from events, with what it counts: `count`
 /// occurrences (OOM kills, restarts, failed runs, turns to unhealthy), the
@@ -72,7 +72,7 @@ pub struct Summary {
 pub struct Count {
     pub container: String,
     pub stack: String,
-    pub stack_kind: String,
+    pub stack_kind: StackKind,
     pub times: i64,
     pub first: String,
     pub last: String,
@@ -93,7 +93,7 @@ pub struct Job {
     /// The container's name, or the service's when runs had several names.
     pub name: String,
     pub stack: String,
-    pub stack_kind: String,
+    pub stack_kind: StackKind,
     pub runs: i64,
     pub failures: Vec<Cause>,
     pub last: String,
@@ -103,7 +103,7 @@ pub struct Job {
 pub struct Health {
     pub container: String,
     pub stack: String,
-    pub stack_kind: String,
+    pub stack_kind: StackKind,
     /// Times it turned unhealthy inside the window.
     pub times: i64,
     /// Seconds it spent unhealthy inside the window.
@@ -203,11 +203,10 @@ pub fn unhealthy_time(unhealthy_before: bool, marks: &[(i64, bool)], from_ns: i6
 }
 
 /// One container's life in the window, from its events in time order.
-#[derive(Default)]
 struct Life {
     container_id: String,
     name: String,
-    stack_kind: String,
+    stack_kind: StackKind,
     stack: String,
     service: Option<String>,
     ooms: Vec<i64>,
@@ -228,10 +227,13 @@ fn lives(rows: &[EventRow]) -> Vec<Life> {
             out.push(Life {
                 container_id: r.container_id.clone(),
                 name: r.name.clone(),
-                stack_kind: r.stack_kind.clone(),
+                stack_kind: r.stack_kind,
                 stack: r.stack.clone(),
                 service: r.service.clone(),
-                ..Default::default()
+                ooms: Vec::new(),
+                dies: Vec::new(),
+                destroyed: false,
+                health: Vec::new(),
             });
         }
         let life = out.last_mut().expect("pushed above");
@@ -396,16 +398,16 @@ pub fn find(
     let mut summary = Summary::default();
     let present = |l: &Life| end.containers.iter().find(|c| c.name == l.name && c.stack == l.stack);
     // Containers that came and went, per stack and service (or name).
-    let mut jobs: BTreeMap<(String, String, String), Vec<&Life>> = BTreeMap::new();
+    let mut jobs: BTreeMap<(StackKey, String), Vec<&Life>> = BTreeMap::new();
     let all = lives(&rows);
     for l in &all {
-        let key = (l.stack_kind.clone(), l.stack.clone());
+        let key = StackKey::new(l.stack_kind, l.stack.clone());
         // A container no pass ever saw came and went between two passes:
         // a job. Whatever it did is told once, as a job.
         if l.destroyed && !l.dies.is_empty() && present(l).is_none() {
             if !db.container_seen(host_id, &l.container_id)? {
                 let job = l.service.clone().unwrap_or_else(|| l.name.clone());
-                jobs.entry((l.stack_kind.clone(), l.stack.clone(), job)).or_default().push(l);
+                jobs.entry((StackKey::new(l.stack_kind, l.stack.clone()), job)).or_default().push(l);
             }
             continue;
         }
@@ -437,7 +439,7 @@ pub fn find(
             summary.oom_kills.push(Count {
                 container: l.name.clone(),
                 stack: l.stack.clone(),
-                stack_kind: l.stack_kind.clone(),
+                stack_kind: l.stack_kind,
                 times: n,
                 first: ns_iso(first),
                 last: ns_iso(last),
@@ -462,7 +464,7 @@ pub fn find(
             summary.restarts.push(Count {
                 container: l.name.clone(),
                 stack: l.stack.clone(),
-                stack_kind: l.stack_kind.clone(),
+                stack_kind: l.stack_kind,
                 times: n,
                 first: ns_iso(first),
                 last: ns_iso(last),
@@ -481,7 +483,7 @@ pub fn find(
                 summary.unhealthy.push(Health {
                     container: l.name.clone(),
                     stack: l.stack.clone(),
-                    stack_kind: l.stack_kind.clone(),
+                    stack_kind: l.stack_kind,
                     times: u.turns,
                     unhealthy_seconds: u.ns / 1_000_000_000,
                     first: ns_iso(first),
@@ -492,7 +494,7 @@ pub fn find(
             }
         }
     }
-    for ((stack_kind, stack, service), runs) in jobs {
+    for ((StackKey { kind: stack_kind, name: stack }, service), runs) in jobs {
         let dies: Vec<_> = runs.iter().flat_map(|l| l.dies.iter()).collect();
         let failed: Vec<_> = dies.iter().copied().filter(|d| d.0 != Some(0)).collect();
         let last = dies.iter().map(|d| d.1).max().unwrap_or_default();
@@ -519,7 +521,7 @@ pub fn find(
             );
             found
                 .exited
-                .entry((stack_kind.clone(), stack.clone()))
+                .entry(StackKey::new(stack_kind, stack.clone()))
                 .or_default()
                 .push((name.clone(), line(text, n, first_failure, last_failure)));
         }
@@ -556,7 +558,7 @@ mod tests {
         EventRow {
             container_id: id.into(),
             name: format!("harb-{id}-1"),
-            stack_kind: "compose".into(),
+            stack_kind: StackKind::Compose,
             stack: "harb".into(),
             service: Some(id.into()),
             action: action.into(),

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{Growth, GrowthPart};
 use super::pass::RecordedPass;
-use crate::model::snapshot::MountKind;
+use crate::model::snapshot::{MountKind, StackKey, StackKind};
 use crate::model::units;
-use crate::store::read::{ContainerRow, VolumeRow};
+use crate::store::read::{ContainerRow, StackRow, VolumeRow};
 use crate::time::human_span;
 use crate::untrusted::markdown::code;
 
@@ -133,7 +133,7 @@ fn finish_parts(mut parts: Vec<GrowthPart>) -> Vec<GrowthPart> {
 /// How much older than the end pass the oldest size of a stack's volumes,
 /// binds and writable layers is, when a minute or more: sizes that were
 /// expensive to walk are carried forward between measurements.
-fn stale_for(end: &RecordedPass, kind: &str, name: &str) -> Option<i64> {
+fn stale_for(end: &RecordedPass, kind: StackKind, name: &str) -> Option<i64> {
     let volumes = end
         .volumes
         .iter()
@@ -148,13 +148,12 @@ fn stale_for(end: &RecordedPass, kind: &str, name: &str) -> Option<i64> {
 }
 
 pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growth> {
-    let keys: BTreeSet<(String, String)> =
-        start.stacks.iter().chain(end.stacks.iter()).map(|s| (s.kind.clone(), s.name.clone())).collect();
+    let keys: BTreeSet<StackKey> = start.stacks.iter().chain(end.stacks.iter()).map(StackRow::key).collect();
     let out = keys
         .into_iter()
-        .map(|(kind, name)| {
-            let s = start.stack(&kind, &name);
-            let e = end.stack(&kind, &name);
+        .map(|StackKey { kind, name }| {
+            let s = start.stack(kind, &name);
+            let e = end.stack(kind, &name);
             let owned = |v: &VolumeRow| v.stacks.iter().any(|o| o.kind == kind && o.stack == name);
             let mut parts = volume_parts(start, end, owned, owned);
             // Logs and layers per container, each compared only where it was
@@ -203,7 +202,7 @@ pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growt
             };
             let partial = s.is_some_and(|x| x.unknown_sizes > 0) || e.is_some_and(|x| x.unknown_sizes > 0);
             let mut text = sentence(&name, change, delta, &parts, span, partial);
-            if let Some(age) = stale_for(end, &kind, &name) {
+            if let Some(age) = stale_for(end, kind, &name) {
                 text.push_str(&format!("; sizes up to {} older than the window's end", human_span(age)));
             }
             Growth {

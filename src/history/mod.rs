@@ -19,7 +19,6 @@ pub mod symptoms;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::store::read::Reader;
 use anyhow::{Context, Result};
 
 use crate::untrusted::markdown::{self as md, code};
@@ -30,9 +29,9 @@ use owners::{Owner, Projects, StackFacts};
 use symptoms::Draft;
 
 use crate::config::Config;
+use crate::model::snapshot::{StackKey, StackKind};
 use crate::model::units;
-use crate::store::read;
-use crate::store::read::HostRow;
+use crate::store::read::{self, HostRow, Reader};
 use crate::time::{Window, human_span, iso_utc};
 use crate::untrusted;
 
@@ -220,7 +219,7 @@ fn host_report(db: &Reader<'_>, h: &HostRow, req: &Request<'_>, vault_prefix: &s
     // Space held unused for `vault_after`: the same findings at the pass
     // that long before the newest one.
     let held_at = end_pass.started_at - cfg.vault_after.as_secs() as i64;
-    let mut persisted: BTreeSet<(&'static str, String, String)> = BTreeSet::new();
+    let mut persisted: BTreeSet<(&'static str, StackKey)> = BTreeSet::new();
     let mut held_since = None;
     if let Some(p) = db.pass_at_or_before(h.host_id, held_at)?.filter(|p| p.id != end_pass.id) {
         let old = RecordedPass::load(db, p)?;
@@ -240,7 +239,7 @@ fn host_report(db: &Reader<'_>, h: &HostRow, req: &Request<'_>, vault_prefix: &s
         persisted = then
             .into_iter()
             .filter(|d| matches!(d.kind, "orphaned_volume" | "unused_images"))
-            .map(|d| (d.kind, d.stack_kind, d.stack))
+            .map(|d| (d.kind, StackKey::new(d.stack_kind, d.stack)))
             .collect();
         held_since = Some(p.started_at);
     }
@@ -319,15 +318,16 @@ fn host_report(db: &Reader<'_>, h: &HostRow, req: &Request<'_>, vault_prefix: &s
         f.evidence = dangling.into_iter().map(|d| d.0).collect();
         findings.push(f);
     }
-    let stack_rows: BTreeMap<(String, String), &read::StackRow> =
-        end.stacks.iter().chain(start.stacks.iter()).rev().map(|s| ((s.kind.clone(), s.name.clone()), s)).collect();
+    let stack_rows: BTreeMap<StackKey, &read::StackRow> =
+        end.stacks.iter().chain(start.stacks.iter()).rev().map(|s| (s.key(), s)).collect();
     for d in drafts {
-        let (owner, factory) = owner_of.get(&(d.stack_kind.clone(), d.stack.clone())).cloned().unwrap_or_else(|| {
+        let key = StackKey::new(d.stack_kind, d.stack.clone());
+        let (owner, factory) = owner_of.get(&key).cloned().unwrap_or_else(|| {
             (Owner { owner: "unowned".into(), source: "stack not seen at the window edges".into() }, false)
         });
-        let row = stack_rows.get(&(d.stack_kind.clone(), d.stack.clone())).copied();
+        let row = stack_rows.get(&key).copied();
         let held = held_since
-            .filter(|_| persisted.contains(&(d.kind, d.stack_kind.clone(), d.stack.clone())))
+            .filter(|_| persisted.contains(&(d.kind, key)))
             .filter(|_| d.bytes.is_some_and(|b| b >= cfg.reclaim_min_bytes));
         findings.push(finding(d, owner, factory, pressure.as_ref(), req, &h.hostname, vault_prefix, row, held));
     }
@@ -338,11 +338,11 @@ fn host_report(db: &Reader<'_>, h: &HostRow, req: &Request<'_>, vault_prefix: &s
         .stacks
         .iter()
         .map(|s| {
-            let (owner, factory) = owner_of[&(s.kind.clone(), s.name.clone())].clone();
+            let (owner, factory) = owner_of[&s.key()].clone();
             let g = growth_of.get(s.name.as_str());
             StackSummary {
                 name: s.name.clone(),
-                kind: s.kind.clone(),
+                kind: s.kind.to_string(),
                 factory,
                 owner: owner.owner,
                 owner_source: owner.source,
@@ -398,18 +398,16 @@ pub fn stack_owners(
     edges: &[&RecordedPass],
     config: &Config,
     projects: &Projects,
-) -> BTreeMap<(String, String), (Owner, bool)> {
+) -> BTreeMap<StackKey, (Owner, bool)> {
     let (managed_key, managed_value) = config.labels.managed_pair();
-    let mut stack_keys: BTreeSet<(String, String)> = BTreeSet::new();
-    for s in edges.iter().flat_map(|e| e.stacks.iter()) {
-        stack_keys.insert((s.kind.clone(), s.name.clone()));
-    }
+    let stack_keys: BTreeSet<StackKey> = edges.iter().flat_map(|e| e.stacks.iter()).map(read::StackRow::key).collect();
     let container_labels: BTreeMap<i64, BTreeMap<String, String>> =
         edges.iter().flat_map(|e| e.containers.iter()).map(|c| (c.container_ref, c.labels.0.clone())).collect();
     let volume_labels: BTreeMap<i64, BTreeMap<String, String>> =
         edges.iter().flat_map(|e| e.volumes.iter()).map(|v| (v.volume_ref, v.labels.0.clone())).collect();
-    let mut owner_of: BTreeMap<(String, String), (Owner, bool)> = BTreeMap::new();
-    for (kind, name) in &stack_keys {
+    let mut owner_of: BTreeMap<StackKey, (Owner, bool)> = BTreeMap::new();
+    for key in &stack_keys {
+        let StackKey { kind, name } = key;
         let containers: Vec<_> = edges
             .iter()
             .flat_map(|e| e.containers.iter())
@@ -419,7 +417,7 @@ pub fn stack_owners(
         let volumes: Vec<_> = edges
             .iter()
             .flat_map(|e| e.volumes.iter())
-            .filter(|v| v.stacks.iter().any(|o| o.kind == *kind && o.stack == *name))
+            .filter(|v| v.stacks.iter().any(|o| o.is(key)))
             .map(|v| (v.name.as_str(), &volume_labels[&v.volume_ref]))
             .collect();
         let by_config = config.report.factory_stacks.iter().find(|f| owners::glob(f, name));
@@ -431,9 +429,9 @@ pub fn stack_owners(
             }
             _ => None,
         };
-        let facts = StackFacts { kind, name, containers, volumes, factory };
+        let facts = StackFacts { kind: *kind, name, containers, volumes, factory };
         let owner = owners::resolve(&facts, projects, &config.labels.owner);
-        owner_of.insert((kind.clone(), name.clone()), (owner, facts.factory.is_some()));
+        owner_of.insert(key.clone(), (owner, facts.factory.is_some()));
     }
     owner_of
 }
@@ -693,11 +691,11 @@ pub fn location(dir: Option<&str>, files: Option<&str>) -> Option<String> {
 /// compose stacks keep `stackwatch-<stack>-<finding>.md`; other kinds carry
 /// their kind before an underscore, which no slug contains, so a standalone
 /// container cannot take a compose project's file.
-pub fn vault_name(prefix: &str, stack_kind: &str, stack: &str, kind: &str) -> String {
+pub fn vault_name(prefix: &str, stack_kind: StackKind, stack: &str, kind: &str) -> String {
     let finding = kind.replace('_', "-");
     match stack_kind {
-        "compose" => format!("stackwatch-{prefix}{}-{finding}.md", md::slug(stack)),
-        other => format!("stackwatch-{prefix}{}_{}-{finding}.md", md::slug(other), md::slug(stack)),
+        StackKind::Compose => format!("stackwatch-{prefix}{}-{finding}.md", md::slug(stack)),
+        other => format!("stackwatch-{prefix}{}_{}-{finding}.md", md::slug(other.as_str()), md::slug(stack)),
     }
 }
 
@@ -786,7 +784,7 @@ fn finding(
     // stack's finding at `vault_min_priority` or more urgent, or space it
     // has held unused for `vault_after`.
     let wanted = tier_rank(priority) <= tier_rank(&cfg.vault_min_priority) || held_since.is_some();
-    let name = (req.vault && !factory).then(|| vault_name(vault_prefix, &d.stack_kind, &d.stack, d.kind));
+    let name = (req.vault && !factory).then(|| vault_name(vault_prefix, d.stack_kind, &d.stack, d.kind));
     let vault_file = name.clone().filter(|_| wanted);
     Finding {
         key: format!("{}:{}:{}", d.kind, d.stack_kind, d.stack),
@@ -801,7 +799,7 @@ fn finding(
         first_at: d.first_at.map(iso_utc),
         last_at: d.last_at.map(iso_utc),
         stack: Some(d.stack),
-        stack_kind: Some(d.stack_kind),
+        stack_kind: Some(d.stack_kind.to_string()),
         factory,
         owner: Some(owner.owner),
         owner_source: Some(owner.source),

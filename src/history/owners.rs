@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::model::snapshot::StackKind;
 use crate::untrusted::markdown::code;
 
 /// One `projects/<name>.toml`, reduced to what ownership needs.
@@ -165,8 +166,7 @@ pub struct Owner {
 
 /// What ownership resolution looks at for one stack.
 pub struct StackFacts<'a> {
-    /// `compose`, `swarm`, `nomad` or `standalone`.
-    pub kind: &'a str,
+    pub kind: StackKind,
     pub name: &'a str,
     /// (container name, service, labels)
     pub containers: Vec<(&'a str, Option<&'a str>, &'a BTreeMap<String, String>)>,
@@ -190,7 +190,7 @@ pub fn resolve(stack: &StackFacts<'_>, projects: &Projects, owner_label: &str) -
         }
     }
     // A project's own compose project carries its name.
-    if let Some(p) = projects.list.iter().find(|p| stack.kind == "compose" && p.name == stack.name) {
+    if let Some(p) = projects.list.iter().find(|p| stack.kind == StackKind::Compose && p.name == stack.name) {
         let source = format!("{} `name` {}: the project's own compose project", code(&p.file), code(&p.name));
         return Owner { owner: project_owner(p), source };
     }
@@ -260,7 +260,7 @@ mod tests {
         let labels = BTreeMap::from([("com.disinto.owner".to_string(), "alice".to_string())]);
         let none = BTreeMap::new();
         let facts = |name: &'static str, container: &'static str, l: &'static BTreeMap<String, String>| StackFacts {
-            kind: "compose",
+            kind: StackKind::Compose,
             name,
             containers: vec![(container, None, l)],
             volumes: vec![],
@@ -305,7 +305,7 @@ mod tests {
         // Two unrelated stacks with a `db` service are not proj-x's.
         for stack in ["shop", "blog"] {
             let facts = StackFacts {
-                kind: "compose",
+                kind: StackKind::Compose,
                 name: stack,
                 containers: vec![(Box::leak(format!("{stack}_db_1").into_boxed_str()), Some("db"), none)],
                 volumes: vec![],
@@ -315,7 +315,7 @@ mod tests {
         }
         // A container named exactly `db` is.
         let facts = StackFacts {
-            kind: "standalone",
+            kind: StackKind::Standalone,
             name: "db",
             containers: vec![("db", None, none)],
             volumes: vec![],
@@ -323,13 +323,19 @@ mod tests {
         };
         assert_eq!(resolve(&facts, &projects, "o").owner, "proj-x");
         // The project's own name claims the compose project of that name, and says so.
-        let facts = StackFacts { kind: "compose", name: "ncharb", containers: vec![], volumes: vec![], factory: None };
+        let facts =
+            StackFacts { kind: StackKind::Compose, name: "ncharb", containers: vec![], volumes: vec![], factory: None };
         let o = resolve(&facts, &projects, "o");
         assert_eq!(o.owner, "ncharb");
         assert_eq!(o.source, "`projects/ncharb.toml` `name` `ncharb`: the project's own compose project");
         // ...but not a standalone container that happens to share it.
-        let facts =
-            StackFacts { kind: "standalone", name: "ncharb", containers: vec![], volumes: vec![], factory: None };
+        let facts = StackFacts {
+            kind: StackKind::Standalone,
+            name: "ncharb",
+            containers: vec![],
+            volumes: vec![],
+            factory: None,
+        };
         assert_eq!(resolve(&facts, &projects, "o").owner, "unowned");
     }
 

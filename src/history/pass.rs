@@ -3,7 +3,7 @@
 
 use crate::store::read::Reader;
 
-use crate::model::snapshot::DockerTotals;
+use crate::model::snapshot::{DockerTotals, StackKind};
 use crate::store::read::{ContainerRow, FilesystemRow, ImageRow, PassRow, StackRow, VolumeRow};
 
 pub struct RecordedPass {
@@ -29,7 +29,7 @@ impl RecordedPass {
         })
     }
 
-    pub fn stack(&self, kind: &str, name: &str) -> Option<&StackRow> {
+    pub fn stack(&self, kind: StackKind, name: &str) -> Option<&StackRow> {
         self.stacks.iter().find(|s| s.kind == kind && s.name == name)
     }
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::model::{FilesystemChange, FsPart, StackOnFs};
 use super::pass::RecordedPass;
-use crate::model::snapshot::MountKind;
+use crate::model::snapshot::{MountKind, StackKey};
 use crate::model::units;
 use crate::store::read::FilesystemRow;
 use crate::time::{human_span, iso_utc};
@@ -58,16 +58,14 @@ pub(crate) fn filesystem_of<'a>(path: &str, filesystems: &'a [FilesystemRow]) ->
 /// A sized object at one edge: its size and the stacks it belongs to.
 struct Holding {
     size: Option<i64>,
-    /// (stack kind, stack name)
-    stacks: Vec<(String, String)>,
+    stacks: Vec<StackKey>,
 }
 
 /// A container's logs and writable layer at one edge, with its stack.
 struct ContainerParts {
     log: Option<i64>,
     rw: Option<i64>,
-    /// (stack kind, stack name)
-    stack: (String, String),
+    stack: StackKey,
 }
 
 /// What a reconciliation adds up while it walks one filesystem's parts.
@@ -76,8 +74,8 @@ struct Tally<'a> {
     end: &'a RecordedPass,
     fs: &'a FilesystemRow,
     parts: Vec<FsPart>,
-    /// Known change per (stack kind, stack name), over every part.
-    per_stack: BTreeMap<(String, String), i64>,
+    /// Known change per stack, over every part.
+    per_stack: BTreeMap<StackKey, i64>,
     /// The oldest size used, in seconds before the pass that used it.
     stale: i64,
 }
@@ -103,7 +101,7 @@ impl Tally<'_> {
                 .filter(|v| v.kind == kind && v.unsized_reason.is_none())
                 .filter(|v| kind == MountKind::Volume || t.on_this_fs(edge, &v.name))
                 .map(|v| {
-                    let stacks = v.stacks.iter().map(|o| (o.kind.clone(), o.stack.clone())).collect();
+                    let stacks = v.stacks.iter().map(|o| StackKey::new(o.kind, o.stack.clone())).collect();
                     (v.volume_ref, Holding { size: v.size_bytes, stacks })
                 })
                 .collect()
@@ -119,9 +117,9 @@ impl Tally<'_> {
         for id in s.keys().chain(e.keys()).collect::<BTreeSet<_>>() {
             let (a, b) = (s.get(id), e.get(id));
             let Some(d) = acc.add(a.map(|x| x.size), b.map(|x| x.size)) else { continue };
-            for (k, n) in b.or(a).map(|x| x.stacks.clone()).unwrap_or_default() {
-                *self.per_stack.entry((k, n.clone())).or_default() += d;
-                *by_stack.entry(n).or_default() += d;
+            for stack in b.or(a).map(|x| x.stacks.clone()).unwrap_or_default() {
+                *by_stack.entry(stack.name.clone()).or_default() += d;
+                *self.per_stack.entry(stack).or_default() += d;
             }
         }
         let mut stacks: Vec<(String, i64)> = by_stack.into_iter().filter(|(_, d)| *d != 0).collect();
@@ -141,16 +139,7 @@ impl Tally<'_> {
         let by_ref = |edge: &RecordedPass| -> BTreeMap<i64, ContainerParts> {
             edge.containers
                 .iter()
-                .map(|c| {
-                    (
-                        c.container_ref,
-                        ContainerParts {
-                            log: c.log_bytes,
-                            rw: c.rw_bytes,
-                            stack: (c.stack_kind.clone(), c.stack.clone()),
-                        },
-                    )
-                })
+                .map(|c| (c.container_ref, ContainerParts { log: c.log_bytes, rw: c.rw_bytes, stack: c.stack_key() }))
                 .collect()
         };
         let (s, e) = (by_ref(self.start), by_ref(self.end));
@@ -232,7 +221,11 @@ pub fn filesystems(
             let mut drivers: Vec<StackOnFs> = per_stack
                 .into_iter()
                 .filter(|(_, d)| *d > 0)
-                .map(|((kind, stack), delta_bytes)| StackOnFs { kind, stack, delta_bytes })
+                .map(|(StackKey { kind, name: stack }, delta_bytes)| StackOnFs {
+                    kind: kind.to_string(),
+                    stack,
+                    delta_bytes,
+                })
                 .collect();
             drivers.sort_by(|a, b| b.delta_bytes.cmp(&a.delta_bytes).then_with(|| a.stack.cmp(&b.stack)));
             let used_percent = 100.0 * fs.used as f64 / (fs.used + fs.free).max(1) as f64;

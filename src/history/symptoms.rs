@@ -8,17 +8,17 @@ use std::collections::BTreeMap;
 use super::model::Growth;
 use super::pass::RecordedPass;
 use crate::config::ReportConfig;
-use crate::model::snapshot::ContainerState;
+use crate::model::snapshot::{ContainerState, StackKey, StackKind};
 use crate::model::stack::COMPOSE_PROJECT;
 use crate::model::units;
-use crate::store::read::ContainerRow;
+use crate::store::read::{ContainerRow, StackRow};
 use crate::time::iso_utc;
 use crate::untrusted::markdown::code;
 
 /// A finding before ownership and vault names are attached.
 pub struct Draft {
     pub kind: &'static str,
-    pub stack_kind: String,
+    pub stack_kind: StackKind,
     pub stack: String,
     pub summary: String,
     pub evidence: Vec<String>,
@@ -48,14 +48,14 @@ pub struct Inputs<'a> {
     pub volume_growth: &'a [Growth],
     /// container_ref → first unhealthy sample time.
     pub unhealthy_since: &'a BTreeMap<i64, i64>,
-    /// image_ref → stacks (kind, name) that ever ran it.
-    pub image_stacks: &'a BTreeMap<i64, Vec<(String, String)>>,
+    /// image_ref → stacks that ever ran it.
+    pub image_stacks: &'a BTreeMap<i64, Vec<StackKey>>,
     pub config: &'a ReportConfig,
     /// What happened between passes ([`super::events`]).
     pub events: &'a super::events::Found,
 }
 
-type Key = (String, String);
+type Key = StackKey;
 
 /// One affected object: its evidence line, since when, bytes, its name for
 /// titles (with its telling number), and its growth rate per day.
@@ -82,7 +82,7 @@ fn subject(entries: &[Entry]) -> String {
 }
 
 fn group(drafts: &mut Vec<Draft>, kind: &'static str, items: BTreeMap<Key, Vec<Entry>>, lead: &str) {
-    for ((stack_kind, stack), mut entries) in items {
+    for (StackKey { kind: stack_kind, name: stack }, mut entries) in items {
         // The biggest first, so titles name the object that matters most.
         entries.sort_by_key(|e| std::cmp::Reverse(e.bytes.unwrap_or(0)));
         let since = entries.iter().filter_map(|e| e.since).min();
@@ -121,7 +121,7 @@ pub fn per_day(delta: i64, seconds: i64) -> Option<i64> {
 pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
     let mut drafts = Vec::new();
     let start_by_ref: BTreeMap<i64, &ContainerRow> = i.start.containers.iter().map(|c| (c.container_ref, c)).collect();
-    let key = |c: &ContainerRow| (c.stack_kind.clone(), c.stack.clone());
+    let key = ContainerRow::stack_key;
 
     let mut restarting: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
     let mut unhealthy: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
@@ -271,7 +271,7 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             );
             let subj = format!("{} {} (+{} in {})", v.kind.as_str(), code(&g.name), units::bytes(d), i.span);
             for owner in &v.stacks {
-                bloat.entry((owner.kind.clone(), owner.stack.clone())).or_default().push(Entry {
+                bloat.entry(StackKey::new(owner.kind, owner.stack.clone())).or_default().push(Entry {
                     bytes: Some(d),
                     rate: rate.filter(|_| fast),
                     ..entry(text.clone(), subj.clone())
@@ -285,13 +285,13 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
     let mut orphaned: BTreeMap<Key, Vec<Entry>> = BTreeMap::new();
     for v in &i.end.volumes {
         for owner in &v.stacks {
-            let empty = i.end.stack(&owner.kind, &owner.stack).is_some_and(|s| s.containers == 0);
+            let empty = i.end.stack(owner.kind, &owner.stack).is_some_and(|s| s.containers == 0);
             if owner.via == "label" && empty && v.mounted_by.is_empty() {
                 let size = units::maybe_bytes(v.size_bytes);
                 let text = format!("volume {} holds {size} and nothing mounts it", code(&v.name));
                 let subj = format!("volume {} ({size})", code(&v.name));
                 orphaned
-                    .entry((owner.kind.clone(), owner.stack.clone()))
+                    .entry(StackKey::new(owner.kind, owner.stack.clone()))
                     .or_default()
                     .push(Entry { bytes: v.size_bytes, ..entry(text, subj) });
             }
@@ -301,21 +301,21 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
 
     // Unused images, attributed to the stacks that ran them, else by the
     // compose label on the image, else by a compose-style tag prefix.
-    let stack_names: Vec<(String, String)> = i.end.stacks.iter().map(|s| (s.kind.clone(), s.name.clone())).collect();
+    let stack_names: Vec<StackKey> = i.end.stacks.iter().map(StackRow::key).collect();
     let mut unused: BTreeMap<Key, Vec<_>> = BTreeMap::new();
     for img in i.end.images.iter().filter(|img| img.containers == 0) {
         let tags = &img.tags;
-        let mut owners: Vec<(String, String)> = i.image_stacks.get(&img.image_ref).cloned().unwrap_or_default();
+        let mut owners: Vec<StackKey> = i.image_stacks.get(&img.image_ref).cloned().unwrap_or_default();
         if let (true, Some(p)) = (owners.is_empty(), img.labels.get(COMPOSE_PROJECT)) {
-            owners.push(("compose".into(), p.clone()));
+            owners.push(StackKey::new(StackKind::Compose, p.clone()));
         }
         if owners.is_empty() {
             owners = stack_names
                 .iter()
-                .filter(|(k, n)| {
-                    k == "compose"
+                .filter(|s| {
+                    s.kind == StackKind::Compose
                         && tags.iter().any(|t| {
-                            t.strip_prefix(n.as_str()).is_some_and(|r| r.starts_with('_') || r.starts_with('-'))
+                            t.strip_prefix(s.name.as_str()).is_some_and(|r| r.starts_with('_') || r.starts_with('-'))
                         })
                 })
                 .cloned()
@@ -330,7 +330,7 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             unused.entry(o).or_default().push((text, None::<i64>, img.size));
         }
     }
-    for ((stack_kind, stack), entries) in unused {
+    for (StackKey { kind: stack_kind, name: stack }, entries) in unused {
         let bytes = entries.iter().filter_map(|e| e.2).reduce(|a, b| a + b);
         let evidence: Vec<String> = entries.into_iter().map(|e| e.0).collect();
         let plural = if evidence.len() == 1 { "" } else { "s" };

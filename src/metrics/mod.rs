@@ -21,7 +21,7 @@ use crate::history::owners::Projects;
 use crate::history::pass::RecordedPass;
 use crate::history::reconcile;
 use crate::history::stack_owners;
-use crate::model::snapshot::{ContainerState, MountKind};
+use crate::model::snapshot::{ContainerState, MountKind, StackKey, StackKind};
 
 /// Healthcheck states; a container without a healthcheck has none.
 pub const HEALTH_STATES: &[&str] = &["starting", "healthy", "unhealthy"];
@@ -401,9 +401,9 @@ pub fn build(db: &Reader<'_>, config: &Config, projects: &Projects) -> Result<Ve
         f.docker_root_free.push(host.clone(), int(pass.fs_free));
 
         // Owner and managed/foreign for a stack, as the report resolves them.
-        let stack_labels = |kind: &str, name: &str| -> Labels {
+        let stack_labels = |kind: StackKind, name: &str| -> Labels {
             let (owner, managed) = owners
-                .get(&(kind.to_string(), name.to_string()))
+                .get(&StackKey::new(kind, name))
                 .map(|(o, m)| (o.owner.clone(), *m))
                 .unwrap_or_else(|| ("unowned".into(), false));
             vec![
@@ -418,7 +418,7 @@ pub fn build(db: &Reader<'_>, config: &Config, projects: &Projects) -> Result<Ve
         let mut stacks: Vec<_> = edge.stacks.iter().collect();
         stacks.sort_by(|a, b| (&a.name, &a.kind).cmp(&(&b.name, &b.kind)));
         for s in stacks {
-            let l = stack_labels(&s.kind, &s.name);
+            let l = stack_labels(s.kind, &s.name);
             f.stack_containers.push(l.clone(), int(Some(s.containers)));
             f.stack_running.push(l.clone(), int(Some(s.running)));
             f.stack_disk.push(l.clone(), int(s.disk_bytes));
@@ -441,7 +441,7 @@ pub fn build(db: &Reader<'_>, config: &Config, projects: &Projects) -> Result<Ve
         let mut containers: Vec<_> = edge.containers.iter().collect();
         containers.sort_by(|a, b| (&a.stack, &a.name).cmp(&(&b.stack, &b.name)));
         for c in containers {
-            let mut l = stack_labels(&c.stack_kind, &c.stack);
+            let mut l = stack_labels(c.stack_kind, &c.stack);
             l.insert(3, ("service", c.service.clone().unwrap_or_default()));
             l.insert(4, ("container", c.name.clone()));
             let stats = &c.stats;
@@ -496,7 +496,7 @@ pub fn build(db: &Reader<'_>, config: &Config, projects: &Projects) -> Result<Ve
         let mut volumes: Vec<_> = edge.volumes.iter().collect();
         volumes.sort_by(|a, b| a.name.cmp(&b.name));
         for v in volumes {
-            let mut owners_of_volume: Vec<Labels> = v.stacks.iter().map(|o| stack_labels(&o.kind, &o.stack)).collect();
+            let mut owners_of_volume: Vec<Labels> = v.stacks.iter().map(|o| stack_labels(o.kind, &o.stack)).collect();
             if owners_of_volume.is_empty() {
                 owners_of_volume.push(vec![
                     ("host", h.hostname.clone()),

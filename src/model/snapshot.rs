@@ -28,9 +28,46 @@ impl StackKind {
     }
 }
 
+impl StackKind {
+    pub const ALL: [StackKind; 4] = [StackKind::Compose, StackKind::Swarm, StackKind::Nomad, StackKind::Standalone];
+
+    /// The kind a name (as [`StackKind::as_str`] spells it) stands for.
+    pub fn parse(name: &str) -> Option<StackKind> {
+        StackKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 impl fmt::Display for StackKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::ToSql for StackKind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+    }
+}
+
+/// Only this program writes the column, so another value means the file
+/// was edited by hand or by a newer stackwatch: an error, not a guess.
+impl rusqlite::types::FromSql for StackKind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let name = value.as_str()?;
+        StackKind::parse(name)
+            .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown stack kind {name:?}").into()))
+    }
+}
+
+impl serde::Serialize for StackKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl StackKey {
+    pub fn new(kind: StackKind, name: impl Into<String>) -> StackKey {
+        StackKey { kind, name: name.into() }
     }
 }
 

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{EventRow, FilesystemRow, Reader};
 use crate::model::labels::NameList;
+use crate::model::snapshot::StackKey;
 
 /// The passes a chart of `host_id` reads: from `start` on, the newest of
 /// each bucket of `bucket` seconds (counted from `start`).
@@ -35,8 +36,7 @@ pub struct ChosenPass {
 #[derive(Debug, Clone)]
 pub struct StackDisk {
     pub pass_id: i64,
-    pub kind: String,
-    pub name: String,
+    pub stack: StackKey,
     pub disk_bytes: Option<i64>,
 }
 
@@ -61,8 +61,7 @@ pub struct BindSize {
     pub pass_id: i64,
     pub volume_ref: i64,
     pub size_bytes: Option<i64>,
-    pub stack_kind: String,
-    pub stack: String,
+    pub stack: StackKey,
 }
 
 /// A container's cumulative CPU at a chosen pass, with its newest name.
@@ -119,7 +118,11 @@ impl Reader<'_> {
                  JOIN stack_samples ss ON ss.pass_id = c.id JOIN stacks s ON s.id = ss.stack_id"
             ))?
             .query_map(params![span.host_id, span.start, span.bucket], |r| {
-                Ok(StackDisk { pass_id: r.get(0)?, kind: r.get(1)?, name: r.get(2)?, disk_bytes: r.get(3)? })
+                Ok(StackDisk {
+                    pass_id: r.get(0)?,
+                    stack: StackKey { kind: r.get(1)?, name: r.get(2)? },
+                    disk_bytes: r.get(3)?,
+                })
             })?
             .collect()
     }
@@ -185,18 +188,17 @@ impl Reader<'_> {
                     pass_id: r.get(0)?,
                     volume_ref: r.get(1)?,
                     size_bytes: r.get(2)?,
-                    stack_kind: r.get(3)?,
-                    stack: r.get(4)?,
+                    stack: StackKey { kind: r.get(3)?, name: r.get(4)? },
                 })
             })?
             .collect()
     }
 
     /// A stack's id on a host.
-    pub fn stack_id(&self, host_id: i64, kind: &str, name: &str) -> rusqlite::Result<Option<i64>> {
+    pub fn stack_id(&self, host_id: i64, stack: &StackKey) -> rusqlite::Result<Option<i64>> {
         self.conn
             .prepare_cached("SELECT id FROM stacks WHERE host_id = ?1 AND kind = ?2 AND name = ?3")?
-            .query_row(params![host_id, kind, name], |r| r.get(0))
+            .query_row(params![host_id, stack.kind, stack.name], |r| r.get(0))
             .optional()
     }
 
@@ -249,8 +251,7 @@ impl Reader<'_> {
         &self,
         host_id: i64,
         from: i64,
-        kind: &str,
-        name: &str,
+        stack: &StackKey,
         limit: i64,
     ) -> rusqlite::Result<Vec<EventRow>> {
         self.conn
@@ -260,7 +261,7 @@ impl Reader<'_> {
                    AND action IN ('die', 'oom', 'restart', 'health_status')
                  ORDER BY at_ns LIMIT ?5"
             ))?
-            .query_map(params![host_id, from, kind, name, limit], super::event_row)?
+            .query_map(params![host_id, from, stack.kind, stack.name, limit], super::event_row)?
             .collect()
     }
 
@@ -308,8 +309,8 @@ impl Reader<'_> {
         Ok(rows.into_iter().filter(|(_, present)| *present == Some(1)).map(|(v, _)| v).collect())
     }
 
-    /// The stacks that mount a volume in its newest record, as (kind, name).
-    pub fn volume_stacks_now(&self, volume_ref: i64) -> rusqlite::Result<Vec<(String, String)>> {
+    /// The stacks that mount a volume in its newest record.
+    pub fn volume_stacks_now(&self, volume_ref: i64) -> rusqlite::Result<Vec<StackKey>> {
         self.conn
             .prepare_cached(
                 "SELECT DISTINCT s.kind, s.name FROM volume_stacks vs JOIN stacks s ON s.id = vs.stack_id
@@ -317,7 +318,7 @@ impl Reader<'_> {
                    AND vs.pass_id = (SELECT MAX(pass_id) FROM volume_stacks WHERE volume_ref = ?1)
                  ORDER BY s.name",
             )?
-            .query_map([volume_ref], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map([volume_ref], |r| Ok(StackKey { kind: r.get(0)?, name: r.get(1)? }))?
             .collect()
     }
 

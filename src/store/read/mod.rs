@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::model::labels::{Labels, NameList};
-use crate::model::snapshot::{ContainerState, MountKind, Stats};
+use crate::model::snapshot::{ContainerState, MountKind, StackKey, StackKind, Stats};
 
 /// One consistent view of the history: every read of a report, a page or
 /// a scrape goes through one, so all of them see the same passes even
@@ -79,7 +79,7 @@ pub struct PassRow {
 
 #[derive(Debug, Clone)]
 pub struct StackRow {
-    pub kind: String,
+    pub kind: StackKind,
     pub name: String,
     pub containers: i64,
     pub running: i64,
@@ -98,7 +98,7 @@ pub struct StackRow {
 pub struct ContainerRow {
     pub container_ref: i64,
     pub name: String,
-    pub stack_kind: String,
+    pub stack_kind: StackKind,
     pub stack: String,
     pub service: Option<String>,
     pub image: String,
@@ -120,10 +120,29 @@ pub struct ContainerRow {
 /// A stack a volume or bind mount belongs to, and how it was found to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeOwner {
-    pub kind: String,
+    pub kind: StackKind,
     pub stack: String,
     /// `label` (the stack's own label on the volume) or `mount`.
     pub via: String,
+}
+
+impl StackRow {
+    pub fn key(&self) -> StackKey {
+        StackKey { kind: self.kind, name: self.name.clone() }
+    }
+}
+
+impl ContainerRow {
+    /// The stack the container belongs to.
+    pub fn stack_key(&self) -> StackKey {
+        StackKey { kind: self.stack_kind, name: self.stack.clone() }
+    }
+}
+
+impl VolumeOwner {
+    pub fn is(&self, stack: &StackKey) -> bool {
+        self.kind == stack.kind && self.stack == stack.name
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -272,7 +291,7 @@ pub struct PassInfo {
 pub struct EventRow {
     pub container_id: String,
     pub name: String,
-    pub stack_kind: String,
+    pub stack_kind: StackKind,
     pub stack: String,
     pub service: Option<String>,
     pub action: String,
@@ -595,8 +614,11 @@ impl Reader<'_> {
 
     /// Stacks whose containers ever ran an image: an unused image left over
     /// from an upgrade still belongs to the stack that ran it.
-    pub fn image_past_stacks(&self, image_ref: i64) -> rusqlite::Result<Vec<(String, String)>> {
-        self.conn.prepare_cached(IMAGE_PAST_STACKS)?.query_map([image_ref], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+    pub fn image_past_stacks(&self, image_ref: i64) -> rusqlite::Result<Vec<StackKey>> {
+        self.conn
+            .prepare_cached(IMAGE_PAST_STACKS)?
+            .query_map([image_ref], |r| Ok(StackKey { kind: r.get(0)?, name: r.get(1)? }))?
+            .collect()
     }
 
     /// When a container that is unhealthy now became so: the first unhealthy
