@@ -16,7 +16,7 @@ use crate::history::owners::Projects;
 use crate::section::render::Renderer;
 use crate::store;
 use crate::store::read::{self, series};
-use crate::time::{Window, iso_utc, now_unix, parse_duration};
+use crate::time::{Buckets, Window, iso_utc, now_unix, parse_duration};
 use crate::untrusted::markdown as md;
 use crate::{sql, untrusted};
 
@@ -377,11 +377,6 @@ fn series_json(head: Value, columns: &[&str], points: Vec<Value>, narrow: &str) 
     Ok(untrusted::json_escaped(&format!("{head_text}  \"points\": [{sep}{}{sep}  ]\n}}\n", body.join(",\n"))))
 }
 
-/// A bucket that keeps a window's series at most [`MAX_POINTS`] long.
-fn bucket(window_seconds: i64) -> i64 {
-    (window_seconds + MAX_POINTS - 1) / MAX_POINTS
-}
-
 pub fn stack_history(cx: &Context, stack: &str, window: Option<&str>, host: Option<&str>) -> Result<String> {
     let Window { seconds: secs, text } = cx.window(window)?;
     let conn = cx.open()?;
@@ -389,14 +384,13 @@ pub fn stack_history(cx: &Context, stack: &str, window: Option<&str>, host: Opti
         require_known(&conn, "host", h)?;
     }
     require_known(&conn, "stack", stack)?;
-    let b = bucket(secs);
-    let since = newest(&conn, host)? - secs;
-    let span = series::Span { name: stack, host, since, bucket: b };
+    let buckets = Buckets::over(newest(&conn, host)? - secs, secs, MAX_POINTS);
+    let span = series::Span { name: stack, host, buckets };
     let points = series::stack_series(&conn, &span).context("cannot read the stack's history")?;
     let v = json!({
         "stack": name(stack),
         "window": text,
-        "bucket_seconds": b,
+        "bucket_seconds": buckets.width,
         "note": "the window ends at the newest pass; one point per bucket: the bucket's newest sample; sizes in \
                  bytes, null = not measured; restarts = sum of the stack's containers' restart counts",
     });
@@ -430,9 +424,8 @@ pub fn object_history(
         require_known(&conn, "host", h)?;
     }
     require_known(&conn, kind, object)?;
-    let b = bucket(secs);
-    let since = newest(&conn, host)? - secs;
-    let span = series::Span { name: object, host, since, bucket: b };
+    let buckets = Buckets::over(newest(&conn, host)? - secs, secs, MAX_POINTS);
+    let span = series::Span { name: object, host, buckets };
     let points: Vec<Value> = if kind == "container" {
         let ps = series::container_series(&conn, &span).context("cannot read the container's history")?;
         ps.iter()
@@ -459,7 +452,7 @@ pub fn object_history(
         "kind": kind,
         "name": name(object),
         "window": text,
-        "bucket_seconds": b,
+        "bucket_seconds": buckets.width,
         "note": "the window ends at the newest pass; one point per bucket: the bucket's newest sample; sizes in bytes, \
                  null = not measured",
     });
