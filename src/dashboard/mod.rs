@@ -22,7 +22,7 @@ use crate::history::{self, model::HostReport, owners::Projects};
 use crate::model::labels::NameList;
 use crate::model::units;
 use crate::store::read;
-use crate::time::{Window, iso_utc};
+use crate::time::{Buckets, Window, iso_utc};
 use svg::{Line, Series, esc};
 
 /// The windows offered, as the selector links name them.
@@ -185,7 +185,8 @@ pub fn stack_href(kind: &str, name: &str) -> String {
 }
 
 /// The passes a chart of `host_id` reads: the newest of each of
-/// [`MAX_POINTS`] buckets over the window ending at the host's newest pass.
+/// [`MAX_POINTS`] buckets over the window ending at the host's newest pass
+/// (`?2`, `?3`: [`window_bounds`]; the grouping is [`Buckets::index`]).
 const CHOSEN: &str = "WITH chosen AS (
     SELECT MAX(id) AS id FROM passes
     WHERE host_id = ?1 AND started_at >= ?2
@@ -199,12 +200,12 @@ fn chosen_passes(conn: &Connection, host_id: i64, start: i64, bucket: i64) -> Re
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The window's start and its buckets' width, for the window ending at the
+/// host's newest pass.
 fn window_bounds(conn: &Connection, host: &read::HostRow, view: &View) -> Result<(i64, i64)> {
     let end = read::pass(conn, host.latest_pass)?.started_at;
-    let start = end - view.window_seconds;
-    // One more second a bucket than window / MAX_POINTS: the window holds
-    // both its ends, and the newest pass must not open bucket MAX_POINTS + 1.
-    Ok((start, view.window_seconds / MAX_POINTS + 1))
+    let b = Buckets::over(end - view.window_seconds, view.window_seconds, MAX_POINTS);
+    Ok((b.start, b.width))
 }
 
 /// One chart of the host page: a filesystem's used bytes by stack, or,
