@@ -139,6 +139,35 @@ impl Window {
     }
 }
 
+/// Equal time buckets over a window, one point of a series each: the
+/// dashboard's charts and the MCP histories cut their windows with this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buckets {
+    /// The window's first second; buckets are counted from it, not from the
+    /// epoch, so where the window starts does not add a bucket.
+    pub start: i64,
+    /// Seconds a bucket.
+    pub width: i64,
+}
+
+impl Buckets {
+    /// At most `max` buckets over the window of `seconds` that starts at
+    /// `start`. The window holds both its ends, `seconds + 1` whole
+    /// seconds, so a bucket is `seconds / max + 1` wide, the narrowest that
+    /// fits them in `max`: with `seconds / max` (the ceiling too, when `max`
+    /// divides `seconds`) the window's last second opens bucket `max + 1`.
+    pub fn over(start: i64, seconds: i64, max: i64) -> Buckets {
+        Buckets { start, width: seconds.max(0) / max.max(1) + 1 }
+    }
+
+    /// The bucket `at` falls in, 0 for the window's first second. SQL that
+    /// groups by bucket computes the same: `(t - start) / width`, with
+    /// `t >= start`.
+    pub fn index(&self, at: i64) -> i64 {
+        (at - self.start).div_euclid(self.width)
+    }
+}
+
 /// Seconds since the epoch, now.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -184,6 +213,30 @@ mod tests {
         for day in (-10_000..150_000).step_by(97) {
             let t = day * 86_400 + 3_723;
             assert_eq!(parse_rfc3339(&iso_utc(t)), Some(t), "day {day}");
+        }
+    }
+
+    #[test]
+    fn a_window_holds_at_most_max_buckets_wherever_it_starts() {
+        // An hour ending at a pass 15 s past an 18 s epoch boundary: 18 s
+        // buckets counted from the epoch cut it into 201.
+        let end = 1_796_150_625;
+        let b = Buckets::over(end - 3600, 3600, 200);
+        assert_eq!(b.width, 19);
+        assert_eq!((b.index(end - 3600), b.index(end)), (0, 189));
+        for (seconds, max) in [(3600, 200), (3599, 200), (3601, 200), (86_400, 240), (200, 200), (199, 200), (1, 200)] {
+            for start in [0, 1, 7, 17, 18, 1_796_147_025] {
+                let b = Buckets::over(start, seconds, max);
+                let (first, last) = (b.index(start), b.index(start + seconds));
+                assert_eq!(first, 0, "{seconds} s from {start}");
+                assert!(last < max, "{seconds} s from {start} in buckets of {}: {} buckets", b.width, last + 1);
+            }
+        }
+        // The buckets are no wider than they must be: one second less and
+        // some window needs max + 1.
+        for (seconds, max) in [(3600, 200), (86_400, 240), (300, 200)] {
+            let narrower = Buckets { start: 0, width: Buckets::over(0, seconds, max).width - 1 };
+            assert!(narrower.index(seconds) >= max, "{seconds} s in {max}: a narrower bucket would do");
         }
     }
 

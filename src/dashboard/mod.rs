@@ -22,7 +22,7 @@ use crate::model::snapshot::{StackKey, StackKind};
 use crate::model::units;
 use crate::store::read::charts::{ChartSpan, StackParts};
 use crate::store::read::{self, Reader};
-use crate::time::{Window, iso_utc};
+use crate::time::{Buckets, Window, iso_utc};
 use svg::{Line, Series, esc};
 
 /// The windows offered, as the selector links name them.
@@ -190,10 +190,8 @@ pub fn stack_href(kind: &str, name: &str) -> String {
 /// buckets over the window ending at the host's newest pass.
 fn chart_span(db: &Reader<'_>, host: &read::HostRow, view: &View) -> Result<ChartSpan> {
     let end = db.pass(host.latest_pass)?.started_at;
-    let start = end - view.window_seconds;
-    // One more second a bucket than window / MAX_POINTS: the window holds
-    // both its ends, and the newest pass must not open bucket MAX_POINTS + 1.
-    Ok(ChartSpan { host_id: host.host_id, start, bucket: view.window_seconds / MAX_POINTS + 1 })
+    let b = Buckets::over(end - view.window_seconds, view.window_seconds, MAX_POINTS);
+    Ok(ChartSpan { host_id: host.host_id, start: b.start, bucket: b.width })
 }
 
 /// One chart of the host page: a filesystem's used bytes by stack, or,

@@ -15,7 +15,7 @@ use crate::history::owners::Projects;
 use crate::section::render::Renderer;
 use crate::store;
 use crate::store::read::{Reader, listing, series};
-use crate::time::{Window, iso_utc, now_unix, parse_duration};
+use crate::time::{Buckets, Window, iso_utc, now_unix, parse_duration};
 use crate::untrusted::markdown as md;
 use crate::{sql, untrusted};
 
@@ -39,7 +39,7 @@ pub struct Context {
 }
 
 impl Context {
-    /// A read-only connection for one call, refused when the schema changed
+    /// A read-only store for one call, refused when the schema changed
     /// since start (the server's idea of the views may be stale).
     fn open(&self) -> Result<store::Store> {
         if let (Some(start), Some(now)) = (self.schema_at_start, store::applied_schema_version(&self.db))
@@ -370,11 +370,6 @@ fn series_json(head: Value, columns: &[&str], points: Vec<Value>, narrow: &str) 
     Ok(untrusted::json_escaped(&format!("{head_text}  \"points\": [{sep}{}{sep}  ]\n}}\n", body.join(",\n"))))
 }
 
-/// A bucket that keeps a window's series at most [`MAX_POINTS`] long.
-fn bucket(window_seconds: i64) -> i64 {
-    (window_seconds + MAX_POINTS - 1) / MAX_POINTS
-}
-
 pub fn stack_history(cx: &Context, stack: &str, window: Option<&str>, host: Option<&str>) -> Result<String> {
     let Window { seconds: secs, text } = cx.window(window)?;
     let st = cx.open()?;
@@ -383,14 +378,13 @@ pub fn stack_history(cx: &Context, stack: &str, window: Option<&str>, host: Opti
         require_known(&db, "host", h)?;
     }
     require_known(&db, "stack", stack)?;
-    let b = bucket(secs);
-    let since = newest(&db, host)? - secs;
-    let span = series::Span { name: stack, host, since, bucket: b };
+    let buckets = Buckets::over(newest(&db, host)? - secs, secs, MAX_POINTS);
+    let span = series::Span { name: stack, host, buckets };
     let points = db.stack_series(&span).context("cannot read the stack's history")?;
     let v = json!({
         "stack": name(stack),
         "window": text,
-        "bucket_seconds": b,
+        "bucket_seconds": buckets.width,
         "note": "the window ends at the newest pass; one point per bucket: the bucket's newest sample; sizes in \
                  bytes, null = not measured; restarts = sum of the stack's containers' restart counts",
     });
@@ -425,9 +419,8 @@ pub fn object_history(
         require_known(&db, "host", h)?;
     }
     require_known(&db, kind, object)?;
-    let b = bucket(secs);
-    let since = newest(&db, host)? - secs;
-    let span = series::Span { name: object, host, since, bucket: b };
+    let buckets = Buckets::over(newest(&db, host)? - secs, secs, MAX_POINTS);
+    let span = series::Span { name: object, host, buckets };
     let points: Vec<Value> = if kind == "container" {
         let ps = db.container_series(&span).context("cannot read the container's history")?;
         ps.iter()
@@ -454,7 +447,7 @@ pub fn object_history(
         "kind": kind,
         "name": name(object),
         "window": text,
-        "bucket_seconds": b,
+        "bucket_seconds": buckets.width,
         "note": "the window ends at the newest pass; one point per bucket: the bucket's newest sample; sizes in bytes, \
                  null = not measured",
     });

@@ -12,7 +12,8 @@ use crate::model::labels::NameList;
 use crate::model::snapshot::StackKey;
 
 /// The passes a chart of `host_id` reads: from `start` on, the newest of
-/// each bucket of `bucket` seconds (counted from `start`).
+/// each bucket of `bucket` seconds, counted from `start` as
+/// [`crate::time::Buckets::index`] counts them.
 #[derive(Debug, Clone, Copy)]
 pub struct ChartSpan {
     pub host_id: i64,

@@ -6,6 +6,8 @@ use rusqlite::params;
 
 use super::Reader;
 
+use crate::time::Buckets;
+
 // Every sample in the window, oldest first; [`newest_per_bucket`] thins
 // them (a GROUP BY with bare columns is not reliable through these views).
 const STACK_SERIES: &str = "SELECT host, sampled_unix, disk_bytes, rw_bytes, log_bytes, volume_bytes,
@@ -34,15 +36,15 @@ const VOLUME_NAMES: &str = "SELECT DISTINCT name FROM volumes WHERE kind = ?1";
 const CONTAINER_NAMES: &str = "SELECT DISTINCT name FROM container_states";
 const HOST_NAMES: &str = "SELECT host FROM host_names ORDER BY host";
 
-/// Keeps the newest of each host's samples in each bucket of `bucket`
-/// seconds; `rows` come ordered by host, then time.
-pub fn newest_per_bucket<T>(rows: Vec<T>, bucket: i64, key: impl Fn(&T) -> (&str, i64)) -> Vec<T> {
+/// Keeps the newest of each host's samples in each of `buckets`; `rows`
+/// come ordered by host, then time.
+pub fn newest_per_bucket<T>(rows: Vec<T>, buckets: &Buckets, key: impl Fn(&T) -> (&str, i64)) -> Vec<T> {
     let mut out: Vec<T> = Vec::new();
     for r in rows {
         let (host, at) = key(&r);
         let same = out.last().is_some_and(|l| {
             let (h, t) = key(l);
-            h == host && t.div_euclid(bucket.max(1)) == at.div_euclid(bucket.max(1))
+            h == host && buckets.index(t) == buckets.index(at)
         });
         if same {
             out.pop();
@@ -52,13 +54,12 @@ pub fn newest_per_bucket<T>(rows: Vec<T>, bucket: i64, key: impl Fn(&T) -> (&str
     out
 }
 
-/// What one series is asked for: a name, optionally one host, from a time
-/// on, in buckets of `bucket` seconds.
+/// What one series is asked for: a name, optionally one host, and the
+/// window's buckets: samples from their start on, one point per bucket.
 pub struct Span<'a> {
     pub name: &'a str,
     pub host: Option<&'a str>,
-    pub since: i64,
-    pub bucket: i64,
+    pub buckets: Buckets,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -103,7 +104,7 @@ impl Reader<'_> {
         let rows = self
             .conn
             .prepare_cached(STACK_SERIES)?
-            .query_map(params![s.name, s.host, s.since], |r| {
+            .query_map(params![s.name, s.host, s.buckets.start], |r| {
                 Ok((
                     r.get::<_, i64>(8)?,
                     StackPoint {
@@ -120,7 +121,7 @@ impl Reader<'_> {
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut kept = newest_per_bucket(rows, s.bucket, |(_, p)| (&p.host, p.at_unix));
+        let mut kept = newest_per_bucket(rows, &s.buckets, |(_, p)| (&p.host, p.at_unix));
         let passes = serde_json::to_string(&kept.iter().map(|(id, _)| *id).collect::<Vec<_>>()).unwrap_or_default();
         let mut restarts = std::collections::HashMap::new();
         let mut stmt = self.conn.prepare_cached(STACK_RESTARTS)?;
@@ -139,7 +140,7 @@ impl Reader<'_> {
         let rows = self
             .conn
             .prepare_cached(VOLUME_SERIES)?
-            .query_map(params![s.name, s.host, s.since, kind], |r| {
+            .query_map(params![s.name, s.host, s.buckets.start, kind], |r| {
                 Ok(VolumePoint {
                     host: r.get(0)?,
                     at_unix: r.get(1)?,
@@ -149,14 +150,14 @@ impl Reader<'_> {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
+        Ok(newest_per_bucket(rows, &s.buckets, |p| (&p.host, p.at_unix)))
     }
 
     pub fn container_series(&self, s: &Span<'_>) -> rusqlite::Result<Vec<ContainerPoint>> {
         let rows = self
             .conn
             .prepare_cached(CONTAINER_SERIES)?
-            .query_map(params![s.name, s.host, s.since], |r| {
+            .query_map(params![s.name, s.host, s.buckets.start], |r| {
                 Ok(ContainerPoint {
                     host: r.get(0)?,
                     at_unix: r.get(1)?,
@@ -171,7 +172,7 @@ impl Reader<'_> {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(newest_per_bucket(rows, s.bucket, |p| (&p.host, p.at_unix)))
+        Ok(newest_per_bucket(rows, &s.buckets, |p| (&p.host, p.at_unix)))
     }
 
     /// Time of the newest pass (of `host`, or of any host): a series' window
@@ -204,8 +205,10 @@ mod tests {
 
     #[test]
     fn each_bucket_keeps_its_newest_sample_per_host() {
-        let rows = vec![("a", 0), ("a", 5), ("a", 9), ("a", 10), ("a", 31), ("b", 1), ("b", 2)];
-        let kept = newest_per_bucket(rows, 10, |r| (r.0, r.1));
-        assert_eq!(kept, vec![("a", 9), ("a", 10), ("a", 31), ("b", 2)]);
+        // Buckets of 10 s from the window's start at 5: [5, 15), [15, 25), ...
+        // (from the epoch, 9 and 14 would be in different ones).
+        let rows = vec![("a", 5), ("a", 9), ("a", 14), ("a", 15), ("a", 31), ("b", 6), ("b", 7)];
+        let kept = newest_per_bucket(rows, &Buckets { start: 5, width: 10 }, |r| (r.0, r.1));
+        assert_eq!(kept, vec![("a", 14), ("a", 15), ("a", 31), ("b", 7)]);
     }
 }
