@@ -21,7 +21,8 @@ use crate::{sql, untrusted};
 
 /// Largest answer, in bytes: a few thousand tokens of a model's context.
 pub const MAX_ANSWER: usize = 24_000;
-/// Most points in a series answer.
+/// Most points of one host in a series answer (with no `host` given, each
+/// host has its own; the answer is then bounded by [`MAX_ANSWER`]).
 pub const MAX_POINTS: i64 = 200;
 /// Most rows a `sql` answer shows.
 pub const MAX_SQL_ROWS: usize = 200;

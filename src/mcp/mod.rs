@@ -187,7 +187,7 @@ impl Server {
     }
 
     #[tool(description = "One stack over a window: disk by part (rw_bytes writable layers, log_bytes, \
-        volume_bytes, disk_bytes their sum), mem_bytes and restarts, at most 200 points as rows under `columns` (one per bucket, the \
+        volume_bytes, disk_bytes their sum), mem_bytes and restarts, at most 200 points a host as rows under `columns` (one per bucket, the \
         bucket's newest sample). An unknown stack gets the nearest names.")]
     async fn stack_history(&self, Parameters(p): Parameters<StackHistoryParams>) -> CallToolResult {
         answer(&self.cx, move |cx| {
@@ -197,7 +197,7 @@ impl Server {
     }
 
     #[tool(
-        description = "One volume, bind mount (by host path) or container over a window, at most 200 points as rows under `columns`. \
+        description = "One volume, bind mount (by host path) or container over a window, at most 200 points a host as rows under `columns`. \
         Volumes and binds: size_bytes, in_use. Containers: state, health, restart_count, mem_bytes, \
         mem_peak_bytes, rw_bytes, log_bytes. An unknown name gets the nearest names."
     )]
