@@ -508,7 +508,8 @@ pub fn host_page(
         out.push_str("<p>No pass recorded yet: run <code>stackwatch collect</code>.</p>");
     }
     for h in &hosts {
-        let Some(hr) = rep.hosts.iter().find(|r| r.engine_id == h.engine_id) else { continue };
+        let engine_id = history::shown_name(&h.engine_id);
+        let Some(hr) = rep.hosts.iter().find(|r| r.engine_id == engine_id) else { continue };
         let mut charts = host_charts(db, h, view, &hr.filesystems)?;
         if !links {
             charts.iter_mut().flat_map(|c| c.series.iter_mut()).for_each(|s| s.href = None);
@@ -699,8 +700,8 @@ pub fn stack_page(
         if let Some(s) = rep
             .hosts
             .iter()
-            .find(|r| r.engine_id == h.engine_id)
-            .and_then(|r| r.stacks.iter().find(|s| s.kind == kind && s.name == name))
+            .find(|r| r.engine_id == history::shown_name(&h.engine_id))
+            .and_then(|r| r.stacks.iter().find(|s| s.kind == kind && s.name == history::shown_name(name)))
         {
             let _ = write!(
                 out,
@@ -836,10 +837,16 @@ mod tests {
     /// `n` passes a minute apart ending at `end`, of one compose stack whose
     /// writable layer grows by 1 kB a pass.
     fn history(db: &std::path::Path, n: i64, end: i64) {
+        history_of(db, "grower", n, end)
+    }
+
+    /// `n` passes a minute apart up to `end`, of one compose project whose
+    /// one container's writable layer grows.
+    fn history_of(db: &std::path::Path, project: &str, n: i64, end: i64) {
         use crate::model::snapshot::*;
         let mut st = crate::store::open_for_write(db, std::time::Duration::from_secs(5)).unwrap();
         for i in 0..n {
-            let labels = BTreeMap::from([("com.docker.compose.project".to_string(), "grower".to_string())]);
+            let labels = BTreeMap::from([("com.docker.compose.project".to_string(), project.to_string())]);
             let (stack, service) = crate::model::stack::identify("grower_app_1", &labels);
             let containers = vec![ContainerSample {
                 id: format!("{:064x}", 1),
@@ -864,6 +871,30 @@ mod tests {
             };
             st.insert_pass(&snap).unwrap();
         }
+    }
+
+    #[test]
+    fn a_stack_whose_name_the_report_makes_inert_keeps_its_owner_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.db");
+        // A right-to-left override: the report shows it as `?`.
+        let project = "evil\u{202e}gnp.exe";
+        history_of(&db, project, 3, 1_800_000_000);
+        let st = crate::store::open_read_only(&db, std::time::Duration::from_secs(5)).unwrap();
+        let view = View::parse(Some("window=1h")).unwrap();
+        let page = stack_page(
+            &st.reader().unwrap(),
+            &Config::default(),
+            &Projects::default(),
+            &view,
+            "compose",
+            project,
+            1_800_000_000,
+        )
+        .unwrap()
+        .expect("the stack is in the history");
+        assert!(page.contains("<p class=\"owner\">owner: "), "{page}");
+        assert!(!page.contains('\u{202e}'), "the override reached the page");
     }
 
     #[test]

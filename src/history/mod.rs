@@ -76,10 +76,19 @@ pub fn build(db: &Reader<'_>, req: &Request<'_>) -> Result<Report> {
     })
 }
 
+/// Longest name in the report's outputs, in characters.
+pub const NAME_MAX: usize = 200;
+
+/// A name as the report shows it: one inert line of at most [`NAME_MAX`]
+/// characters. A reader looking a raw name up in a report compares this.
+pub fn shown_name(raw: &str) -> String {
+    untrusted::line(raw, NAME_MAX)
+}
+
 /// Raw names reach JSON readers too: one line each, bounded, no control
 /// characters. (Markdown fields were built from inert code spans already.)
 fn make_names_inert(h: &mut HostReport) {
-    let fix = |s: &mut String| *s = untrusted::line(s, 200);
+    let fix = |s: &mut String| *s = shown_name(s);
     fix(&mut h.host);
     fix(&mut h.engine_id);
     for g in h.growth.stacks.iter_mut().chain(h.growth.containers.iter_mut()).chain(h.growth.volumes.iter_mut()) {

@@ -81,13 +81,10 @@ impl Context {
     }
 }
 
-/// Longest name in JSON answers, as in `report --format json`.
-const JSON_NAME: usize = 200;
-
-/// A name as the answers show it in JSON: one inert line, capped, the way
-/// the report's JSON shows it (so the two can be compared).
+/// A name as the answers show it in JSON: the way the report shows it (so
+/// the two can be compared).
 fn name(s: &str) -> String {
-    untrusted::line(s, JSON_NAME)
+    crate::history::shown_name(s)
 }
 
 /// A value that must be known: otherwise one line naming the nearest ones.
