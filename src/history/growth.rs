@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{Growth, GrowthPart};
 use super::pass::RecordedPass;
+use crate::model::sizes::stale_age;
 use crate::model::snapshot::MountKind;
 use crate::model::units;
 use crate::store::read::{ContainerRow, VolumeRow};
@@ -144,7 +145,7 @@ fn stale_for(end: &RecordedPass, kind: &str, name: &str) -> Option<i64> {
         .iter()
         .filter(|c| c.rw_bytes.is_some() && c.stack_kind == kind && c.stack == name)
         .filter_map(|c| c.rw_measured_at);
-    volumes.chain(layers).min().map(|t| end.pass.started_at - t).filter(|age| *age >= 60)
+    stale_age(end.pass.started_at, volumes.chain(layers))
 }
 
 pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growth> {

@@ -15,15 +15,12 @@ use std::path::Path;
 
 use super::model::{FilesystemChange, FsPart, StackOnFs};
 use super::pass::RecordedPass;
+use crate::model::sizes::stale_age;
 use crate::model::snapshot::MountKind;
 use crate::model::units;
 use crate::store::read::FilesystemRow;
 use crate::time::{human_span, iso_utc};
 use crate::untrusted::markdown::code;
-
-/// Sizes measured this long or more before the pass that uses them are
-/// called stale in the "not attributed" reason.
-const STALE_AFTER: i64 = 60;
 
 /// Sum of per-object changes, with unknowns counted.
 #[derive(Default)]
@@ -78,7 +75,8 @@ struct Tally<'a> {
     parts: Vec<FsPart>,
     /// Known change per (stack kind, stack name), over every part.
     per_stack: BTreeMap<(String, String), i64>,
-    /// The oldest size used, in seconds before the pass that used it.
+    /// The oldest size used, in seconds before the pass that used it, when
+    /// that is old enough to say ([`stale_age`]); 0 when none is.
     stale: i64,
 }
 
@@ -89,8 +87,8 @@ impl Tally<'_> {
     }
 
     fn note_age(&mut self, edge: &RecordedPass, measured_at: Option<i64>) {
-        if let Some(t) = measured_at {
-            self.stale = self.stale.max(edge.pass.started_at - t);
+        if let Some(age) = stale_age(edge.pass.started_at, measured_at) {
+            self.stale = self.stale.max(age);
         }
     }
 
@@ -219,7 +217,7 @@ pub fn filesystems(
             if unknown > 0 {
                 reasons.push(format!("{unknown} sizes not measured at one edge"));
             }
-            if stale >= STALE_AFTER {
+            if stale > 0 {
                 reasons.push(format!("sizes up to {} old", human_span(stale)));
             }
             let reason = not_attributed.map(|_| reasons.join(", or "));

@@ -25,3 +25,27 @@ pub struct Known {
 
 /// (kind, object) → last measurement.
 pub type State = HashMap<(String, String), Known>;
+
+/// A size measured this many seconds or more before the pass that uses it
+/// is old enough that readers say how old.
+const STALE_AFTER: i64 = 60;
+
+/// How many seconds before `pass_at` the oldest of `measured_at` was
+/// measured, when that is a minute or more: sizes expensive to walk are
+/// carried forward between measurements, and readers say how old they are.
+pub fn stale_age(pass_at: i64, measured_at: impl IntoIterator<Item = i64>) -> Option<i64> {
+    measured_at.into_iter().min().map(|t| pass_at - t).filter(|age| *age >= STALE_AFTER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_size_is_stale_from_a_minute_before_its_pass_by_its_oldest_measurement() {
+        assert_eq!(stale_age(1_000, [990, 950, 999]), None, "under a minute");
+        assert_eq!(stale_age(1_000, [990, 940, 1_005]), Some(60));
+        assert_eq!(stale_age(1_000, [400, 900]), Some(600));
+        assert_eq!(stale_age(1_000, []), None, "nothing measured");
+    }
+}
