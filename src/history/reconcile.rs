@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::model::{FilesystemChange, FsPart, StackOnFs};
 use super::pass::RecordedPass;
-use crate::model::sizes::stale_age;
+use crate::model::sizes::{size_delta, stale_age};
 use crate::model::snapshot::MountKind;
 use crate::model::units;
 use crate::store::read::FilesystemRow;
@@ -31,13 +31,7 @@ struct Acc {
 
 impl Acc {
     fn add(&mut self, start: Option<Option<i64>>, end: Option<Option<i64>>) -> Option<i64> {
-        let d = match (start, end) {
-            (Some(Some(a)), Some(Some(b))) => Some(b - a),
-            (None, Some(Some(b))) => Some(b),
-            (Some(Some(a)), None) => Some(-a),
-            (None, None) => Some(0),
-            _ => None,
-        };
+        let d = size_delta(start, end);
         match d {
             Some(d) => self.delta += d,
             None => self.unknown += 1,
