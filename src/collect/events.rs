@@ -55,14 +55,13 @@ pub fn apply(snap: &mut Snapshot, events: Vec<ContainerEvent>, gap: Option<Event
 /// to `since_ns`: its oldest event is later, so older ones were dropped. An
 /// empty log has dropped nothing it could show.
 pub fn select(messages: &[EventMessage], since_ns: i64) -> (Vec<ContainerEvent>, Option<EventGap>) {
-    let at = |m: &EventMessage| m.time_nano.or_else(|| m.time.map(|t| t.saturating_mul(1_000_000_000)));
-    let oldest = messages.iter().filter_map(at).min();
+    let oldest = messages.iter().filter_map(time_ns).min();
     let gap = oldest.filter(|o| *o > since_ns).map(|o| EventGap { from_ns: since_ns, to_ns: o, reason: "overflow" });
     let mut out: Vec<ContainerEvent> = messages
         .iter()
         .filter(|m| m.typ == Some(EventMessageTypeEnum::CONTAINER))
         .filter_map(|m| {
-            let at_ns = at(m).filter(|t| *t >= since_ns)?;
+            let at_ns = time_ns(m).filter(|t| *t >= since_ns)?;
             container_event(m, at_ns)
         })
         .collect();
@@ -70,6 +69,12 @@ pub fn select(messages: &[EventMessage], since_ns: i64) -> (Vec<ContainerEvent>,
     // The engine can send one event twice (an identical copy); stored once.
     out.dedup_by(|a, b| a.at_ns == b.at_ns && a.container_id == b.container_id && a.action == b.action);
     (out, gap)
+}
+
+/// When an engine event happened, in Unix nanoseconds: from its seconds
+/// when it carries no nanoseconds.
+pub fn time_ns(m: &EventMessage) -> Option<i64> {
+    m.time_nano.or_else(|| m.time.map(|t| t.saturating_mul(1_000_000_000)))
 }
 
 /// One engine event as a stored container event, when it is one we keep.
@@ -181,5 +186,13 @@ mod tests {
         let (events, gap) = select(&msgs, 100 * S);
         assert_eq!((events.len(), gap), (1, None));
         assert_eq!(select(&[], 100 * S), (vec![], None));
+    }
+
+    #[test]
+    fn an_event_without_nanoseconds_is_timed_by_its_seconds() {
+        let m = msg(EventMessageTypeEnum::CONTAINER, "die", "c1", 160 * S + 7, &[]);
+        assert_eq!(time_ns(&m), Some(160 * S + 7));
+        assert_eq!(time_ns(&EventMessage { time_nano: None, ..m.clone() }), Some(160 * S));
+        assert_eq!(time_ns(&EventMessage { time_nano: None, time: None, ..m }), None);
     }
 }

@@ -92,7 +92,7 @@ pub async fn snapshot(engine: &Engine, opts: &Options, progress: &Progress) -> R
     containers.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut volumes: Vec<VolumeSample> = volumes.into_iter().map(volume_sample).collect();
-    volumes.extend(bind_samples(&containers));
+    volumes.extend(bind_samples(&containers, docker_root.as_deref(), root_visible));
     volumes.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     let managed = (opts.managed.0.as_str(), opts.managed.1.as_str());
     let mut images: Vec<ImageSample> = images.into_iter().map(|i| image_sample(i, managed)).collect();
@@ -375,8 +375,10 @@ fn volume_sample(v: Volume) -> VolumeSample {
 }
 
 /// One sample per host path bound into any container, running or not:
-/// a path several containers bind is one object, measured once.
-fn bind_samples(containers: &[ContainerSample]) -> Vec<VolumeSample> {
+/// a path several containers bind is one object, measured once. A path that
+/// is never walked gets its reason here, every pass, so that a pass that
+/// measures nothing (`--no-sizes`) records it as one that measures does.
+fn bind_samples(containers: &[ContainerSample], docker_root: Option<&str>, root_visible: bool) -> Vec<VolumeSample> {
     let mut by_path: BTreeMap<&str, bool> = BTreeMap::new();
     for c in containers {
         for b in &c.binds {
@@ -392,6 +394,7 @@ fn bind_samples(containers: &[ContainerSample]) -> Vec<VolumeSample> {
             driver: "bind".into(),
             mountpoint: path.to_string(),
             read_only: Some(read_only),
+            unsized_reason: sizes::bind_sizing(path, docker_root, root_visible),
             ..Default::default()
         })
         .collect()

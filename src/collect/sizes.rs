@@ -132,21 +132,20 @@ pub fn bind_sizing(path: &str, docker_root: Option<&str>, host_visible: bool) ->
 
 /// Which objects to measure now, most overdue first (never measured before
 /// anything else), so that a pass cut short by the budget resumes where the
-/// previous one stopped. Bind paths that are never walked get their reason
-/// recorded on the sample instead.
-fn due(snap: &mut Snapshot, state: &State, plan: &Plan, now: i64) -> Vec<Target> {
+/// previous one stopped. Bind paths that are never walked already carry
+/// their reason (set where binds are read) and are left out.
+fn due(snap: &Snapshot, state: &State, plan: &Plan, now: i64) -> Vec<Target> {
     let root = snap.host.docker_root.clone().filter(|_| snap.host.root_visible);
     let under_root = |p: &str| root.as_deref().is_some_and(|r| Path::new(p).starts_with(r));
     let known = |kind: &str, object: &str| state.get(&(kind.to_string(), object.to_string()));
     let mut targets: Vec<Target> = Vec::new();
 
-    let mut bind_paths: Vec<String> = Vec::new();
-    for v in snap.volumes.iter_mut().filter(|v| v.kind == MountKind::Bind) {
-        v.unsized_reason = bind_sizing(&v.name, snap.host.docker_root.as_deref(), snap.host.root_visible);
-        if v.unsized_reason.is_none() {
-            bind_paths.push(v.name.clone());
-        }
-    }
+    let bind_paths: Vec<&str> = snap
+        .volumes
+        .iter()
+        .filter(|v| v.kind == MountKind::Bind && v.unsized_reason.is_none())
+        .map(|v| v.name.as_str())
+        .collect();
     for v in &snap.volumes {
         let sizing = match v.kind {
             MountKind::Volume if v.driver == "local" && under_root(&v.mountpoint) => {
@@ -160,7 +159,7 @@ fn due(snap: &mut Snapshot, state: &State, plan: &Plan, now: i64) -> Vec<Target>
                 path: v.name.clone(),
                 excluded: bind_paths
                     .iter()
-                    .filter(|q| **q != v.name && Path::new(q.as_str()).starts_with(&v.name))
+                    .filter(|q| **q != v.name && Path::new(q).starts_with(&v.name))
                     .map(PathBuf::from)
                     .collect(),
             },
@@ -464,7 +463,7 @@ mod tests {
 
     #[test]
     fn due_means_never_measured_first_then_oldest_and_only_past_the_interval() {
-        let mut s = snap(
+        let s = snap(
             "/var/lib/docker",
             &[
                 ("a", "/var/lib/docker/volumes/a/_data"),
@@ -476,20 +475,20 @@ mod tests {
         state.insert((VOLUME.into(), "a".into()), known(1000));
         state.insert((VOLUME.into(), "c".into()), known(500));
         state.insert((WRITABLE_LAYER.into(), "c1".into()), known(1900));
-        let order: Vec<String> = due(&mut s, &state, &plan(), 2000).into_iter().map(|t| t.object).collect();
+        let order: Vec<String> = due(&s, &state, &plan(), 2000).into_iter().map(|t| t.object).collect();
         assert_eq!(order, vec!["b".to_string()], "a and c were measured less than 30 minutes ago");
-        let order: Vec<(String, bool)> = due(&mut s, &state, &plan(), 1000 + 1800)
+        let order: Vec<(String, bool)> = due(&s, &state, &plan(), 1000 + 1800)
             .into_iter()
             .map(|t| (t.object, matches!(t.sizing, Sizing::Walk { .. })))
             .collect();
         assert_eq!(order, vec![("b".into(), false), ("c".into(), true), ("a".into(), true)]);
         let forced = Plan { force: true, ..plan() };
-        assert_eq!(due(&mut s, &state, &forced, 3000).len(), 4);
+        assert_eq!(due(&s, &state, &forced, 3000).len(), 4);
         // A walk that was cheap is repeated every pass; an engine-measured
         // size (b) still waits for the interval.
         state.insert((VOLUME.into(), "a".into()), Known { walk_ms: Some(3), walk_files: Some(40), ..known(1999) });
         state.insert((VOLUME.into(), "b".into()), Known { method: Some("engine".into()), ..known(1999) });
-        let order: Vec<String> = due(&mut s, &state, &plan(), 2000).into_iter().map(|t| t.object).collect();
+        let order: Vec<String> = due(&s, &state, &plan(), 2000).into_iter().map(|t| t.object).collect();
         assert_eq!(order, vec!["a".to_string()]);
     }
 

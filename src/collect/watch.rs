@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Result;
 use futures_util::StreamExt;
 
-use super::events::{container_event, now_ns, select};
+use super::events::{container_event, now_ns, select, time_ns};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::model::snapshot::{ContainerEvent, EventGap};
@@ -147,8 +147,7 @@ pub fn follow(config: &Config, db: &Path, host: &str, flush_every: Duration, qui
                 tokio::select! {
                     next = stream.next() => match next {
                         Some(Ok(m)) => {
-                            let at = m.time_nano.or_else(|| m.time.map(|t| t.saturating_mul(1_000_000_000)));
-                            if let Some(at) = at {
+                            if let Some(at) = time_ns(&m) {
                                 seen_until = seen_until.max(at);
                                 pending.events.extend(container_event(&m, at));
                             }

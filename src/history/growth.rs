@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{Growth, GrowthPart};
 use super::pass::RecordedPass;
+use crate::model::sizes::{size_delta, stale_age};
 use crate::model::snapshot::{MountKind, StackKey, StackKind};
 use crate::model::units;
 use crate::store::read::{ContainerRow, StackRow, VolumeRow};
@@ -18,35 +19,16 @@ fn compare(
     start: Option<Option<i64>>,
     end: Option<Option<i64>>,
 ) -> (Option<i64>, Option<i64>, Option<i64>, &'static str) {
-    match (start, end) {
-        (Some(Some(a)), Some(Some(b))) => {
-            let d = b - a;
-            (
-                Some(d),
-                Some(a),
-                Some(b),
-                if d > 0 {
-                    "grew"
-                } else if d < 0 {
-                    "shrank"
-                } else {
-                    "unchanged"
-                },
-            )
-        }
-        (None, Some(Some(b))) => (Some(b), None, Some(b), "new"),
-        (Some(Some(a)), None) => (Some(-a), Some(a), None, "removed"),
-        (s, e) => (None, s.flatten(), e.flatten(), "unknown"),
-    }
-}
-
-fn part_delta(start: Option<Option<i64>>, end: Option<Option<i64>>) -> Option<i64> {
-    match (start, end) {
-        (Some(Some(a)), Some(Some(b))) => Some(b - a),
-        (None, Some(Some(b))) => Some(b),
-        (Some(Some(a)), None) => Some(-a),
-        _ => None,
-    }
+    let delta = size_delta(start, end);
+    let change = match (start, end, delta) {
+        (_, _, None) => "unknown",
+        (None, _, Some(_)) => "new",
+        (_, None, Some(_)) => "removed",
+        (_, _, Some(d)) if d > 0 => "grew",
+        (_, _, Some(d)) if d < 0 => "shrank",
+        _ => "unchanged",
+    };
+    (delta, start.flatten(), end.flatten(), change)
 }
 
 fn parts_text(parts: &[GrowthPart]) -> String {
@@ -118,7 +100,7 @@ fn volume_parts(
     let ids: BTreeSet<i64> = s.keys().chain(e.keys()).copied().collect();
     ids.into_iter()
         .filter_map(|id| {
-            let d = part_delta(s.get(&id).copied(), e.get(&id).copied())?;
+            let d = size_delta(s.get(&id).copied(), e.get(&id).copied())?;
             let (name, kind) = names[&id];
             Some(GrowthPart { kind: kind.as_str(), name: Some(name.to_string()), delta_bytes: d })
         })
@@ -144,7 +126,7 @@ fn stale_for(end: &RecordedPass, kind: StackKind, name: &str) -> Option<i64> {
         .iter()
         .filter(|c| c.rw_bytes.is_some() && c.stack_kind == kind && c.stack == name)
         .filter_map(|c| c.rw_measured_at);
-    volumes.chain(layers).min().map(|t| end.pass.started_at - t).filter(|age| *age >= 60)
+    stale_age(end.pass.started_at, volumes.chain(layers))
 }
 
 pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growth> {
@@ -170,10 +152,10 @@ pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growt
             let (mut logs, mut rw) = (None::<i64>, None::<i64>);
             for id in sc.keys().chain(ec.keys()).collect::<BTreeSet<_>>() {
                 let (a, b) = (sc.get(id), ec.get(id));
-                if let Some(d) = part_delta(a.map(|x| x.0), b.map(|x| x.0)) {
+                if let Some(d) = size_delta(a.map(|x| x.0), b.map(|x| x.0)) {
                     logs = Some(logs.unwrap_or(0) + d);
                 }
-                if let Some(d) = part_delta(a.map(|x| x.1), b.map(|x| x.1)) {
+                if let Some(d) = size_delta(a.map(|x| x.1), b.map(|x| x.1)) {
                     rw = Some(rw.unwrap_or(0) + d);
                 }
             }
@@ -246,14 +228,14 @@ pub fn containers(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<G
                     .into_iter()
                     .flatten()
                     .filter_map(|v| {
-                        let d = part_delta(vs.get(&v.volume_ref).copied(), Some(v.size_bytes))?;
+                        let d = size_delta(vs.get(&v.volume_ref).copied(), Some(v.size_bytes))?;
                         Some(GrowthPart { kind: "volume", name: Some(v.name.clone()), delta_bytes: d })
                     })
                     .collect(),
                 None => Vec::new(),
             };
-            let log = part_delta(sc.map(|c| c.log_bytes), ec.map(|c| c.log_bytes));
-            let rw = part_delta(sc.map(|c| c.rw_bytes), ec.map(|c| c.rw_bytes));
+            let log = size_delta(sc.map(|c| c.log_bytes), ec.map(|c| c.log_bytes));
+            let rw = size_delta(sc.map(|c| c.rw_bytes), ec.map(|c| c.rw_bytes));
             if let Some(d) = log {
                 parts.push(GrowthPart { kind: "logs", name: None, delta_bytes: d });
             }

@@ -29,6 +29,7 @@ use owners::{Owner, Projects, StackFacts};
 use symptoms::Draft;
 
 use crate::config::Config;
+use crate::model::sizes::stale_age;
 use crate::model::snapshot::{StackKey, StackKind};
 use crate::model::units;
 use crate::store::read::{self, HostRow, Reader};
@@ -153,10 +154,14 @@ fn host_report(db: &Reader<'_>, h: &HostRow, req: &Request<'_>, vault_prefix: &s
         )
     };
     // Sizes are re-measured at their own cadence: say how old they are.
-    let oldest =
-        |times: &mut dyn Iterator<Item = i64>| times.min().map(|t| end_pass.started_at - t).filter(|a| *a >= 60);
-    let volumes = oldest(&mut end.volumes.iter().filter(|v| v.size_bytes.is_some()).filter_map(|v| v.size_measured_at));
-    let layers = oldest(&mut end.containers.iter().filter(|c| c.rw_bytes.is_some()).filter_map(|c| c.rw_measured_at));
+    let volumes = stale_age(
+        end_pass.started_at,
+        end.volumes.iter().filter(|v| v.size_bytes.is_some()).filter_map(|v| v.size_measured_at),
+    );
+    let layers = stale_age(
+        end_pass.started_at,
+        end.containers.iter().filter(|c| c.rw_bytes.is_some()).filter_map(|c| c.rw_measured_at),
+    );
     let what = match (volumes, layers) {
         (Some(_), Some(_)) => Some("Volume, bind-mount and writable-layer sizes"),
         (Some(_), None) => Some("Volume and bind-mount sizes"),

@@ -15,15 +15,12 @@ use std::path::Path;
 
 use super::model::{FilesystemChange, FsPart, StackOnFs};
 use super::pass::RecordedPass;
+use crate::model::sizes::{size_delta, stale_age};
 use crate::model::snapshot::{MountKind, StackKey};
 use crate::model::units;
 use crate::store::read::FilesystemRow;
 use crate::time::{human_span, iso_utc};
 use crate::untrusted::markdown::code;
-
-/// Sizes measured this long or more before the pass that uses them are
-/// called stale in the "not attributed" reason.
-const STALE_AFTER: i64 = 60;
 
 /// Sum of per-object changes, with unknowns counted.
 #[derive(Default)]
@@ -34,13 +31,7 @@ struct Acc {
 
 impl Acc {
     fn add(&mut self, start: Option<Option<i64>>, end: Option<Option<i64>>) -> Option<i64> {
-        let d = match (start, end) {
-            (Some(Some(a)), Some(Some(b))) => Some(b - a),
-            (None, Some(Some(b))) => Some(b),
-            (Some(Some(a)), None) => Some(-a),
-            (None, None) => Some(0),
-            _ => None,
-        };
+        let d = size_delta(start, end);
         match d {
             Some(d) => self.delta += d,
             None => self.unknown += 1,
@@ -76,7 +67,8 @@ struct Tally<'a> {
     parts: Vec<FsPart>,
     /// Known change per stack, over every part.
     per_stack: BTreeMap<StackKey, i64>,
-    /// The oldest size used, in seconds before the pass that used it.
+    /// The oldest size used, in seconds before the pass that used it, when
+    /// that is old enough to say ([`stale_age`]); 0 when none is.
     stale: i64,
 }
 
@@ -87,8 +79,8 @@ impl Tally<'_> {
     }
 
     fn note_age(&mut self, edge: &RecordedPass, measured_at: Option<i64>) {
-        if let Some(t) = measured_at {
-            self.stale = self.stale.max(edge.pass.started_at - t);
+        if let Some(age) = stale_age(edge.pass.started_at, measured_at) {
+            self.stale = self.stale.max(age);
         }
     }
 
@@ -208,7 +200,7 @@ pub fn filesystems(
             if unknown > 0 {
                 reasons.push(format!("{unknown} sizes not measured at one edge"));
             }
-            if stale >= STALE_AFTER {
+            if stale > 0 {
                 reasons.push(format!("sizes up to {} old", human_span(stale)));
             }
             let reason = not_attributed.map(|_| reasons.join(", or "));

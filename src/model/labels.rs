@@ -7,61 +7,45 @@ use std::collections::BTreeMap;
 use std::ops::Deref;
 
 use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-/// A container's, volume's or image's labels, read from the history.
+/// A JSON column's value, read from the history.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Labels(pub BTreeMap<String, String>);
+pub struct Json<T>(pub T);
 
-impl Labels {
-    /// The stored form of `labels`.
-    pub fn to_json(labels: &BTreeMap<String, String>) -> String {
-        serde_json::to_string(labels).unwrap_or_else(|_| "{}".into())
+/// A container's, volume's or image's labels.
+pub type Labels = Json<BTreeMap<String, String>>;
+
+/// A list of names (an image's tags, the containers mounting a volume).
+pub type NameList = Json<Vec<String>>;
+
+impl<T: Serialize + Default> Json<T> {
+    /// The stored form of `value` (the empty value's, should it not
+    /// serialize: a map or list of strings always does).
+    pub fn to_json(value: &T) -> String {
+        serde_json::to_string(value).or_else(|_| serde_json::to_string(&T::default())).unwrap_or_default()
     }
 }
 
-impl Deref for Labels {
-    type Target = BTreeMap<String, String>;
+impl<T> Deref for Json<T> {
+    type Target = T;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
 
-impl FromSql for Labels {
+impl<T: DeserializeOwned + Default> FromSql for Json<T> {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        Ok(Labels(value.as_str().ok().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()))
+        Ok(Json(value.as_str().ok().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()))
     }
 }
 
-/// A list of names (an image's tags, the containers mounting a volume),
-/// read from the history.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NameList(pub Vec<String>);
-
-impl NameList {
-    /// The stored form of `names`.
-    pub fn to_json(names: &[String]) -> String {
-        serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
-    }
-}
-
-impl Deref for NameList {
-    type Target = Vec<String>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl FromSql for NameList {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        Ok(NameList(value.as_str().ok().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()))
-    }
-}
-
-/// Written through [`Labels::to_json`]; here so a `Labels` read back can be
+/// Written through [`Json::to_json`]; here so a value read back can be
 /// bound as it is.
-impl rusqlite::ToSql for Labels {
+impl<T: Serialize + Default> rusqlite::ToSql for Json<T> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(Labels::to_json(&self.0)))
+        Ok(ToSqlOutput::from(Self::to_json(&self.0)))
     }
 }
 

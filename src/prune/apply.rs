@@ -103,29 +103,26 @@ pub async fn run(
             untrusted::line(&label, 120)
         );
     }
-    if plan.candidates.is_empty() && !db.exists() {
+    let nothing_to_prune = |out: &mut dyn Write| -> Result<()> {
         writeln!(
             out,
             "nothing to prune: {} objects carry {}, all in use",
             plan.labelled,
             untrusted::line(&label, 120)
         )?;
-        print_skipped(out, &plan)?;
-        return Ok(());
+        print_skipped(out, &plan)
+    };
+    // Nothing to prune creates no history; an existing one first gets the
+    // prunes a killed run left pending settled.
+    if plan.candidates.is_empty() && !db.exists() {
+        return nothing_to_prune(out);
     }
     let st = store::open_for_write(db, config.database.busy_timeout)?;
     let record = |e: rusqlite::Error| store::sql_error(e, db, "record a prune in");
     let host_id = st.host_id(&engine_id, &hostname).map_err(record)?;
     settle_pending(&engine, &st, host_id, db, out).await?;
     if plan.candidates.is_empty() {
-        writeln!(
-            out,
-            "nothing to prune: {} objects carry {}, all in use",
-            plan.labelled,
-            untrusted::line(&label, 120)
-        )?;
-        print_skipped(out, &plan)?;
-        return Ok(());
+        return nothing_to_prune(out);
     }
     let run_id = st.insert_prune_run(host_id, now_unix(), &label, what.volumes).map_err(record)?;
     let mut done = Done::default();

@@ -225,6 +225,62 @@ services:
 }
 
 #[test]
+fn a_never_walked_bind_says_why_and_keeps_its_filesystem_out_whether_or_not_sizes_are_due() {
+    if !engine_available() {
+        return;
+    }
+    let img = image();
+    let project = unique("nowalk");
+    let dir = tempfile::tempdir().unwrap();
+    let mut clean = Cleanup::default();
+    let socket_path = dir.path().join("app.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket_path).unwrap();
+    // /proc is a filesystem of its own that no pass may record as the
+    // stack's; the socket has no size of its own.
+    compose_up(
+        &mut clean,
+        dir.path(),
+        &project,
+        &format!(
+            r#"version: "2.4"
+services:
+  exporter:
+    image: {img}
+    command: ["sleep", "3600"]
+    volumes:
+      - /proc:/host/proc:ro
+      - ./app.sock:/run/app.sock
+"#
+        ),
+    );
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("history.db");
+    let proc_filesystems = || -> i64 {
+        open(&db)
+            .query_row(
+                "SELECT count(*) FROM filesystem_history
+                  WHERE pass_id = (SELECT MAX(pass_id) FROM pass_log) AND mount_point = '/proc'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    // A first pass that measures nothing, one that measures what is due,
+    // and one that measures nothing again: the same outcome each time.
+    for args in [&["--no-sizes"][..], &[], &["--no-sizes"]] {
+        collect_with(&db, args);
+        let proc = bind(&db, "/proc");
+        assert_eq!(proc.size, None, "{args:?}");
+        assert_eq!(proc.reason.as_deref(), Some("system path (under /proc)"), "{args:?}");
+        // Other tests' containers may bind /proc too.
+        assert!(proc.stacks.contains(&project), "{args:?}: {:?}", proc.stacks);
+        let sock = bind(&db, socket_path.to_str().unwrap());
+        assert_eq!((sock.size, sock.reason.as_deref()), (None, Some("a socket")), "{args:?}");
+        assert_eq!(proc_filesystems(), 0, "{args:?}: a never-walked bind's filesystem is not recorded");
+    }
+}
+
+#[test]
 fn bytes_written_between_two_passes_seconds_apart_are_attributed_to_their_stack() {
     if !engine_available() {
         return;

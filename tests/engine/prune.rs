@@ -258,6 +258,31 @@ fn apply_is_refused_when_nothing_carries_the_label() {
     assert!(err.contains("empty key or value"), "{err}");
 }
 
+#[test]
+fn nothing_to_prune_is_said_the_same_with_or_without_a_history_and_creates_none() {
+    if !engine_available() {
+        return;
+    }
+    let u = unique("busy");
+    let label = format!("{u}.managed=true");
+    let bed = Bed::new(&label);
+    let mut clean = Cleanup::default();
+    let running = format!("{u}-running");
+    clean.container(&running);
+    docker(&["run", "-d", "--name", &running, "--network", "none", "--label", &label, image(), "sleep", "3600"]);
+    let said = format!("nothing to prune: 1 objects carry {label}, all in use");
+
+    let applied = bed.ok(&["prune", "--apply"]);
+    assert!(applied.contains(&said), "{applied}");
+    assert!(!bed.db.exists(), "nothing to prune creates no history");
+
+    collect(&bed.db);
+    let applied = bed.ok(&["prune", "--apply"]);
+    assert!(applied.contains(&said), "{applied}");
+    assert!(prune_log(&bed.db).is_empty(), "nothing pruned, nothing recorded");
+    assert!(exists("container", &running));
+}
+
 /// Builds `FROM parent` with `lines`, tagged `tag`; returns the image id.
 fn build_on(clean: &mut Cleanup, parent: &str, tag: &str, lines: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
