@@ -124,7 +124,7 @@ impl Window {
     pub fn parse(text: &str) -> Result<Window, String> {
         let d = parse_duration(text)?;
         if d.as_secs() == 0 {
-            return Err("the window must be at least 1s".into());
+            return Err("the window must be at least 1s; give a duration such as 30m, 6h, 24h or 7d".into());
         }
         Ok(Window { seconds: d.as_secs() as i64, text: text.trim().to_string() })
     }

@@ -4,7 +4,6 @@
 //! change.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::{Value, json};
@@ -15,7 +14,7 @@ use crate::history::owners::Projects;
 use crate::section::render::Renderer;
 use crate::store;
 use crate::store::read::{Reader, listing, series};
-use crate::time::{Buckets, Window, iso_utc, now_unix, parse_duration};
+use crate::time::{Buckets, Window, iso_utc, now_unix};
 use crate::untrusted::markdown as md;
 use crate::{sql, untrusted};
 
@@ -57,17 +56,8 @@ impl Context {
     fn window(&self, window: Option<&str>) -> Result<Window> {
         match window.map(str::trim).filter(|w| !w.is_empty()) {
             None => Ok(Window::of(self.config.report.window)),
-            Some(w) => {
-                // parse_duration's message names the units and gives examples.
-                let d = parse_duration(w).map_err(|e| anyhow!("bad window: {e}"))?;
-                if d < Duration::from_secs(1) {
-                    bail!(
-                        "bad window `{}`: it must be at least 1s; give a duration such as 30m, 6h, 24h or 7d",
-                        untrusted::line(w, 40)
-                    );
-                }
-                Ok(Window { seconds: d.as_secs() as i64, text: w.to_string() })
-            }
+            // The message names the units and gives examples.
+            Some(w) => Window::parse(w).map_err(|e| anyhow!("bad window: {e}")),
         }
     }
 
