@@ -124,7 +124,7 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<()> {
                 window_seconds: rep.window_seconds,
                 top: crate::dashboard::DEFAULT_TOP,
             };
-            crate::dashboard::host_page(&history, &config, &projects, &view, now_unix(), false)?.unwrap_or_default()
+            crate::dashboard::host_page_of(&history, &rep, &view, false)?.unwrap_or_default()
         }
     };
     // A closed pipe (`| head`) is not an error worth a message.

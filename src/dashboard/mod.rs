@@ -492,6 +492,12 @@ pub fn host_page(
     links: bool,
 ) -> Result<Option<String>> {
     let rep = build_report(db, config, projects, view, now)?;
+    host_page_of(db, &rep, view, links)
+}
+
+/// [`host_page`] around a report already built over `view`'s window (the
+/// one-file export draws the report it just made).
+pub fn host_page_of(db: &Reader<'_>, rep: &history::model::Report, view: &View, links: bool) -> Result<Option<String>> {
     let hosts = db.hosts().context("cannot read hosts from the history")?;
     let mut out = head("stackwatch: disk by stack");
     let _ = write!(
