@@ -307,16 +307,27 @@ pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
             schema_version()
         );
     }
-    // Views from another build's `views.sql` (or none yet) may lack columns
-    // or rows this one reads; recreating them is a write, so a writer must.
-    let views: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap_or(0);
-    if views != VIEWS_CHECKSUM {
-        bail!(
-            "{}'s views were not made by this stackwatch (views checksum {views}, this one's is {VIEWS_CHECKSUM}); run `stackwatch collect` (or `stackwatch compact`) once to recreate them",
-            path.display()
-        );
-    }
+    own_views(&conn, path)?;
     Ok(Store { conn, path: path.to_path_buf() })
+}
+
+/// Views from another build's `views.sql` (or none, an upgrade cut short)
+/// may lack columns or rows this build reads, and recreating them is a
+/// write, which a reader must not do. So this connection gets its own as
+/// TEMP views, which live in the connection's temporary schema and shadow
+/// the file's of the same name; the next writer replaces the file's.
+fn own_views(conn: &Connection, path: &Path) -> Result<()> {
+    let views: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap_or(0);
+    if views == VIEWS_CHECKSUM {
+        return Ok(());
+    }
+    conn.execute_batch(&VIEWS_SQL.replace("CREATE VIEW ", "CREATE TEMP VIEW ")).map_err(|e| {
+        anyhow!(
+            "{}'s views were not made by this stackwatch and it could not read through its own ({e}); run \
+             `stackwatch collect` (or `stackwatch compact`) once to recreate them",
+            path.display()
+        )
+    })
 }
 
 /// On a full filesystem a reader cannot build the WAL's shared-memory
@@ -338,6 +349,7 @@ fn read_without_index(path: &Path, e: rusqlite::Error) -> Result<Store> {
     )
     .map_err(|e| sql_error(e, path, "open"))?;
     verify_identity(&conn, path)?;
+    own_views(&conn, path)?;
     eprintln!(
         "stackwatch: warning: {}: {}; reading the history without its shared-memory index (nothing is pending \
          in its write-ahead log, so nothing is missed)",
@@ -548,24 +560,43 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_meeting_views_it_did_not_make_says_how_to_fix_and_writes_nothing() {
+    fn a_reader_meeting_views_it_did_not_make_reads_through_its_own_and_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
         drop(open_for_write(&path, Duration::from_secs(1)).unwrap());
         {
-            // As left by a build with another views file (or an upgrade cut short).
-            let c = Connection::open(&path).unwrap();
-            c.pragma_update(None, "user_version", 12_345).unwrap();
+            // As left by a build with another views file: one view has a
+            // column this build's lacks, another lacks one this build reads.
+            let mut c = Connection::open(&path).unwrap();
+            let from = "CREATE VIEW event_gaps AS\nSELECT h.host AS host,";
+            let other = VIEWS_SQL
+                .replacen(from, "CREATE VIEW event_gaps AS\nSELECT h.host AS host, 'other' AS marker,", 1)
+                .replacen("\n       p.error_count,", "", 1);
+            assert_ne!(other.matches("error_count").count(), VIEWS_SQL.matches("error_count").count());
+            ensure_views(&mut c, &other).unwrap();
+            c.query_row("SELECT count(marker) FROM event_gaps", [], |r| r.get::<_, i64>(0)).unwrap();
         }
         let before = std::fs::read(&path).unwrap();
-        let err = open_read_only(&path, Duration::from_secs(1)).err().map(|e| format!("{e:#}")).unwrap();
-        assert!(!err.contains('\n'), "one line: {err}");
-        assert!(err.contains("views") && err.contains("12345"), "{err}");
-        assert!(err.contains("run `stackwatch collect` (or `stackwatch compact`) once"), "{err}");
+        let st = open_read_only(&path, Duration::from_secs(1)).unwrap();
+        assert!(st.conn.query_row("SELECT count(marker) FROM event_gaps", [], |r| r.get::<_, i64>(0)).is_err());
+        st.conn.query_row("SELECT count(error_count) FROM pass_log", [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(st.reader().unwrap().summary().unwrap().passes, 0);
+        drop(st);
         assert_eq!(std::fs::read(&path).unwrap(), before, "the reader wrote nothing");
-        // The fix it names works.
-        drop(open_for_write(&path, Duration::from_secs(1)).unwrap());
-        open_read_only(&path, Duration::from_secs(1)).unwrap();
+        // An upgrade cut short between dropping the views and recreating
+        // them leaves none.
+        {
+            let c = Connection::open(&path).unwrap();
+            drop_views(&c).unwrap();
+            assert_eq!(view_count(&c), 0);
+        }
+        let st = open_read_only(&path, Duration::from_secs(1)).unwrap();
+        st.conn.query_row("SELECT count(*) FROM latest_stacks", [], |r| r.get::<_, i64>(0)).unwrap();
+        drop(st);
+        // The next writer puts this build's views in the file.
+        let st = open_for_write(&path, Duration::from_secs(1)).unwrap();
+        assert_eq!(user_version(&st.conn), VIEWS_CHECKSUM);
+        assert_eq!(view_count(&st.conn), VIEWS_SQL.matches("CREATE VIEW ").count());
     }
 
     #[test]
