@@ -172,6 +172,10 @@ fn history(c: &Connection) -> Vec<(i64, String)> {
     rows
 }
 
+fn pass_ids(c: &Connection) -> Vec<i64> {
+    c.prepare("SELECT id FROM passes").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
 fn count(c: &Connection, sql: &str) -> i64 {
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -295,14 +299,7 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     // Every surviving pass reads exactly as before: change rows at thinned
     // passes were carried to the next surviving pass or superseded.
     let history_after = history(st.user_sql_connection());
-    let kept: Vec<i64> = st
-        .user_sql_connection()
-        .prepare("SELECT id FROM passes")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let kept = pass_ids(st.user_sql_connection());
     let expected: Vec<String> =
         history_before.iter().filter(|(pass, _)| kept.contains(pass)).map(|(_, row)| row.clone()).collect();
     let actual: Vec<String> = history_after.into_iter().map(|(_, row)| row).collect();
@@ -367,14 +364,7 @@ fn old_passes_thin_to_hours_then_days_and_the_views_still_work() {
     // read as they did before any thinning.
     let again = st.compact(now + 6 * 3600 + 37 * MIN, raw, hourly).unwrap();
     assert!(again.passes_removed > 0);
-    let kept: Vec<i64> = st
-        .user_sql_connection()
-        .prepare("SELECT id FROM passes")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let kept = pass_ids(st.user_sql_connection());
     let expected: Vec<String> =
         history_before.iter().filter(|(pass, _)| kept.contains(pass)).map(|(_, row)| row.clone()).collect();
     let actual: Vec<String> = history(st.user_sql_connection()).into_iter().map(|(_, row)| row).collect();
