@@ -5,7 +5,9 @@
 //!   `fault`: the shared vocabulary (stacks, container states, sizes,
 //!   labels, a pass as plain data) and small leaf services;
 //! - `config`, `engine` (the only module that talks to Docker), `store`
-//!   (the database: `write`, `read`, `retention`, the views), `sql`;
+//!   (the database, the only module that holds its connection: `Store`
+//!   methods write, a `read::Reader` reads, `retention`, the views), `sql`
+//!   (the user's own queries, through the store's one raw door);
 //! - `collect` (engine → snapshot → store, and the event follower) and
 //!   `history` (the read model every reader shares);
 //! - the readers and actors side by side: `section` and `report`,
@@ -22,7 +24,6 @@ pub mod doctor;
 pub mod engine;
 pub mod fault;
 pub mod history;
-
 pub mod mcp;
 pub mod metrics;
 pub mod model;
