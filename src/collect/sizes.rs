@@ -210,6 +210,7 @@ fn totals_due(engine: &Engine, state: &State, plan: &Plan, now: i64) -> bool {
 pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: &Plan, now: i64) {
     let mut updates: Vec<SizeUpdate> = Vec::new();
     if !plan.skip {
+        crate::fault::pause_async(crate::fault::SIZES).await;
         let deadline = Instant::now() + plan.budget;
         let targets = due(snap, state, plan, now);
         let mut need_engine = false;
