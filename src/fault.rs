@@ -12,6 +12,8 @@ use std::time::Duration;
 /// Where a pause can be asked for.
 pub const WRITE: &str = "write";
 pub const ENGINE: &str = "engine";
+/// `collect`: binds are read and classified, no size measured yet.
+pub const SIZES: &str = "sizes";
 /// `prune --apply`: a removal's intent is recorded, the engine not yet asked.
 pub const PRUNE_ASKING: &str = "prune-asking";
 /// `prune --apply`: one tag of an image in several repositories is off.

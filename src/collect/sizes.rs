@@ -210,6 +210,7 @@ fn totals_due(engine: &Engine, state: &State, plan: &Plan, now: i64) -> bool {
 pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: &Plan, now: i64) {
     let mut updates: Vec<SizeUpdate> = Vec::new();
     if !plan.skip {
+        crate::fault::pause_async(crate::fault::SIZES).await;
         let deadline = Instant::now() + plan.budget;
         let targets = due(snap, state, plan, now);
         let mut need_engine = false;
@@ -235,6 +236,7 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                     attempted_at: now,
                     walk_ms: Some(started.elapsed().as_millis() as i64),
                     walk_files: Some(u.files as i64),
+                    unsized_reason: None,
                 }),
                 Err(disk::WalkError::OutOfTime { files }) => {
                     // Goes to the back of the queue; its last size stays.
@@ -249,18 +251,15 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                         ),
                     });
                 }
-                // A bind path only the walker can measure: it stays unknown.
-                Err(disk::WalkError::Unreadable(e)) if t.object.starts_with('/') => {
-                    updates.push(SizeUpdate {
-                        kind: t.kind,
-                        object: t.object.clone(),
-                        attempted_at: now,
-                        ..Default::default()
-                    });
-                    if let Some(v) = snap.volumes.iter_mut().find(|v| v.kind == MountKind::Bind && v.name == t.object) {
-                        v.unsized_reason = Some(format!("unreadable: {e}"));
-                    }
-                }
+                // A bind path only the walker can measure: it stays unknown,
+                // with the reason, until its next attempt.
+                Err(disk::WalkError::Unreadable(e)) if t.object.starts_with('/') => updates.push(SizeUpdate {
+                    kind: t.kind,
+                    object: t.object.clone(),
+                    attempted_at: now,
+                    unsized_reason: Some(format!("unreadable: {e}")),
+                    ..Default::default()
+                }),
                 // Gone since it was listed, or not ours to read: the engine
                 // answers for it.
                 Err(disk::WalkError::Unreadable(_)) => need_engine = true,
@@ -370,6 +369,8 @@ fn attempt_only(t: &Target, state: &State, now: i64) -> SizeUpdate {
         // A walk cut short is not cheap: it waits for the interval.
         walk_ms: None,
         walk_files: None,
+        // The walk got in, so an earlier failure to read it no longer holds.
+        unsized_reason: None,
     }
 }
 
@@ -377,30 +378,32 @@ fn method_name(m: &str) -> &'static str {
     if m == "walk" { "walk" } else { "engine" }
 }
 
-/// Every object gets this pass's measurement, else the remembered one.
+/// Every object gets this pass's measurement, else the remembered one; a
+/// size the last attempt could not take keeps that attempt's reason.
 fn apply(snap: &mut Snapshot, state: &State, updates: &[SizeUpdate]) {
     let fresh: HashMap<(&str, &str), &SizeUpdate> = updates.iter().map(|u| ((u.kind, u.object.as_str()), u)).collect();
-    let lookup = |kind: &'static str, object: &str| -> (Option<i64>, Option<&'static str>, Option<i64>) {
-        if let Some(u) = fresh.get(&(kind, object)) {
-            return (u.bytes, u.method, u.measured_at);
-        }
-        match state.get(&(kind.to_string(), object.to_string())) {
-            Some(k) => (k.bytes, k.method.as_deref().map(method_name), k.measured_at),
-            None => (None, None, None),
-        }
-    };
+    let lookup =
+        |kind: &'static str, object: &str| -> (Option<i64>, Option<&'static str>, Option<i64>, Option<String>) {
+            if let Some(u) = fresh.get(&(kind, object)) {
+                return (u.bytes, u.method, u.measured_at, u.unsized_reason.clone());
+            }
+            match state.get(&(kind.to_string(), object.to_string())) {
+                Some(k) => (k.bytes, k.method.as_deref().map(method_name), k.measured_at, k.unsized_reason.clone()),
+                None => (None, None, None, None),
+            }
+        };
     for v in &mut snap.volumes {
         if v.unsized_reason.is_some() {
             (v.size_bytes, v.size_method, v.size_measured_at) = (None, None, None);
             continue;
         }
-        (v.size_bytes, v.size_method, v.size_measured_at) = lookup(VOLUME, &v.name);
+        (v.size_bytes, v.size_method, v.size_measured_at, v.unsized_reason) = lookup(VOLUME, &v.name);
     }
     for c in &mut snap.containers {
-        (c.rw_bytes, c.rw_method, c.rw_measured_at) = lookup(WRITABLE_LAYER, &c.id);
+        (c.rw_bytes, c.rw_method, c.rw_measured_at, _) = lookup(WRITABLE_LAYER, &c.id);
     }
-    let (images, _, images_at) = lookup(DOCKER_TOTALS, IMAGES);
-    let (build_cache, _, cache_at) = lookup(DOCKER_TOTALS, BUILD_CACHE);
+    let (images, _, images_at, _) = lookup(DOCKER_TOTALS, IMAGES);
+    let (build_cache, _, cache_at, _) = lookup(DOCKER_TOTALS, BUILD_CACHE);
     snap.docker_totals =
         DockerTotals { images_bytes: images, build_cache_bytes: build_cache, measured_at: images_at.or(cache_at) };
 }
@@ -458,6 +461,7 @@ mod tests {
             attempted_at,
             walk_ms: Some(5_000),
             walk_files: Some(3_000_000),
+            unsized_reason: None,
         }
     }
 
@@ -522,5 +526,52 @@ mod tests {
         assert_eq!((s.volumes[0].size_bytes, s.volumes[0].size_measured_at), (Some(7), Some(1000)));
         assert_eq!(s.volumes[0].size_method, Some("walk"));
         assert_eq!(s.volumes[1].size_bytes, None, "never measured is unknown, not 0");
+    }
+
+    #[test]
+    fn a_failed_walk_keeps_its_reason_until_the_next_attempt() {
+        let bind = |path: &str, never_walked: Option<&str>| VolumeSample {
+            kind: MountKind::Bind,
+            name: path.into(),
+            driver: "bind".into(),
+            mountpoint: path.into(),
+            unsized_reason: never_walked.map(str::to_string),
+            ..Default::default()
+        };
+        // A pass's binds as read, before sizes.
+        let pass = || Snapshot {
+            volumes: vec![bind("/srv/failed", None), bind("/srv/fine", None), bind("/srv/gone", Some("not found"))],
+            ..snap("/r", &[])
+        };
+        let failed = Known { attempted_at: 1000, unsized_reason: Some("unreadable: x".into()), ..Known::default() };
+        let mut state = State::new();
+        for path in ["/srv/failed", "/srv/gone"] {
+            state.insert((VOLUME.into(), path.into()), failed.clone());
+        }
+        state.insert((VOLUME.into(), "/srv/fine".into()), known(1000));
+        // Not attempted this pass: the attempt's reason is carried.
+        let mut s = pass();
+        apply(&mut s, &state, &[]);
+        let seen = |s: &Snapshot| -> Vec<(Option<i64>, Option<String>)> {
+            s.volumes.iter().map(|v| (v.size_bytes, v.unsized_reason.clone())).collect()
+        };
+        assert_eq!(
+            seen(&s),
+            [(None, Some("unreadable: x".into())), (Some(7), None), (None, Some("not found".into()))],
+            "what this pass found about a never-walked path comes first"
+        );
+        // Attempted again: the new attempt says.
+        let walked = SizeUpdate {
+            kind: VOLUME,
+            object: "/srv/failed".into(),
+            bytes: Some(9),
+            method: Some("walk"),
+            measured_at: Some(2000),
+            attempted_at: 2000,
+            ..Default::default()
+        };
+        let mut s = pass();
+        apply(&mut s, &state, &[walked]);
+        assert_eq!(seen(&s)[0], (Some(9), None));
     }
 }

@@ -14,21 +14,26 @@ use crate::store::read::{ContainerRow, StackRow, VolumeRow};
 use crate::time::human_span;
 use crate::untrusted::markdown::code;
 
+/// How an object changed between the edges, from whether it was there at
+/// each and its change in bytes (None: unknown).
+fn change_between(at_start: bool, at_end: bool, delta: Option<i64>) -> &'static str {
+    match (at_start, at_end, delta) {
+        (_, _, None) => "unknown",
+        (false, _, Some(_)) => "new",
+        (_, false, Some(_)) => "removed",
+        (_, _, Some(d)) if d > 0 => "grew",
+        (_, _, Some(d)) if d < 0 => "shrank",
+        _ => "unchanged",
+    }
+}
+
 /// (delta, start, end, change) for one object.
 fn compare(
     start: Option<Option<i64>>,
     end: Option<Option<i64>>,
 ) -> (Option<i64>, Option<i64>, Option<i64>, &'static str) {
     let delta = size_delta(start, end);
-    let change = match (start, end, delta) {
-        (_, _, None) => "unknown",
-        (None, _, Some(_)) => "new",
-        (_, None, Some(_)) => "removed",
-        (_, _, Some(d)) if d > 0 => "grew",
-        (_, _, Some(d)) if d < 0 => "shrank",
-        _ => "unchanged",
-    };
-    (delta, start.flatten(), end.flatten(), change)
+    (delta, start.flatten(), end.flatten(), change_between(start.is_some(), end.is_some(), delta))
 }
 
 fn parts_text(parts: &[GrowthPart]) -> String {
@@ -172,13 +177,7 @@ pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growt
                     Some(d),
                     s.and_then(|x| x.disk_bytes),
                     e.and_then(|x| x.disk_bytes),
-                    if d > 0 {
-                        "grew"
-                    } else if d < 0 {
-                        "shrank"
-                    } else {
-                        "unchanged"
-                    },
+                    change_between(true, true, Some(d)),
                 ),
                 _ => compare(s.map(|x| x.disk_bytes), e.map(|x| x.disk_bytes)),
             };
@@ -248,14 +247,7 @@ pub fn containers(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<G
                 (rw, log) => Some(rw.unwrap_or(0) + log.unwrap_or(0)),
             };
             let total = (!parts.is_empty()).then(|| parts.iter().map(|p| p.delta_bytes).sum::<i64>());
-            let change = match (sc, ec, total) {
-                (_, _, None) => "unknown",
-                (None, Some(_), _) => "new",
-                (Some(_), None, _) => "removed",
-                (_, _, Some(d)) if d > 0 => "grew",
-                (_, _, Some(d)) if d < 0 => "shrank",
-                _ => "unchanged",
-            };
+            let change = change_between(sc.is_some(), ec.is_some(), total);
             let partial = [sc, ec].iter().flatten().any(|c| c.rw_bytes.is_none() || c.log_bytes.is_none());
             let name = latest.name.clone();
             Growth {
@@ -305,4 +297,23 @@ pub fn volumes(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Grow
         })
         .collect();
     sort(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_is_unknown_without_a_delta_then_new_removed_or_by_its_sign() {
+        assert_eq!(change_between(true, true, None), "unknown");
+        assert_eq!(change_between(false, true, None), "unknown");
+        assert_eq!(change_between(false, true, Some(5)), "new");
+        assert_eq!(change_between(true, false, Some(-5)), "removed");
+        assert_eq!(change_between(true, false, Some(0)), "removed");
+        assert_eq!(change_between(true, true, Some(1)), "grew");
+        assert_eq!(change_between(true, true, Some(-1)), "shrank");
+        assert_eq!(change_between(true, true, Some(0)), "unchanged");
+        assert_eq!(compare(Some(Some(3)), Some(Some(8))), (Some(5), Some(3), Some(8), "grew"));
+        assert_eq!(compare(None, Some(None)), (None, None, None, "unknown"));
+    }
 }

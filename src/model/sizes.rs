@@ -21,6 +21,9 @@ pub struct Known {
     pub attempted_at: i64,
     pub walk_ms: Option<i64>,
     pub walk_files: Option<i64>,
+    /// Why the last attempt found no size (a bind path whose walk failed);
+    /// passes until the next attempt record it with the unknown size.
+    pub unsized_reason: Option<String>,
 }
 
 /// (kind, object) → last measurement.

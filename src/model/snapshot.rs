@@ -174,6 +174,8 @@ pub struct SizeUpdate {
     /// from an expensive one (measured every `size_interval`).
     pub walk_ms: Option<i64>,
     pub walk_files: Option<i64>,
+    /// Why this attempt found no size: a bind path whose walk failed.
+    pub unsized_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -405,7 +407,8 @@ pub struct VolumeSample {
     /// Binds: every container mounts it read-only. None for volumes.
     pub read_only: Option<bool>,
     /// Why the size is unknown, when it is never measured (a system path,
-    /// a socket, a path the collector cannot see).
+    /// a socket, a path the collector cannot see) or the last walk of it
+    /// failed (until the next attempt).
     pub unsized_reason: Option<String>,
 }
 

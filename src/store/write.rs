@@ -105,10 +105,10 @@ const VOLUMES_GONE: &str = "SELECT volume_ref FROM volume_spans WHERE host_id = 
 const PREVIOUS_PASS: &str = "SELECT id FROM passes WHERE +host_id = ?1 ORDER BY id DESC LIMIT 1";
 
 const UPSERT_SIZE_STATE: &str = "INSERT INTO size_state (host_id, kind, object, size_bytes, method, measured_at,
-        attempted_at, walk_ms, walk_files) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        attempted_at, walk_ms, walk_files, unsized_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
      ON CONFLICT (host_id, kind, object) DO UPDATE SET size_bytes = excluded.size_bytes, method = excluded.method,
         measured_at = excluded.measured_at, attempted_at = excluded.attempted_at, walk_ms = excluded.walk_ms,
-        walk_files = excluded.walk_files";
+        walk_files = excluded.walk_files, unsized_reason = excluded.unsized_reason";
 
 /// Objects gone from the engine are forgotten after a week.
 const FORGET_SIZE_STATE: &str = "DELETE FROM size_state WHERE host_id = ?1 AND attempted_at < ?2";
@@ -540,7 +540,8 @@ impl<'t> PassRows<'t> {
                 u.measured_at,
                 u.attempted_at,
                 u.walk_ms,
-                u.walk_files
+                u.walk_files,
+                u.unsized_reason
             ])?;
         }
         tx.execute(FORGET_SIZE_STATE, params![host_id, snap.started_at - 7 * 86_400])?;

@@ -281,6 +281,80 @@ services:
 }
 
 #[test]
+fn a_bind_whose_walk_failed_keeps_its_reason_until_the_next_walk() {
+    if !engine_available() {
+        return;
+    }
+    let img = image();
+    let project = unique("walkfail");
+    let dir = tempfile::tempdir().unwrap();
+    let mut clean = Cleanup::default();
+    let data = dir.path().join("data");
+    let steady = dir.path().join("steady");
+    for d in [&data, &steady] {
+        std::fs::create_dir_all(d).unwrap();
+        write_file(&d.join("f.bin"), MIB as usize);
+    }
+    compose_up(
+        &mut clean,
+        dir.path(),
+        &project,
+        &format!(
+            r#"version: "2.4"
+services:
+  app:
+    image: {img}
+    command: ["sleep", "3600"]
+    volumes: ["./data:/data", "./steady:/steady"]
+"#
+        ),
+    );
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("history.db");
+    let (data_s, steady_s) = (data.to_str().unwrap(), steady.to_str().unwrap());
+
+    // The first pass reads the binds, then the data directory moves away
+    // before its walk (a deploy swapping it, say), so the walk fails, even
+    // as root. The running container keeps its mount.
+    let (mut child, rx) = paused_collect(&db, &[], "sizes", 3000);
+    let away = dir.path().join("data.away");
+    std::fs::rename(&data, &away).unwrap();
+    let status = child.wait().unwrap();
+    let said: Vec<String> = rx.into_iter().collect();
+    assert!(status.success(), "{said:?}");
+    std::fs::rename(&away, &data).unwrap();
+    let failed = bind(&db, data_s);
+    assert_eq!(failed.size, None, "a failed walk is unknown, not 0");
+    let reason = failed.reason.expect("the failed walk says why");
+    assert!(reason.starts_with("unreadable: ") && reason.contains(data_s), "{reason}");
+
+    // Back in place, but not due: a pass measuring nothing and one
+    // measuring what is due carry the failed attempt, reason and all, as
+    // they carry a measured size. The readable bind keeps its size.
+    for args in [&["--no-sizes"][..], &[]] {
+        collect_with(&db, args);
+        let carried = bind(&db, data_s);
+        assert_eq!((carried.size, carried.reason.as_deref()), (None, Some(reason.as_str())), "{args:?}");
+        let other = bind(&db, steady_s);
+        assert!(other.size.is_some_and(|b| b >= MIB) && other.reason.is_none(), "{args:?}: {:?}", other.reason);
+    }
+    let history: Vec<(Option<i64>, Option<String>)> = open(&db)
+        .prepare("SELECT size_bytes, unsized_reason FROM volume_history WHERE volume = ?1 ORDER BY pass_id")
+        .unwrap()
+        .query_map([data_s], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(history, vec![(None, Some(reason.clone())); 3], "every pass until the next attempt");
+
+    // The next attempt says otherwise: measured, no reason.
+    collect_with(&db, &["--sizes"]);
+    let measured = bind(&db, data_s);
+    assert!(measured.size.is_some_and(|b| (MIB..MIB + 64 * KIB).contains(&b)), "{:?}", measured.size);
+    assert_eq!(measured.reason, None);
+}
+
+#[test]
 fn bytes_written_between_two_passes_seconds_apart_are_attributed_to_their_stack() {
     if !engine_available() {
         return;

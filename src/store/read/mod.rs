@@ -32,7 +32,7 @@ impl<'a> Reader<'a> {
 
 pub(super) const HOST_ID: &str = "SELECT id FROM hosts WHERE engine_id = ?1";
 const SIZE_STATE: &str = "SELECT ss.kind, ss.object, ss.size_bytes, ss.method, ss.measured_at, ss.attempted_at,
-        ss.walk_ms, ss.walk_files FROM size_state ss JOIN hosts h ON h.id = ss.host_id WHERE h.engine_id = ?1";
+        ss.walk_ms, ss.walk_files, ss.unsized_reason FROM size_state ss JOIN hosts h ON h.id = ss.host_id WHERE h.engine_id = ?1";
 
 pub const COUNT_TABLES: &str = "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view')";
 pub const HAS_MIGRATION_TABLE: &str =
@@ -376,6 +376,7 @@ impl Reader<'_> {
                         attempted_at: r.get(5)?,
                         walk_ms: r.get(6)?,
                         walk_files: r.get(7)?,
+                        unsized_reason: r.get(8)?,
                     },
                 ))
             })?
