@@ -188,6 +188,7 @@ pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growt
             }
             Growth {
                 level: "stack",
+                stack_kind: Some(kind),
                 sentence: text,
                 stack: Some(name.clone()),
                 name,
@@ -252,6 +253,7 @@ pub fn containers(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<G
             let name = latest.name.clone();
             Growth {
                 level: "container",
+                stack_kind: Some(latest.stack_kind),
                 sentence: sentence(&name, change, total, &parts, span, partial && change != "unknown"),
                 stack: Some(latest.stack.clone()),
                 name,
@@ -282,6 +284,7 @@ pub fn volumes(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Grow
             }
             Growth {
                 level: latest.kind.as_str(),
+                stack_kind: None,
                 sentence: match latest.kind {
                     MountKind::Bind => format!("bind {text}"),
                     MountKind::Volume => text,

@@ -347,13 +347,14 @@ fn host_report(db: &Reader<'_>, h: &HostRow, req: &Request<'_>, vault_prefix: &s
     }
     findings.sort_by(|a, b| a.priority.cmp(b.priority).then(b.bytes.cmp(&a.bytes)).then(a.key.cmp(&b.key)));
 
-    let growth_of: BTreeMap<&str, &model::Growth> = growth.stacks.iter().map(|g| (g.name.as_str(), g)).collect();
+    let growth_of: BTreeMap<(Option<StackKind>, &str), &model::Growth> =
+        growth.stacks.iter().map(|g| ((g.stack_kind, g.name.as_str()), g)).collect();
     let mut stacks: Vec<StackSummary> = end
         .stacks
         .iter()
         .map(|s| {
             let (owner, factory) = owner_of[&s.key()].clone();
-            let g = growth_of.get(s.name.as_str());
+            let g = growth_of.get(&(Some(s.kind), s.name.as_str()));
             StackSummary {
                 name: s.name.clone(),
                 kind: s.kind.to_string(),

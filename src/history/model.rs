@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use crate::model::snapshot::StackKind;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub generated_at: String,
@@ -129,6 +131,11 @@ pub struct Growth {
     pub level: &'static str,
     pub name: String,
     pub stack: Option<String>,
+    /// The kind of `stack` for stacks and containers (a volume may have
+    /// several stacks): two stacks may share a name. Not in the outputs,
+    /// which keep their shape.
+    #[serde(skip)]
+    pub stack_kind: Option<StackKind>,
     /// `grew`, `shrank`, `unchanged`, `new`, `removed` or `unknown`.
     pub change: &'static str,
     /// End minus start; for `new` the end size, for `removed` minus the start size.

@@ -228,6 +228,26 @@ fn growth_compares_the_newest_pass_at_or_before_the_window_start_with_the_newest
 }
 
 #[test]
+fn two_stacks_of_one_name_and_different_kinds_each_show_their_own_change() {
+    // A compose project `web` and a standalone container named `web`.
+    let world = |standalone_rw: i64| {
+        let mut alone = c("web", None);
+        alone.rw = Some(standalone_rw);
+        let mut app = c("web-app-1", Some("web"));
+        app.rw = Some(7_000_000);
+        World { fs_used: Some(30 * GB), containers: vec![alone, app], volumes: vec![], images: vec![] }
+    };
+    let h = history(&[(T0, world(1_000_000)), (T0 + 24 * H, world(6_000_000))]);
+    let report = run(&h, "24h", T0 + 24 * H, &Projects::default(), false);
+    let change = |kind: &str| {
+        let s = host(&report).stacks.iter().find(|s| s.name == "web" && s.kind == kind).unwrap();
+        (s.growth_bytes, s.change.clone())
+    };
+    assert_eq!(change("standalone"), (Some(5_000_000), "+5 MB".to_string()));
+    assert_eq!(change("compose"), (Some(0), "0 B".to_string()));
+}
+
+#[test]
 fn a_history_shorter_than_the_window_says_what_it_covers() {
     let h = history(&[(T0, chain_world(GB, 20 * GB)), (T0 + 3 * H + 600, chain_world(3 * GB, 22 * GB))]);
     let r = run(&h, "24h", T0 + 3 * H + 700, &Projects::default(), false);
