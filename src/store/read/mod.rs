@@ -10,6 +10,8 @@ pub mod charts;
 pub mod listing;
 pub mod series;
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -234,14 +236,15 @@ const UNHEALTHY_SINCE: &str = "SELECT MIN(p.started_at) FROM container_states st
            AND st.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_states
                                       WHERE container_ref = ?1 AND (health IS NULL OR health <> 'unhealthy')), 0)";
 
-/// Every query a report runs over the history, for the EXPLAIN QUERY PLAN
-/// test that keeps them index range scans.
 const FILESYSTEMS_IN: &str = "SELECT f.device, f.mount_point, fs.total_bytes, fs.used_bytes, fs.free_bytes,
         fs.docker_root FROM filesystem_samples fs JOIN filesystems f ON f.id = fs.fs_ref
      WHERE fs.pass_id = ?1 ORDER BY f.mount_point";
 const DOCKER_TOTALS_IN: &str = "SELECT images_bytes, build_cache_bytes, docker_totals_at FROM passes WHERE id = ?1";
 
-pub const WINDOW_QUERIES: [(&str, &str); 13] = [
+/// The queries a report or a scrape runs over the history whose plans must
+/// stay index range scans (the EXPLAIN QUERY PLAN test in
+/// tests/offline/retention.rs).
+pub const WINDOW_QUERIES: [(&str, &str); 15] = [
     ("filesystems in pass", FILESYSTEMS_IN),
     ("docker totals in pass", DOCKER_TOTALS_IN),
     ("hosts", HOSTS),
@@ -255,6 +258,8 @@ pub const WINDOW_QUERIES: [(&str, &str); 13] = [
     ("images in pass", IMAGES_IN),
     ("image past stacks", IMAGE_PAST_STACKS),
     ("unhealthy since", UNHEALTHY_SINCE),
+    ("containers seen", CONTAINERS_SEEN),
+    ("unhealthy before", UNHEALTHY_BEFORE),
 ];
 
 /// A filesystem as one pass saw it.
@@ -267,6 +272,11 @@ pub struct FilesystemRow {
     pub free: i64,
     /// Holds the engine's root directory.
     pub docker_root: bool,
+}
+
+/// A list bound as one parameter: a JSON array for `json_each`.
+fn json_list<T: serde::Serialize>(items: &[T]) -> rusqlite::Result<String> {
+    serde_json::to_string(items).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 fn pass_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRow> {
@@ -330,17 +340,23 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
 const EVENTS_BETWEEN: &str =
     concat!(event_columns!(), " WHERE host_id = ?1 AND at_ns BETWEEN ?2 AND ?3 ORDER BY container_id, at_ns");
 
-const CONTAINER_SEEN: &str = "SELECT EXISTS (SELECT 1 FROM containers WHERE host_id = ?1 AND container_id = ?2)";
+// The container IDs asked about come as one JSON array (`json_each`).
+const CONTAINERS_SEEN: &str = "SELECT container_id FROM containers
+     WHERE host_id = ?1 AND container_id IN (SELECT value FROM json_each(?2))";
 
 const CONTAINER_IDS_IN_PASS: &str = "SELECT c.container_id FROM container_spans sp
      JOIN containers c ON c.id = sp.container_ref WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2";
 
 const EVENTS_OF_CONTAINER: &str = concat!(event_columns!(), " WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns");
 
-const UNHEALTHY_BEFORE: &str = "SELECT action = 'health_status' AND health = 'unhealthy' FROM event_rows
-     WHERE host_id = ?1 AND container_id = ?2 AND at_ns < ?3
-       AND action IN ('health_status', 'die', 'destroy', 'start')
-     ORDER BY at_ns DESC LIMIT 1";
+// Per container ID of the JSON array, its last mark before `?3` (the
+// primary key read backwards, so of two marks at the same nanosecond the
+// greater action counts); the IDs whose last mark said unhealthy.
+const UNHEALTHY_BEFORE: &str = "SELECT json_each.value FROM json_each(?2)
+     WHERE (SELECT e.action = 'health_status' AND e.health = 'unhealthy' FROM event_rows e
+            WHERE e.host_id = ?1 AND e.container_id = json_each.value AND e.at_ns < ?3
+              AND e.action IN ('health_status', 'die', 'destroy', 'start')
+            ORDER BY e.at_ns DESC, e.action DESC LIMIT 1)";
 
 const EVENT_GAPS_BETWEEN: &str = "SELECT from_ns, to_ns, reason FROM event_gap_rows
      WHERE host_id = ?1 AND to_ns >= ?2 AND from_ns <= ?3 ORDER BY from_ns";
@@ -633,9 +649,12 @@ impl Reader<'_> {
         self.conn.prepare_cached(EVENTS_BETWEEN)?.query_map(params![host_id, from_ns, to_ns], event_row)?.collect()
     }
 
-    /// Whether any pass of the host recorded this container.
-    pub fn container_seen(&self, host_id: i64, container_id: &str) -> rusqlite::Result<bool> {
-        self.conn.prepare_cached(CONTAINER_SEEN)?.query_row(params![host_id, container_id], |r| r.get(0))
+    /// Which of `container_ids` (engine IDs) any pass of the host recorded.
+    pub fn containers_seen(&self, host_id: i64, container_ids: &[&str]) -> rusqlite::Result<BTreeSet<String>> {
+        self.conn
+            .prepare_cached(CONTAINERS_SEEN)?
+            .query_map(params![host_id, json_list(container_ids)?], |r| r.get(0))?
+            .collect()
     }
 
     /// Engine IDs of the containers a pass saw.
@@ -648,14 +667,18 @@ impl Reader<'_> {
         self.conn.prepare_cached(EVENTS_OF_CONTAINER)?.query_map(params![host_id, container_id], event_row)?.collect()
     }
 
-    /// Whether a container was unhealthy just before `before_ns`: its last
-    /// health event or start/stop before then said `unhealthy`.
-    pub fn unhealthy_before(&self, host_id: i64, container_id: &str, before_ns: i64) -> rusqlite::Result<bool> {
+    /// Which of `container_ids` were unhealthy just before `before_ns`: the
+    /// last health event or start/stop of each before then said `unhealthy`.
+    pub fn unhealthy_before(
+        &self,
+        host_id: i64,
+        container_ids: &[&str],
+        before_ns: i64,
+    ) -> rusqlite::Result<BTreeSet<String>> {
         self.conn
             .prepare_cached(UNHEALTHY_BEFORE)?
-            .query_row(params![host_id, container_id, before_ns], |r| r.get::<_, Option<bool>>(0))
-            .optional()
-            .map(|v| v.flatten().unwrap_or(false))
+            .query_map(params![host_id, json_list(container_ids)?, before_ns], |r| r.get(0))?
+            .collect()
     }
 
     /// (from_ns, to_ns, reason) of the intervals overlapping a time range
