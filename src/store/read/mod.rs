@@ -10,7 +10,7 @@ pub mod charts;
 pub mod listing;
 pub mod series;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -228,13 +228,20 @@ const IMAGES_IN: &str = "SELECT i.id, i.image_id, st.tags, st.size_bytes, st.con
          JOIN image_states st ON st.image_ref = i.id
           AND st.pass_id = (SELECT MAX(x.pass_id) FROM image_states x WHERE x.image_ref = i.id AND x.pass_id <= p.id)
          WHERE p.id = ?1 AND st.present = 1";
+// The image refs come as one JSON array (`json_each`), so a pass's unused
+// images are one statement: an index range of `image_stacks` per image.
+// Two stacks of one name come in the order of their kinds.
 const IMAGE_PAST_STACKS: &str =
-    "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
-         WHERE ist.image_ref = ?1 ORDER BY s.name";
-const UNHEALTHY_SINCE: &str = "SELECT MIN(p.started_at) FROM container_states st JOIN passes p ON p.id = st.pass_id
-         WHERE st.container_ref = ?1 AND st.health = 'unhealthy'
-           AND st.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_states
-                                      WHERE container_ref = ?1 AND (health IS NULL OR health <> 'unhealthy')), 0)";
+    "SELECT DISTINCT ist.image_ref, s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
+         WHERE ist.image_ref IN (SELECT value FROM json_each(?1)) ORDER BY ist.image_ref, s.name, s.kind";
+// The container refs come as one JSON array, as above.
+const UNHEALTHY_SINCE: &str = "SELECT st.container_ref, MIN(p.started_at)
+         FROM container_states st JOIN passes p ON p.id = st.pass_id
+         WHERE st.container_ref IN (SELECT value FROM json_each(?1)) AND st.health = 'unhealthy'
+           AND st.pass_id > COALESCE((SELECT MAX(x.pass_id) FROM container_states x
+                                      WHERE x.container_ref = st.container_ref
+                                        AND (x.health IS NULL OR x.health <> 'unhealthy')), 0)
+         GROUP BY st.container_ref";
 
 const FILESYSTEMS_IN: &str = "SELECT f.device, f.mount_point, fs.total_bytes, fs.used_bytes, fs.free_bytes,
         fs.docker_root FROM filesystem_samples fs JOIN filesystems f ON f.id = fs.fs_ref
@@ -628,19 +635,30 @@ impl Reader<'_> {
             .collect()
     }
 
-    /// Stacks whose containers ever ran an image: an unused image left over
-    /// from an upgrade still belongs to the stack that ran it.
-    pub fn image_past_stacks(&self, image_ref: i64) -> rusqlite::Result<Vec<StackKey>> {
-        self.conn
-            .prepare_cached(IMAGE_PAST_STACKS)?
-            .query_map([image_ref], |r| Ok(StackKey { kind: r.get(0)?, name: r.get(1)? }))?
-            .collect()
+    /// Stacks whose containers ever ran each of `image_refs`, by name: an
+    /// unused image left over from an upgrade still belongs to the stack that
+    /// ran it. Every image asked about has an entry, empty when no stack ran it.
+    pub fn image_past_stacks(&self, image_refs: &[i64]) -> rusqlite::Result<BTreeMap<i64, Vec<StackKey>>> {
+        let mut out: BTreeMap<i64, Vec<StackKey>> = image_refs.iter().map(|r| (*r, Vec::new())).collect();
+        let mut q = self.conn.prepare_cached(IMAGE_PAST_STACKS)?;
+        let rows = q.query_map([json_list(image_refs)?], |r| {
+            Ok((r.get::<_, i64>(0)?, StackKey { kind: r.get(1)?, name: r.get(2)? }))
+        })?;
+        for row in rows {
+            let (image_ref, stack) = row?;
+            out.entry(image_ref).or_default().push(stack);
+        }
+        Ok(out)
     }
 
-    /// When a container that is unhealthy now became so: the first unhealthy
-    /// sample after its last sample that was not unhealthy.
-    pub fn unhealthy_since(&self, container_ref: i64) -> rusqlite::Result<Option<i64>> {
-        self.conn.prepare_cached(UNHEALTHY_SINCE)?.query_row([container_ref], |r| r.get(0))
+    /// When each of `container_refs` (containers unhealthy now) became so:
+    /// the first unhealthy sample after its last sample that was not
+    /// unhealthy. A container with no unhealthy sample has no entry.
+    pub fn unhealthy_since(&self, container_refs: &[i64]) -> rusqlite::Result<BTreeMap<i64, i64>> {
+        self.conn
+            .prepare_cached(UNHEALTHY_SINCE)?
+            .query_map([json_list(container_refs)?], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
     }
 
     /// A host's events between two times (Unix nanoseconds), per container in
