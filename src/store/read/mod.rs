@@ -251,7 +251,7 @@ const DOCKER_TOTALS_IN: &str = "SELECT images_bytes, build_cache_bytes, docker_t
 /// The queries a report or a scrape runs over the history whose plans must
 /// stay index range scans (the EXPLAIN QUERY PLAN test in
 /// tests/offline/retention.rs).
-pub const WINDOW_QUERIES: [(&str, &str); 15] = [
+pub const WINDOW_QUERIES: [(&str, &str); 16] = [
     ("filesystems in pass", FILESYSTEMS_IN),
     ("docker totals in pass", DOCKER_TOTALS_IN),
     ("hosts", HOSTS),
@@ -267,6 +267,7 @@ pub const WINDOW_QUERIES: [(&str, &str); 15] = [
     ("unhealthy since", UNHEALTHY_SINCE),
     ("containers seen", CONTAINERS_SEEN),
     ("unhealthy before", UNHEALTHY_BEFORE),
+    ("events of a pass's containers", EVENTS_OF_PASS_CONTAINERS),
 ];
 
 /// A filesystem as one pass saw it.
@@ -351,10 +352,15 @@ const EVENTS_BETWEEN: &str =
 const CONTAINERS_SEEN: &str = "SELECT container_id FROM containers
      WHERE host_id = ?1 AND container_id IN (SELECT value FROM json_each(?2))";
 
-const CONTAINER_IDS_IN_PASS: &str = "SELECT c.container_id FROM container_spans sp
-     JOIN containers c ON c.id = sp.container_ref WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2";
-
-const EVENTS_OF_CONTAINER: &str = concat!(event_columns!(), " WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns");
+// One statement for a pass's containers: their IDs, then each one's events
+// as a primary-key range, in key order (container, time, action).
+const EVENTS_OF_PASS_CONTAINERS: &str = concat!(
+    event_columns!(),
+    " WHERE host_id = ?1 AND container_id IN (SELECT c.container_id FROM container_spans sp
+         JOIN containers c ON c.id = sp.container_ref
+         WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2)
+     ORDER BY container_id, at_ns, action"
+);
 
 // Per container ID of the JSON array, its last mark before `?3` (the
 // primary key read backwards, so of two marks at the same nanosecond the
@@ -675,14 +681,31 @@ impl Reader<'_> {
             .collect()
     }
 
-    /// Engine IDs of the containers a pass saw.
-    pub fn container_ids_in_pass(&self, host_id: i64, pass_id: i64) -> rusqlite::Result<Vec<String>> {
-        self.conn.prepare_cached(CONTAINER_IDS_IN_PASS)?.query_map(params![host_id, pass_id], |r| r.get(0))?.collect()
-    }
-
-    /// Every stored event of one container, in time order.
-    pub fn events_of_container(&self, host_id: i64, container_id: &str) -> rusqlite::Result<Vec<EventRow>> {
-        self.conn.prepare_cached(EVENTS_OF_CONTAINER)?.query_map(params![host_id, container_id], event_row)?.collect()
+    /// Every stored event of the containers a pass saw, one container (by
+    /// engine ID) at a time: `each` gets one container's events in time
+    /// order. One statement, but only one container's events are held at a
+    /// time (a host's whole history of them can be large).
+    pub fn events_of_pass_containers(
+        &self,
+        host_id: i64,
+        pass_id: i64,
+        each: &mut dyn FnMut(&[EventRow]),
+    ) -> rusqlite::Result<()> {
+        let mut q = self.conn.prepare_cached(EVENTS_OF_PASS_CONTAINERS)?;
+        let mut rows = q.query(params![host_id, pass_id])?;
+        let mut one: Vec<EventRow> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let e = event_row(r)?;
+            if one.last().is_some_and(|last| last.container_id != e.container_id) {
+                each(&one);
+                one.clear();
+            }
+            one.push(e);
+        }
+        if !one.is_empty() {
+            each(&one);
+        }
+        Ok(())
     }
 
     /// Which of `container_ids` were unhealthy just before `before_ns`: the
