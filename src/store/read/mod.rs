@@ -746,4 +746,265 @@ mod tests {
         let c = Connection::open_in_memory().unwrap();
         assert!(Reader::new(&c).unwrap().pruned_between(1, 0, 10).unwrap().is_empty());
     }
+
+    /// The one-object-at-a-time queries the batched ones replaced, kept as
+    /// the reference the batched answers must match.
+    mod per_row {
+        pub const CONTAINER_SEEN: &str =
+            "SELECT EXISTS (SELECT 1 FROM containers WHERE host_id = ?1 AND container_id = ?2)";
+        pub const UNHEALTHY_BEFORE: &str = "SELECT action = 'health_status' AND health = 'unhealthy' FROM event_rows
+             WHERE host_id = ?1 AND container_id = ?2 AND at_ns < ?3
+               AND action IN ('health_status', 'die', 'destroy', 'start')
+             ORDER BY at_ns DESC LIMIT 1";
+        pub const UNHEALTHY_SINCE: &str = "SELECT MIN(p.started_at) FROM container_states st
+                 JOIN passes p ON p.id = st.pass_id
+             WHERE st.container_ref = ?1 AND st.health = 'unhealthy'
+               AND st.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_states
+                                          WHERE container_ref = ?1 AND (health IS NULL OR health <> 'unhealthy')), 0)";
+        pub const IMAGE_PAST_STACKS: &str =
+            "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
+             WHERE ist.image_ref = ?1 ORDER BY s.name";
+        pub const CONTAINER_IDS_IN_PASS: &str = "SELECT c.container_id FROM container_spans sp
+             JOIN containers c ON c.id = sp.container_ref
+             WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2";
+        pub const EVENTS_OF_CONTAINER: &str =
+            concat!(event_columns!(), " WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns");
+    }
+
+    mod box_of_troubles {
+        use crate::model::snapshot::*;
+
+        pub const T0: i64 = 1_795_564_800;
+        pub const S: i64 = 1_000_000_000;
+
+        pub fn compose(name: &str) -> StackKey {
+            StackKey::new(StackKind::Compose, name)
+        }
+
+        /// (engine ID, stack, health, image ID) per container.
+        pub fn pass(engine: &str, at: i64, containers: &[(&str, StackKey, Option<&str>, &str)]) -> Snapshot {
+            let containers: Vec<ContainerSample> = containers
+                .iter()
+                .map(|(id, stack, health, image)| ContainerSample {
+                    id: id.to_string(),
+                    name: format!("{}-{id}-1", stack.name),
+                    stack: Some(stack.clone()),
+                    state: "running".into(),
+                    health: health.map(str::to_string),
+                    image: image.to_string(),
+                    image_id: Some(image.to_string()),
+                    ..Default::default()
+                })
+                .collect();
+            let images = ["sha256:old", "sha256:tie", "sha256:new", "sha256:never"]
+                .iter()
+                .map(|id| {
+                    let users: Vec<&ContainerSample> =
+                        containers.iter().filter(|c| c.image_id.as_deref() == Some(id)).collect();
+                    let mut stacks: Vec<StackKey> = users.iter().filter_map(|c| c.stack.clone()).collect();
+                    stacks.sort();
+                    stacks.dedup();
+                    ImageSample { id: id.to_string(), containers: users.len() as i64, stacks, ..Default::default() }
+                })
+                .collect();
+            let mut keys: Vec<StackKey> = containers.iter().filter_map(|c| c.stack.clone()).collect();
+            keys.sort();
+            keys.dedup();
+            let stacks = keys
+                .into_iter()
+                .map(|key| StackSample {
+                    key,
+                    containers: 1,
+                    running: 1,
+                    rw_bytes: None,
+                    log_bytes: None,
+                    volume_bytes: None,
+                    disk_bytes: None,
+                    mem_bytes: None,
+                    unknown_sizes: 0,
+                    working_dir: None,
+                    config_files: None,
+                })
+                .collect();
+            Snapshot {
+                started_at: at,
+                duration_ms: 100,
+                host: HostInfo { engine_id: engine.into(), hostname: engine.to_lowercase(), ..Default::default() },
+                containers,
+                images,
+                stacks,
+                ..Default::default()
+            }
+        }
+
+        /// An event of container `id` at `at_s` seconds after T0, with the
+        /// health it turned to for `health_status`.
+        pub fn event(id: &str, at_s: i64, action: &str, health: Option<&str>) -> ContainerEvent {
+            ContainerEvent {
+                at_ns: (T0 + at_s) * S,
+                container_id: id.into(),
+                name: format!("{id}-1"),
+                action: action.into(),
+                health: health.map(str::to_string),
+                exit_code: (action == "die").then_some(1),
+                ..Default::default()
+            }
+        }
+    }
+
+    /// Every batched read answers what the per-row queries it replaced
+    /// answer, one object at a time, on a history with what makes them
+    /// differ: two engines with the same container IDs, containers
+    /// unhealthy before a time and not, two marks at one nanosecond, an
+    /// image run by two stacks and one by two stacks of one name, an image
+    /// no stack ran, and events of containers outside the pass.
+    #[test]
+    fn batched_reads_answer_what_the_per_row_queries_did() {
+        use crate::model::snapshot::{StackKey, StackKind};
+        use box_of_troubles::*;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = crate::store::open_for_write(&dir.path().join("h.db"), std::time::Duration::from_secs(5)).unwrap();
+        let (shop, blog, swarm_shop) = (compose("shop"), compose("blog"), StackKey::new(StackKind::Swarm, "shop"));
+        let (h, u) = (Some("healthy"), Some("unhealthy"));
+        let p1 = pass(
+            "E1",
+            T0,
+            &[
+                ("web", shop.clone(), h, "sha256:old"),
+                ("db", blog.clone(), u, "sha256:old"),
+                ("cache", swarm_shop.clone(), u, "sha256:tie"),
+                ("worker", shop.clone(), None, "sha256:tie"),
+                ("plain", blog.clone(), None, "sha256:new"),
+            ],
+        );
+        let later = |at: i64, web, db| {
+            pass(
+                "E1",
+                at,
+                &[
+                    ("web", shop.clone(), web, "sha256:new"),
+                    ("db", blog.clone(), db, "sha256:new"),
+                    ("cache", swarm_shop.clone(), u, "sha256:new"),
+                    ("plain", blog.clone(), None, "sha256:new"),
+                ],
+            )
+        };
+        let p2 = later(T0 + 3600, u, h);
+        let mut p3 = later(T0 + 7200, u, u);
+        // A change while `cache` stays unhealthy: a second unhealthy row.
+        p3.containers.iter_mut().filter(|c| c.id == "cache").for_each(|c| c.restart_count = Some(1));
+        p3.events = vec![
+            event("web", 10, "health_status", u),
+            event("web", 20, "health_status", h),
+            event("web", 30, "die", None),
+            event("web", 31, "start", None),
+            event("web", 40, "health_status", u),
+            event("db", 15, "health_status", u),
+            event("db", 25, "die", None),
+            event("db", 25, "health_status", u),
+            event("db", 26, "kill", None),
+            event("cache", 12, "kill", None),
+            event("worker", 5, "die", None),
+            event("job", 50, "start", None),
+            event("job", 51, "die", None),
+            event("job", 52, "destroy", None),
+        ];
+        // The other engine saw a container with the job's ID, and its
+        // `cache` turned unhealthy.
+        let mut other = pass("E2", T0, &[("job", shop.clone(), None, "sha256:new")]);
+        other.events = vec![event("cache", 11, "health_status", u)];
+        for p in [&p1, &p2, &p3, &other] {
+            st.insert_pass(p).unwrap();
+        }
+        let db = st.reader().unwrap();
+        let host = db.find_host("E1").unwrap().unwrap();
+        let newest = db.hosts().unwrap().into_iter().find(|h| h.host_id == host).unwrap().latest_pass;
+
+        let ids = ["web", "db", "cache", "worker", "plain", "job", "nope"];
+        let seen = db.containers_seen(host, &ids).unwrap();
+        for id in ids {
+            let one: bool = db.conn.query_row(per_row::CONTAINER_SEEN, params![host, id], |r| r.get(0)).unwrap();
+            assert_eq!(seen.contains(id), one, "seen: {id}");
+        }
+        assert!(seen.contains("web") && !seen.contains("job"), "{seen:?}");
+
+        let mut times: Vec<i64> = p3.events.iter().flat_map(|e| [e.at_ns - 1, e.at_ns, e.at_ns + 1]).collect();
+        times.extend([0, i64::MAX]);
+        let mut answers = BTreeSet::new();
+        for before in times {
+            let batched = db.unhealthy_before(host, &ids, before).unwrap();
+            for id in ids {
+                let one: bool = db
+                    .conn
+                    .query_row(per_row::UNHEALTHY_BEFORE, params![host, id, before], |r| r.get::<_, Option<bool>>(0))
+                    .optional()
+                    .unwrap()
+                    .flatten()
+                    .unwrap_or(false);
+                assert_eq!(batched.contains(id), one, "unhealthy before {before}: {id}");
+                answers.insert(one);
+            }
+        }
+        assert_eq!(answers.len(), 2, "some containers were unhealthy before some times, some not");
+        // Of the die and the unhealthy mark at one nanosecond, the mark counts.
+        assert!(db.unhealthy_before(host, &["db"], (T0 + 26) * S).unwrap().contains("db"));
+
+        let refs: Vec<i64> = db.containers_in(newest).unwrap().iter().map(|c| c.container_ref).collect();
+        let since = db.unhealthy_since(&refs).unwrap();
+        for r in &refs {
+            let one: Option<i64> = db.conn.query_row(per_row::UNHEALTHY_SINCE, [r], |row| row.get(0)).unwrap();
+            assert_eq!(since.get(r).copied(), one, "unhealthy since: container {r}");
+        }
+        let mut starts: Vec<i64> = since.values().copied().collect();
+        starts.sort();
+        assert_eq!(starts, [T0, T0 + 3600, T0 + 7200], "cache, web and db");
+
+        let images: Vec<i64> = db.images_in(newest).unwrap().iter().map(|i| i.image_ref).collect();
+        let past = db.image_past_stacks(&images).unwrap();
+        assert_eq!(past.keys().copied().collect::<Vec<_>>(), images);
+        for i in &images {
+            let one: Vec<StackKey> = db
+                .conn
+                .prepare(per_row::IMAGE_PAST_STACKS)
+                .unwrap()
+                .query_map([i], |r| Ok(StackKey { kind: r.get(0)?, name: r.get(1)? }))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert_eq!(past[i], one, "past stacks of image {i}");
+        }
+        let mut counts: Vec<usize> = past.values().map(Vec::len).collect();
+        counts.sort();
+        assert_eq!(counts, [0, 2, 2, 3], "never, old (shop and blog), tie (shop twice), new");
+
+        let mut batched: Vec<Vec<EventRow>> = Vec::new();
+        db.events_of_pass_containers(host, newest, &mut |rows| batched.push(rows.to_vec())).unwrap();
+        let mut one_by_one = Vec::new();
+        let mut in_pass: Vec<String> = db
+            .conn
+            .prepare(per_row::CONTAINER_IDS_IN_PASS)
+            .unwrap()
+            .query_map(params![host, newest], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        in_pass.sort();
+        for id in &in_pass {
+            let rows: Vec<EventRow> = db
+                .conn
+                .prepare(per_row::EVENTS_OF_CONTAINER)
+                .unwrap()
+                .query_map(params![host, id], event_row)
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            if !rows.is_empty() {
+                one_by_one.push(rows);
+            }
+        }
+        assert_eq!(format!("{batched:#?}"), format!("{one_by_one:#?}"));
+        let containers: Vec<&str> = batched.iter().map(|rows| rows[0].container_id.as_str()).collect();
+        assert_eq!(containers, ["cache", "db", "web"], "one call each, not worker's, the job's or E2's");
+    }
 }
