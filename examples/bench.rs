@@ -5,14 +5,18 @@
 //!   cargo run --release --example bench -- collect [--containers 50,200] [--runs 5]
 //!   cargo run --release --example bench -- sizing [--files 100000,1000000] [--runs 3]
 //!   cargo run --release --example bench -- history [--days 365] [--containers 200] [--keep-raw 14d]
-//!                                                  [--keep-hourly 90d] [--keep FILE]
+//!                                                  [--keep-hourly 90d] [--keep FILE] [--troubled]
 //!   cargo run --release --example bench -- section [--stacks 10,50,200] [--show N]
 //!   cargo run --release --example bench -- pages --db FILE [--runs 5]
+//!   cargo run --release --example bench -- read --db FILE [--runs 21]
 //!
 //! `collect` and `sizing` need root and a local Docker engine; they create
 //! containers and volumes named `swbench-*` and remove them afterwards.
 //! `pages` times the dashboard's pages over a history `history --keep`
-//! wrote.
+//! wrote, `read` the report's read model and a metrics scrape over one.
+//! `history --troubled` also gives the box stored events (health that
+//! flaps, restarts, a one-off job per stack every hour), containers
+//! unhealthy at the newest pass and an image per stack left unused.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,12 +62,14 @@ fn main() {
                 list(opt("--containers", "200"))[0],
                 (duration("--keep-raw", "14d"), duration("--keep-hourly", "90d")),
                 opt("--keep", ""),
+                args.iter().any(|a| a == "--troubled"),
             )
         }
         Some("section") => bench_section(&list(opt("--stacks", "10,50,200")), list(opt("--show", "0"))[0]),
         Some("pages") => bench_pages(Path::new(&opt("--db", "")), list(opt("--runs", "5"))[0]),
+        Some("read") => bench_read(Path::new(&opt("--db", "")), list(opt("--runs", "21"))[0]),
         _ => {
-            eprintln!("usage: bench collect|sizing|history|section|pages [options] (see the file's header)");
+            eprintln!("usage: bench collect|sizing|history|section|pages|read [options] (see the file's header)");
             std::process::exit(2);
         }
     }
@@ -400,8 +406,22 @@ fn fill(root: &Path, n: usize) {
     }
 }
 
-fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
+/// One pass of the synthetic box at `at`; `troubled` adds what the
+/// report's and the metrics' event, health and unused-image paths read
+/// (see the file's header).
+fn synthetic(at: i64, start: i64, containers: usize, troubled: bool) -> Snapshot {
     let stacks = 20;
+    // Troubled: the first day runs an older image per stack, which stays
+    // on the box unused after the upgrade.
+    let upgraded = !troubled || at >= start + 86_400;
+    // Troubled: every fourth container has a healthcheck; every twentieth
+    // is unhealthy from noon to midnight each day.
+    let hour_of_day = at.rem_euclid(86_400) / 3600;
+    let health = |i: usize| match i % 20 {
+        _ if !troubled || !i.is_multiple_of(4) => None,
+        0 if hour_of_day >= 12 => Some("unhealthy".to_string()),
+        _ => Some("healthy".to_string()),
+    };
     let age = (at - start) as f64 / 86_400.0;
     // Every size is cheap to walk, so every pass measures it afresh, as
     // `collect` does by default on a box like this. Most of them hold still;
@@ -420,9 +440,10 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
             name: format!("stack{s}-svc{i}-1"),
             stack: Some(key),
             service: Some(format!("svc{i}")),
-            image: format!("img{s}:latest"),
-            image_id: Some(format!("sha256:{s:064x}")),
+            image: if upgraded { format!("img{s}:latest") } else { format!("img{s}:previous") },
+            image_id: Some(if upgraded { format!("sha256:{s:064x}") } else { format!("sha256:old{s:061x}") }),
             state: "running".into(),
+            health: health(i),
             restart_count: Some((age / 30.0) as i64),
             exit_code: Some(0),
             oom_killed: Some(false),
@@ -512,6 +533,15 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
             ..Default::default()
         })
         .collect();
+    if troubled {
+        images.extend((0..stacks).map(|s| ImageSample {
+            id: format!("sha256:old{s:061x}"),
+            tags: vec![format!("img{s}:previous")],
+            size_bytes: Some(180_000_000),
+            ..Default::default()
+        }));
+    }
+    let events = if troubled { synthetic_events(at, start, containers, stacks) } else { Vec::new() };
     let st = aggregate::attribute(&cs, &mut vols, &mut images);
     let used = 300_000_000_000 + (age * 1_500_000_000.0) as i64;
     let fs = FsUsage { total_bytes: 1_000_000_000_000, used_bytes: used, free_bytes: 1_000_000_000_000 - used };
@@ -539,12 +569,77 @@ fn synthetic(at: i64, start: i64, containers: usize) -> Snapshot {
             build_cache_bytes: Some(1_000_000_000 + (age * 5_000_000.0) as i64),
             measured_at: Some(at),
         },
+        events,
         ..Default::default()
     }
 }
 
+/// The events a troubled box's pass at `at` stores (those of the five
+/// minutes before it), on the hour: every fourth container's health turns
+/// unhealthy for 50 s (every twentieth instead turns unhealthy at noon and
+/// healthy at midnight, as its state says), every tenth container dies with
+/// exit 1 and is restarted, and each stack runs a one-off job that starts,
+/// exits (with 1 every third hour) and is removed between two passes.
+fn synthetic_events(at: i64, start: i64, containers: usize, stacks: usize) -> Vec<ContainerEvent> {
+    const S: i64 = 1_000_000_000;
+    if at % 3600 != 0 || at == start {
+        return Vec::new();
+    }
+    let hour_of_day = at.rem_euclid(86_400) / 3600;
+    let event = |i: usize, at_s: i64, action: &str| {
+        let s = i % stacks;
+        ContainerEvent {
+            at_ns: at_s * S,
+            container_id: format!("{i:064x}"),
+            name: format!("stack{s}-svc{i}-1"),
+            stack: Some(StackKey { kind: StackKind::Compose, name: format!("stack{s}") }),
+            service: Some(format!("svc{i}")),
+            action: action.into(),
+            ..Default::default()
+        }
+    };
+    let mut out = Vec::new();
+    for i in 0..containers {
+        if i.is_multiple_of(20) {
+            if hour_of_day == 12 || hour_of_day == 0 {
+                let health = if hour_of_day == 12 { "unhealthy" } else { "healthy" };
+                out.push(ContainerEvent { health: Some(health.into()), ..event(i, at - 250, "health_status") });
+            }
+        } else if i.is_multiple_of(4) {
+            out.push(ContainerEvent { health: Some("unhealthy".into()), ..event(i, at - 250, "health_status") });
+            out.push(ContainerEvent { health: Some("healthy".into()), ..event(i, at - 200, "health_status") });
+        }
+        if i % 10 == 1 {
+            out.push(ContainerEvent { exit_code: Some(1), ..event(i, at - 150, "die") });
+            out.push(event(i, at - 149, "start"));
+        }
+    }
+    for s in 0..stacks {
+        let job = |at_s: i64, action: &str| ContainerEvent {
+            at_ns: at_s * S,
+            container_id: format!("job{s:02}{at:054x}"),
+            name: format!("stack{s}-job-run-{at:x}"),
+            stack: Some(StackKey { kind: StackKind::Compose, name: format!("stack{s}") }),
+            service: Some("job".into()),
+            action: action.into(),
+            ..Default::default()
+        };
+        let exit = if hour_of_day % 3 == 0 { 1 } else { 0 };
+        out.push(job(at - 120, "start"));
+        out.push(ContainerEvent { exit_code: Some(exit), ..job(at - 100, "die") });
+        out.push(job(at - 99, "destroy"));
+    }
+    out
+}
+
 /// `keep`: also copy the generated database there, for a closer look.
-fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Duration, Duration), keep: String) {
+fn bench_history(
+    days: usize,
+    containers: usize,
+    (keep_raw, keep_hourly): (Duration, Duration),
+    keep: String,
+    troubled: bool,
+) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("year.db");
     let mut st = store::open_for_write(&path, Duration::from_secs(30)).unwrap();
@@ -555,15 +650,16 @@ fn bench_history(days: usize, containers: usize, (keep_raw, keep_hourly): (Durat
     let start = 1_764_000_000 - 1_764_000_000 % 86_400;
     let passes = days as i64 * 86_400 / step;
     println!(
-        "\n## history: {days} days of 5-minute passes over {containers} containers, {containers} volumes and {} bind mounts, every size measured every pass, keep_raw {}, keep_hourly {}\n",
+        "\n## history: {days} days of 5-minute passes over {containers} containers, {containers} volumes and {} bind mounts, every size measured every pass, keep_raw {}, keep_hourly {}{}\n",
         containers.div_ceil(2),
         stackwatch::time::format_duration(keep_raw),
-        stackwatch::time::format_duration(keep_hourly)
+        stackwatch::time::format_duration(keep_hourly),
+        if troubled { "; troubled (events, unhealthy containers, unused images)" } else { "" }
     );
     let t = Instant::now();
     for i in 0..passes {
         let at = start + i * step;
-        st.insert_pass(&synthetic(at, start, containers)).unwrap();
+        st.insert_pass(&synthetic(at, start, containers, troubled)).unwrap();
         // As collect does: retention at most once an hour.
         st.maybe_compact(at, config.collect.keep_raw, config.collect.keep_hourly, false).unwrap();
         if i % 10_000 == 0 && i > 0 {
@@ -748,4 +844,63 @@ fn bench_pages(db: &Path, runs: usize) {
         let volume_ms = time(&|| dashboard::volume_page(&history, &view, &volume).unwrap().unwrap().len());
         println!("| {w} | {host:.0} ms | {stack_ms:.0} ms | {volume_ms:.0} ms |");
     }
+}
+
+/// Median time of the report's read model (`history::build`, per window)
+/// and of a metrics scrape (`metrics::build`) over an existing history,
+/// each run on a fresh read-only open (not timed), as `report` and `serve`
+/// read it. These machines are shared, so beside the wall time's median
+/// and spread it prints the median CPU time of the thread (user + system),
+/// which other work on the cores disturbs less.
+fn bench_read(db: &Path, runs: usize) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let cpu_ms = || {
+        let ru = getrusage(UsageWho::RUSAGE_THREAD).expect("getrusage");
+        let ms = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1000.0 + t.tv_usec() as f64 / 1000.0;
+        ms(ru.user_time()) + ms(ru.system_time())
+    };
+    let config = Config::default();
+    let projects = Projects::default();
+    let now: i64 = store::open_read_only(db, Duration::from_secs(30))
+        .unwrap()
+        .user_sql_connection()
+        .query_row("SELECT MAX(started_at) FROM passes", [], |r| r.get(0))
+        .unwrap();
+    let time = |f: &dyn Fn(&store::read::Reader<'_>) -> usize| {
+        let (mut wall, mut cpu): (Vec<f64>, Vec<f64>) = (0..runs.max(1))
+            .map(|_| {
+                let st = store::open_read_only(db, Duration::from_secs(30)).unwrap();
+                let reader = st.reader().unwrap();
+                let (t, c) = (Instant::now(), cpu_ms());
+                assert!(f(&reader) > 0);
+                (t.elapsed().as_secs_f64() * 1000.0, cpu_ms() - c)
+            })
+            .unzip();
+        wall.sort_by(f64::total_cmp);
+        cpu.sort_by(f64::total_cmp);
+        let mid = wall.len() / 2;
+        format!("{:.2} ms | {:.2}-{:.2} ms | {:.2} ms", wall[mid], wall[0], wall[wall.len() - 1], cpu[mid])
+    };
+    println!("\n## read model over {} ({} runs each)\n", db.display(), runs.max(1));
+    println!("| what | wall, median | wall, fastest-slowest | thread CPU, median |\n|---|---|---|---|");
+    for window in ["1h", "24h", "7d"] {
+        let seconds = stackwatch::time::parse_duration(window).unwrap().as_secs() as i64;
+        let took = time(&|reader| {
+            let r = stackwatch::history::build(
+                reader,
+                &stackwatch::history::Request {
+                    window: stackwatch::time::Window { seconds, text: window.into() },
+                    now,
+                    config: &config,
+                    projects: &projects,
+                    vault: false,
+                },
+            )
+            .unwrap();
+            r.hosts.iter().map(|h| h.findings.len() + h.stacks.len()).sum()
+        });
+        println!("| report, {window} window (`history::build`) | {took} |");
+    }
+    let took = time(&|reader| stackwatch::metrics::build(reader, &config, &projects).unwrap().len());
+    println!("| metrics scrape (`metrics::build`) | {took} |");
 }

@@ -400,12 +400,20 @@ pub fn find(
     // Containers that came and went, per stack and service (or name).
     let mut jobs: BTreeMap<(StackKey, String), Vec<&Life>> = BTreeMap::new();
     let all = lives(&rows);
+    let ran_and_went = |l: &Life| l.destroyed && !l.dies.is_empty() && present(l).is_none();
+    // Two reads for all the containers: which of those that ran and went
+    // some pass saw, and which of those still present were unhealthy just
+    // before the window (the last mark before it says).
+    let went: Vec<&str> = all.iter().filter(|l| ran_and_went(l)).map(|l| l.container_id.as_str()).collect();
+    let seen = db.containers_seen(host_id, &went)?;
+    let still: Vec<&str> = all.iter().filter(|l| present(l).is_some()).map(|l| l.container_id.as_str()).collect();
+    let unhealthy_before = db.unhealthy_before(host_id, &still, from_ns)?;
     for l in &all {
         let key = StackKey::new(l.stack_kind, l.stack.clone());
         // A container no pass ever saw came and went between two passes:
         // a job. Whatever it did is told once, as a job.
-        if l.destroyed && !l.dies.is_empty() && present(l).is_none() {
-            if !db.container_seen(host_id, &l.container_id)? {
+        if ran_and_went(l) {
+            if !seen.contains(&l.container_id) {
                 let job = l.service.clone().unwrap_or_else(|| l.name.clone());
                 jobs.entry((StackKey::new(l.stack_kind, l.stack.clone()), job)).or_default().push(l);
             }
@@ -473,7 +481,7 @@ pub fn find(
         }
         // Health: the last mark before the window says whether a spell was
         // already open when it began.
-        let before = db.unhealthy_before(host_id, &l.container_id, from_ns)?;
+        let before = unhealthy_before.contains(&l.container_id);
         if before || l.health.iter().any(|m| m.1) {
             let u = unhealthy_time(before, &l.health, from_ns, end_ns);
             if let Some(h) = flapping(l, &u, window, cfg) {

@@ -199,16 +199,11 @@ fn host_report(db: &Reader<'_>, h: &HostRow, req: &Request<'_>, vault_prefix: &s
     let pressure = disk.as_ref().map(|d| Pressure::of(d, cfg));
 
     // Symptoms.
-    let mut unhealthy_since = BTreeMap::new();
-    for c in end.containers.iter().filter(|c| c.health.as_deref() == Some("unhealthy")) {
-        if let Some(t) = db.unhealthy_since(c.container_ref)? {
-            unhealthy_since.insert(c.container_ref, t);
-        }
-    }
-    let mut image_stacks = BTreeMap::new();
-    for img in end.images.iter().filter(|i| i.containers == 0) {
-        image_stacks.insert(img.image_ref, db.image_past_stacks(img.image_ref)?);
-    }
+    let unhealthy: Vec<i64> =
+        end.containers.iter().filter(|c| c.health.as_deref() == Some("unhealthy")).map(|c| c.container_ref).collect();
+    let unhealthy_since = db.unhealthy_since(&unhealthy)?;
+    let unused: Vec<i64> = end.images.iter().filter(|i| i.containers == 0).map(|i| i.image_ref).collect();
+    let image_stacks = db.image_past_stacks(&unused)?;
     let (event_findings, events) = events::find(
         db,
         h.host_id,

@@ -1,6 +1,8 @@
 //! `stackwatch metrics` and `serve`: each host's latest pass as Prometheus
 //! metrics, read from the database alone (a scrape never calls the engine,
-//! so scraping often costs the box nothing but a few indexed reads).
+//! so scraping often costs the box nothing but a few indexed reads per
+//! host: one statement each for the pass, its objects and its containers'
+//! events, however many containers it has).
 //!
 //! Naming follows the Prometheus conventions: a `stackwatch_` prefix, base
 //! units in the name (`_bytes`, `_seconds`), `_total` on counters, and
@@ -431,11 +433,11 @@ pub fn build(db: &Reader<'_>, config: &Config, projects: &Projects) -> Result<Ve
 
         // Counted from the events of the containers this pass saw (by ID:
         // a recreated container starts again from 0, a counter reset).
+        let end_ns = edge.pass.started_at.saturating_mul(1_000_000_000);
         let mut tallies = std::collections::BTreeMap::new();
-        for id in db.container_ids_in_pass(h.host_id, h.latest_pass)? {
-            let rows = db.events_of_container(h.host_id, &id)?;
-            tallies.extend(crate::history::events::tallies(&rows, edge.pass.started_at.saturating_mul(1_000_000_000)));
-        }
+        db.events_of_pass_containers(h.host_id, h.latest_pass, &mut |rows| {
+            tallies.extend(crate::history::events::tallies(rows, end_ns))
+        })?;
         // Docker's container states, in the engine's own order.
         let known_states: Vec<&str> = ContainerState::KNOWN.iter().map(ContainerState::as_str).collect();
         let mut containers: Vec<_> = edge.containers.iter().collect();

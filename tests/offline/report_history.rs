@@ -794,3 +794,112 @@ fn events_are_counted_over_the_window_and_say_so_even_with_one_pass() {
     assert!(said.contains("turned unhealthy 3 times in 24h"), "{said}");
     assert!(!said.contains(" in 0s") && !f.summary.contains(" in 0s"), "{}\n{said}", f.summary);
 }
+
+/// What the report reads for several containers and images at once (one
+/// query each for all of them) lands on the right one: of two containers
+/// whose health turned in the window only one was already unhealthy when
+/// it began; of two containers destroyed in the window only the one no
+/// pass saw is a job; two containers unhealthy now since different passes;
+/// an unused image two stacks ran is on both stacks' findings, and one only
+/// one stack ran only on its.
+#[test]
+fn reads_for_many_containers_and_images_answer_for_each_one() {
+    let container = |name: &'static str, project: &'static str, health: Option<&'static str>, image: &'static str| {
+        let mut x = c(name, Some(project));
+        x.health = health;
+        x.image = image;
+        x
+    };
+    let images = vec![
+        ("sha256:app", "app:latest", 100_000_000),
+        ("sha256:common", "common:v1", 300_000_000),
+        ("sha256:tools", "tools:v2", 200_000_000),
+    ];
+    let start = World {
+        fs_used: Some(40 * GB),
+        containers: vec![
+            container("shop-web-1", "shop", Some("healthy"), "sha256:common"),
+            container("blog-web-1", "blog", Some("healthy"), "sha256:common"),
+            container("shop-db-1", "shop", None, "sha256:tools"),
+            container("shop-cache-1", "shop", Some("unhealthy"), "sha256:app"),
+            container("blog-cache-1", "blog", Some("healthy"), "sha256:app"),
+        ],
+        volumes: vec![],
+        images: images.clone(),
+    };
+    let later = || World {
+        fs_used: Some(40 * GB),
+        containers: vec![
+            container("shop-web-1", "shop", Some("healthy"), "sha256:app"),
+            container("blog-web-1", "blog", Some("healthy"), "sha256:app"),
+            container("shop-cache-1", "shop", Some("unhealthy"), "sha256:app"),
+            container("blog-cache-1", "blog", Some("unhealthy"), "sha256:app"),
+        ],
+        volumes: vec![],
+        images: images.clone(),
+    };
+    let event = |name: &str, project: &str, at: i64, action: &str, health: Option<&str>| ContainerEvent {
+        at_ns: at * 1_000_000_000,
+        container_id: format!("id-{name}"),
+        name: name.into(),
+        stack: Some(StackKey { kind: StackKind::Compose, name: project.into() }),
+        service: Some(name.split('-').nth(1).unwrap_or_default().into()),
+        action: action.into(),
+        health: health.map(str::to_string),
+        exit_code: (action == "die").then_some(if name == "shop-db-1" { 1 } else { 2 }),
+        signal: None,
+        oom: false,
+    };
+    let (u, ok) = (Some("unhealthy"), Some("healthy"));
+    let mut last = snapshot(T0 + 24 * H, &later());
+    last.events = vec![
+        // Unhealthy from before the 12-hour window until 2 hours into it.
+        event("shop-web-1", "shop", T0 + 2 * H, "health_status", u),
+        event("shop-web-1", "shop", T0 + 14 * H, "health_status", ok),
+        // Healthy again before the window, then 10 minutes unhealthy in it.
+        event("blog-web-1", "blog", T0 + H, "health_status", u),
+        event("blog-web-1", "blog", T0 + 3 * H, "health_status", ok),
+        event("blog-web-1", "blog", T0 + 16 * H, "health_status", u),
+        event("blog-web-1", "blog", T0 + 16 * H + 600, "health_status", ok),
+        // The first pass saw it: not a job.
+        event("shop-db-1", "shop", T0 + 13 * H, "die", None),
+        event("shop-db-1", "shop", T0 + 13 * H + 1, "destroy", None),
+        // No pass saw it: a job.
+        event("blog-report-1", "blog", T0 + 20 * H, "start", None),
+        event("blog-report-1", "blog", T0 + 20 * H + 5, "die", None),
+        event("blog-report-1", "blog", T0 + 20 * H + 6, "destroy", None),
+    ];
+    let h = history(&[(T0, start), (T0 + 12 * H, later())]);
+    {
+        let mut st = store::open_for_write(&h.path, Duration::from_secs(5)).unwrap();
+        st.insert_pass(&last).unwrap();
+    }
+    let r = run(&h, "12h", T0 + 24 * H + 60, &Projects::default(), false);
+    let hr = host(&r);
+
+    let health: BTreeMap<&str, (bool, i64, i64)> = hr
+        .events
+        .unhealthy
+        .iter()
+        .map(|u| (u.container.as_str(), (u.unhealthy_at_start, u.times, u.unhealthy_seconds)))
+        .collect();
+    assert_eq!(health["shop-web-1"], (true, 0, 2 * H), "{health:?}");
+    assert_eq!(health["blog-web-1"], (false, 1, 600), "{health:?}");
+
+    let jobs: Vec<(&str, &str)> = hr.events.jobs.iter().map(|j| (j.name.as_str(), j.stack.as_str())).collect();
+    assert_eq!(jobs, [("blog-report-1", "blog")]);
+
+    let by_key: BTreeMap<&str, &stackwatch::history::model::Finding> =
+        hr.findings.iter().map(|f| (f.key.as_str(), f)).collect();
+    let since = |key: &str| by_key[key].evidence.iter().find(|e| e.contains("-cache-1")).cloned().unwrap_or_default();
+    assert!(since("unhealthy:compose:shop").ends_with("unhealthy since 2026-11-25T00:00:00Z"), "{by_key:#?}");
+    assert!(since("unhealthy:compose:blog").ends_with("unhealthy since 2026-11-25T12:00:00Z"), "{by_key:#?}");
+    assert_eq!(
+        by_key["unused_images:compose:shop"].summary,
+        "`shop` has 2 unused images holding 500 MB: `common:v1` (300 MB), `tools:v2` (200 MB)"
+    );
+    assert_eq!(
+        by_key["unused_images:compose:blog"].summary,
+        "`blog` has 1 unused image holding 300 MB: `common:v1` (300 MB)"
+    );
+}

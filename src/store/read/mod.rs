@@ -10,6 +10,8 @@ pub mod charts;
 pub mod listing;
 pub mod series;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -226,22 +228,30 @@ const IMAGES_IN: &str = "SELECT i.id, i.image_id, st.tags, st.size_bytes, st.con
          JOIN image_states st ON st.image_ref = i.id
           AND st.pass_id = (SELECT MAX(x.pass_id) FROM image_states x WHERE x.image_ref = i.id AND x.pass_id <= p.id)
          WHERE p.id = ?1 AND st.present = 1";
+// The image refs come as one JSON array (`json_each`), so a pass's unused
+// images are one statement: an index range of `image_stacks` per image.
+// Two stacks of one name come in the order of their kinds.
 const IMAGE_PAST_STACKS: &str =
-    "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
-         WHERE ist.image_ref = ?1 ORDER BY s.name";
-const UNHEALTHY_SINCE: &str = "SELECT MIN(p.started_at) FROM container_states st JOIN passes p ON p.id = st.pass_id
-         WHERE st.container_ref = ?1 AND st.health = 'unhealthy'
-           AND st.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_states
-                                      WHERE container_ref = ?1 AND (health IS NULL OR health <> 'unhealthy')), 0)";
+    "SELECT DISTINCT ist.image_ref, s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
+         WHERE ist.image_ref IN (SELECT value FROM json_each(?1)) ORDER BY ist.image_ref, s.name, s.kind";
+// The container refs come as one JSON array, as above.
+const UNHEALTHY_SINCE: &str = "SELECT st.container_ref, MIN(p.started_at)
+         FROM container_states st JOIN passes p ON p.id = st.pass_id
+         WHERE st.container_ref IN (SELECT value FROM json_each(?1)) AND st.health = 'unhealthy'
+           AND st.pass_id > COALESCE((SELECT MAX(x.pass_id) FROM container_states x
+                                      WHERE x.container_ref = st.container_ref
+                                        AND (x.health IS NULL OR x.health <> 'unhealthy')), 0)
+         GROUP BY st.container_ref";
 
-/// Every query a report runs over the history, for the EXPLAIN QUERY PLAN
-/// test that keeps them index range scans.
 const FILESYSTEMS_IN: &str = "SELECT f.device, f.mount_point, fs.total_bytes, fs.used_bytes, fs.free_bytes,
         fs.docker_root FROM filesystem_samples fs JOIN filesystems f ON f.id = fs.fs_ref
      WHERE fs.pass_id = ?1 ORDER BY f.mount_point";
 const DOCKER_TOTALS_IN: &str = "SELECT images_bytes, build_cache_bytes, docker_totals_at FROM passes WHERE id = ?1";
 
-pub const WINDOW_QUERIES: [(&str, &str); 13] = [
+/// The queries a report or a scrape runs over the history whose plans must
+/// stay index range scans (the EXPLAIN QUERY PLAN test in
+/// tests/offline/retention.rs).
+pub const WINDOW_QUERIES: [(&str, &str); 16] = [
     ("filesystems in pass", FILESYSTEMS_IN),
     ("docker totals in pass", DOCKER_TOTALS_IN),
     ("hosts", HOSTS),
@@ -255,6 +265,9 @@ pub const WINDOW_QUERIES: [(&str, &str); 13] = [
     ("images in pass", IMAGES_IN),
     ("image past stacks", IMAGE_PAST_STACKS),
     ("unhealthy since", UNHEALTHY_SINCE),
+    ("containers seen", CONTAINERS_SEEN),
+    ("unhealthy before", UNHEALTHY_BEFORE),
+    ("events of a pass's containers", EVENTS_OF_PASS_CONTAINERS),
 ];
 
 /// A filesystem as one pass saw it.
@@ -267,6 +280,11 @@ pub struct FilesystemRow {
     pub free: i64,
     /// Holds the engine's root directory.
     pub docker_root: bool,
+}
+
+/// A list bound as one parameter: a JSON array for `json_each`.
+fn json_list<T: serde::Serialize>(items: &[T]) -> rusqlite::Result<String> {
+    serde_json::to_string(items).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 fn pass_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRow> {
@@ -330,17 +348,28 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
 const EVENTS_BETWEEN: &str =
     concat!(event_columns!(), " WHERE host_id = ?1 AND at_ns BETWEEN ?2 AND ?3 ORDER BY container_id, at_ns");
 
-const CONTAINER_SEEN: &str = "SELECT EXISTS (SELECT 1 FROM containers WHERE host_id = ?1 AND container_id = ?2)";
+// The container IDs asked about come as one JSON array (`json_each`).
+const CONTAINERS_SEEN: &str = "SELECT container_id FROM containers
+     WHERE host_id = ?1 AND container_id IN (SELECT value FROM json_each(?2))";
 
-const CONTAINER_IDS_IN_PASS: &str = "SELECT c.container_id FROM container_spans sp
-     JOIN containers c ON c.id = sp.container_ref WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2";
+// One statement for a pass's containers: their IDs, then each one's events
+// as a primary-key range, in key order (container, time, action).
+const EVENTS_OF_PASS_CONTAINERS: &str = concat!(
+    event_columns!(),
+    " WHERE host_id = ?1 AND container_id IN (SELECT c.container_id FROM container_spans sp
+         JOIN containers c ON c.id = sp.container_ref
+         WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2)
+     ORDER BY container_id, at_ns, action"
+);
 
-const EVENTS_OF_CONTAINER: &str = concat!(event_columns!(), " WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns");
-
-const UNHEALTHY_BEFORE: &str = "SELECT action = 'health_status' AND health = 'unhealthy' FROM event_rows
-     WHERE host_id = ?1 AND container_id = ?2 AND at_ns < ?3
-       AND action IN ('health_status', 'die', 'destroy', 'start')
-     ORDER BY at_ns DESC LIMIT 1";
+// Per container ID of the JSON array, its last mark before `?3` (the
+// primary key read backwards, so of two marks at the same nanosecond the
+// greater action counts); the IDs whose last mark said unhealthy.
+const UNHEALTHY_BEFORE: &str = "SELECT json_each.value FROM json_each(?2)
+     WHERE (SELECT e.action = 'health_status' AND e.health = 'unhealthy' FROM event_rows e
+            WHERE e.host_id = ?1 AND e.container_id = json_each.value AND e.at_ns < ?3
+              AND e.action IN ('health_status', 'die', 'destroy', 'start')
+            ORDER BY e.at_ns DESC, e.action DESC LIMIT 1)";
 
 const EVENT_GAPS_BETWEEN: &str = "SELECT from_ns, to_ns, reason FROM event_gap_rows
      WHERE host_id = ?1 AND to_ns >= ?2 AND from_ns <= ?3 ORDER BY from_ns";
@@ -613,19 +642,30 @@ impl Reader<'_> {
             .collect()
     }
 
-    /// Stacks whose containers ever ran an image: an unused image left over
-    /// from an upgrade still belongs to the stack that ran it.
-    pub fn image_past_stacks(&self, image_ref: i64) -> rusqlite::Result<Vec<StackKey>> {
-        self.conn
-            .prepare_cached(IMAGE_PAST_STACKS)?
-            .query_map([image_ref], |r| Ok(StackKey { kind: r.get(0)?, name: r.get(1)? }))?
-            .collect()
+    /// Stacks whose containers ever ran each of `image_refs`, by name: an
+    /// unused image left over from an upgrade still belongs to the stack that
+    /// ran it. Every image asked about has an entry, empty when no stack ran it.
+    pub fn image_past_stacks(&self, image_refs: &[i64]) -> rusqlite::Result<BTreeMap<i64, Vec<StackKey>>> {
+        let mut out: BTreeMap<i64, Vec<StackKey>> = image_refs.iter().map(|r| (*r, Vec::new())).collect();
+        let mut q = self.conn.prepare_cached(IMAGE_PAST_STACKS)?;
+        let rows = q.query_map([json_list(image_refs)?], |r| {
+            Ok((r.get::<_, i64>(0)?, StackKey { kind: r.get(1)?, name: r.get(2)? }))
+        })?;
+        for row in rows {
+            let (image_ref, stack) = row?;
+            out.entry(image_ref).or_default().push(stack);
+        }
+        Ok(out)
     }
 
-    /// When a container that is unhealthy now became so: the first unhealthy
-    /// sample after its last sample that was not unhealthy.
-    pub fn unhealthy_since(&self, container_ref: i64) -> rusqlite::Result<Option<i64>> {
-        self.conn.prepare_cached(UNHEALTHY_SINCE)?.query_row([container_ref], |r| r.get(0))
+    /// When each of `container_refs` (containers unhealthy now) became so:
+    /// the first unhealthy sample after its last sample that was not
+    /// unhealthy. A container with no unhealthy sample has no entry.
+    pub fn unhealthy_since(&self, container_refs: &[i64]) -> rusqlite::Result<BTreeMap<i64, i64>> {
+        self.conn
+            .prepare_cached(UNHEALTHY_SINCE)?
+            .query_map([json_list(container_refs)?], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
     }
 
     /// A host's events between two times (Unix nanoseconds), per container in
@@ -634,29 +674,53 @@ impl Reader<'_> {
         self.conn.prepare_cached(EVENTS_BETWEEN)?.query_map(params![host_id, from_ns, to_ns], event_row)?.collect()
     }
 
-    /// Whether any pass of the host recorded this container.
-    pub fn container_seen(&self, host_id: i64, container_id: &str) -> rusqlite::Result<bool> {
-        self.conn.prepare_cached(CONTAINER_SEEN)?.query_row(params![host_id, container_id], |r| r.get(0))
+    /// Which of `container_ids` (engine IDs) any pass of the host recorded.
+    pub fn containers_seen(&self, host_id: i64, container_ids: &[&str]) -> rusqlite::Result<BTreeSet<String>> {
+        self.conn
+            .prepare_cached(CONTAINERS_SEEN)?
+            .query_map(params![host_id, json_list(container_ids)?], |r| r.get(0))?
+            .collect()
     }
 
-    /// Engine IDs of the containers a pass saw.
-    pub fn container_ids_in_pass(&self, host_id: i64, pass_id: i64) -> rusqlite::Result<Vec<String>> {
-        self.conn.prepare_cached(CONTAINER_IDS_IN_PASS)?.query_map(params![host_id, pass_id], |r| r.get(0))?.collect()
+    /// Every stored event of the containers a pass saw, one container (by
+    /// engine ID) at a time: `each` gets one container's events in time
+    /// order. One statement, but only one container's events are held at a
+    /// time (a host's whole history of them can be large).
+    pub fn events_of_pass_containers(
+        &self,
+        host_id: i64,
+        pass_id: i64,
+        each: &mut dyn FnMut(&[EventRow]),
+    ) -> rusqlite::Result<()> {
+        let mut q = self.conn.prepare_cached(EVENTS_OF_PASS_CONTAINERS)?;
+        let mut rows = q.query(params![host_id, pass_id])?;
+        let mut one: Vec<EventRow> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let e = event_row(r)?;
+            if one.last().is_some_and(|last| last.container_id != e.container_id) {
+                each(&one);
+                one.clear();
+            }
+            one.push(e);
+        }
+        if !one.is_empty() {
+            each(&one);
+        }
+        Ok(())
     }
 
-    /// Every stored event of one container, in time order.
-    pub fn events_of_container(&self, host_id: i64, container_id: &str) -> rusqlite::Result<Vec<EventRow>> {
-        self.conn.prepare_cached(EVENTS_OF_CONTAINER)?.query_map(params![host_id, container_id], event_row)?.collect()
-    }
-
-    /// Whether a container was unhealthy just before `before_ns`: its last
-    /// health event or start/stop before then said `unhealthy`.
-    pub fn unhealthy_before(&self, host_id: i64, container_id: &str, before_ns: i64) -> rusqlite::Result<bool> {
+    /// Which of `container_ids` were unhealthy just before `before_ns`: the
+    /// last health event or start/stop of each before then said `unhealthy`.
+    pub fn unhealthy_before(
+        &self,
+        host_id: i64,
+        container_ids: &[&str],
+        before_ns: i64,
+    ) -> rusqlite::Result<BTreeSet<String>> {
         self.conn
             .prepare_cached(UNHEALTHY_BEFORE)?
-            .query_row(params![host_id, container_id, before_ns], |r| r.get::<_, Option<bool>>(0))
-            .optional()
-            .map(|v| v.flatten().unwrap_or(false))
+            .query_map(params![host_id, json_list(container_ids)?, before_ns], |r| r.get(0))?
+            .collect()
     }
 
     /// (from_ns, to_ns, reason) of the intervals overlapping a time range
@@ -682,5 +746,266 @@ mod tests {
     fn a_database_from_before_prunes_has_none() {
         let c = Connection::open_in_memory().unwrap();
         assert!(Reader::new(&c).unwrap().pruned_between(1, 0, 10).unwrap().is_empty());
+    }
+
+    /// The one-object-at-a-time queries the batched ones replaced, kept as
+    /// the reference the batched answers must match.
+    mod per_row {
+        pub const CONTAINER_SEEN: &str =
+            "SELECT EXISTS (SELECT 1 FROM containers WHERE host_id = ?1 AND container_id = ?2)";
+        pub const UNHEALTHY_BEFORE: &str = "SELECT action = 'health_status' AND health = 'unhealthy' FROM event_rows
+             WHERE host_id = ?1 AND container_id = ?2 AND at_ns < ?3
+               AND action IN ('health_status', 'die', 'destroy', 'start')
+             ORDER BY at_ns DESC LIMIT 1";
+        pub const UNHEALTHY_SINCE: &str = "SELECT MIN(p.started_at) FROM container_states st
+                 JOIN passes p ON p.id = st.pass_id
+             WHERE st.container_ref = ?1 AND st.health = 'unhealthy'
+               AND st.pass_id > COALESCE((SELECT MAX(pass_id) FROM container_states
+                                          WHERE container_ref = ?1 AND (health IS NULL OR health <> 'unhealthy')), 0)";
+        pub const IMAGE_PAST_STACKS: &str =
+            "SELECT DISTINCT s.kind, s.name FROM image_stacks ist JOIN stacks s ON s.id = ist.stack_id
+             WHERE ist.image_ref = ?1 ORDER BY s.name";
+        pub const CONTAINER_IDS_IN_PASS: &str = "SELECT c.container_id FROM container_spans sp
+             JOIN containers c ON c.id = sp.container_ref
+             WHERE sp.host_id = ?1 AND sp.last_pass >= ?2 AND sp.first_pass <= ?2";
+        pub const EVENTS_OF_CONTAINER: &str =
+            concat!(event_columns!(), " WHERE host_id = ?1 AND container_id = ?2 ORDER BY at_ns");
+    }
+
+    mod box_of_troubles {
+        use crate::model::snapshot::*;
+
+        pub const T0: i64 = 1_795_564_800;
+        pub const S: i64 = 1_000_000_000;
+
+        pub fn compose(name: &str) -> StackKey {
+            StackKey::new(StackKind::Compose, name)
+        }
+
+        /// (engine ID, stack, health, image ID) per container.
+        pub fn pass(engine: &str, at: i64, containers: &[(&str, StackKey, Option<&str>, &str)]) -> Snapshot {
+            let containers: Vec<ContainerSample> = containers
+                .iter()
+                .map(|(id, stack, health, image)| ContainerSample {
+                    id: id.to_string(),
+                    name: format!("{}-{id}-1", stack.name),
+                    stack: Some(stack.clone()),
+                    state: "running".into(),
+                    health: health.map(str::to_string),
+                    image: image.to_string(),
+                    image_id: Some(image.to_string()),
+                    ..Default::default()
+                })
+                .collect();
+            let images = ["sha256:old", "sha256:tie", "sha256:new", "sha256:never"]
+                .iter()
+                .map(|id| {
+                    let users: Vec<&ContainerSample> =
+                        containers.iter().filter(|c| c.image_id.as_deref() == Some(id)).collect();
+                    let mut stacks: Vec<StackKey> = users.iter().filter_map(|c| c.stack.clone()).collect();
+                    stacks.sort();
+                    stacks.dedup();
+                    ImageSample { id: id.to_string(), containers: users.len() as i64, stacks, ..Default::default() }
+                })
+                .collect();
+            let mut keys: Vec<StackKey> = containers.iter().filter_map(|c| c.stack.clone()).collect();
+            keys.sort();
+            keys.dedup();
+            let stacks = keys
+                .into_iter()
+                .map(|key| StackSample {
+                    key,
+                    containers: 1,
+                    running: 1,
+                    rw_bytes: None,
+                    log_bytes: None,
+                    volume_bytes: None,
+                    disk_bytes: None,
+                    mem_bytes: None,
+                    unknown_sizes: 0,
+                    working_dir: None,
+                    config_files: None,
+                })
+                .collect();
+            Snapshot {
+                started_at: at,
+                duration_ms: 100,
+                host: HostInfo { engine_id: engine.into(), hostname: engine.to_lowercase(), ..Default::default() },
+                containers,
+                images,
+                stacks,
+                ..Default::default()
+            }
+        }
+
+        /// An event of container `id` at `at_s` seconds after T0, with the
+        /// health it turned to for `health_status`.
+        pub fn event(id: &str, at_s: i64, action: &str, health: Option<&str>) -> ContainerEvent {
+            ContainerEvent {
+                at_ns: (T0 + at_s) * S,
+                container_id: id.into(),
+                name: format!("{id}-1"),
+                action: action.into(),
+                health: health.map(str::to_string),
+                exit_code: (action == "die").then_some(1),
+                ..Default::default()
+            }
+        }
+    }
+
+    /// Every batched read answers what the per-row queries it replaced
+    /// answer, one object at a time, on a history with what makes them
+    /// differ: two engines with the same container IDs, containers
+    /// unhealthy before a time and not, two marks at one nanosecond, an
+    /// image run by two stacks and one by two stacks of one name, an image
+    /// no stack ran, and events of containers outside the pass.
+    #[test]
+    fn batched_reads_answer_what_the_per_row_queries_did() {
+        use crate::model::snapshot::{StackKey, StackKind};
+        use box_of_troubles::*;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = crate::store::open_for_write(&dir.path().join("h.db"), std::time::Duration::from_secs(5)).unwrap();
+        let (shop, blog, swarm_shop) = (compose("shop"), compose("blog"), StackKey::new(StackKind::Swarm, "shop"));
+        let (h, u) = (Some("healthy"), Some("unhealthy"));
+        let p1 = pass(
+            "E1",
+            T0,
+            &[
+                ("web", shop.clone(), h, "sha256:old"),
+                ("db", blog.clone(), u, "sha256:old"),
+                ("cache", swarm_shop.clone(), u, "sha256:tie"),
+                ("worker", shop.clone(), None, "sha256:tie"),
+                ("plain", blog.clone(), None, "sha256:new"),
+            ],
+        );
+        let later = |at: i64, web, db| {
+            pass(
+                "E1",
+                at,
+                &[
+                    ("web", shop.clone(), web, "sha256:new"),
+                    ("db", blog.clone(), db, "sha256:new"),
+                    ("cache", swarm_shop.clone(), u, "sha256:new"),
+                    ("plain", blog.clone(), None, "sha256:new"),
+                ],
+            )
+        };
+        let p2 = later(T0 + 3600, u, h);
+        let mut p3 = later(T0 + 7200, u, u);
+        // A change while `cache` stays unhealthy: a second unhealthy row.
+        p3.containers.iter_mut().filter(|c| c.id == "cache").for_each(|c| c.restart_count = Some(1));
+        p3.events = vec![
+            event("web", 10, "health_status", u),
+            event("web", 20, "health_status", h),
+            event("web", 30, "die", None),
+            event("web", 31, "start", None),
+            event("web", 40, "health_status", u),
+            event("db", 15, "health_status", u),
+            event("db", 25, "die", None),
+            event("db", 25, "health_status", u),
+            event("db", 26, "kill", None),
+            event("cache", 12, "kill", None),
+            event("worker", 5, "die", None),
+            event("job", 50, "start", None),
+            event("job", 51, "die", None),
+            event("job", 52, "destroy", None),
+        ];
+        // The other engine saw a container with the job's ID, and its
+        // `cache` turned unhealthy.
+        let mut other = pass("E2", T0, &[("job", shop.clone(), None, "sha256:new")]);
+        other.events = vec![event("cache", 11, "health_status", u)];
+        for p in [&p1, &p2, &p3, &other] {
+            st.insert_pass(p).unwrap();
+        }
+        let db = st.reader().unwrap();
+        let host = db.find_host("E1").unwrap().unwrap();
+        let newest = db.hosts().unwrap().into_iter().find(|h| h.host_id == host).unwrap().latest_pass;
+
+        let ids = ["web", "db", "cache", "worker", "plain", "job", "nope"];
+        let seen = db.containers_seen(host, &ids).unwrap();
+        for id in ids {
+            let one: bool = db.conn.query_row(per_row::CONTAINER_SEEN, params![host, id], |r| r.get(0)).unwrap();
+            assert_eq!(seen.contains(id), one, "seen: {id}");
+        }
+        assert!(seen.contains("web") && !seen.contains("job"), "{seen:?}");
+
+        let mut times: Vec<i64> = p3.events.iter().flat_map(|e| [e.at_ns - 1, e.at_ns, e.at_ns + 1]).collect();
+        times.extend([0, i64::MAX]);
+        let mut answers = BTreeSet::new();
+        for before in times {
+            let batched = db.unhealthy_before(host, &ids, before).unwrap();
+            for id in ids {
+                let one: bool = db
+                    .conn
+                    .query_row(per_row::UNHEALTHY_BEFORE, params![host, id, before], |r| r.get::<_, Option<bool>>(0))
+                    .optional()
+                    .unwrap()
+                    .flatten()
+                    .unwrap_or(false);
+                assert_eq!(batched.contains(id), one, "unhealthy before {before}: {id}");
+                answers.insert(one);
+            }
+        }
+        assert_eq!(answers.len(), 2, "some containers were unhealthy before some times, some not");
+        // Of the die and the unhealthy mark at one nanosecond, the mark counts.
+        assert!(db.unhealthy_before(host, &["db"], (T0 + 26) * S).unwrap().contains("db"));
+
+        let refs: Vec<i64> = db.containers_in(newest).unwrap().iter().map(|c| c.container_ref).collect();
+        let since = db.unhealthy_since(&refs).unwrap();
+        for r in &refs {
+            let one: Option<i64> = db.conn.query_row(per_row::UNHEALTHY_SINCE, [r], |row| row.get(0)).unwrap();
+            assert_eq!(since.get(r).copied(), one, "unhealthy since: container {r}");
+        }
+        let mut starts: Vec<i64> = since.values().copied().collect();
+        starts.sort();
+        assert_eq!(starts, [T0, T0 + 3600, T0 + 7200], "cache, web and db");
+
+        let images: Vec<i64> = db.images_in(newest).unwrap().iter().map(|i| i.image_ref).collect();
+        let past = db.image_past_stacks(&images).unwrap();
+        assert_eq!(past.keys().copied().collect::<Vec<_>>(), images);
+        for i in &images {
+            let one: Vec<StackKey> = db
+                .conn
+                .prepare(per_row::IMAGE_PAST_STACKS)
+                .unwrap()
+                .query_map([i], |r| Ok(StackKey { kind: r.get(0)?, name: r.get(1)? }))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert_eq!(past[i], one, "past stacks of image {i}");
+        }
+        let mut counts: Vec<usize> = past.values().map(Vec::len).collect();
+        counts.sort();
+        assert_eq!(counts, [0, 2, 2, 3], "never, old (shop and blog), tie (shop twice), new");
+
+        let mut batched: Vec<Vec<EventRow>> = Vec::new();
+        db.events_of_pass_containers(host, newest, &mut |rows| batched.push(rows.to_vec())).unwrap();
+        let mut one_by_one = Vec::new();
+        let mut in_pass: Vec<String> = db
+            .conn
+            .prepare(per_row::CONTAINER_IDS_IN_PASS)
+            .unwrap()
+            .query_map(params![host, newest], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        in_pass.sort();
+        for id in &in_pass {
+            let rows: Vec<EventRow> = db
+                .conn
+                .prepare(per_row::EVENTS_OF_CONTAINER)
+                .unwrap()
+                .query_map(params![host, id], event_row)
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            if !rows.is_empty() {
+                one_by_one.push(rows);
+            }
+        }
+        assert_eq!(format!("{batched:#?}"), format!("{one_by_one:#?}"));
+        let containers: Vec<&str> = batched.iter().map(|rows| rows[0].container_id.as_str()).collect();
+        assert_eq!(containers, ["cache", "db", "web"], "one call each, not worker's, the job's or E2's");
     }
 }
