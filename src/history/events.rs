@@ -396,7 +396,13 @@ pub fn find(
     let end_ns = end.pass.started_at.saturating_mul(1_000_000_000);
     let mut found = Found::default();
     let mut summary = Summary::default();
-    let present = |l: &Life| end.containers.iter().find(|c| c.name == l.name && c.stack == l.stack);
+    // The newest pass's containers by name and stack, looked up once per
+    // container with events (the first of a name, as a scan would find).
+    let mut newest: BTreeMap<(&str, &str), &crate::store::read::ContainerRow> = BTreeMap::new();
+    for c in &end.containers {
+        newest.entry((c.name.as_str(), c.stack.as_str())).or_insert(c);
+    }
+    let present = |l: &Life| newest.get(&(l.name.as_str(), l.stack.as_str())).copied();
     // Containers that came and went, per stack and service (or name).
     let mut jobs: BTreeMap<(StackKey, String), Vec<&Life>> = BTreeMap::new();
     let all = lives(&rows);
