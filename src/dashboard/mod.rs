@@ -780,7 +780,9 @@ pub fn volume_page(db: &Reader<'_>, view: &View, name: &str) -> Result<Option<St
     window_nav(&mut out, view, &volume_href(name));
     let mut found = false;
     for h in &hosts {
-        let Some((volume_id, kind)) = db.volume_by_name(h.host_id, name)? else { continue };
+        let Some(read::charts::VolumeRef { volume_ref: volume_id, kind }) = db.volume_by_name(h.host_id, name)? else {
+            continue;
+        };
         found = true;
         let span = chart_span(db, h, view)?;
         let rows: Vec<(i64, Option<i64>)> =
@@ -791,7 +793,7 @@ pub fn volume_page(db: &Reader<'_>, view: &View, name: &str) -> Result<Option<St
             out,
             "<section class=\"host\" data-host=\"{}\"><h2>{} on {}</h2>",
             esc(&h.hostname),
-            esc(&kind),
+            esc(kind.as_str()),
             esc(&h.hostname)
         );
         let sized: Vec<(i64, i64)> = rows.iter().filter_map(|(t, s)| Some((*t, (*s)?))).collect();

@@ -545,9 +545,9 @@ pub fn find(
     let gaps = db.event_gaps_between(host_id, from_ns, to_ns)?;
     if let (Some(first), Some(last)) = (gaps.first(), gaps.last()) {
         let n = gaps.len() as i64;
-        let why = if gaps.iter().any(|g| g.2 == "overflow") {
+        let why = if gaps.iter().any(|g| g.reason == "overflow") {
             "the engine keeps only its last few hundred events and dropped some before a pass read them"
-        } else if gaps.iter().any(|g| g.2 == "reconnect") {
+        } else if gaps.iter().any(|g| g.reason == "reconnect") {
             "`stackwatch watch` lost the engine's event stream (the engine restarted or went away)"
         } else {
             "the engine's events could not be read"
@@ -555,11 +555,13 @@ pub fn find(
         summary.gap_sentence = Some(format!(
             "Events may be missing {} in {window} (between {} and {}): {why}, so the counts from events are lower bounds; run `stackwatch collect` more often on this box.",
             times(n),
-            ns_iso(first.0),
-            ns_iso(last.1)
+            ns_iso(first.from_ns),
+            ns_iso(last.to_ns)
         ));
-        summary.gaps =
-            gaps.into_iter().map(|(f, t, reason)| Gap { from: ns_iso(f), until: ns_iso(t), reason }).collect();
+        summary.gaps = gaps
+            .into_iter()
+            .map(|g| Gap { from: ns_iso(g.from_ns), until: ns_iso(g.to_ns), reason: g.reason })
+            .collect();
     }
     Ok((found, summary))
 }

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{EventRow, FilesystemRow, Reader};
 use crate::model::labels::NameList;
-use crate::model::snapshot::StackKey;
+use crate::model::snapshot::{MountKind, StackKey};
 
 /// The passes a chart of `host_id` reads: from `start` on, the newest of
 /// each bucket of `bucket` seconds, counted from `start` as
@@ -89,6 +89,13 @@ pub struct StackParts {
 pub struct MountedVolume {
     pub name: String,
     pub kind: String,
+}
+
+/// A volume's identity in the history and its kind.
+#[derive(Debug, Clone, Copy)]
+pub struct VolumeRef {
+    pub volume_ref: i64,
+    pub kind: MountKind,
 }
 
 /// A volume's size at a chosen pass while it existed.
@@ -280,11 +287,13 @@ impl Reader<'_> {
             .collect()
     }
 
-    /// A volume's (or bind mount's) id and kind on a host, by name.
-    pub fn volume_by_name(&self, host_id: i64, name: &str) -> rusqlite::Result<Option<(i64, String)>> {
+    /// A volume (or bind mount) of a host, by name.
+    pub fn volume_by_name(&self, host_id: i64, name: &str) -> rusqlite::Result<Option<VolumeRef>> {
         self.conn
             .prepare_cached("SELECT id, kind FROM volumes WHERE host_id = ?1 AND name = ?2")?
-            .query_row(params![host_id, name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![host_id, name], |r| {
+                Ok(VolumeRef { volume_ref: r.get(0)?, kind: MountKind::parse(&r.get::<_, String>(1)?) })
+            })
             .optional()
     }
 

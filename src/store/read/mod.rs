@@ -320,6 +320,15 @@ pub struct EventRow {
     pub health: Option<String>,
 }
 
+/// An interval whose events may be missing, as stored (Unix nanoseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapRow {
+    pub from_ns: i64,
+    pub to_ns: i64,
+    /// `overflow`, `unreadable` or `reconnect` (see the model's `EventGap`).
+    pub reason: String,
+}
+
 /// The columns [`event_row`] reads, in its order.
 macro_rules! event_columns {
     () => {
@@ -723,17 +732,13 @@ impl Reader<'_> {
             .collect()
     }
 
-    /// (from_ns, to_ns, reason) of the intervals overlapping a time range
-    /// whose events may be missing.
-    pub fn event_gaps_between(
-        &self,
-        host_id: i64,
-        from_ns: i64,
-        to_ns: i64,
-    ) -> rusqlite::Result<Vec<(i64, i64, String)>> {
+    /// The intervals overlapping a time range whose events may be missing.
+    pub fn event_gaps_between(&self, host_id: i64, from_ns: i64, to_ns: i64) -> rusqlite::Result<Vec<GapRow>> {
         self.conn
             .prepare_cached(EVENT_GAPS_BETWEEN)?
-            .query_map(params![host_id, from_ns, to_ns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map(params![host_id, from_ns, to_ns], |r| {
+                Ok(GapRow { from_ns: r.get(0)?, to_ns: r.get(1)?, reason: r.get(2)? })
+            })?
             .collect()
     }
 }
