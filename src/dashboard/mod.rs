@@ -190,8 +190,10 @@ pub fn stack_href(kind: &str, name: &str) -> String {
 /// buckets over the window ending at the host's newest pass.
 fn chart_span(db: &Reader<'_>, host: &read::HostRow, view: &View) -> Result<ChartSpan> {
     let end = db.pass(host.latest_pass)?.started_at;
-    let b = Buckets::over(end - view.window_seconds, view.window_seconds, MAX_POINTS);
-    Ok(ChartSpan { host_id: host.host_id, start: b.start, bucket: b.width })
+    Ok(ChartSpan {
+        host_id: host.host_id,
+        buckets: Buckets::over(end - view.window_seconds, view.window_seconds, MAX_POINTS),
+    })
 }
 
 /// One chart of the host page: a filesystem's used bytes by stack, or,
@@ -726,7 +728,7 @@ pub fn stack_page(
         // memory chart's time axis (a start alone is not drawn: every
         // restart has one).
         let marks: Vec<svg::Mark> = db
-            .stack_incidents_since(h.host_id, span.start, &stack, MAX_MARKS)?
+            .stack_incidents_since(h.host_id, span.buckets.start, &stack, MAX_MARKS)?
             .into_iter()
             .map(|e| {
                 let mut what = format!("{}: {}", e.name, e.action);
@@ -756,7 +758,7 @@ pub fn stack_page(
             ..svg::Chart::new(&format!("CPU of {name}, in cores"), &times, &cpu)
         }));
         legend(&mut out, &cpu, svg::Unit::Millicores);
-        let mounts = db.stack_mounts_since(stack_id, h.host_id, span.start)?;
+        let mounts = db.stack_mounts_since(stack_id, h.host_id, span.buckets.start)?;
         out.push_str("<h3>Volumes and bind mounts</h3><ul class=\"mounts\">");
         for read::charts::MountedVolume { name: v, kind: k } in &mounts {
             let _ = write!(out, "<li>{} <a href=\"{}\">{}</a></li>", esc(k), esc(&volume_href(v)), esc(v));

@@ -10,15 +10,14 @@ use rusqlite::{OptionalExtension, params};
 use super::{EventRow, FilesystemRow, Reader};
 use crate::model::labels::NameList;
 use crate::model::snapshot::{MountKind, StackKey};
+use crate::time::Buckets;
 
-/// The passes a chart of `host_id` reads: from `start` on, the newest of
-/// each bucket of `bucket` seconds, counted from `start` as
-/// [`crate::time::Buckets::index`] counts them.
+/// The passes a chart of `host_id` reads: from the buckets' start on, the
+/// newest of each bucket (the SQL groups as [`Buckets::index`] counts).
 #[derive(Debug, Clone, Copy)]
 pub struct ChartSpan {
     pub host_id: i64,
-    pub start: i64,
-    pub bucket: i64,
+    pub buckets: Buckets,
 }
 
 const CHOSEN: &str = "WITH chosen AS (
@@ -112,7 +111,7 @@ impl Reader<'_> {
             .prepare_cached(&format!(
                 "{CHOSEN} SELECT p.id, p.started_at FROM chosen c JOIN passes p ON p.id = c.id ORDER BY p.started_at"
             ))?
-            .query_map(params![span.host_id, span.start, span.bucket], |r| {
+            .query_map(params![span.host_id, span.buckets.start, span.buckets.width], |r| {
                 Ok(ChosenPass { pass_id: r.get(0)?, started_at: r.get(1)? })
             })?
             .collect()
@@ -125,7 +124,7 @@ impl Reader<'_> {
                 "{CHOSEN} SELECT ss.pass_id, s.kind, s.name, ss.disk_bytes FROM chosen c
                  JOIN stack_samples ss ON ss.pass_id = c.id JOIN stacks s ON s.id = ss.stack_id"
             ))?
-            .query_map(params![span.host_id, span.start, span.bucket], |r| {
+            .query_map(params![span.host_id, span.buckets.start, span.buckets.width], |r| {
                 Ok(StackDisk {
                     pass_id: r.get(0)?,
                     stack: StackKey { kind: r.get(1)?, name: r.get(2)? },
@@ -143,7 +142,7 @@ impl Reader<'_> {
                         fs.free_bytes, fs.docker_root
                  FROM chosen c JOIN filesystem_samples fs ON fs.pass_id = c.id JOIN filesystems f ON f.id = fs.fs_ref"
             ))?
-            .query_map(params![span.host_id, span.start, span.bucket], |r| {
+            .query_map(params![span.host_id, span.buckets.start, span.buckets.width], |r| {
                 Ok(FilesystemAt {
                     pass_id: r.get(0)?,
                     fs_ref: r.get(1)?,
@@ -191,7 +190,7 @@ impl Reader<'_> {
                  JOIN stacks s ON s.id = vs.stack_id
                  WHERE v.id IN ({ids}) AND st.present = 1"
             ))?
-            .query_map(params![span.host_id, span.start, span.bucket], |r| {
+            .query_map(params![span.host_id, span.buckets.start, span.buckets.width], |r| {
                 Ok(BindSize {
                     pass_id: r.get(0)?,
                     volume_ref: r.get(1)?,
@@ -218,7 +217,7 @@ impl Reader<'_> {
                  JOIN passes p ON p.id = c.id JOIN stack_samples ss ON ss.pass_id = c.id AND ss.stack_id = ?4
                  ORDER BY p.started_at"
             ))?
-            .query_map(params![span.host_id, span.start, span.bucket, stack_id], |r| {
+            .query_map(params![span.host_id, span.buckets.start, span.buckets.width, stack_id], |r| {
                 Ok(StackParts {
                     started_at: r.get(0)?,
                     volume_bytes: r.get(1)?,
@@ -246,7 +245,7 @@ impl Reader<'_> {
                  FROM chosen c JOIN passes p ON p.id = c.id CROSS JOIN alive a
                  JOIN container_samples cs ON cs.sample_key = (c.id << 32) + a.id"
             ))?
-            .query_map(params![span.host_id, span.start, span.bucket, stack_id], |r| {
+            .query_map(params![span.host_id, span.buckets.start, span.buckets.width, stack_id], |r| {
                 Ok(ContainerCpu { started_at: r.get(0)?, container_ref: r.get(1)?, cpu_ns: r.get(2)?, name: r.get(3)? })
             })?
             .collect()
@@ -312,7 +311,7 @@ impl Reader<'_> {
                  FROM chosen c JOIN passes p ON p.id = c.id JOIN volume_spans sp ON sp.volume_ref = ?4
                  WHERE c.id BETWEEN sp.first_pass AND sp.last_pass ORDER BY p.started_at"
             ))?
-            .query_map(params![span.host_id, span.start, span.bucket, volume_ref], |r| {
+            .query_map(params![span.host_id, span.buckets.start, span.buckets.width, volume_ref], |r| {
                 Ok((VolumeSize { started_at: r.get(0)?, size_bytes: r.get(1)? }, r.get::<_, Option<i64>>(2)?))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
