@@ -19,7 +19,6 @@ use crate::model::units;
 use crate::store::read::{EventRow, Reader};
 use crate::time::human_span;
 use crate::time::iso_utc;
-use crate::untrusted;
 use crate::untrusted::markdown::code;
 
 /// An OOM event this close before a `die` is that death's cause...
@@ -128,7 +127,7 @@ pub struct Gap {
 impl Summary {
     /// Raw names reach JSON readers too (see `history::make_names_inert`).
     pub fn make_inert(&mut self) {
-        let fix = |s: &mut String| *s = untrusted::line(s, 200);
+        let fix = |s: &mut String| *s = super::shown_name(s);
         for c in self.oom_kills.iter_mut().chain(self.restarts.iter_mut()) {
             fix(&mut c.container);
             fix(&mut c.stack);
@@ -421,7 +420,7 @@ pub fn find(
         if ran_and_went(l) {
             if !seen.contains(&l.container_id) {
                 let job = l.service.clone().unwrap_or_else(|| l.name.clone());
-                jobs.entry((StackKey::new(l.stack_kind, l.stack.clone()), job)).or_default().push(l);
+                jobs.entry((key.clone(), job)).or_default().push(l);
             }
             continue;
         }

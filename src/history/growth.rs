@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::model::{Growth, GrowthPart};
 use super::pass::RecordedPass;
 use crate::model::sizes::{size_delta, stale_age};
-use crate::model::snapshot::{MountKind, StackKey, StackKind};
+use crate::model::snapshot::{MountKind, StackKey};
 use crate::model::units;
 use crate::store::read::{ContainerRow, StackRow, VolumeRow};
 use crate::time::human_span;
@@ -120,16 +120,16 @@ fn finish_parts(mut parts: Vec<GrowthPart>) -> Vec<GrowthPart> {
 /// How much older than the end pass the oldest size of a stack's volumes,
 /// binds and writable layers is, when a minute or more: sizes that were
 /// expensive to walk are carried forward between measurements.
-fn stale_for(end: &RecordedPass, kind: StackKind, name: &str) -> Option<i64> {
+fn stale_for(end: &RecordedPass, stack: &StackKey) -> Option<i64> {
     let volumes = end
         .volumes
         .iter()
-        .filter(|v| v.size_bytes.is_some() && v.stacks.iter().any(|o| o.kind == kind && o.stack == name))
+        .filter(|v| v.size_bytes.is_some() && v.stacks.iter().any(|o| o.is(stack)))
         .filter_map(|v| v.size_measured_at);
     let layers = end
         .containers
         .iter()
-        .filter(|c| c.rw_bytes.is_some() && c.stack_kind == kind && c.stack == name)
+        .filter(|c| c.rw_bytes.is_some() && c.stack_kind == stack.kind && c.stack == stack.name)
         .filter_map(|c| c.rw_measured_at);
     stale_age(end.pass.started_at, volumes.chain(layers))
 }
@@ -138,10 +138,11 @@ pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growt
     let keys: BTreeSet<StackKey> = start.stacks.iter().chain(end.stacks.iter()).map(StackRow::key).collect();
     let out = keys
         .into_iter()
-        .map(|StackKey { kind, name }| {
+        .map(|key| {
+            let (kind, name) = (key.kind, key.name.clone());
             let s = start.stack(kind, &name);
             let e = end.stack(kind, &name);
-            let owned = |v: &VolumeRow| v.stacks.iter().any(|o| o.kind == kind && o.stack == name);
+            let owned = |v: &VolumeRow| v.stacks.iter().any(|o| o.is(&key));
             let mut parts = volume_parts(start, end, owned, owned);
             // Logs and layers per container, each compared only where it was
             // measured at both edges: a part that could not be measured in
@@ -183,7 +184,7 @@ pub fn stacks(start: &RecordedPass, end: &RecordedPass, span: &str) -> Vec<Growt
             };
             let partial = s.is_some_and(|x| x.unknown_sizes > 0) || e.is_some_and(|x| x.unknown_sizes > 0);
             let mut text = sentence(&name, change, delta, &parts, span, partial);
-            if let Some(age) = stale_for(end, kind, &name) {
+            if let Some(age) = stale_for(end, &key) {
                 text.push_str(&format!("; sizes up to {} older than the window's end", human_span(age)));
             }
             Growth {

@@ -100,8 +100,6 @@ fn make_names_inert(h: &mut HostReport) {
     for f in &mut h.findings {
         fix(&mut f.key);
         f.stack.iter_mut().chain(f.owner.iter_mut()).for_each(fix);
-    }
-    for f in &mut h.findings {
         f.working_dir.iter_mut().chain(f.config_files.iter_mut()).for_each(fix);
     }
     for s in &mut h.stacks {
@@ -292,7 +290,7 @@ fn host_report(db: &Reader<'_>, h: &HostRow, req: &Request<'_>, vault_prefix: &s
     for fs in filesystems.iter().filter(|f| !f.docker_root) {
         let filling = Filling {
             what: format!("Filesystem {}", code(&fs.mount_point)),
-            key: untrusted::line(&fs.mount_point, 200),
+            key: shown_name(&fs.mount_point),
             fill_seconds: fs.fill_seconds,
             full_at: fs.full_at.clone(),
             free_bytes: fs.free_bytes,

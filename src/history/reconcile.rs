@@ -18,7 +18,7 @@ use super::pass::RecordedPass;
 use crate::model::sizes::{size_delta, stale_age};
 use crate::model::snapshot::{MountKind, StackKey};
 use crate::model::units;
-use crate::store::read::FilesystemRow;
+use crate::store::read::{FilesystemRow, VolumeOwner};
 use crate::time::{human_span, iso_utc};
 use crate::untrusted::markdown::code;
 
@@ -93,7 +93,7 @@ impl Tally<'_> {
                 .filter(|v| v.kind == kind && v.unsized_reason.is_none())
                 .filter(|v| kind == MountKind::Volume || t.on_this_fs(edge, &v.name))
                 .map(|v| {
-                    let stacks = v.stacks.iter().map(|o| StackKey::new(o.kind, o.stack.clone())).collect();
+                    let stacks = v.stacks.iter().map(VolumeOwner::key).collect();
                     (v.volume_ref, Holding { size: v.size_bytes, stacks })
                 })
                 .collect()

@@ -271,7 +271,7 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
             );
             let subj = format!("{} {} (+{} in {})", v.kind.as_str(), code(&g.name), units::bytes(d), i.span);
             for owner in &v.stacks {
-                bloat.entry(StackKey::new(owner.kind, owner.stack.clone())).or_default().push(Entry {
+                bloat.entry(owner.key()).or_default().push(Entry {
                     bytes: Some(d),
                     rate: rate.filter(|_| fast),
                     ..entry(text.clone(), subj.clone())
@@ -290,10 +290,7 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
                 let size = units::maybe_bytes(v.size_bytes);
                 let text = format!("volume {} holds {size} and nothing mounts it", code(&v.name));
                 let subj = format!("volume {} ({size})", code(&v.name));
-                orphaned
-                    .entry(StackKey::new(owner.kind, owner.stack.clone()))
-                    .or_default()
-                    .push(Entry { bytes: v.size_bytes, ..entry(text, subj) });
+                orphaned.entry(owner.key()).or_default().push(Entry { bytes: v.size_bytes, ..entry(text, subj) });
             }
         }
     }

@@ -922,7 +922,7 @@ mod tests {
                 ("box".into(), "harb".into(), "2026-11-25T12:05:00Z".into(), Some(40_000_000)),
             ]
         );
-        assert_eq!(st.reader().unwrap().pass_count().unwrap(), 2);
+        assert_eq!(st.reader().unwrap().summary().unwrap().passes, 2);
         let (hosts, stacks, containers): (i64, i64, i64) = c
             .query_row(
                 "SELECT (SELECT count(*) FROM hosts), (SELECT count(*) FROM stacks), (SELECT count(*) FROM containers)",
@@ -1150,7 +1150,7 @@ mod tests {
         let mut bad = snapshot(200, Some(1));
         bad.containers[0].stack = Some(StackKey { kind: StackKind::Swarm, name: "ghost".into() });
         assert!(st.insert_pass(&bad).is_err());
-        assert_eq!(st.reader().unwrap().pass_count().unwrap(), 1);
+        assert_eq!(st.reader().unwrap().summary().unwrap().passes, 1);
         let samples: i64 = st.conn.query_row("SELECT count(*) FROM stack_samples", [], |r| r.get(0)).unwrap();
         assert_eq!(samples, 1);
     }

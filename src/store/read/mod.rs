@@ -12,7 +12,6 @@ pub mod series;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::model::labels::{Labels, NameList};
@@ -142,6 +141,10 @@ impl ContainerRow {
 }
 
 impl VolumeOwner {
+    pub fn key(&self) -> StackKey {
+        StackKey { kind: self.kind, name: self.stack.clone() }
+    }
+
     pub fn is(&self, stack: &StackKey) -> bool {
         self.kind == stack.kind && self.stack == stack.name
     }
@@ -460,17 +463,12 @@ impl Reader<'_> {
             .collect()
     }
 
-    /// Number of passes recorded, for messages and tests.
     pub fn summary(&self) -> rusqlite::Result<Summary> {
         self.conn.query_row(
             &format!("SELECT ({MAX_MIGRATION}), (SELECT count(*) FROM passes), (SELECT MAX(started_at) FROM passes)"),
             [],
             |r| Ok(Summary { schema: r.get(0)?, passes: r.get(1)?, newest_at: r.get(2)? }),
         )
-    }
-
-    pub fn pass_count(&self) -> Result<i64> {
-        self.conn.query_row("SELECT count(*) FROM passes", [], |r| r.get(0)).context("cannot count passes")
     }
 
     pub fn filesystems_in(&self, pass_id: i64) -> rusqlite::Result<Vec<FilesystemRow>> {
