@@ -135,10 +135,14 @@ async fn serve(addr: SocketAddr, state: Arc<State>, quiet: bool) -> Result<()> {
     }
     let sockets = Arc::new(Semaphore::new(MAX_SOCKETS));
     let open = Arc::new(Mutex::new(Open::default()));
+    // One wait for SIGINT/SIGTERM for the server's life, not one per
+    // connection (making one sets up its signal streams).
+    let stop = signals::arrived();
+    tokio::pin!(stop);
     loop {
         let permit = tokio::select! {
             p = sockets.clone().acquire_owned() => p?,
-            _ = signals::arrived() => return Ok(()),
+            _ = &mut stop => return Ok(()),
         };
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -149,7 +153,7 @@ async fn serve(addr: SocketAddr, state: Arc<State>, quiet: bool) -> Result<()> {
                     continue;
                 }
             },
-            _ = signals::arrived() => return Ok(()),
+            _ = &mut stop => return Ok(()),
         };
         let (id, close) = open.lock().expect("connection table").add();
         let (state, open) = (state.clone(), open.clone());

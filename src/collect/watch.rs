@@ -85,6 +85,10 @@ pub fn follow(config: &Config, db: &Path, host: &str, flush_every: Duration, qui
     let mut backoff = Duration::from_secs(1);
     let mut reconnecting = false;
     let outcome: Result<()> = runtime.block_on(async {
+        // One wait for SIGINT/SIGTERM for the whole run, polled by every
+        // select below (making one sets up its signal streams).
+        let stop = signals::arrived();
+        tokio::pin!(stop);
         loop {
             if signals::pending().is_some() {
                 return Ok(());
@@ -103,7 +107,7 @@ pub fn follow(config: &Config, db: &Path, host: &str, flush_every: Duration, qui
                         }
                         tokio::select! {
                             () = tokio::time::sleep(backoff) => {}
-                            _ = signals::arrived() => return Ok(()),
+                            _ = &mut stop => return Ok(()),
                         }
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                         continue;
@@ -132,7 +136,7 @@ pub fn follow(config: &Config, db: &Path, host: &str, flush_every: Duration, qui
                     eprintln!("stackwatch: warning: {}", untrusted::line(&format!("{err:#}"), 300));
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
-                        _ = signals::arrived() => return Ok(()),
+                        _ = &mut stop => return Ok(()),
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
@@ -162,7 +166,7 @@ pub fn follow(config: &Config, db: &Path, host: &str, flush_every: Duration, qui
                         seen_until = seen_until.max(now_ns().saturating_sub(1_000_000_000));
                         flush(&mut pending, Duration::ZERO)?;
                     }
-                    _ = signals::arrived() => return Ok(()),
+                    _ = &mut stop => return Ok(()),
                 }
             };
             if !quiet {
