@@ -303,12 +303,15 @@ pub async fn measure(engine: &Engine, snap: &mut Snapshot, state: &State, plan: 
                 }),
             }
         }
-        if let Some(t) = totals_from_df.filter(|_| totals_due(engine, state, plan, now)) {
-            updates.push(engine_total(IMAGES, t.images_bytes, now));
-            updates.push(engine_total(BUILD_CACHE, t.build_cache_bytes, now));
-        } else if totals_due(engine, state, plan, now) {
-            let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
-            match tokio::time::timeout(remaining, engine.docker_totals()).await {
+        if totals_due(engine, state, plan, now) {
+            let totals = match totals_from_df {
+                Some(t) => Ok(Ok(t)),
+                None => {
+                    let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+                    tokio::time::timeout(remaining, engine.docker_totals()).await
+                }
+            };
+            match totals {
                 Ok(Ok(t)) => {
                     updates.push(engine_total(IMAGES, t.images_bytes, now));
                     updates.push(engine_total(BUILD_CACHE, t.build_cache_bytes, now));
