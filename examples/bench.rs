@@ -708,7 +708,7 @@ fn bench_history(
     println!("|---|---|---|");
     let sw = stackwatch_bin();
     for window in ["1h", "24h", "7d"] {
-        let secs = stackwatch::time::parse_duration(window).unwrap().as_secs() as i64;
+        let span = stackwatch::time::Window::parse(window).unwrap();
         let mut lib = Vec::new();
         for _ in 0..5 {
             let s = store::open_read_only(&path, Duration::from_secs(5)).unwrap();
@@ -716,7 +716,7 @@ fn bench_history(
             let r = stackwatch::history::build(
                 &s.reader().unwrap(),
                 &stackwatch::history::Request {
-                    window: stackwatch::time::Window { seconds: secs, text: window.into() },
+                    window: span.clone(),
                     now: end,
                     config: &config,
                     projects: &Projects::default(),
@@ -884,12 +884,12 @@ fn bench_read(db: &Path, runs: usize) {
     println!("\n## read model over {} ({} runs each)\n", db.display(), runs.max(1));
     println!("| what | wall, median | wall, fastest-slowest | thread CPU, median |\n|---|---|---|---|");
     for window in ["1h", "24h", "7d"] {
-        let seconds = stackwatch::time::parse_duration(window).unwrap().as_secs() as i64;
+        let span = stackwatch::time::Window::parse(window).unwrap();
         let took = time(&|reader| {
             let r = stackwatch::history::build(
                 reader,
                 &stackwatch::history::Request {
-                    window: stackwatch::time::Window { seconds, text: window.into() },
+                    window: span.clone(),
                     now,
                     config: &config,
                     projects: &projects,

@@ -177,7 +177,7 @@ pub struct ServeArgs {
 
     /// /healthz answers 503 when a host's newest pass is older than this
     /// (the collector stopped): 30m, 1h, ...
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_window)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::time::Window::parse)]
     pub max_age: crate::time::Window,
 }
 
@@ -216,7 +216,7 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Window to report on: 30m, 6h, 24h, 7d, ... Default: [report] window (24h).
-    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::time::Window::parse)]
     pub window: Option<crate::time::Window>,
 
     /// markdown: the `## Sibling Stacks` section; json: the same findings
@@ -262,10 +262,6 @@ pub struct ReportArgs {
     pub templates: Option<PathBuf>,
 }
 
-fn parse_window(s: &str) -> Result<crate::time::Window, String> {
-    crate::time::Window::parse(s)
-}
-
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// Docker engine to follow (as for collect; one engine per watcher).
@@ -276,7 +272,7 @@ pub struct WatchArgs {
 
     /// Write what was received at least this often (500 events also make a
     /// batch): 1s, 10s, 1m.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_window)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::time::Window::parse)]
     pub flush_every: crate::time::Window,
 }
 
