@@ -409,25 +409,23 @@ pub fn stack_owners(
 ) -> BTreeMap<StackKey, (Owner, bool)> {
     let (managed_key, managed_value) = config.labels.managed_pair();
     let stack_keys: BTreeSet<StackKey> = edges.iter().flat_map(|e| e.stacks.iter()).map(read::StackRow::key).collect();
-    let container_labels: BTreeMap<i64, BTreeMap<String, String>> =
-        edges.iter().flat_map(|e| e.containers.iter()).map(|c| (c.container_ref, c.labels.0.clone())).collect();
-    let volume_labels: BTreeMap<i64, BTreeMap<String, String>> =
-        edges.iter().flat_map(|e| e.volumes.iter()).map(|v| (v.volume_ref, v.labels.0.clone())).collect();
+    // Each edge's containers and volumes by stack, in edge order, once:
+    // not every object tried for every stack.
+    let mut containers_of: BTreeMap<StackKey, Vec<_>> = BTreeMap::new();
+    for c in edges.iter().flat_map(|e| e.containers.iter()) {
+        containers_of.entry(c.stack_key()).or_default().push((c.name.as_str(), c.service.as_deref(), &c.labels.0));
+    }
+    let mut volumes_of: BTreeMap<StackKey, Vec<_>> = BTreeMap::new();
+    for v in edges.iter().flat_map(|e| e.volumes.iter()) {
+        for stack in v.stacks.iter().map(read::VolumeOwner::key).collect::<BTreeSet<_>>() {
+            volumes_of.entry(stack).or_default().push((v.name.as_str(), &v.labels.0));
+        }
+    }
     let mut owner_of: BTreeMap<StackKey, (Owner, bool)> = BTreeMap::new();
     for key in &stack_keys {
         let StackKey { kind, name } = key;
-        let containers: Vec<_> = edges
-            .iter()
-            .flat_map(|e| e.containers.iter())
-            .filter(|c| c.stack_kind == *kind && c.stack == *name)
-            .map(|c| (c.name.as_str(), c.service.as_deref(), &container_labels[&c.container_ref]))
-            .collect();
-        let volumes: Vec<_> = edges
-            .iter()
-            .flat_map(|e| e.volumes.iter())
-            .filter(|v| v.stacks.iter().any(|o| o.is(key)))
-            .map(|v| (v.name.as_str(), &volume_labels[&v.volume_ref]))
-            .collect();
+        let containers = containers_of.remove(key).unwrap_or_default();
+        let volumes = volumes_of.remove(key).unwrap_or_default();
         let by_config = config.report.factory_stacks.iter().find(|f| owners::glob(f, name));
         let by_label = containers.iter().find(|(_, _, l)| l.get(managed_key).is_some_and(|v| v == managed_value));
         let factory = match (by_config, by_label) {
