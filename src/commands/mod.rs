@@ -1,6 +1,7 @@
-//! One module per subcommand, a few lines each: the arguments in, one call
-//! into the module that does the job, and what to print. Every command
-//! opens the same way ([`Session`]).
+//! One module per subcommand: the arguments in, one call into the module
+//! that does the job, and what to print (how a command words its own
+//! output stays here, so `collect`'s summary and `report`'s outputs are the
+//! longest). Every command opens the same way ([`Session`]).
 
 pub mod collect;
 pub mod compact;
