@@ -167,8 +167,8 @@ pub fn find(i: &Inputs<'_>) -> Vec<Draft> {
         if c.oom_killed == Some(true) {
             // Docker sets OOMKilled when any process in the container was
             // killed; with exit code 0 the container itself survived it.
-            let text = match (c.state.as_str(), c.exit_code) {
-                ("exited", Some(0)) | ("running", _) => format!(
+            let text = match (&c.state, c.exit_code) {
+                (ContainerState::Exited, Some(0)) | (ContainerState::Running, _) => format!(
                     "a process in {name} was killed for running out of memory (OOM); the container itself was not{}",
                     if c.state == ContainerState::Exited { " (it exited 0)" } else { " (it runs)" }
                 ),
